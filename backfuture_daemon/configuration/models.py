@@ -1,0 +1,359 @@
+"""Desired-state models: the GitOps contract, one frozen pydantic model per config object.
+
+Used by configuration/loading.py (documents -> DesiredState), by `backfuture schema` (JSON Schema)
+and read by everything downstream. Per-object rules live here; rules that span objects and files
+(unique names, references, key reuse, margin check) live in configuration/rules.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+SECRET_FIELDS: tuple[str, ...] = ("api_key", "api_secret", "passphrase")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._\-/()]{0,62}[A-Za-z0-9)]$"
+PAIR_PATTERN = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class ExchangeName(StrEnum):
+    MEXC = "mexc"
+    KUCOIN = "kucoin"
+
+
+class Market(StrEnum):
+    SPOT = "spot"
+    FUTURES = "futures"
+
+
+class Mode(StrEnum):
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class RiskLevel(StrEnum):
+    CONSERVATIVE = "conservative"
+    BALANCED = "balanced"
+    AGGRESSIVE = "aggressive"
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Policy(Frozen):
+    """Daemon-wide rules a config repository opts into."""
+
+    egress_ips: tuple[IpAddress, ...] = Field(
+        default=(), description="The daemon's public IPs; API keys should whitelist them."
+    )
+    require_ip_whitelist: bool = Field(
+        default=False, description="true: a key without IP restriction fails; false: warning."
+    )
+    allow_key_reuse: bool = Field(
+        default=False, description="Allow the same API key in two connections."
+    )
+    allow_remote_endpoints: bool = Field(
+        default=False, description="Allow `endpoints` outside loopback (keys would leave the host)."
+    )
+
+
+class Endpoints(Frozen):
+    """Non-default API base URLs (the sandbox). Loopback only unless policy allows remote."""
+
+    spot: str | None = Field(default=None, description="Base URL of the spot (and MEXC contract) API.")
+    futures: str | None = Field(default=None, description="Base URL of the futures API (KuCoin).")
+
+    @field_validator("spot", "futures")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL with a host, got {v!r}")
+        return v.rstrip("/")
+
+    def hosts(self) -> list[str]:
+        return [urlsplit(u).hostname or "" for u in (self.spot, self.futures) if u]
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Connection(Frozen):
+    """One exchange API key, named for what it is used for."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, description="Unique human name; metric label.")]
+    exchange: ExchangeName
+    markets: tuple[Market, ...] = Field(default=(Market.SPOT,), min_length=1)
+    api_key: SecretStr = Field(description="Encrypted with SOPS (ENC[...]).")
+    api_secret: SecretStr = Field(description="Encrypted with SOPS (ENC[...]).")
+    passphrase: SecretStr | None = Field(
+        default=None, description="KuCoin only (required there). Encrypted with SOPS."
+    )
+    endpoints: Endpoints | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    suspend: bool = Field(default=False, description="true: never test or trade this connection.")
+
+    @field_validator("markets")
+    @classmethod
+    def _unique_markets(cls, v: tuple[Market, ...]) -> tuple[Market, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("markets must not repeat")
+        return v
+
+    @field_validator("api_key", "api_secret", "passphrase")
+    @classmethod
+    def _not_blank(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @model_validator(mode="after")
+    def _passphrase_rules(self) -> Connection:
+        if self.exchange is ExchangeName.KUCOIN and self.passphrase is None:
+            raise ValueError("kucoin requires a passphrase (the one chosen when creating the key)")
+        if self.exchange is ExchangeName.MEXC and self.passphrase is not None:
+            raise ValueError("mexc keys have no passphrase; remove the field")
+        return self
+
+    def secret_values(self) -> tuple[str, ...]:
+        vals = [self.api_key.get_secret_value(), self.api_secret.get_secret_value()]
+        if self.passphrase is not None:
+            vals.append(self.passphrase.get_secret_value())
+        return tuple(vals)
+
+
+class Adding(Frozen):
+    """Adding to an open group (safety orders). Unset fields come from the risk_level preset."""
+
+    enabled: bool = True
+    max_adds: int | None = Field(default=None, ge=0, le=25)
+    max_active_adds: int | None = Field(default=None, ge=1, le=25)
+    add_order_quote: float | None = Field(default=None, gt=0)
+    step_pct: float | None = Field(default=None, ge=0.1, le=20)
+    step_scale: float | None = Field(default=None, ge=0.5, le=2.0)
+    volume_scale: float | None = Field(default=None, ge=1.0, le=3.0)
+    min_avg_improvement_pct: float | None = Field(default=None, ge=0, le=10)
+
+
+class RecoveryMode(Frozen):
+    """BackFuture Recovery Mode: adds only if they improve the average and fit the margin."""
+
+    enabled: bool = False
+    drawdown_pct: float = Field(default=8.0, gt=0, le=90)
+    adds_used_ratio: float = Field(default=0.8, gt=0, le=1)
+    margin_used_ratio: float = Field(default=0.8, gt=0, le=1)
+    adds_allowed: Literal["improve_only", "none"] = "improve_only"
+    add_size_multiplier: float = Field(default=0.5, gt=0, le=1)
+    take_profit_pct: float = Field(default=0.4, gt=0, le=50)
+    max_duration_h: float = Field(default=168, gt=0, le=24 * 365)
+
+
+class Strategy(Frozen):
+    """One bot: a strategy on one connection. `name`, `connection`, `pairs`, `margin_limit` suffice."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    connection: str
+    market: Market = Market.SPOT
+    mode: Mode = Mode.PAPER
+    pairs: tuple[str, ...] = Field(min_length=1, max_length=50)
+    risk_level: RiskLevel = RiskLevel.BALANCED
+    margin_limit: float = Field(gt=0, le=1e9, description="Quote currency; hard cap for this bot.")
+    max_active_groups: int | None = Field(default=None, ge=1, le=50)
+    base_order_quote: float | None = Field(default=None, gt=0)
+    leverage: int = Field(default=1, ge=1, le=20)
+    adding: Adding = Adding()
+    take_profit_pct: float | None = Field(default=None, gt=0, le=100)
+    stop_loss_pct: float | None = Field(default=None, gt=0, le=100)
+    recovery_mode: RecoveryMode = RecoveryMode()
+    suspend: bool = False
+
+    @field_validator("pairs")
+    @classmethod
+    def _pairs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for p in v:
+            if not PAIR_PATTERN.match(p):
+                raise ValueError(f"pair {p!r} must look like BASE/QUOTE in capitals, e.g. BTC/USDT")
+        if len(set(v)) != len(v):
+            raise ValueError("pairs must not repeat")
+        quotes = sorted({p.split("/")[1] for p in v})
+        if len(quotes) > 1:
+            raise ValueError(f"all pairs must share one quote currency, got {', '.join(quotes)}")
+        return v
+
+    @model_validator(mode="after")
+    def _leverage_spot(self) -> Strategy:
+        if self.market is Market.SPOT and self.leverage != 1:
+            raise ValueError("leverage applies to futures only; remove it for spot")
+        return self
+
+    @property
+    def quote(self) -> str:
+        return self.pairs[0].split("/")[1]
+
+    def sizing(self) -> Sizing:
+        return resolve_sizing(self)
+
+
+class ConfigDocument(Frozen):
+    """One YAML file of the config repository."""
+
+    version: Literal[1]
+    policy: Policy | None = None
+    connections: tuple[Connection, ...] = ()
+    strategies: tuple[Strategy, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    max_active_groups: int
+    max_adds: int
+    step_pct: float
+    step_scale: float
+    volume_scale: float
+    take_profit_pct: float
+    min_avg_improvement_pct: float
+
+
+#: reference/bots.md §2.4: conservative = lower volume scale, more adds; aggressive the opposite.
+PRESETS: dict[RiskLevel, Preset] = {
+    RiskLevel.CONSERVATIVE: Preset(1, 6, 2.0, 1.2, 1.3, 1.0, 0.3),
+    RiskLevel.BALANCED: Preset(2, 5, 1.5, 1.2, 1.5, 1.2, 0.3),
+    RiskLevel.AGGRESSIVE: Preset(3, 4, 1.0, 1.1, 2.0, 1.5, 0.2),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """Every sizing field resolved (explicit value, else preset, else derived from margin_limit)."""
+
+    max_active_groups: int
+    base_order_quote: float
+    add_order_quote: float
+    max_adds: int
+    max_active_adds: int
+    step_pct: float
+    step_scale: float
+    volume_scale: float
+    take_profit_pct: float
+    min_avg_improvement_pct: float
+    adding_enabled: bool
+
+    @property
+    def group_multiplier_of_add(self) -> float:
+        """Sum of add sizes in units of the first add: (vs^n - 1)/(vs - 1), or n when vs == 1."""
+        n, vs = (self.max_adds if self.adding_enabled else 0), self.volume_scale
+        return float(n) if abs(vs - 1.0) < 1e-12 else (vs**n - 1.0) / (vs - 1.0)
+
+    @property
+    def max_group_funds(self) -> float:
+        return self.base_order_quote + self.add_order_quote * self.group_multiplier_of_add
+
+    @property
+    def max_total_funds(self) -> float:
+        """reference/bots.md §2.4: max_active_groups × max_group_funds must be ≤ margin_limit."""
+        return self.max_active_groups * self.max_group_funds
+
+    def add_size(self, i: int) -> float:
+        """Size of add number i (1-based)."""
+        return self.add_order_quote * self.volume_scale ** (i - 1)
+
+    def add_distance_pct(self, i: int) -> float:
+        """Cumulative distance of add i from the entry price, in percent."""
+        return self.step_pct * sum(self.step_scale**k for k in range(i))
+
+
+def resolve_sizing(s: Strategy) -> Sizing:
+    p = PRESETS[s.risk_level]
+    a = s.adding
+    groups = s.max_active_groups or p.max_active_groups
+    max_adds = a.max_adds if a.max_adds is not None else p.max_adds
+    vs = a.volume_scale or p.volume_scale
+    enabled = a.enabled and max_adds > 0
+    mult = (float(max_adds) if abs(vs - 1.0) < 1e-12 else (vs**max_adds - 1) / (vs - 1)) if enabled else 0
+    base, add = s.base_order_quote, a.add_order_quote
+    if base is None or add is None:
+        # Fill the unset sizes so that the margin check holds exactly: whatever is left of the
+        # margin limit after the explicit sizes is shared by base and adds (add = base).
+        budget = s.margin_limit / groups
+        if base is None and add is None:
+            base = add = _floor_cents(budget / (1 + mult))
+        elif base is None:
+            assert add is not None
+            base = _floor_cents(max(budget - add * mult, 0.0)) or 0.01
+        else:
+            add = _floor_cents(max(budget - base, 0.0) / mult) if mult else base
+            add = add or 0.01
+    return Sizing(
+        max_active_groups=groups,
+        base_order_quote=base,
+        add_order_quote=add,
+        max_adds=max_adds,
+        max_active_adds=min(a.max_active_adds or 2, max(max_adds, 1)),
+        step_pct=a.step_pct or p.step_pct,
+        step_scale=a.step_scale or p.step_scale,
+        volume_scale=vs,
+        take_profit_pct=s.take_profit_pct or p.take_profit_pct,
+        min_avg_improvement_pct=(
+            a.min_avg_improvement_pct
+            if a.min_avg_improvement_pct is not None
+            else p.min_avg_improvement_pct
+        ),
+        adding_enabled=enabled,
+    )
+
+
+def _floor_cents(x: float) -> float:
+    return int(x * 100) / 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """Which config this is: the git commit (when the directory is a git work tree) + content digest."""
+
+    digest: str
+    commit: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.commit[:12] if self.commit else f"sha256:{self.digest[:12]}"
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """One validated config revision: what the daemon should run. Built by loading.load_revision."""
+
+    revision: Revision
+    policy: Policy
+    connections: tuple[Connection, ...]
+    strategies: tuple[Strategy, ...]
+    #: "connections/<name>" or "strategies/<name>" -> "FILE: connections[i]", for messages.
+    sources: dict[str, str]
+
+    def connection(self, name: str) -> Connection:
+        for c in self.connections:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def strategies_for(self, connection: str) -> tuple[Strategy, ...]:
+        return tuple(s for s in self.strategies if s.connection == connection)
+
+    def secret_values(self) -> tuple[str, ...]:
+        return tuple(v for c in self.connections for v in c.secret_values())

@@ -1,0 +1,81 @@
+"""What the daemon observes and has done, as immutable snapshots.
+
+The reconcile loop (reconciler/loop.py) owns the live state and publishes a `DaemonSnapshot` after
+every change; telemetry (metrics collector, /status) and `backfuture plan --against` only read
+snapshots. Nothing here holds a secret: connections carry masked keys and salted fingerprints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from backfuture_daemon.exchanges.base import ConnectionReport
+
+
+class BotState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"  # connection unhealthy, strategy suspended, or daemon shutting down
+    STOPPED = "stopped"  # strategy removed from git
+
+
+@dataclass(frozen=True, slots=True)
+class BotStatus:
+    strategy: str
+    connection: str
+    state: BotState
+    reason: str
+    since: float
+    mode: str = "paper"
+    market: str = "spot"
+
+    @property
+    def enabled(self) -> bool:
+        return self.state is BotState.RUNNING
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionObservation:
+    """The last test result of one connection plus its scheduling state."""
+
+    name: str
+    exchange: str
+    report: ConnectionReport | None  # None: never checked (status unknown)
+    fingerprint: str  # salted hash of settings + secrets; changes when the key changes
+    next_check_at: float | None = None
+    consecutive_failures: int = 0
+    checks_total: dict[str, int] = field(default_factory=dict)  # result -> count
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    at: float
+    revision: str | None
+    result: str  # "success" | "failure" | "unchanged"
+    message: str = ""
+    error_classes: tuple[str, ...] = ()
+    duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigStatus:
+    applied_revision: str | None = None  # last good revision, running now
+    applied_digest: str | None = None
+    attempted_revision: str | None = None  # last revision tried (may be the broken one)
+    attempted_digest: str | None = None
+    last_error: str | None = None  # redacted, names file and field
+    last_success_at: float | None = None
+    reloads_total: dict[str, int] = field(default_factory=dict)  # "success"/"failure" -> count
+    errors_total: dict[str, int] = field(default_factory=dict)  # config error_class -> count
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSnapshot:
+    config: ConfigStatus
+    connections: tuple[ConnectionObservation, ...] = ()
+    bots: tuple[BotStatus, ...] = ()
+    history: tuple[ReconcileResult, ...] = ()  # newest last, at most 5
+    ready: bool = False
+    shutting_down: bool = False
+    version: str = ""
+    sops_version: str = ""

@@ -1,0 +1,70 @@
+"""Secret masking and redaction, used by every layer that prints, logs or exports anything.
+
+`mask` renders a secret for humans (`mx0v…9f2c`); `Redactor` scrubs known secret values out of
+arbitrary text (vendor error bodies, sops stderr) before it can reach a log, metric or exception.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+
+_MIN_SECRET_LEN = 4
+# Vendor text can carry secrets we were never told about (sops echoes a raw field value;
+# exchanges echo signatures and keys in some errors). Cut these shapes out as well.
+_SOPS_INPUT_STRING = re.compile(r"Input string .*? does not match", re.DOTALL)
+_LONG_TOKEN = re.compile(r"\b[A-Za-z0-9+/=_\-]{32,}\b")
+
+
+def mask(secret: str | None) -> str:
+    """Show a secret the way the brief allows after saving: never in full."""
+    if not secret:
+        return "<unset>"
+    if len(secret) <= 8:
+        return "…" + "*" * 4
+    return f"{secret[:4]}…{secret[-4:]}"
+
+
+class Redactor:
+    """Replaces every registered secret value in text with `<redacted>`. Thread-safe."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        with self._lock:
+            for s in secrets:
+                if s and len(s) >= _MIN_SECRET_LEN:
+                    self._secrets.add(s)
+
+    def replace_all(self, secrets: Iterable[str]) -> None:
+        with self._lock:
+            self._secrets = {s for s in secrets if s and len(s) >= _MIN_SECRET_LEN}
+
+    def __call__(self, text: str) -> str:
+        out = _SOPS_INPUT_STRING.sub("Input string <redacted> does not match", text)
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for s in secrets:
+            if s in out:
+                out = out.replace(s, "<redacted>")
+        return out
+
+
+def scrub_tokens(text: str) -> str:
+    """Remove long opaque tokens (keys, signatures) from vendor text we do not control."""
+    return _LONG_TOKEN.sub("<redacted>", text)
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """Vendor messages are cut short so a secret can never ride along in a long body."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: The process-wide redactor: the loader registers every decrypted secret here, and the
+#: logging filter, the HTTP status endpoint and the CLI pass their output through it.
+GLOBAL_REDACTOR = Redactor()

@@ -1,0 +1,36 @@
+"""Daemon settings (paths, ports, intervals): environment `BACKFUTURE_*`, overridden by CLI flags.
+
+Not to be confused with the desired state (configuration/models.py), which comes from git.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DaemonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKFUTURE_", extra="ignore")
+
+    config_path: Path = Field(default=Path("config"), description="Config directory or file.")
+    state_dir: Path = Field(default=Path("state"), description="SQLite bot state lives here.")
+    http: str = Field(default="127.0.0.1:9464", description="HOST:PORT for /metrics, /status.")
+    resync_interval_seconds: float = Field(default=60.0, gt=0)
+    recheck_interval_seconds: float = Field(default=300.0, gt=0, description="Healthy re-check.")
+    permanent_recheck_interval_seconds: float = Field(default=1800.0, gt=0)
+    backoff_base_seconds: float = Field(default=5.0, gt=0)
+    backoff_cap_seconds: float = Field(default=900.0, gt=0)
+    check_timeout_seconds: float = Field(default=10.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+    egress_ips: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = ()
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sops_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    def http_host_port(self) -> tuple[str, int]:
+        host, _, port = self.http.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
