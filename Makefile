@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint format typecheck unit bench clean schema
+.PHONY: venv tools demo test lint format typecheck unit bench clean schema
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# promtool (Debian's prometheus package, unpacked locally) lints /metrics and tests alert rules.
+tools:
+	bash scripts/install-promtool.sh
 
 demo: $(STAMP)
 	bash scripts/demo.sh
@@ -25,8 +29,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
-	$(BIN)/pytest -q
+unit: $(STAMP) tools
+	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint typecheck unit
 
