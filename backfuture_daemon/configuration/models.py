@@ -69,7 +69,9 @@ class Policy(Frozen):
 class Endpoints(Frozen):
     """Non-default API base URLs (the sandbox). Loopback only unless policy allows remote."""
 
-    spot: str | None = Field(default=None, description="Base URL of the spot (and MEXC contract) API.")
+    spot: str | None = Field(
+        default=None, description="Base URL of the spot (and MEXC contract) API."
+    )
     futures: str | None = Field(default=None, description="Base URL of the futures API (KuCoin).")
 
     @field_validator("spot", "futures")
@@ -98,7 +100,9 @@ def is_loopback_host(host: str) -> bool:
 class Connection(Frozen):
     """One exchange API key, named for what it is used for."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN, description="Unique human name; metric label.")]
+    name: Annotated[
+        str, Field(pattern=NAME_PATTERN, description="Unique human name; metric label.")
+    ]
     exchange: ExchangeName
     markets: tuple[Market, ...] = Field(default=(Market.SPOT,), min_length=1)
     api_key: SecretStr = Field(description="Encrypted with SOPS (ENC[...]).")
@@ -166,7 +170,7 @@ class RecoveryMode(Frozen):
 
 
 class Strategy(Frozen):
-    """One bot: a strategy on one connection. `name`, `connection`, `pairs`, `margin_limit` suffice."""
+    """One bot: a strategy on one connection. name, connection, pairs, margin_limit suffice."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     connection: str
@@ -286,7 +290,11 @@ def resolve_sizing(s: Strategy) -> Sizing:
     max_adds = a.max_adds if a.max_adds is not None else p.max_adds
     vs = a.volume_scale or p.volume_scale
     enabled = a.enabled and max_adds > 0
-    mult = (float(max_adds) if abs(vs - 1.0) < 1e-12 else (vs**max_adds - 1) / (vs - 1)) if enabled else 0
+    mult = (
+        (float(max_adds) if abs(vs - 1.0) < 1e-12 else (vs**max_adds - 1) / (vs - 1))
+        if enabled
+        else 0
+    )
     base, add = s.base_order_quote, a.add_order_quote
     if base is None or add is None:
         # Fill the unset sizes so that the margin check holds exactly: whatever is left of the
@@ -325,7 +333,7 @@ def _floor_cents(x: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """Which config this is: the git commit (when the directory is a git work tree) + content digest."""
+    """Which config this is: git commit (when in a git work tree) + content digest of the files."""
 
     digest: str
     commit: str | None = None
