@@ -1,0 +1,372 @@
+"""Prometheus metrics of the daemon, produced at scrape time from the current `DaemonSnapshot`.
+
+`SnapshotCollector` is registered on a `CollectorRegistry` injected by the caller (`backfuture run`
+builds one with `build_registry`; tests build a fresh one each), so a connection or strategy removed
+from the config leaves no stale series. Nothing here is module-global; nothing reads a clock.
+The catalogue (prefix `backfuture_`) is DESIGN.md "Metrics"; `METRIC_NAMES` lists every sample name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from backfuture_daemon.exchanges.base import ConnectionStatus, ErrorClass, Permission
+from backfuture_daemon.reconciler.state import (
+    BotState,
+    BotStatus,
+    ConfigStatus,
+    ConnectionObservation,
+    DaemonSnapshot,
+)
+from backfuture_daemon.redaction import GLOBAL_REDACTOR
+
+PREFIX = "backfuture_"
+
+_CACHED = (
+    "Cached result of the last scheduled connection check (checks run on their own jittered "
+    "schedule with backoff; a scrape never calls the exchange)."
+)
+
+#: Check results counted per connection; pre-initialised to 0 so ratios and `increase()` work from
+#: the first scrape. The reconciler counts one check under its resulting ConnectionStatus value;
+#: any other key it uses is exported as well.
+CHECK_RESULTS: tuple[str, ...] = (
+    ConnectionStatus.ONLINE.value,
+    ConnectionStatus.DEGRADED.value,
+    ConnectionStatus.FAILED.value,
+)
+RELOAD_RESULTS: tuple[str, ...] = ("success", "failure")
+
+# Used only while configuration/rules.py does not define CONFIG_ERROR_CLASSES: the sops error
+# classes of reference/gitops.md §1.5 plus the validation failures of DESIGN.md "Reconciler".
+_FALLBACK_CONFIG_ERROR_CLASSES: tuple[str, ...] = (
+    "parse_error",
+    "schema_invalid",
+    "plaintext_secret",
+    "not_encrypted",
+    "dangling_reference",
+    "duplicate_name",
+    "key_reuse",
+    "endpoint_not_allowed",
+    "empty_config",
+    "decrypt_key_missing",
+    "decrypt_no_matching_key",
+    "decrypt_mac_mismatch",
+    "decrypt_corrupt",
+    "decrypt_timeout",
+    "decrypt_error",
+    "io_error",
+)
+
+
+def config_error_classes() -> tuple[str, ...]:
+    """The closed set of config error classes: configuration.rules if present, else a fallback."""
+    try:
+        rules = importlib.import_module("backfuture_daemon.configuration.rules")
+    except ImportError:
+        return _FALLBACK_CONFIG_ERROR_CLASSES
+    classes = getattr(rules, "CONFIG_ERROR_CLASSES", None)
+    if not classes:
+        return _FALLBACK_CONFIG_ERROR_CLASSES
+    return tuple(str(c) for c in classes)
+
+
+def _label(value: str) -> str:
+    # Label values come from config (names, revisions); a secret must never ride along.
+    return GLOBAL_REDACTOR(value)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+class _Families:
+    """The metric families of one scrape, created empty (also what `describe` returns)."""
+
+    def __init__(self, config_errors: Sequence[str]) -> None:
+        conn = ["connection", "exchange"]
+        bot = ["strategy", "connection"]
+        self.config_errors = config_errors
+        self.connection_up = GaugeMetricFamily(
+            PREFIX + "connection_up",
+            "1 when the connection is online or degraded (bots may run), else 0. " + _CACHED,
+            labels=conn,
+        )
+        self.connection_status = GaugeMetricFamily(
+            PREFIX + "connection_status",
+            "Connection status as a state set: exactly one of online, degraded, failed, unknown "
+            "is 1 (unknown: never checked). " + _CACHED,
+            labels=[*conn, "status"],
+        )
+        self.connection_error = GaugeMetricFamily(
+            PREFIX + "connection_error",
+            "Error classes of the last connection check as a state set over the closed set of "
+            "error classes (1: present). " + _CACHED,
+            labels=[*conn, "error_class"],
+        )
+        self.connection_checks = CounterMetricFamily(
+            PREFIX + "connection_checks",
+            "Connection checks run since the daemon started, by resulting status.",
+            labels=[*conn, "result"],
+        )
+        self.check_duration = GaugeMetricFamily(
+            PREFIX + "connection_check_duration_seconds",
+            "Duration of the last connection check in seconds. " + _CACHED,
+            labels=conn,
+        )
+        self.last_check = GaugeMetricFamily(
+            PREFIX + "connection_last_check_timestamp_seconds",
+            "Unix time when the last connection check finished. " + _CACHED,
+            labels=conn,
+        )
+        self.next_check = GaugeMetricFamily(
+            PREFIX + "connection_next_check_timestamp_seconds",
+            "Unix time of the next scheduled connection check (shows backoff).",
+            labels=conn,
+        )
+        self.consecutive_failures = GaugeMetricFamily(
+            PREFIX + "connection_consecutive_failures",
+            "Failed connection checks in a row (drives the retry backoff).",
+            labels=conn,
+        )
+        self.clock_skew = GaugeMetricFamily(
+            PREFIX + "connection_clock_skew_seconds",
+            "Exchange server time minus local time at the last check, in seconds. " + _CACHED,
+            labels=conn,
+        )
+        self.permission = GaugeMetricFamily(
+            PREFIX + "api_key_permission",
+            "1 when the API key has the permission (read, trade, futures, withdraw), 0 when it "
+            "has not; absent when the check could not tell. withdraw=1 is never allowed. "
+            + _CACHED,
+            labels=[*conn, "permission"],
+        )
+        self.ip_restricted = GaugeMetricFamily(
+            PREFIX + "api_key_ip_restricted",
+            "1 when the API key is restricted to an IP whitelist, 0 when it is not; absent when "
+            "unknown. " + _CACHED,
+            labels=conn,
+        )
+        self.key_expiry = GaugeMetricFamily(
+            PREFIX + "api_key_expiry_timestamp_seconds",
+            "Unix time when the API key expires; absent when the key does not expire or the "
+            "exchange does not say. " + _CACHED,
+            labels=conn,
+        )
+        self.bot_enabled = GaugeMetricFamily(
+            PREFIX + "bot_enabled",
+            "1 while the strategy's bot is running, else 0.",
+            labels=bot,
+        )
+        self.bot_state = GaugeMetricFamily(
+            PREFIX + "bot_state",
+            "Bot lifecycle state as a state set over running, paused, stopped.",
+            labels=[*bot, "state"],
+        )
+        self.bot_since = GaugeMetricFamily(
+            PREFIX + "bot_state_since_timestamp_seconds",
+            "Unix time when the bot entered its current state.",
+            labels=bot,
+        )
+        self.reloads = CounterMetricFamily(
+            PREFIX + "config_reloads",
+            "Config revisions loaded (decrypted and validated), by result.",
+            labels=["result"],
+        )
+        self.config_errors_total = CounterMetricFamily(
+            PREFIX + "config_errors",
+            "Config problems found in rejected revisions, by error class.",
+            labels=["error_class"],
+        )
+        self.last_success = GaugeMetricFamily(
+            PREFIX + "config_last_success_timestamp_seconds",
+            "Unix time of the last successful config load (a new revision applied or the "
+            "running one confirmed by a resync).",
+        )
+        self.last_reload_ok = GaugeMetricFamily(
+            PREFIX + "config_last_reload_successful",
+            "1 when the last config revision attempted was applied, 0 when it was rejected "
+            "(the previous good revision keeps running).",
+        )
+        self.config_info = InfoMetricFamily(
+            PREFIX + "config",
+            "The config revision running now (last good revision).",
+            labels=["revision"],
+        )
+        self.ready = GaugeMetricFamily(
+            PREFIX + "ready",
+            "1 when the daemon is ready (first config load done, not shutting down).",
+        )
+        self.last_reconcile = GaugeMetricFamily(
+            PREFIX + "reconcile_last_timestamp_seconds",
+            "Unix time when the last reconcile pass finished.",
+        )
+        self.last_reconcile_duration = GaugeMetricFamily(
+            PREFIX + "reconcile_last_duration_seconds",
+            "Duration of the last reconcile pass in seconds.",
+        )
+        self.build_info = InfoMetricFamily(
+            PREFIX + "build",
+            "Version of the daemon and of the sops binary it runs.",
+            labels=["version", "sops_version"],
+        )
+
+    def all(self) -> list[Metric]:
+        return [
+            self.connection_up,
+            self.connection_status,
+            self.connection_error,
+            self.connection_checks,
+            self.check_duration,
+            self.last_check,
+            self.next_check,
+            self.consecutive_failures,
+            self.clock_skew,
+            self.permission,
+            self.ip_restricted,
+            self.key_expiry,
+            self.bot_enabled,
+            self.bot_state,
+            self.bot_since,
+            self.reloads,
+            self.config_errors_total,
+            self.last_success,
+            self.last_reload_ok,
+            self.config_info,
+            self.ready,
+            self.last_reconcile,
+            self.last_reconcile_duration,
+            self.build_info,
+        ]
+
+    def add_connection(self, obs: ConnectionObservation) -> None:
+        labels = [_label(obs.name), _label(obs.exchange)]
+        report = obs.report
+        status = report.status if report is not None else ConnectionStatus.UNKNOWN
+        healthy = report is not None and report.healthy
+        self.connection_up.add_metric(labels, 1.0 if healthy else 0.0)
+        for s in ConnectionStatus:
+            self.connection_status.add_metric([*labels, s.value], 1.0 if s is status else 0.0)
+        current = set(report.error_classes) if report is not None else set()
+        for c in ErrorClass:
+            self.connection_error.add_metric([*labels, c.value], 1.0 if c in current else 0.0)
+        counts = {r: 0 for r in CHECK_RESULTS} | dict(obs.checks_total)
+        for result, count in sorted(counts.items()):
+            self.connection_checks.add_metric([*labels, _label(result)], float(count))
+        if obs.next_check_at is not None and _finite(obs.next_check_at):
+            self.next_check.add_metric(labels, obs.next_check_at)
+        self.consecutive_failures.add_metric(labels, float(obs.consecutive_failures))
+        if report is None:
+            return
+        if report.duration_seconds is not None and _finite(report.duration_seconds):
+            self.check_duration.add_metric(labels, report.duration_seconds)
+        if report.checked_at is not None and _finite(report.checked_at):
+            self.last_check.add_metric(labels, report.checked_at)
+        if report.clock_skew_ms is not None and _finite(report.clock_skew_ms):
+            self.clock_skew.add_metric(labels, report.clock_skew_ms / 1000.0)
+        for p in Permission:
+            has = report.permissions.get(p.value)
+            if has is not None:  # unknown permissions are omitted, not guessed
+                self.permission.add_metric([*labels, p.value], 1.0 if has else 0.0)
+        if report.ip_restricted is not None:
+            self.ip_restricted.add_metric(labels, 1.0 if report.ip_restricted else 0.0)
+        expiry = report.key_expiry_timestamp
+        if expiry is not None and _finite(expiry):
+            self.key_expiry.add_metric(labels, expiry)
+
+    def add_bot(self, bot: BotStatus) -> None:
+        labels = [_label(bot.strategy), _label(bot.connection)]
+        self.bot_enabled.add_metric(labels, 1.0 if bot.enabled else 0.0)
+        for s in BotState:
+            self.bot_state.add_metric([*labels, s.value], 1.0 if s is bot.state else 0.0)
+        if _finite(bot.since):
+            self.bot_since.add_metric(labels, bot.since)
+
+    def add_config(self, config: ConfigStatus) -> None:
+        reloads = {r: 0 for r in RELOAD_RESULTS} | dict(config.reloads_total)
+        for result, count in sorted(reloads.items()):
+            self.reloads.add_metric([_label(result)], float(count))
+        errors = {c: 0 for c in self.config_errors} | dict(config.errors_total)
+        for error_class, count in sorted(errors.items()):
+            self.config_errors_total.add_metric([_label(error_class)], float(count))
+        if config.last_success_at is not None and _finite(config.last_success_at):
+            self.last_success.add_metric([], config.last_success_at)
+        if config.attempted_revision is not None or config.applied_revision is not None:
+            self.last_reload_ok.add_metric([], 0.0 if config.last_error else 1.0)
+        if config.applied_revision is not None:
+            self.config_info.add_metric([_label(config.applied_revision)], {})
+
+
+class SnapshotCollector(Collector):
+    """Renders the metric catalogue from `snapshot_fn()` on every scrape."""
+
+    def __init__(
+        self,
+        snapshot_fn: Callable[[], DaemonSnapshot],
+        *,
+        config_errors: Sequence[str] | None = None,
+    ) -> None:
+        self._snapshot_fn = snapshot_fn
+        self._config_errors = (
+            tuple(config_errors) if config_errors is not None else config_error_classes()
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        # Lets the registry detect name clashes at register time without taking a snapshot.
+        return _Families(self._config_errors).all()
+
+    def collect(self) -> Iterable[Metric]:
+        snapshot = self._snapshot_fn()
+        families = _Families(self._config_errors)
+        for obs in snapshot.connections:
+            families.add_connection(obs)
+        for bot in snapshot.bots:
+            families.add_bot(bot)
+        families.add_config(snapshot.config)
+        families.ready.add_metric([], 1.0 if snapshot.ready and not snapshot.shutting_down else 0.0)
+        if snapshot.history:
+            last = snapshot.history[-1]
+            families.last_reconcile.add_metric([], last.at)
+            families.last_reconcile_duration.add_metric([], last.duration_seconds)
+        families.build_info.add_metric(
+            [], {"version": snapshot.version, "sops_version": snapshot.sops_version}
+        )
+        return families.all()
+
+
+def build_registry(
+    snapshot_fn: Callable[[], DaemonSnapshot], *, process_metrics: bool = True
+) -> CollectorRegistry:
+    """A fresh registry with the snapshot collector (and process/platform/GC collectors)."""
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(snapshot_fn))
+    if process_metrics:
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+    return registry
+
+
+#: Every sample name the daemon's own collector can export (for dashboard and alert tests).
+METRIC_NAMES: frozenset[str] = frozenset(
+    sample_name
+    for family in _Families(_FALLBACK_CONFIG_ERROR_CLASSES).all()
+    for sample_name in (
+        [family.name + "_total"]
+        if family.type == "counter"
+        else [family.name + "_info"]
+        if family.type == "info"
+        else [family.name]
+    )
+)

@@ -1,0 +1,115 @@
+"""The `/status` document: a `DaemonSnapshot` rendered as a JSON-ready dict, secrets out.
+
+Pure (no clock, no I/O). Called by telemetry/http.py for `GET /status`; `backfuture plan --against`
+reads the same shape back. Keys are shown masked (`mx0v…9f2c`), free text (reasons, messages,
+errors) is scrubbed, and the whole tree passes through GLOBAL_REDACTOR as a final guard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backfuture_daemon.reconciler.state import (
+    BotStatus,
+    ConfigStatus,
+    ConnectionObservation,
+    DaemonSnapshot,
+    ReconcileResult,
+)
+from backfuture_daemon.redaction import mask
+from backfuture_daemon.telemetry.scrub import redact_tree, scrub_text
+
+HISTORY_LIMIT = 5
+STATUS_SCHEMA_VERSION = 1
+
+
+def _opt_text(text: str | None) -> str | None:
+    return None if text is None else scrub_text(text)
+
+
+def _config(config: ConfigStatus) -> dict[str, Any]:
+    return {
+        "applied_revision": config.applied_revision,
+        "applied_digest": config.applied_digest,
+        "attempted_revision": config.attempted_revision,
+        "attempted_digest": config.attempted_digest,
+        # Applied == attempted: the last revision tried is the one running.
+        "in_sync": config.last_error is None,
+        "last_error": _opt_text(config.last_error),
+        "last_success_at": config.last_success_at,
+        "reloads_total": dict(config.reloads_total),
+        "errors_total": dict(config.errors_total),
+    }
+
+
+def _reconcile(result: ReconcileResult) -> dict[str, Any]:
+    return {
+        "at": result.at,
+        "revision": result.revision,
+        "result": result.result,
+        "message": scrub_text(result.message),
+        "error_classes": list(result.error_classes),
+        "duration_seconds": result.duration_seconds,
+    }
+
+
+def _connection(obs: ConnectionObservation) -> dict[str, Any]:
+    report: dict[str, Any] | None = None
+    if obs.report is not None:
+        report = obs.report.to_dict()
+        # Reports carry the masked key already; masking again is idempotent and catches a
+        # producer that forgot.
+        report["key"] = mask(obs.report.key_masked) if obs.report.key_masked else ""
+        report["steps"] = [
+            {
+                "name": step.name,
+                "status": step.status.value,
+                "reason": scrub_text(step.reason),
+                "error_class": step.error_class.value if step.error_class else None,
+            }
+            for step in obs.report.steps
+        ]
+    return {
+        "name": obs.name,
+        "exchange": obs.exchange,
+        "status": obs.report.status.value if obs.report is not None else "unknown",
+        "healthy": obs.report is not None and obs.report.healthy,
+        "fingerprint": obs.fingerprint,
+        "report": report,
+        "scheduling": {
+            "next_check_at": obs.next_check_at,
+            "consecutive_failures": obs.consecutive_failures,
+            "checks_total": dict(obs.checks_total),
+        },
+    }
+
+
+def _bot(bot: BotStatus) -> dict[str, Any]:
+    return {
+        "strategy": bot.strategy,
+        "connection": bot.connection,
+        "state": bot.state.value,
+        "enabled": bot.enabled,
+        "reason": scrub_text(bot.reason),
+        "since": bot.since,
+        "mode": bot.mode,
+        "market": bot.market,
+    }
+
+
+def render_status(snapshot: DaemonSnapshot) -> dict[str, Any]:
+    """The /status JSON document for `snapshot` (newest reconcile results last)."""
+    doc: dict[str, Any] = {
+        "schema_version": STATUS_SCHEMA_VERSION,
+        "version": snapshot.version,
+        "sops_version": snapshot.sops_version,
+        "ready": snapshot.ready and not snapshot.shutting_down,
+        "shutting_down": snapshot.shutting_down,
+        "config": _config(snapshot.config),
+        "reconciles": [_reconcile(r) for r in snapshot.history[-HISTORY_LIMIT:]],
+        "connections": [_connection(c) for c in snapshot.connections],
+        "bots": [_bot(b) for b in snapshot.bots],
+    }
+    redacted = redact_tree(doc)
+    assert isinstance(redacted, dict)
+    return redacted
