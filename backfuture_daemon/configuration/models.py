@@ -22,7 +22,9 @@ PAIR_PATTERN = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$")
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, allow_inf_nan=False
+    )
 
 
 class ExchangeName(StrEnum):
@@ -81,7 +83,9 @@ class Endpoints(Frozen):
             return v
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http(s) URL with a host, got {v!r}")
+            raise ValueError("must be an http(s) URL with a host, e.g. http://127.0.0.1:9101")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials (user:password@); keys go in api_key")
         return v.rstrip("/")
 
     def hosts(self) -> list[str]:
@@ -149,11 +153,24 @@ class Adding(Frozen):
     enabled: bool = True
     max_adds: int | None = Field(default=None, ge=0, le=25)
     max_active_adds: int | None = Field(default=None, ge=1, le=25)
-    add_order_quote: float | None = Field(default=None, gt=0)
+    add_order_quote: float | None = Field(default=None, gt=0, le=1e9)
     step_pct: float | None = Field(default=None, ge=0.1, le=20)
     step_scale: float | None = Field(default=None, ge=0.5, le=2.0)
     volume_scale: float | None = Field(default=None, ge=1.0, le=3.0)
     min_avg_improvement_pct: float | None = Field(default=None, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _active_within_max(self) -> Adding:
+        if (
+            self.max_adds is not None
+            and self.max_active_adds is not None
+            and self.max_active_adds > max(self.max_adds, 1)
+        ):
+            raise ValueError(
+                f"max_active_adds ({self.max_active_adds}) must not exceed max_adds "
+                f"({self.max_adds})"
+            )
+        return self
 
 
 class RecoveryMode(Frozen):
@@ -180,7 +197,7 @@ class Strategy(Frozen):
     risk_level: RiskLevel = RiskLevel.BALANCED
     margin_limit: float = Field(gt=0, le=1e9, description="Quote currency; hard cap for this bot.")
     max_active_groups: int | None = Field(default=None, ge=1, le=50)
-    base_order_quote: float | None = Field(default=None, gt=0)
+    base_order_quote: float | None = Field(default=None, gt=0, le=1e9)
     leverage: int = Field(default=1, ge=1, le=20)
     adding: Adding = Adding()
     take_profit_pct: float | None = Field(default=None, gt=0, le=100)
@@ -353,6 +370,8 @@ class DesiredState:
     strategies: tuple[Strategy, ...]
     #: "connections/<name>" or "strategies/<name>" -> "FILE: connections[i]", for messages.
     sources: dict[str, str]
+    #: YAML files in the directory that are not config documents (see loading.py), for `validate`.
+    skipped: tuple[str, ...] = ()
 
     def connection(self, name: str) -> Connection:
         for c in self.connections:

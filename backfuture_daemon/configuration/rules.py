@@ -1,0 +1,314 @@
+"""Cross-object, cross-file rules of a config revision (the checks one model cannot make alone).
+
+Called by configuration/loading.py after every document passed its schema; returns every issue
+found (never stops at the first). Also owns the closed set of config error classes that metrics,
+`/status` and `validate --json` report (`CONFIG_ERROR_CLASSES`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import hmac
+import os
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit
+
+from backfuture_daemon.configuration.models import (
+    Connection,
+    Market,
+    Policy,
+    Sizing,
+    Strategy,
+    is_loopback_host,
+    resolve_sizing,
+)
+from backfuture_daemon.configuration.sops import DECRYPT_ERROR_CLASSES
+from backfuture_daemon.errors import ConfigIssue
+
+#: Every `error_class` a ConfigIssue can carry. Closed: metrics pre-declare one series per class.
+CONFIG_ERROR_CLASSES: tuple[str, ...] = (
+    "file_unreadable",  # the path or a file cannot be read (missing, permissions, too large)
+    "yaml_invalid",  # not YAML, several documents in one file, duplicate keys, not a mapping
+    "schema_invalid",  # a document does not match the models (types, ranges, unknown fields)
+    "reference_invalid",  # a strategy names a missing connection or a market it does not have
+    "duplicate_name",  # two connections or two strategies share a name; policy set twice
+    "plaintext_secret",  # a secret field outside an encrypted file, or not an ENC[...] value
+    "policy_violation",  # e.g. a non-loopback endpoint without policy.allow_remote_endpoints
+    "margin_exceeded",  # max funds of all groups with all adds > margin_limit
+    "sizing_invalid",  # adding/recovery settings that cannot work (distance >= 100 %, ...)
+    "duplicate_key",  # the same API key in two connections without policy.allow_key_reuse
+    "empty_config",  # no connection at all where one is required
+    *DECRYPT_ERROR_CLASSES,
+)
+
+#: Stands in for a secret that was not decrypted (--no-decrypt, or a file with issues).
+PLACEHOLDER = "<encrypted>"
+
+#: Floating-point slack when comparing money: far below a cent, far above float rounding.
+_EPSILON = 1e-9
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Located(Generic[T]):
+    """An object and where it was written: file and its index in that file's list."""
+
+    file: str
+    index: int
+    item: T
+
+    def path(self, kind: str, field: str = "") -> str:
+        base = f"{kind}[{self.index}]"
+        return f"{base}.{field}" if field else base
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.2f}".replace(",", "") if abs(x) >= 0.01 or x == 0 else f"{x:.8f}".rstrip("0")
+
+
+def explain_sizing(s: Strategy, z: Sizing) -> str:
+    """The margin check in numbers: groups × (base + adds) = total vs margin_limit."""
+    q = s.quote
+    if z.adding_enabled and z.max_adds:
+        vs = z.volume_scale
+        adds = (
+            f"{z.max_adds} adds of {_fmt(z.add_order_quote)}×{vs:g}^k"
+            f" = {_fmt(z.add_order_quote * z.group_multiplier_of_add)}"
+        )
+    else:
+        adds = "no adds"
+    return (
+        f"{z.max_active_groups} group(s) × (base {_fmt(z.base_order_quote)} + {adds})"
+        f" = {_fmt(z.max_total_funds)} {q}"
+    )
+
+
+def check_margin(s: Strategy, z: Sizing) -> str | None:
+    """The margin-limit check (reference/bots.md §2.4); a message when it fails."""
+    if z.max_total_funds <= s.margin_limit * (1 + _EPSILON):
+        return None
+    return (
+        f"max funds {explain_sizing(s, z)} exceed margin_limit {_fmt(s.margin_limit)} "
+        f"{s.quote}; lower max_active_groups, base_order_quote, adding.add_order_quote, "
+        "adding.max_adds or adding.volume_scale, or raise margin_limit"
+    )
+
+
+def check_sizing(s: Strategy, z: Sizing) -> list[tuple[str, str]]:
+    """(field, message) for adding/recovery settings that cannot work as written."""
+    out: list[tuple[str, str]] = []
+    if z.base_order_quote <= 0 or (z.adding_enabled and z.add_order_quote <= 0):
+        out.append(
+            (
+                "margin_limit",
+                f"margin_limit {_fmt(s.margin_limit)} is too small for "
+                f"{z.max_active_groups} group(s) with {z.max_adds} adds: orders would round to 0",
+            )
+        )
+    explicit_active = s.adding.max_active_adds
+    if z.adding_enabled and explicit_active is not None and explicit_active > z.max_adds:
+        out.append(
+            (
+                "adding.max_active_adds",
+                f"max_active_adds ({explicit_active}) exceeds max_adds ({z.max_adds}, from "
+                f"{'adding.max_adds' if s.adding.max_adds is not None else s.risk_level.value}"
+                " preset)",
+            )
+        )
+    if z.adding_enabled and z.max_adds:
+        last = z.add_distance_pct(z.max_adds)
+        if s.market is Market.SPOT and last >= 100:
+            out.append(
+                (
+                    "adding",
+                    f"the last add would sit {last:.1f}% below the entry (step_pct {z.step_pct:g}"
+                    f" × step_scale {z.step_scale:g} over {z.max_adds} adds); it must be < 100% "
+                    "on spot: lower max_adds, step_pct or step_scale",
+                )
+            )
+        if s.market is Market.FUTURES:
+            # Liquidation sits ~100/leverage % away; keep a 20 % buffer (bots.md §2.4 rule 4).
+            limit = 100.0 / s.leverage * 0.8
+            if last >= limit:
+                out.append(
+                    (
+                        "adding",
+                        f"the last add would sit {last:.1f}% from the entry, beyond {limit:.1f}% "
+                        f"(80% of the liquidation distance at leverage {s.leverage}); lower "
+                        "leverage, max_adds, step_pct or step_scale",
+                    )
+                )
+    if s.stop_loss_pct is not None and z.adding_enabled and z.max_adds:
+        last = z.add_distance_pct(z.max_adds)
+        if s.stop_loss_pct <= last:
+            out.append(
+                (
+                    "stop_loss_pct",
+                    f"stop_loss_pct {s.stop_loss_pct:g}% is within the adding range (last add at "
+                    f"{last:.1f}%): later adds could never fill; set it beyond the last add",
+                )
+            )
+    return out
+
+
+def key_fingerprints(connections: Sequence[Located[Connection]]) -> dict[int, bytes]:
+    """Salted (per call) HMACs of each API key: compared, never stored or shown."""
+    salt = os.urandom(16)
+    return {
+        i: hmac.new(salt, c.item.api_key.get_secret_value().encode(), hashlib.sha256).digest()
+        for i, c in enumerate(connections)
+        if c.item.api_key.get_secret_value() != PLACEHOLDER  # not decrypted: cannot compare
+    }
+
+
+def check_revision(
+    policy: Policy,
+    connections: Sequence[Located[Connection]],
+    strategies: Sequence[Located[Strategy]],
+    *,
+    secrets_known: bool,
+    allow_empty: bool = True,
+    unresolved: Collection[str] = (),
+) -> list[ConfigIssue]:
+    """Every cross-object rule; `secrets_known=False` (--no-decrypt) skips the key-reuse check.
+
+    `unresolved`: names of connections that exist but failed their own schema check; strategies
+    referring to them get no (misleading) "no connection named" issue.
+    """
+    issues: list[ConfigIssue] = []
+
+    if not allow_empty and not connections:
+        issues.append(
+            ConfigIssue(
+                "(revision)",
+                "connections",
+                "no connection in this revision; refusing to stop every bot because of an empty "
+                "config (restore the files, or stop the daemon deliberately)",
+                "empty_config",
+            )
+        )
+
+    by_name: dict[str, Located[Connection]] = {}
+    for c in connections:
+        first = by_name.get(c.item.name)
+        if first is not None:
+            issues.append(
+                ConfigIssue(
+                    c.file,
+                    c.path("connections", "name"),
+                    f'connection name "{c.item.name}" is already used at {first.file}: '
+                    f"{first.path('connections')}; names must be unique",
+                    "duplicate_name",
+                )
+            )
+        else:
+            by_name[c.item.name] = c
+        if c.item.endpoints is not None and not policy.allow_remote_endpoints:
+            for field, url in (
+                ("spot", c.item.endpoints.spot),
+                ("futures", c.item.endpoints.futures),
+            ):
+                if url is None:
+                    continue
+                host = urlsplit(url).hostname or ""
+                if not is_loopback_host(host):
+                    issues.append(
+                        ConfigIssue(
+                            c.file,
+                            c.path("connections", f"endpoints.{field}"),
+                            f'host "{host}" is not loopback: API keys would be sent there. '
+                            "Only 127.0.0.1/::1/localhost are allowed unless "
+                            "policy.allow_remote_endpoints is true",
+                            "policy_violation",
+                        )
+                    )
+
+    if secrets_known and not policy.allow_key_reuse:
+        prints = key_fingerprints(connections)
+        seen: dict[bytes, Located[Connection]] = {}
+        for i, c in enumerate(connections):
+            if i not in prints:
+                continue
+            other = seen.get(prints[i])
+            if other is not None:
+                issues.append(
+                    ConfigIssue(
+                        c.file,
+                        c.path("connections", "api_key"),
+                        f'connection "{c.item.name}" uses the same API key as "{other.item.name}" '
+                        f"({other.file}); use a separate key per connection (the brief's rule), "
+                        "or set policy.allow_key_reuse: true",
+                        "duplicate_key",
+                    )
+                )
+            else:
+                seen[prints[i]] = c
+
+    strat_names: dict[str, Located[Strategy]] = {}
+    for s in strategies:
+        first_s = strat_names.get(s.item.name)
+        if first_s is not None:
+            issues.append(
+                ConfigIssue(
+                    s.file,
+                    s.path("strategies", "name"),
+                    f'strategy name "{s.item.name}" is already used at {first_s.file}: '
+                    f"{first_s.path('strategies')}; names must be unique",
+                    "duplicate_name",
+                )
+            )
+        else:
+            strat_names[s.item.name] = s
+        conn = by_name.get(s.item.connection)
+        if conn is None and s.item.connection in unresolved:
+            pass
+        elif conn is None:
+            close = difflib.get_close_matches(s.item.connection, list(by_name), n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            known = ", ".join(f'"{n}"' for n in by_name) or "none"
+            issues.append(
+                ConfigIssue(
+                    s.file,
+                    s.path("strategies", "connection"),
+                    f'strategy "{s.item.name}": no connection named "{s.item.connection}"{hint} '
+                    f"(known: {known})",
+                    "reference_invalid",
+                )
+            )
+        elif s.item.market not in conn.item.markets:
+            markets = ", ".join(m.value for m in conn.item.markets)
+            issues.append(
+                ConfigIssue(
+                    s.file,
+                    s.path("strategies", "market"),
+                    f'strategy "{s.item.name}": market {s.item.market.value} is not enabled on '
+                    f'connection "{conn.item.name}" (markets: {markets}); add it to the '
+                    "connection's markets (and to the key's permissions) or change the market",
+                    "reference_invalid",
+                )
+            )
+        sizing = resolve_sizing(s.item)
+        margin = check_margin(s.item, sizing)
+        if margin is not None:
+            issues.append(
+                ConfigIssue(
+                    s.file,
+                    s.path("strategies", "margin_limit"),
+                    f'strategy "{s.item.name}": {margin}',
+                    "margin_exceeded",
+                )
+            )
+        for field, message in check_sizing(s.item, sizing):
+            issues.append(
+                ConfigIssue(
+                    s.file,
+                    s.path("strategies", field),
+                    f'strategy "{s.item.name}": {message}',
+                    "sizing_invalid",
+                )
+            )
+    return issues
