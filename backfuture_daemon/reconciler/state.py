@@ -45,6 +45,8 @@ class ConnectionObservation:
     next_check_at: float | None = None
     consecutive_failures: int = 0
     checks_total: dict[str, int] = field(default_factory=dict)  # result -> count
+    inputs_digest: str = ""  # policy + strategies' pairs the last test was run with
+    last_reason: str = ""  # why the last test was run (new, key changed, scheduled, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +81,8 @@ class DaemonSnapshot:
     shutting_down: bool = False
     version: str = ""
     sops_version: str = ""
+    #: Salt of the connection fingerprints, so `backfuture plan --against` can compare keys
+    #: without ever seeing one (HMAC of high-entropy secrets; see reconciler/fingerprint.py).
+    fingerprint_salt: str = ""
+    started_at: float | None = None
+    heartbeat_at: float | None = None  # last loop iteration; /healthz may check its age

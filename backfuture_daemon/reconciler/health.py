@@ -1,0 +1,70 @@
+"""May a strategy's bot run? A pure verdict from the strategy, its connection and the last test.
+
+Called by the planner (reconciler/plan.py) for every strategy on every pass. The rule of the
+brief: a bot runs only while its strategy is not suspended, its connection is online or degraded
+(tested with the key that is configured now) and the config is valid; a key with withdraw
+permission never enables a bot, whatever else is true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from backfuture_daemon.configuration.models import Connection, Strategy
+from backfuture_daemon.exchanges.base import ConnectionReport, ErrorClass, Permission
+
+
+class Decision(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    #: Not tested yet in this process: keep a bot's persisted state, create new bots paused.
+    PENDING = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    reason: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision is Decision.ALLOW
+
+
+def withdraw_enabled(report: ConnectionReport) -> bool:
+    return (
+        report.permissions.get(Permission.WITHDRAW.value) is True
+        or ErrorClass.WITHDRAW_ENABLED in report.error_classes
+    )
+
+
+def bot_verdict(
+    strategy: Strategy,
+    connection: Connection | None,
+    report: ConnectionReport | None,
+    *,
+    config_valid: bool,
+    fingerprint_current: bool,
+) -> Verdict:
+    """`fingerprint_current`: `report` was produced for the connection settings configured now."""
+    if not config_valid:
+        return Verdict(Decision.DENY, "no valid config")
+    if strategy.suspend:
+        return Verdict(Decision.DENY, "strategy suspended")
+    if connection is None:
+        return Verdict(Decision.DENY, f'connection "{strategy.connection}" not in config')
+    if connection.suspend:
+        return Verdict(Decision.DENY, f'connection "{connection.name}" suspended')
+    if report is None:
+        return Verdict(Decision.PENDING, f'waiting for the first test of "{connection.name}"')
+    if withdraw_enabled(report):
+        return Verdict(Decision.DENY, f'connection "{connection.name}": withdraw_enabled')
+    if not fingerprint_current:
+        return Verdict(Decision.DENY, f'connection "{connection.name}" changed; re-testing')
+    if not report.healthy:
+        classes = ", ".join(c.value for c in report.error_classes) or report.status.value
+        return Verdict(Decision.DENY, f'connection "{connection.name}" {report.status}: {classes}')
+    if strategy.market.value == "futures" and report.permissions.get("futures") is False:
+        return Verdict(Decision.DENY, f'connection "{connection.name}": no_futures_permission')
+    return Verdict(Decision.ALLOW, f'connection "{connection.name}" {report.status}')

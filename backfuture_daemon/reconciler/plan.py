@@ -1,0 +1,189 @@
+"""The planner: desired (last good config) + observed (tests, bots) -> the actions to take.
+
+A purely computational function (kopf `detect_changing_cause` style): no clock, network or env;
+`now` is passed in. Called by the reconcile loop (reconciler/loop.py) on every pass and by
+`backfuture plan`. Idempotent (applying the plan and planning again yields no bot action and no
+second test of the same connection) and deterministic (same inputs, same tuple, same order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from backfuture_daemon.configuration.models import DesiredState, Strategy
+from backfuture_daemon.reconciler.health import Decision, Verdict, bot_verdict
+from backfuture_daemon.reconciler.state import BotState, BotStatus, ConnectionObservation
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """The last good revision plus what the loop derived from it (salted fingerprints)."""
+
+    state: DesiredState | None  # None: no valid config loaded yet
+    fingerprints: Mapping[str, str] = field(default_factory=dict)  # connection -> fingerprint
+    inputs: Mapping[str, str] = field(default_factory=dict)  # connection -> test inputs digest
+
+    @property
+    def config_valid(self) -> bool:
+        return self.state is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    connections: Mapping[str, ConnectionObservation] = field(default_factory=dict)
+    bots: Mapping[str, BotStatus] = field(default_factory=dict)  # strategy -> bot
+    in_flight: frozenset[str] = frozenset()  # connections being tested right now
+
+
+@dataclass(frozen=True, slots=True)
+class TestConnection:
+    __test__: ClassVar[bool] = False  # not a pytest class
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetConnection:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartBot:
+    strategy: str
+    connection: str
+    reason: str
+    mode: str = "paper"
+    market: str = "spot"
+
+
+@dataclass(frozen=True, slots=True)
+class PauseBot:
+    strategy: str
+    connection: str
+    reason: str
+    mode: str = "paper"
+    market: str = "spot"
+
+
+@dataclass(frozen=True, slots=True)
+class StopBot:
+    strategy: str
+    connection: str
+    reason: str
+
+
+Action = TestConnection | ForgetConnection | StartBot | PauseBot | StopBot
+
+NO_CONFIG = "no valid config"
+REMOVED = "strategy removed from git"
+
+
+def plan(desired: Desired, observed: Observed, now: float) -> tuple[Action, ...]:
+    """Actions in a fixed order: forget, test, stop, pause, start; each group sorted by name."""
+    forget = _forget(desired, observed)
+    tests = _tests(desired, observed, now)
+    stops, pauses, starts = _bots(desired, observed)
+    return (*forget, *tests, *stops, *pauses, *starts)
+
+
+def _forget(desired: Desired, observed: Observed) -> list[Action]:
+    wanted = {c.name for c in desired.state.connections} if desired.state else set()
+    return [ForgetConnection(n) for n in sorted(observed.connections) if n not in wanted]
+
+
+def _tests(desired: Desired, observed: Observed, now: float) -> list[Action]:
+    if desired.state is None:
+        return []
+    out: list[Action] = []
+    for conn in sorted(desired.state.connections, key=lambda c: c.name):
+        if conn.suspend or conn.name in observed.in_flight:
+            continue
+        reason = _test_reason(desired, observed.connections.get(conn.name), now)
+        if reason:
+            out.append(TestConnection(conn.name, reason))
+    return out
+
+
+def _test_reason(desired: Desired, obs: ConnectionObservation | None, now: float) -> str:
+    if obs is None:
+        return "new connection"
+    name = obs.name
+    if obs.report is None:
+        return "not tested yet"
+    if obs.fingerprint != desired.fingerprints.get(name, ""):
+        return "key or settings changed"
+    if obs.inputs_digest != desired.inputs.get(name, ""):
+        return "policy or strategies changed"
+    if obs.next_check_at is not None and obs.next_check_at <= now:
+        return "scheduled re-check"
+    return ""
+
+
+def verdict_for(desired: Desired, observed: Observed, strategy: Strategy) -> Verdict:
+    state = desired.state
+    assert state is not None
+    conn = next((c for c in state.connections if c.name == strategy.connection), None)
+    obs = observed.connections.get(strategy.connection)
+    report = obs.report if obs else None
+    current = obs is not None and obs.fingerprint == desired.fingerprints.get(strategy.connection)
+    return bot_verdict(strategy, conn, report, config_valid=True, fingerprint_current=current)
+
+
+def _bots(desired: Desired, observed: Observed) -> tuple[list[Action], list[Action], list[Action]]:
+    stops: list[Action] = []
+    pauses: list[Action] = []
+    starts: list[Action] = []
+    state = desired.state
+    if state is None:
+        # Without a valid config nothing can be verified: pause, never stop (nothing was removed).
+        for name in sorted(observed.bots):
+            paused = observed.bots[name]
+            if paused.state is BotState.RUNNING or (
+                paused.state is BotState.PAUSED and paused.reason != NO_CONFIG
+            ):
+                pauses.append(
+                    PauseBot(name, paused.connection, NO_CONFIG, paused.mode, paused.market)
+                )
+        return stops, pauses, starts
+
+    wanted = {s.name for s in state.strategies}
+    for name in sorted(observed.bots):
+        old = observed.bots[name]
+        if name not in wanted and old.state is not BotState.STOPPED:
+            stops.append(StopBot(name, old.connection, REMOVED))
+
+    for strategy in sorted(state.strategies, key=lambda s: s.name):
+        bot = observed.bots.get(strategy.name)
+        verdict = verdict_for(desired, observed, strategy)
+        mode, market = strategy.mode.value, strategy.market.value
+        same_target = (
+            bot is not None
+            and bot.connection == strategy.connection
+            and bot.mode == mode
+            and bot.market == market
+        )
+        if verdict.decision is Decision.ALLOW:
+            if not (same_target and bot is not None and bot.state is BotState.RUNNING):
+                starts.append(
+                    StartBot(strategy.name, strategy.connection, verdict.reason, mode, market)
+                )
+            continue
+        if (
+            verdict.decision is Decision.PENDING
+            and same_target
+            and bot is not None
+            and bot.state is not BotState.STOPPED
+        ):
+            continue  # restored after a restart: keep the persisted state until tested
+        if not (
+            same_target
+            and bot is not None
+            and bot.state is BotState.PAUSED
+            and bot.reason == verdict.reason
+        ):
+            pauses.append(
+                PauseBot(strategy.name, strategy.connection, verdict.reason, mode, market)
+            )
+    return stops, pauses, starts
