@@ -1,0 +1,188 @@
+"""KuCoin (spot; futures on its own host) behind the ExchangeAdapter interface.
+
+Built by registry.py for connections with `exchange: kucoin`; driven by probes.ConnectionTester.
+One `kucoin` client signs both hosts (futuresPrivate* share the signing). Partner headers are off,
+UTA/HF detection is off, and markets come from the shared cache (reference §0.6, §4, §10).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from backfuture_daemon.exchanges.adapter import (
+    AdapterContext,
+    ClientSpec,
+    FuturesSupport,
+    KeyInfo,
+    ServerTime,
+    endpoints_loopback,
+)
+from backfuture_daemon.exchanges.classify import classify_error
+
+if TYPE_CHECKING:
+    from backfuture_daemon.configuration.models import Connection, Endpoints
+    from backfuture_daemon.exchanges.markets import MarketCache
+
+CLOCK_WINDOW_MS = 5000.0
+WITHDRAW_PERMISSIONS = frozenset({"transfer", "withdrawal", "withdraw"})
+
+
+def _urls(endpoints: Endpoints | None) -> dict[str, Any]:
+    urls: dict[str, Any] = {}
+    if endpoints and endpoints.spot:
+        s = endpoints.spot
+        urls.update({"public": s, "private": s, "uta": s, "utaPrivate": s})
+    if endpoints and endpoints.futures:
+        urls.update({"futuresPublic": endpoints.futures, "futuresPrivate": endpoints.futures})
+    return urls
+
+
+def client_spec(endpoints: Endpoints | None, *, futures: bool = False) -> ClientSpec:
+    """`kucoin` for spot (and futures private calls); `kucoinfutures` only loads swap markets."""
+    return ClientSpec(
+        ccxt_id="kucoinfutures" if futures else "kucoin",
+        urls=_urls(endpoints),
+        options={
+            "uta": False,
+            "hf": False,
+            "fetchMarkets": {"types": ["swap"] if futures else ["spot"], "fetchTickersFees": False},
+        },
+        # No partner/broker headers: they carry ccxt's partner signature, not ours.
+        options_replace={"partner": {}},
+        load_markets_params={"marginables": False},
+        loopback=endpoints_loopback(endpoints),
+    )
+
+
+def _split(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return tuple(p.strip() for p in str(value).split(",") if p.strip())
+
+
+def parse_key_info(data: dict[str, Any]) -> KeyInfo:
+    """`GET /api/v1/user/api-key` `data` -> KeyInfo (reference §4.5); IPs come masked `a.**.d`."""
+    perms = _split(data.get("permission"))
+    lower = {p.lower() for p in perms}
+    return KeyInfo(
+        read="general" in lower,
+        trade="spot" in lower,
+        futures="futures" in lower,
+        withdraw=bool(lower & WITHDRAW_PERMISSIONS),
+        ip_whitelist=_split(data.get("ipWhitelist")),
+        expires_in_days=None,
+        valid=True,
+        scopes=perms,
+    )
+
+
+def _data(response: Any) -> Any:
+    return response.get("data") if isinstance(response, dict) else None
+
+
+class KucoinAdapter:
+    exchange = "kucoin"
+    supports_futures = True
+    clock_window_ms = CLOCK_WINDOW_MS
+
+    def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
+        self._ctx = ctx
+        self._spec = client_spec(connection.endpoints)
+        self._futures_spec = client_spec(connection.endpoints, futures=True)
+        self._client = ctx.make_client(self._spec, connection)
+        self._futures_markets: dict[str, Any] = {}
+
+    def _now_ms(self) -> float:
+        return self._ctx.clock() * 1000.0
+
+    async def server_time(self) -> ServerTime:
+        sent = self._now_ms()
+        response = await self._client.publicGetTimestamp()
+        received = self._now_ms()
+        return ServerTime(float(_data(response)), sent, received)
+
+    async def maintenance(self) -> str | None:
+        data = _data(await self._client.publicGetStatus()) or {}
+        status = str(data.get("status", "open"))
+        if status == "open":
+            return None
+        msg = str(data.get("msg") or "")[:80]
+        return f"status {status!r}" + (f" ({msg})" if msg else "")
+
+    def compensate_clock(self, skew_ms: float) -> None:
+        self._client.options["timeDifference"] = round(skew_ms)
+
+    async def balance(self) -> None:
+        await self._client.privateGetAccounts()
+
+    async def key_info(self) -> KeyInfo | None:
+        import ccxt
+
+        try:
+            response = await self._client.privateGetUserApiKey()
+        except ccxt.BaseError as e:
+            c = classify_error(e, self.exchange)
+            if c.http_status == 404 or c.code == "404000" or (c.code and not c.known_code):
+                return None
+            raise
+        data = _data(response)
+        return parse_key_info(data) if isinstance(data, dict) else None
+
+    async def trade_probe(self, symbols: tuple[str, ...]) -> bool:
+        """POST /api/v1/orders/test: checks the Spot permission without placing an order."""
+        import ccxt
+
+        market_id = "BTC-USDT"
+        markets: dict[str, Any] = self._client.markets or {}
+        for s in symbols:
+            if s in markets:
+                market_id = str(markets[s]["id"])
+                break
+        body = {
+            "clientOid": uuid.uuid4().hex,
+            "side": "buy",
+            "symbol": market_id,
+            "type": "limit",
+            "price": "0.0001",
+            "size": "1",
+        }
+        try:
+            await self._client.privatePostOrdersTest(body)
+        except ccxt.BaseError as e:
+            c = classify_error(e, self.exchange)
+            if c.scope_missing:
+                return False
+            if c.code is not None and not c.known_code:
+                return True
+            raise
+        return True
+
+    async def futures_probe(self, quote: str) -> FuturesSupport:
+        """Futures host reachable and the futures account readable with this key."""
+        await self._client.futuresPrivateGetAccountOverview({"currency": quote})
+        return FuturesSupport(True, f"futures account readable ({quote})")
+
+    async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
+        self._client.set_markets_from_exchange(await cache.source(self._spec))
+        if futures:
+            source = await cache.source(self._futures_spec)
+            self._futures_markets = source.markets or {}
+
+    def pair_problem(self, pair: str, *, futures: bool) -> str | None:
+        quote = pair.split("/")[1]
+        if futures:
+            market = self._futures_markets.get(f"{pair}:{quote}")
+        else:
+            market = (self._client.markets or {}).get(pair)
+        kind = "futures" if futures else "spot"
+        if market is None:
+            return f"{pair}: no such {kind} market on KuCoin"
+        if not market.get("active"):
+            return f"{pair}: {kind} market not active or not tradable by API"
+        return None
+
+    async def close(self) -> None:
+        await self._client.close()

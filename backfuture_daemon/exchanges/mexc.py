@@ -1,0 +1,176 @@
+"""MEXC (spot v3 + contract v1) behind the ExchangeAdapter interface.
+
+Built by registry.py for connections with `exchange: mexc`; driven by probes.ConnectionTester.
+Uses ccxt implicit methods so no call triggers load_markets; markets come from the shared cache.
+Facts used: reference/exchanges.md §0.2 (apiKeyInfo), §0.4 (futures orders disabled), §0.6, §2.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from backfuture_daemon.exchanges.adapter import (
+    AdapterContext,
+    ClientSpec,
+    FuturesSupport,
+    KeyInfo,
+    ServerTime,
+    endpoints_loopback,
+)
+from backfuture_daemon.exchanges.classify import classify_error
+
+if TYPE_CHECKING:
+    from backfuture_daemon.configuration.models import Connection, Endpoints
+    from backfuture_daemon.exchanges.markets import MarketCache
+
+RECV_WINDOW_MS = 5000
+WITHDRAW_SCOPES = frozenset({"SPOT_WITHDRAW_WRITE", "SPOT_WITHDRAW", "WITHDRAW"})
+READ_SCOPES = frozenset({"SPOT_ACCOUNT_READ", "SPOT_DEAL_READ"})
+TRADE_SCOPE = "SPOT_DEAL_WRITE"
+FUTURES_DISABLED = (
+    "MEXC has disabled futures order placement by API since 2022-07 "
+    "(code 1002 'Contract not allow place order!'); futures bots cannot run on MEXC"
+)
+
+
+def client_spec(endpoints: Endpoints | None) -> ClientSpec:
+    urls: dict[str, Any] = {}
+    base = endpoints.spot if endpoints else None
+    if base:
+        urls = {
+            "spot": {"public": base, "private": base},
+            "contract": {"public": f"{base}/api/v1/contract", "private": f"{base}/api/v1/private"},
+        }
+    return ClientSpec(
+        ccxt_id="mexc",
+        urls=urls,
+        options={"recvWindow": RECV_WINDOW_MS, "adjustForTimeDifference": False},
+        # load_markets would otherwise call the private capital/config/getall, which needs
+        # SPOT_WITHDRAW_READ: a least-privilege key would fail (reference §0.6).
+        has={"fetchCurrencies": False},
+        loopback=endpoints_loopback(endpoints),
+    )
+
+
+def _split(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return tuple(p.strip() for p in str(value).split(",") if p.strip())
+
+
+def parse_key_info(data: dict[str, Any]) -> KeyInfo:
+    """`GET /api/v3/apiKeyInfo` -> KeyInfo (reference §2.4)."""
+    scopes = tuple(s.upper() for s in _split(data.get("permissions")))
+    validity = data.get("remainingValidity")
+    status = str(data.get("status") or "VALID").upper()
+    return KeyInfo(
+        read=set(scopes) >= READ_SCOPES,
+        trade=TRADE_SCOPE in scopes,
+        futures=any(s.startswith("CONTRACT_") for s in scopes),
+        withdraw=any(s in WITHDRAW_SCOPES or s.endswith("WITHDRAW_WRITE") for s in scopes),
+        ip_whitelist=_split(data.get("ipWhiteList")),
+        expires_in_days=float(validity) if validity not in (None, "") else None,
+        valid=status == "VALID",
+        scopes=scopes,
+    )
+
+
+class MexcAdapter:
+    exchange = "mexc"
+    supports_futures = False
+    clock_window_ms = float(RECV_WINDOW_MS)
+
+    def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
+        self._ctx = ctx
+        self._spec = client_spec(connection.endpoints)
+        self._client = ctx.make_client(self._spec, connection)
+        self._access_key = connection.api_key.get_secret_value()
+
+    def _now_ms(self) -> float:
+        return self._ctx.clock() * 1000.0
+
+    async def server_time(self) -> ServerTime:
+        sent = self._now_ms()
+        data = await self._client.spotPublicGetTime()
+        received = self._now_ms()
+        return ServerTime(float(data["serverTime"]), sent, received)
+
+    async def maintenance(self) -> str | None:
+        data = await self._client.spotPublicGetPing()
+        return None if not data else f"ping answered {str(data)[:80]}"
+
+    def compensate_clock(self, skew_ms: float) -> None:
+        self._client.options["timeDifference"] = round(skew_ms)
+
+    async def balance(self) -> None:
+        await self._client.spotPrivateGetAccount()
+
+    async def key_info(self) -> KeyInfo | None:
+        import ccxt
+
+        try:
+            data = await self._client.spotPrivateGetApiKeyInfo({"accessKey": self._access_key})
+        except ccxt.BaseError as e:
+            c = classify_error(e, self.exchange)
+            # An older deployment without the endpoint (404 / unknown code), or a key whose
+            # scopes do not cover it: fall back to probes.
+            if c.http_status == 404 or c.scope_missing or (c.code is not None and not c.known_code):
+                return None
+            raise
+        return parse_key_info(data) if isinstance(data, dict) else None
+
+    async def trade_probe(self, symbols: tuple[str, ...]) -> bool:
+        """POST /api/v3/order/test: validated by the gateway (scope first), never matched."""
+        import ccxt
+
+        market_id = self._probe_market_id(symbols)
+        params = {
+            "symbol": market_id,
+            "side": "BUY",
+            "type": "LIMIT",
+            "quantity": "1",
+            "price": "0.0001",
+        }
+        try:
+            await self._client.spotPrivatePostOrderTest(params)
+        except ccxt.BaseError as e:
+            c = classify_error(e, self.exchange)
+            if c.scope_missing:
+                return False
+            if c.code is not None and not c.known_code:
+                return True  # a business rule answered: the scope check already passed
+            raise
+        return True
+
+    def _probe_market_id(self, symbols: tuple[str, ...]) -> str:
+        markets: dict[str, Any] = self._client.markets or {}
+        for s in symbols:
+            if s in markets:
+                return str(markets[s]["id"])
+        for m in markets.values():
+            if m.get("spot") and m.get("active"):
+                return str(m["id"])
+        return "BTCUSDT"
+
+    async def futures_probe(self, quote: str) -> FuturesSupport:
+        return FuturesSupport(False, FUTURES_DISABLED)
+
+    async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
+        # MEXC's fetch_markets loads spot and contract markets together: one source.
+        self._client.set_markets_from_exchange(await cache.source(self._spec))
+
+    def pair_problem(self, pair: str, *, futures: bool) -> str | None:
+        quote = pair.split("/")[1]
+        symbol = f"{pair}:{quote}" if futures else pair
+        market = (self._client.markets or {}).get(symbol)
+        kind = "futures" if futures else "spot"
+        if market is None:
+            return f"{pair}: no such {kind} market on MEXC"
+        if not market.get("active"):
+            return f"{pair}: {kind} market not active or not tradable by API"
+        return None
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,331 @@
+"""The connection test: a fixed sequence of steps against one exchange key, reported as data.
+
+`ConnectionTester.test(connection, strategies, policy)` is called by `backfuture check` and the
+reconciler. It never raises for exchange problems: every failure is classified (classify.py) into
+a step of the `ConnectionReport`. Market data is shared per (exchange, endpoint) across all tests;
+after it is loaded a test costs 3–5 HTTP requests. Concurrent tests are bounded by a semaphore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from backfuture_daemon.configuration.models import Connection, Market, Policy, Strategy
+from backfuture_daemon.exchanges.adapter import AdapterContext, ExchangeAdapter, KeyInfo
+from backfuture_daemon.exchanges.base import CheckStep, ConnectionReport, ErrorClass, StepStatus
+from backfuture_daemon.exchanges.classify import Classified, classify_error
+from backfuture_daemon.exchanges.clients import ClientFactory
+from backfuture_daemon.exchanges.markets import MarketCache
+from backfuture_daemon.exchanges.registry import adapter_for
+from backfuture_daemon.exchanges.steps import (
+    STEP_ORDER,
+    build_report,
+    evaluate_clock,
+    evaluate_ip_whitelist,
+    evaluate_key_expiry,
+    evaluate_pairs,
+    evaluate_permissions,
+    evaluate_withdraw,
+    not_checked,
+)
+from backfuture_daemon.redaction import Redactor, mask
+
+T = TypeVar("T")
+E = ErrorClass
+S = StepStatus
+
+_WHAT: dict[ErrorClass, str] = {
+    E.INVALID_KEY: "key rejected",
+    E.NO_READ_PERMISSION: "key cannot read balances",
+    E.NO_TRADE_PERMISSION: "key cannot trade",
+    E.NO_FUTURES_PERMISSION: "key cannot use futures",
+    E.IP_NOT_ALLOWED: "request IP not allowed for this key",
+    E.CLOCK_SKEW: "request timestamp rejected",
+    E.RATE_LIMITED: "rate limited",
+    E.EXCHANGE_UNAVAILABLE: "exchange API unavailable",
+    E.ACCOUNT_SUSPENDED: "account frozen or restricted",
+    E.PAIR_NOT_TRADABLE: "pair not tradable",
+    E.FUTURES_UNAVAILABLE: "futures unavailable",
+}
+
+
+class _Failed(Exception):
+    """A probe call failed; carries the classification (never the raw vendor exception)."""
+
+    def __init__(self, classified: Classified) -> None:
+        super().__init__(classified.detail)
+        self.c = classified
+
+
+def fingerprint(connection: Connection) -> str:
+    """Identifies the key material (so a key change is noticed) without revealing it."""
+    digest = hashlib.sha256("\0".join(connection.secret_values()).encode()).hexdigest()
+    return f"sha256:{digest[:16]}"
+
+
+@dataclass
+class _Run:
+    """One test in progress: the steps so far and the facts the report carries."""
+
+    connection: Connection
+    adapter: ExchangeAdapter
+    redact: Redactor
+    steps: list[CheckStep] = field(default_factory=list)
+    stop_reason: str | None = None
+    latency_ms: float | None = None
+    skew_ms: float | None = None
+    key_info: KeyInfo | None = None
+    key_expiry: float | None = None
+    trade: bool | None = None
+    read: bool | None = None
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await fn()
+        except Exception as e:  # every exchange problem becomes data
+            raise _Failed(classify_error(e, self.adapter.exchange, redact=self.redact)) from None
+
+    def fail(self, name: str, c: Classified, error_class: ErrorClass | None = None) -> CheckStep:
+        cls = error_class or c.error_class
+        step = CheckStep(name, S.FAIL, f"{_WHAT.get(cls, 'exchange error')} ({c.detail})", cls)
+        self.steps.append(step)
+        return step
+
+    def add(self, step: CheckStep) -> None:
+        self.steps.append(step)
+
+
+class ConnectionTester:
+    """Runs connection tests; holds the shared HTTP session and market cache. `await close()`."""
+
+    def __init__(
+        self,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        *,
+        max_concurrency: int = 64,
+        market_refresh_interval: float = 3600.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._monotonic = monotonic
+        self._factory = ClientFactory(timeout)
+        self.markets = MarketCache(self._factory, refresh_interval=market_refresh_interval)
+        self._ctx = AdapterContext(make_client=self._factory, markets=self.markets, clock=clock)
+        self._limit = asyncio.Semaphore(max_concurrency)
+
+    async def close(self) -> None:
+        await self.markets.close()
+        await self._factory.close()
+
+    async def test(
+        self, connection: Connection, strategies: Sequence[Strategy], policy: Policy
+    ) -> ConnectionReport:
+        async with self._limit:
+            return await self._test(connection, strategies, policy)
+
+    async def _test(
+        self, connection: Connection, strategies: Sequence[Strategy], policy: Policy
+    ) -> ConnectionReport:
+        checked_at = self._clock()
+        started = self._monotonic()
+        mine = [s for s in strategies if s.connection == connection.name]
+        needs_futures = any(s.market is Market.FUTURES for s in mine)
+        needs_trade = any(s.market is Market.SPOT for s in mine) or (
+            not mine and Market.SPOT in connection.markets
+        )
+        adapter = adapter_for(connection, self._ctx)
+        run = _Run(connection, adapter, Redactor(connection.secret_values()))
+        try:
+            await self._sequence(run, mine, policy, needs_trade, needs_futures, checked_at)
+        finally:
+            await adapter.close()
+        info = run.key_info
+        permissions: dict[str, bool | None] = {
+            "read": info.read if info else run.read,
+            "trade": info.trade if info and info.trade is not None else run.trade,
+            "futures": info.futures if info else None,
+            "withdraw": info.withdraw if info else None,
+        }
+        ip_restricted = bool(info.ip_whitelist) if info and info.ip_whitelist is not None else None
+        return build_report(
+            connection.name,
+            adapter.exchange,
+            run.steps,
+            permissions=permissions,
+            ip_restricted=ip_restricted,
+            key_expiry_timestamp=run.key_expiry,
+            clock_skew_ms=None if run.skew_ms is None else round(run.skew_ms, 1),
+            latency_ms=None if run.latency_ms is None else round(run.latency_ms, 1),
+            checked_at=checked_at,
+            duration_seconds=round(self._monotonic() - started, 4),
+            key_masked=mask(connection.api_key.get_secret_value()),
+            fingerprint=fingerprint(connection),
+        )
+
+    async def _sequence(
+        self,
+        run: _Run,
+        strategies: list[Strategy],
+        policy: Policy,
+        needs_trade: bool,
+        needs_futures: bool,
+        now: float,
+    ) -> None:
+        names = [n for n in STEP_ORDER if n != "futures" or needs_futures]
+        for name in names:
+            if run.stop_reason is not None:
+                run.add(not_checked(name, run.stop_reason))
+                continue
+            await getattr(self, f"_step_{name}")(
+                run,
+                strategies=strategies,
+                policy=policy,
+                needs_trade=needs_trade,
+                needs_futures=needs_futures,
+                now=now,
+            )
+
+    # ---- steps (each appends exactly one CheckStep) -------------------------------------
+
+    async def _step_reachability(self, run: _Run, **_: object) -> None:
+        a = run.adapter
+        try:
+            sample = await run.call(a.server_time)
+            run.latency_ms, run.skew_ms = sample.latency_ms, sample.skew_ms
+            maintenance = await run.call(a.maintenance)
+        except _Failed as f:
+            run.fail("reachability", f.c)
+            run.stop_reason = f"exchange not reachable ({f.c.error_class})"
+            return
+        if maintenance:
+            reason = run.redact(f"exchange reports maintenance: {maintenance}")
+            run.add(CheckStep("reachability", S.FAIL, reason, E.EXCHANGE_UNAVAILABLE))
+            run.stop_reason = "exchange under maintenance"
+            return
+        run.add(
+            CheckStep(
+                "reachability", S.PASS, f"server time and status OK in {run.latency_ms:.0f} ms"
+            )
+        )
+
+    async def _step_clock(self, run: _Run, **_: object) -> None:
+        assert run.skew_ms is not None
+        step = evaluate_clock(run.skew_ms, run.adapter.clock_window_ms)
+        if step.status is not S.PASS:
+            # Sign the rest of the test with the server's clock so the key is still checked.
+            run.adapter.compensate_clock(run.skew_ms)
+        run.add(step)
+
+    async def _step_auth(self, run: _Run, **_: object) -> None:
+        try:
+            await run.call(run.adapter.balance)
+        except _Failed as f:
+            cls = E.NO_READ_PERMISSION if f.c.scope_missing else f.c.error_class
+            run.fail("auth", f.c, cls)
+            run.stop_reason = f"auth failed ({cls})"
+            return
+        run.read = True
+        run.add(CheckStep("auth", S.PASS, "key valid; balances readable"))
+
+    async def _step_permissions(
+        self,
+        run: _Run,
+        *,
+        strategies: list[Strategy],
+        needs_trade: bool,
+        needs_futures: bool,
+        **_: object,
+    ) -> None:
+        a = run.adapter
+        try:
+            info = await run.call(a.key_info)
+        except _Failed as f:
+            run.fail("permissions", f.c)
+            return
+        probed = False
+        if info is None:
+            # No key-info endpoint: prove trade with a test order; the rest stays unknown.
+            trade: bool | None = None
+            if needs_trade:
+                symbols = tuple(p for s in strategies if s.market is Market.SPOT for p in s.pairs)
+                try:
+                    await run.call(lambda: a.attach_markets(self.markets, futures=False))
+                    trade = await run.call(lambda: a.trade_probe(symbols))
+                except _Failed as f:
+                    run.fail("permissions", f.c)
+                    return
+                probed = True
+            run.trade = trade
+            probe_info = KeyInfo(
+                read=True, trade=trade, futures=None, withdraw=None, ip_whitelist=None
+            )
+            run.add(
+                evaluate_permissions(
+                    probe_info, needs_trade=needs_trade, needs_futures=False, trade_probed=probed
+                )
+            )
+            return
+        run.key_info = info
+        run.add(evaluate_permissions(info, needs_trade=needs_trade, needs_futures=needs_futures))
+
+    async def _step_withdraw(self, run: _Run, **_: object) -> None:
+        run.add(evaluate_withdraw(run.key_info))
+
+    async def _step_ip_whitelist(self, run: _Run, *, policy: Policy, **_: object) -> None:
+        egress = [str(ip) for ip in policy.egress_ips]
+        run.add(evaluate_ip_whitelist(run.key_info, egress, require=policy.require_ip_whitelist))
+
+    async def _step_key_expiry(self, run: _Run, *, now: float, **_: object) -> None:
+        step, run.key_expiry = evaluate_key_expiry(run.key_info, now)
+        run.add(step)
+
+    async def _step_pairs(
+        self, run: _Run, *, strategies: list[Strategy], needs_futures: bool, **_: object
+    ) -> None:
+        if not strategies:
+            run.add(evaluate_pairs((), 0))
+            return
+        a = run.adapter
+        try:
+            await run.call(lambda: a.attach_markets(self.markets, futures=needs_futures))
+        except _Failed as f:
+            run.fail("pairs", f.c)
+            return
+        problems, checked = [], 0
+        for s in strategies:
+            for pair in s.pairs:
+                checked += 1
+                problem = a.pair_problem(pair, futures=s.market is Market.FUTURES)
+                if problem:
+                    problems.append(f'{problem} (strategy "{s.name}")')
+        run.add(evaluate_pairs(problems, checked))
+
+    async def _step_futures(self, run: _Run, *, strategies: list[Strategy], **_: object) -> None:
+        a = run.adapter
+        quote = next(s.quote for s in strategies if s.market is Market.FUTURES)
+        info = run.key_info
+        if a.supports_futures and info is not None and info.futures is False:
+            run.add(
+                CheckStep(
+                    "futures",
+                    S.FAIL,
+                    "the key lacks the futures permission",
+                    E.NO_FUTURES_PERMISSION,
+                )
+            )
+            return
+        try:
+            support = await run.call(lambda: a.futures_probe(quote))
+        except _Failed as f:
+            run.fail("futures", f.c, E.NO_FUTURES_PERMISSION if f.c.scope_missing else None)
+            return
+        if support.available:
+            run.add(CheckStep("futures", S.PASS, support.detail))
+        else:
+            run.add(CheckStep("futures", S.FAIL, support.detail, E.FUTURES_UNAVAILABLE))

@@ -1,0 +1,218 @@
+"""Pure evaluation of the connection-test steps: facts in, `CheckStep` out. No I/O, no clock.
+
+probes.ConnectionTester gathers the facts (server time, key info, markets) and calls these;
+unit and property tests call them directly (e.g. a withdraw-enabled key is never healthy).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from backfuture_daemon.exchanges.adapter import KeyInfo
+from backfuture_daemon.exchanges.base import (
+    CheckStep,
+    ConnectionReport,
+    ErrorClass,
+    StepStatus,
+    aggregate_status,
+)
+
+E = ErrorClass
+S = StepStatus
+
+STEP_ORDER: tuple[str, ...] = (
+    "reachability",
+    "clock",
+    "auth",
+    "permissions",
+    "withdraw",
+    "ip_whitelist",
+    "key_expiry",
+    "pairs",
+    "futures",
+)
+CLOCK_WARN_MS = 1000.0
+KEY_EXPIRY_WARN_DAYS = 14.0
+
+
+def not_checked(name: str, why: str) -> CheckStep:
+    return CheckStep(name, S.UNKNOWN, f"not checked: {why}")
+
+
+def evaluate_clock(skew_ms: float, window_ms: float) -> CheckStep:
+    """skew = local - server. ≤ 1 s pass; ≤ the exchange's window warn; beyond it fail."""
+    magnitude = abs(skew_ms)
+    text = f"local clock is {skew_ms / 1000:+.2f} s off the exchange's"
+    if magnitude <= CLOCK_WARN_MS:
+        return CheckStep("clock", S.PASS, text)
+    if magnitude <= window_ms:
+        return CheckStep(
+            "clock",
+            S.WARN,
+            f"{text} (warn above 1 s; the exchange rejects beyond {window_ms / 1000:.0f} s)",
+            E.CLOCK_SKEW,
+        )
+    return CheckStep(
+        "clock",
+        S.FAIL,
+        f"{text}: beyond the exchange's {window_ms / 1000:.0f} s window, signed requests are "
+        "rejected (this test signed with the server's time to check the rest)",
+        E.CLOCK_SKEW,
+    )
+
+
+def evaluate_permissions(
+    info: KeyInfo, *, needs_trade: bool, needs_futures: bool, trade_probed: bool = False
+) -> CheckStep:
+    """Read + trade required; futures only when a strategy needs it; an invalid key fails."""
+    if not info.valid:
+        return CheckStep(
+            "permissions", S.FAIL, "the exchange reports the key as not valid", E.INVALID_KEY
+        )
+    missing: list[tuple[str, ErrorClass]] = []
+    if info.read is False:
+        missing.append(("read", E.NO_READ_PERMISSION))
+    if needs_trade and info.trade is False:
+        missing.append(("trade", E.NO_TRADE_PERMISSION))
+    if needs_futures and info.futures is False:
+        missing.append(("futures", E.NO_FUTURES_PERMISSION))
+    scopes = f" (key scopes: {', '.join(info.scopes)})" if info.scopes else ""
+    how = " (trade proven with a test order)" if trade_probed else ""
+    if missing:
+        names = ", ".join(n for n, _ in missing)
+        return CheckStep(
+            "permissions", S.FAIL, f"key lacks {names} permission{scopes}", missing[0][1]
+        )
+    granted = ["read"] + (["trade"] if needs_trade else []) + (["futures"] if needs_futures else [])
+    unknown = [
+        n
+        for n, v in (("trade", info.trade), ("futures", info.futures))
+        if v is None and ((n == "trade" and needs_trade) or (n == "futures" and needs_futures))
+    ]
+    if unknown:
+        return CheckStep(
+            "permissions", S.UNKNOWN, f"could not read the {', '.join(unknown)} permission{scopes}"
+        )
+    return CheckStep("permissions", S.PASS, f"{', '.join(granted)} permission present{how}{scopes}")
+
+
+def evaluate_withdraw(info: KeyInfo | None) -> CheckStep:
+    """A key that can withdraw is ALWAYS a failure, whatever else is true."""
+    if info is None or info.withdraw is None:
+        return CheckStep(
+            "withdraw",
+            S.UNKNOWN,
+            "withdraw permission not readable; make sure it is disabled on the key",
+        )
+    if info.withdraw:
+        return CheckStep(
+            "withdraw",
+            S.FAIL,
+            "the key has the withdrawal permission (never allowed)",
+            E.WITHDRAW_ENABLED,
+        )
+    return CheckStep("withdraw", S.PASS, "withdrawal permission disabled")
+
+
+def ip_matches(ip: str, entry: str) -> bool:
+    """Whitelist entry match: exact, CIDR, or KuCoin's masked `a.**.d` (first+last octet)."""
+    entry = entry.strip()
+    if "*" in entry:
+        parts, ip_parts = entry.split("."), ip.split(".")
+        return (
+            len(parts) >= 2
+            and len(ip_parts) == 4
+            and (parts[0] == ip_parts[0] and parts[-1] == ip_parts[-1])
+        )
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return ip == entry
+
+
+def evaluate_ip_whitelist(
+    info: KeyInfo | None, egress_ips: Sequence[str], *, require: bool
+) -> CheckStep:
+    if info is None or info.ip_whitelist is None:
+        return CheckStep("ip_whitelist", S.UNKNOWN, "IP whitelist not readable on this exchange")
+    entries = info.ip_whitelist
+    if not entries:
+        text = "the key has no IP restriction"
+        if require:
+            return CheckStep(
+                "ip_whitelist",
+                S.FAIL,
+                f"{text}; policy.require_ip_whitelist is true",
+                E.IP_WHITELIST_MISSING,
+            )
+        return CheckStep(
+            "ip_whitelist",
+            S.WARN,
+            f"{text} (recommended: whitelist the server IPs)",
+            E.IP_WHITELIST_MISSING,
+        )
+    listed = ", ".join(entries[:5]) + (", …" if len(entries) > 5 else "")
+    if not egress_ips:
+        return CheckStep(
+            "ip_whitelist",
+            S.PASS,
+            f"key restricted to {len(entries)} IP(s) ({listed}); "
+            "policy.egress_ips is empty, so not compared",
+        )
+    absent = [ip for ip in egress_ips if not any(ip_matches(ip, e) for e in entries)]
+    if absent:
+        return CheckStep(
+            "ip_whitelist",
+            S.FAIL,
+            f"egress IP {', '.join(absent)} not in the key's whitelist ({listed})",
+            E.IP_NOT_ALLOWED,
+        )
+    return CheckStep("ip_whitelist", S.PASS, f"whitelist ({listed}) contains every egress IP")
+
+
+def evaluate_key_expiry(info: KeyInfo | None, now: float) -> tuple[CheckStep, float | None]:
+    """MEXC keys without an IP binding expire (remainingValidity days): warn at ≤ 14 days."""
+    if info is None:
+        return CheckStep("key_expiry", S.UNKNOWN, "key expiry not readable"), None
+    days = info.expires_in_days
+    if days is None:
+        return CheckStep("key_expiry", S.PASS, "the exchange reports no expiry for this key"), None
+    expiry = now + days * 86400.0
+    if days <= KEY_EXPIRY_WARN_DAYS:
+        return CheckStep(
+            "key_expiry", S.WARN, f"the key expires in {days:g} day(s)", E.KEY_EXPIRING
+        ), expiry
+    return CheckStep("key_expiry", S.PASS, f"the key expires in {days:g} days"), expiry
+
+
+def evaluate_pairs(problems: Iterable[str], checked: int) -> CheckStep:
+    found = list(problems)
+    if found:
+        return CheckStep("pairs", S.FAIL, "; ".join(found), E.PAIR_NOT_TRADABLE)
+    if checked == 0:
+        return CheckStep("pairs", S.PASS, "no strategy uses this connection")
+    return CheckStep("pairs", S.PASS, f"{checked} pair(s) exist, active and API-tradable")
+
+
+def error_classes(steps: Iterable[CheckStep]) -> tuple[ErrorClass, ...]:
+    seen: list[ErrorClass] = []
+    for s in steps:
+        if s.status in (S.WARN, S.FAIL) and s.error_class and s.error_class not in seen:
+            seen.append(s.error_class)
+    return tuple(seen)
+
+
+def build_report(
+    connection: str, exchange: str, steps: Sequence[CheckStep], **facts: object
+) -> ConnectionReport:
+    """The report for a finished step list: status from aggregate_status, classes in order."""
+    ordered = tuple(steps)
+    return ConnectionReport(
+        connection=connection,
+        exchange=exchange,
+        status=aggregate_status(ordered),
+        steps=ordered,
+        error_classes=error_classes(ordered),
+        **facts,  # type: ignore[arg-type]
+    )
