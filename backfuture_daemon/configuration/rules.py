@@ -76,7 +76,7 @@ def explain_sizing(s: Strategy, z: Sizing) -> str:
     if z.adding_enabled and z.max_adds:
         vs = z.volume_scale
         adds = (
-            f"{z.max_adds} adds of {_fmt(z.add_order_quote)}×{vs:g}^k"
+            f"{z.max_adds} adds of {_fmt(z.add_order_quote)}×{vs:g}^k, k=0..{z.max_adds - 1},"
             f" = {_fmt(z.add_order_quote * z.group_multiplier_of_add)}"
         )
     else:
