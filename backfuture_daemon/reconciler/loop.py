@@ -58,6 +58,7 @@ from backfuture_daemon.reconciler.state import (
 )
 from backfuture_daemon.reconciler.watch import Probe, probe_revision
 from backfuture_daemon.redaction import GLOBAL_REDACTOR, scrub_tokens, shorten
+from backfuture_daemon.telemetry.logging import log_event
 
 log = logging.getLogger("backfuture.reconciler")
 
@@ -91,12 +92,6 @@ class LoopSettings:
 def event(level: int, message: str, **fields: Any) -> None:
     """One log line per event, naming connection / strategy / revision / error_class."""
     clean = {k: v for k, v in fields.items() if v not in (None, "", ())}
-    try:
-        from backfuture_daemon.telemetry.logging import log_event
-    except ImportError:  # pragma: no cover - telemetry/logging.py not installed
-        suffix = " ".join(f"{k}={v}" for k, v in clean.items())
-        log.log(level, GLOBAL_REDACTOR(f"{message} {suffix}".strip()))
-        return
     log_event(log, level, message, **clean)
 
 
@@ -168,6 +163,11 @@ class Reconciler:
     @property
     def desired(self) -> Desired:
         return self._desired
+
+    async def drain(self) -> None:
+        """Wait until no connection test is in flight (tests, benchmarks, shutdown)."""
+        while self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()))
 
     def alive(self, max_age: float) -> bool:
         return self._clock() - self._heartbeat <= max_age

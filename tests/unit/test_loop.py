@@ -1,0 +1,312 @@
+"""The reconcile loop with a fake tester at the port, a scripted loader and an injected clock.
+
+No sops, no network, no real sleeps: `reconcile_once()` is driven by hand and `drain()` waits
+for the fake tests, which return at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from backfuture_daemon.bots.lifecycle import BotLifecycle
+from backfuture_daemon.bots.store import BotStore
+from backfuture_daemon.configuration.models import Connection, DesiredState, Policy, Strategy
+from backfuture_daemon.errors import ConfigError, ConfigIssue
+from backfuture_daemon.exchanges.base import ConnectionReport, ErrorClass
+from backfuture_daemon.reconciler.backoff import BackoffPolicy
+from backfuture_daemon.reconciler.loop import LoopSettings, Reconciler
+from backfuture_daemon.reconciler.state import BotState, DaemonSnapshot
+from backfuture_daemon.reconciler.watch import Probe
+from tests.helpers.desired import FakeTester, conn, desired_state, failed, online, strat
+
+CANARY = "CANARYloopSECRET0000"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Repo:
+    """What the loader would read: a revision per digest; raising ConfigError when broken."""
+
+    def __init__(self, state: DesiredState | ConfigError) -> None:
+        self.current = state
+        self.loads = 0
+
+    def set(self, state: DesiredState | ConfigError) -> None:
+        self.current = state
+
+    def probe(self, path: Path) -> Probe:
+        digest = (
+            self.current.revision.digest
+            if isinstance(self.current, DesiredState)
+            else f"broken{id(self.current)}"
+        )
+        return Probe(target=str(path), commit=None, digest=digest)
+
+    def load(self, path: Path) -> DesiredState:
+        self.loads += 1
+        if isinstance(self.current, ConfigError):
+            raise self.current
+        return self.current
+
+
+def make(
+    repo: Repo,
+    tester: FakeTester,
+    clock: Clock,
+    store: BotStore | None = None,
+    settings: LoopSettings | None = None,
+) -> Reconciler:
+    return Reconciler(
+        Path("/config"),
+        loader=repo.load,
+        tester=tester,
+        lifecycle=BotLifecycle(store, clock),
+        salt="s",
+        settings=settings or LoopSettings(backoff=BackoffPolicy()),
+        clock=clock,
+        rand=lambda: 0.5,
+        probe=repo.probe,
+    )
+
+
+async def settle(r: Reconciler, *, force: bool = False) -> DaemonSnapshot:
+    await r.reconcile_once(force=force)
+    await r.drain()
+    await r.reconcile_once()
+    return r.snapshot()
+
+
+def bots(snap: DaemonSnapshot) -> dict[str, tuple[BotState, str]]:
+    return {b.strategy: (b.state, b.reason) for b in snap.bots}
+
+
+def two_connections(key: str = "mx0vKEYaaaa1111", digest: str = "d1") -> DesiredState:
+    return desired_state(
+        [conn(key=key), conn("KC Main", key="kcKEY99998888")],
+        [strat(), strat("ETH Bot", "KC Main")],
+        digest=digest,
+    )
+
+
+async def test_first_revision_tests_connections_then_starts_bots() -> None:
+    tester, clock = FakeTester(), Clock()
+    r = make(Repo(two_connections()), tester, clock)
+    await r.reconcile_once()
+    snap = r.snapshot()
+    assert snap.ready
+    assert snap.config.applied_revision == "sha256:d1d1d1d1d1d1"
+    assert bots(snap)["BTC Bot"][0] is BotState.PAUSED  # waiting for the first test
+    await r.drain()
+    await r.reconcile_once()
+    snap = r.snapshot()
+    assert sorted(tester.calls) == ["KC Main", "MEXC Main"]
+    assert {b.strategy for b in snap.bots if b.state is BotState.RUNNING} == {"BTC Bot", "ETH Bot"}
+    by_name = {c.name: c for c in snap.connections}
+    assert by_name["MEXC Main"].report is not None
+    assert by_name["MEXC Main"].next_check_at == pytest.approx(1_300.0)  # 5 min, rand 0.5
+    assert by_name["MEXC Main"].checks_total == {"online": 1}
+    assert CANARY not in repr(snap)
+
+
+async def test_failed_connection_pauses_only_its_bot_and_recovers() -> None:
+    tester, clock = FakeTester(), Clock()
+    r = make(Repo(two_connections()), tester, clock)
+    await settle(r)
+    tester.script("MEXC Main", failed("MEXC Main", ErrorClass.NO_TRADE_PERMISSION))
+    clock.now += 301
+    snap = await settle(r)
+    assert bots(snap)["BTC Bot"] == (
+        BotState.PAUSED,
+        'connection "MEXC Main" failed: no_trade_permission',
+    )
+    assert bots(snap)["ETH Bot"][0] is BotState.RUNNING
+    mexc = next(c for c in snap.connections if c.name == "MEXC Main")
+    assert mexc.next_check_at == pytest.approx(clock.now + 1800)  # permanent: long interval
+    tester.script("MEXC Main", online())
+    clock.now += 1801
+    snap = await settle(r)
+    assert bots(snap)["BTC Bot"][0] is BotState.RUNNING
+
+
+async def test_transient_failures_back_off_exponentially() -> None:
+    tester, clock = FakeTester(), Clock()
+    r = make(Repo(two_connections()), tester, clock)
+    tester.script("MEXC Main", failed("MEXC Main", ErrorClass.EXCHANGE_UNAVAILABLE))
+    delays = []
+    await settle(r)
+    for _ in range(4):
+        mexc = next(c for c in r.snapshot().connections if c.name == "MEXC Main")
+        delays.append(mexc.next_check_at - clock.now)  # type: ignore[operator]
+        clock.now = mexc.next_check_at  # type: ignore[assignment]
+        await settle(r)
+    assert delays == pytest.approx([2.5, 5.0, 10.0, 20.0])  # full jitter at rand 0.5
+    mexc = next(c for c in r.snapshot().connections if c.name == "MEXC Main")
+    assert mexc.consecutive_failures == 5
+    assert bots(r.snapshot())["ETH Bot"][0] is BotState.RUNNING
+
+
+async def test_bad_revision_changes_nothing_and_is_not_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tester, clock = FakeTester(), Clock()
+    repo = Repo(two_connections())
+    r = make(repo, tester, clock)
+    await settle(r)
+    broken = ConfigError(
+        [
+            ConfigIssue(
+                "config/main.yaml",
+                "connections[0].api_key",
+                "plaintext secret; encrypt the file with sops",
+                "plaintext_secret",
+            )
+        ]
+    )
+    repo.set(broken)
+    caplog.set_level(logging.ERROR)
+    r.request("changed")
+    snap = await settle(r)
+    assert snap.config.applied_revision == "sha256:d1d1d1d1d1d1"
+    assert snap.config.attempted_revision != snap.config.applied_revision
+    assert "config/main.yaml: connections[0].api_key" in (snap.config.last_error or "")
+    assert snap.config.reloads_total == {"success": 1, "failure": 1}
+    assert snap.config.errors_total == {"plaintext_secret": 1}
+    assert {s for s, (st, _) in bots(snap).items() if st is BotState.RUNNING} == {
+        "BTC Bot",
+        "ETH Bot",
+    }
+    assert snap.history[-1].result == "failure"
+    loads = repo.loads
+    r.request("resync")
+    await settle(r)
+    assert repo.loads == loads  # same broken digest: not re-attempted
+    await settle(r, force=True)
+    assert repo.loads == loads + 1  # forced reconcile re-attempts
+    rejected = [rec for rec in caplog.records if "rejected" in rec.getMessage()]
+    assert len(rejected) == 2  # once per attempt, not once per pass
+
+
+async def test_empty_revision_while_bots_run_is_refused() -> None:
+    tester, clock = FakeTester(), Clock()
+    repo = Repo(two_connections())
+    r = make(repo, tester, clock)
+    await settle(r)
+    repo.set(desired_state([], [], digest="e"))
+    r.request("changed")
+    snap = await settle(r)
+    assert snap.config.errors_total == {"empty_config": 1}
+    assert snap.config.applied_revision == "sha256:d1d1d1d1d1d1"
+    assert len([b for b in snap.bots if b.state is BotState.RUNNING]) == 2
+
+
+async def test_changed_key_is_retested_at_once_unchanged_keeps_result() -> None:
+    tester, clock = FakeTester(), Clock()
+    repo = Repo(two_connections())
+    r = make(repo, tester, clock)
+    await settle(r)
+    tester.calls.clear()
+    repo.set(two_connections(key="mx0vNEWKEY22223333", digest="d2"))
+    r.request("changed")
+    await r.reconcile_once()
+    assert bots(r.snapshot())["BTC Bot"] == (
+        BotState.PAUSED,
+        'connection "MEXC Main" changed; re-testing',
+    )
+    await r.drain()
+    await r.reconcile_once()
+    assert tester.calls == ["MEXC Main"]
+    assert bots(r.snapshot())["BTC Bot"][0] is BotState.RUNNING
+
+
+async def test_removed_strategy_stops_and_vanishes_from_the_snapshot(tmp_path: Path) -> None:
+    tester, clock = FakeTester(), Clock()
+    repo = Repo(two_connections())
+    store = BotStore.in_dir(tmp_path)
+    r = make(repo, tester, clock, store)
+    await settle(r)
+    repo.set(desired_state([conn()], [strat()], digest="d3"))
+    r.request("changed")
+    snap = await settle(r)
+    assert set(bots(snap)) == {"BTC Bot"}
+    assert [c.name for c in snap.connections] == ["MEXC Main"]
+    assert store.load_bots()["ETH Bot"].state is BotState.STOPPED
+
+
+async def test_restart_restores_bots_from_sqlite(tmp_path: Path) -> None:
+    tester, clock = FakeTester(), Clock()
+    store = BotStore.in_dir(tmp_path)
+    await settle(make(Repo(two_connections()), tester, clock, store))
+    store.close()
+    clock.now += 100
+    again = make(Repo(two_connections()), FakeTester(), clock, BotStore.in_dir(tmp_path))
+    await again.reconcile_once()
+    restored = {b.strategy: b for b in again.snapshot().bots}
+    assert restored["BTC Bot"].state is BotState.RUNNING
+    assert restored["BTC Bot"].since == 1_000.0
+
+
+class GatedTester(FakeTester):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.both_waiting = asyncio.Event()
+        self.waiting = 0
+
+    async def test(
+        self, connection: Connection, strategies: Sequence[Strategy], policy: Policy
+    ) -> ConnectionReport:
+        self.waiting += 1
+        if self.waiting == 2:
+            self.both_waiting.set()
+        await self.gate.wait()
+        return await super().test(connection, strategies, policy)
+
+
+async def test_shutdown_lets_in_flight_tests_finish() -> None:
+    tester, clock = GatedTester(), Clock()
+    r = make(Repo(two_connections()), tester, clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop, watch=False))
+    await asyncio.wait_for(tester.both_waiting.wait(), 1.0)
+    stop.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert r.snapshot().shutting_down
+    assert not task.done()
+    tester.gate.set()
+    await asyncio.wait_for(task, 1.0)
+    assert sorted(tester.calls) == ["KC Main", "MEXC Main"]
+    assert not r._in_flight
+
+
+async def test_shutdown_cancels_tests_past_the_deadline() -> None:
+    tester, clock = GatedTester(), Clock()
+    r = make(Repo(two_connections()), tester, clock, settings=LoopSettings(shutdown_grace=0.01))
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop, watch=False))
+    await asyncio.wait_for(tester.both_waiting.wait(), 1.0)
+    stop.set()
+    await asyncio.wait_for(task, 1.0)
+    assert not r._in_flight
+    assert tester.calls == []
+
+
+async def test_tester_timeout_is_exchange_unavailable() -> None:
+    tester, clock = GatedTester(), Clock()
+    r = make(Repo(two_connections()), tester, clock, settings=LoopSettings(check_timeout=0.01))
+    snap = await settle(r)
+    mexc = next(c for c in snap.connections if c.name == "MEXC Main")
+    assert mexc.report is not None
+    assert mexc.report.error_classes == (ErrorClass.EXCHANGE_UNAVAILABLE,)
+    assert bots(snap)["BTC Bot"][0] is BotState.PAUSED
