@@ -1,0 +1,67 @@
+"""Fault injection knobs of one sandbox venue (MEXC, KuCoin spot, KuCoin futures), and its clock.
+
+Tests flip them through `Sandbox.faults(exchange)`; operators through `POST /__sandbox/faults`.
+The venue middleware (server.py) reads them on every request, so a change applies to the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(slots=True)
+class Faults:
+    """Per-venue faults. Everything off except MEXC's real futures-order ban."""
+
+    latency_ms: int = 0  #: added before every API response
+    timeout: bool = False  #: hang each request (longer than any client timeout)
+    hang_seconds: float = 120.0  #: how long a `timeout` hang lasts (ended early by stop())
+    http_5xx: int = 0  #: 0 off; otherwise the 5xx status every API request answers with
+    rate_limit: bool = False  #: answer 429 with Retry-After
+    retry_after_s: int = 2  #: Retry-After seconds sent with the 429
+    maintenance: bool = False  #: exchange-specific maintenance answers
+    clock_offset_ms: int = 0  #: server clock = real clock + offset (stale client timestamps)
+    mexc_futures_orders_disabled: bool = True  #: MEXC contract orders -> code 1002 (real)
+
+    def now_ms(self) -> int:
+        """The venue's clock in epoch milliseconds (served by /time endpoints, used for windows)."""
+        return int(time.time() * 1000) + self.clock_offset_ms
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Validate then apply; unknown fields or wrong types raise ValueError naming the field."""
+        known = {f.name: f for f in fields(self)}
+        staged: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(known))}")
+            current = getattr(self, name)
+            if isinstance(current, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"fault {name}: must be true or false")
+            elif name == "http_5xx":
+                if value is True:
+                    value = 503
+                elif value is False or value is None:
+                    value = 0
+                if not isinstance(value, int) or not (value == 0 or 500 <= value <= 599):
+                    raise ValueError("fault http_5xx: must be 0 (off) or a status 500..599")
+            elif isinstance(current, int | float):
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or (value < 0 and (name != "clock_offset_ms"))
+                ):
+                    raise ValueError(f"fault {name}: must be a non-negative number")
+                value = type(current)(value)
+            staged[name] = value
+        for name, value in staged.items():
+            setattr(self, name, value)
+
+    def reset(self) -> None:
+        self.update({f.name: f.default for f in fields(self)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

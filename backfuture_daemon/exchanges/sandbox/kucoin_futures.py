@@ -1,0 +1,315 @@
+"""KuCoin futures on its own sandbox port: active contracts, time/status, the futures account
+overview, order test and the order lifecycle (orders rest and fill like spot ones, but move no
+balances and open no positions). Authentication is KuCoin's (kucoin.private); trading needs the
+`Futures` permission, reading needs `General`.
+
+server.py mounts `routes()` on the KuCoin futures port. Reference: exchanges.md §4.4.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
+from backfuture_daemon.exchanges.sandbox.kucoin import (
+    Route,
+    fail,
+    fault_response,
+    ok,
+    parse_body,
+    private,
+    status,
+    timestamp,
+)
+from backfuture_daemon.exchanges.sandbox.market import (
+    KUCOIN_CONTRACTS,
+    Contract,
+    Order,
+    UnknownOrder,
+    decimal_str,
+)
+from backfuture_daemon.exchanges.sandbox.venue import Venue, venue_of
+
+__all__ = ["fault_response", "routes"]
+
+BY_ID: dict[str, Contract] = {c.id: c for c in KUCOIN_CONTRACTS}
+
+
+def _contract_json(venue: Venue, c: Contract) -> dict[str, Any]:
+    now = venue.now_ms()
+    last = venue.engine.last_price(c.underlying, now)
+    return {
+        "symbol": c.id,
+        "rootSymbol": "USDT",
+        "type": "FFWCSX",
+        "firstOpenDate": 1585555200000,
+        "expireDate": None,
+        "settleDate": None,
+        "baseCurrency": c.base_id,
+        "quoteCurrency": "USDT",
+        "settleCurrency": "USDT",
+        "maxOrderQty": 1000000,
+        "maxPrice": 1000000.0,
+        "lotSize": 1,
+        "tickSize": float(c.price_tick),
+        "indexPriceTickSize": float(c.price_tick),
+        "multiplier": float(c.multiplier),
+        "initialMargin": 0.008,
+        "maintainMargin": 0.004,
+        "maxRiskLimit": 100000,
+        "minRiskLimit": 100000,
+        "riskStep": 50000,
+        "makerFeeRate": 0.0002,
+        "takerFeeRate": 0.0006,
+        "takerFixFee": 0.0,
+        "makerFixFee": 0.0,
+        "settlementFee": None,
+        "isDeleverage": True,
+        "isQuanto": False,
+        "isInverse": False,
+        "markMethod": "FairPrice",
+        "fairMethod": "FundingRate",
+        "fundingBaseSymbol": f".{c.base_id}INT8H",
+        "fundingQuoteSymbol": ".USDTINT8H",
+        "fundingRateSymbol": f".{c.id}FPI8H",
+        "indexSymbol": f".K{c.base_id}USDT",
+        "settlementSymbol": "",
+        "status": "Open",
+        "fundingFeeRate": 0.0001,
+        "predictedFundingFeeRate": 0.0001,
+        "fundingRateGranularity": 28800000,
+        "openInterest": "5000000",
+        "turnoverOf24h": 1000000.0,
+        "volumeOf24h": 1000.0,
+        "markPrice": float(last),
+        "indexPrice": float(last),
+        "lastTradePrice": float(last),
+        "nextFundingRateTime": 21600000,
+        "maxLeverage": c.max_leverage,
+        "lowPrice": float(last),
+        "highPrice": float(last),
+        "priceChgPct": 0.0,
+        "priceChg": 0.0,
+        "supportCross": True,
+    }
+
+
+async def contracts_active(request: web.Request) -> web.Response:
+    venue = venue_of(request)
+    return ok([_contract_json(venue, c) for c in KUCOIN_CONTRACTS])
+
+
+def _contract(symbol: str | None) -> Contract:
+    c = BY_ID.get(symbol or "")
+    if c is None:
+        raise fail("100001", "contract not exists", 200)
+    return c
+
+
+async def contract(request: web.Request) -> web.Response:
+    return ok(_contract_json(venue_of(request), _contract(request.match_info["symbol"])))
+
+
+async def ticker(request: web.Request) -> web.Response:
+    venue = venue_of(request)
+    c = _contract(request.query.get("symbol"))
+    now = venue.now_ms()
+    last = venue.engine.last_price(c.underlying, now)
+    return ok(
+        {
+            "sequence": now,
+            "symbol": c.id,
+            "side": "buy",
+            "size": 1,
+            "price": decimal_str(last),
+            "bestBidSize": 10,
+            "bestBidPrice": decimal_str(last - c.price_tick),
+            "bestAskPrice": decimal_str(last + c.price_tick),
+            "tradeId": str(now),
+            "ts": now * 1_000_000,
+            "bestAskSize": 10,
+        }
+    )
+
+
+async def account_overview(request: web.Request, key: SandboxKey) -> web.Response:
+    currency = request.query.get("currency", "XBT")
+    amount = float(key.balances.get(currency, Decimal(0)))
+    return ok(
+        {
+            "accountEquity": amount,
+            "unrealisedPNL": 0,
+            "marginBalance": amount,
+            "positionMargin": 0,
+            "orderMargin": 0,
+            "frozenFunds": 0,
+            "availableBalance": amount,
+            "currency": currency,
+            "riskRatio": 0,
+            "maxWithdrawAmount": amount,
+        }
+    )
+
+
+async def positions(request: web.Request, key: SandboxKey) -> web.Response:
+    return ok([])
+
+
+def _order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
+    c = _contract(body.get("symbol"))
+    side, otype = body.get("side"), body.get("type", "limit")
+    if side not in ("buy", "sell") or otype not in ("limit", "market"):
+        raise fail("100001", "Parameter Error", 200)
+    if not body.get("clientOid"):
+        raise fail("100001", "clientOid is required", 200)
+    try:
+        size = int(body.get("size", 0))
+        price = Decimal(str(body["price"])) if body.get("price") not in (None, "") else None
+    except (ValueError, TypeError, ArithmeticError):
+        raise fail("100001", "Parameter Error", 200) from None
+    if size <= 0 or (otype == "limit" and (price is None or price <= 0)):
+        raise fail("100001", "Parameter Error", 200)
+    return Order(
+        id=f"{0x6705F5C311545B1000000000 + venue.next_id():024x}",
+        client_id=str(body["clientOid"]),
+        symbol=c.underlying,
+        side=side,
+        type=otype,
+        price=price if otype == "limit" else None,
+        amount=Decimal(size),
+        created_ms=venue.now_ms(),
+        market="futures",
+        instrument_id=c.id,
+        post_only=bool(body.get("postOnly")),
+        extra={"leverage": str(body.get("leverage", "1")), "marginMode": body.get("marginMode")},
+    )
+
+
+def _order_json(o: Order) -> dict[str, Any]:
+    c = BY_ID[o.instrument_id]
+    value = o.filled * c.multiplier * (o.average or Decimal(0))
+    active = o.status == "open"
+    return {
+        "id": o.id,
+        "symbol": o.instrument_id,
+        "type": o.type,
+        "side": o.side,
+        "price": decimal_str(o.price) if o.price is not None else None,
+        "size": int(o.amount),
+        "value": decimal_str(o.amount * c.multiplier * (o.price or o.average or Decimal(0))),
+        "dealValue": decimal_str(value),
+        "dealSize": int(o.filled),
+        "filledSize": int(o.filled),
+        "filledValue": decimal_str(value),
+        "stp": "",
+        "stopPriceType": "",
+        "stopTriggered": False,
+        "timeInForce": "GTC",
+        "postOnly": o.post_only,
+        "hidden": False,
+        "iceberg": False,
+        "leverage": o.extra.get("leverage", "1"),
+        "forceHold": False,
+        "closeOrder": False,
+        "visibleSize": 0,
+        "clientOid": o.client_id,
+        "remark": None,
+        "tags": "",
+        "isActive": active,
+        "cancelExist": o.status == "canceled",
+        "createdAt": o.created_ms,
+        "updatedAt": o.updated_ms,
+        "endAt": None if active else o.updated_ms,
+        "orderTime": o.created_ms * 1_000_000,
+        "settleCurrency": "USDT",
+        "marginMode": o.extra.get("marginMode") or "ISOLATED",
+        "status": "open" if active else "done",
+        "reduceOnly": False,
+    }
+
+
+async def order_test(request: web.Request, key: SandboxKey) -> web.Response:
+    order = _order_from_body(venue_of(request), parse_body(request))
+    return ok({"orderId": order.id, "clientOid": order.client_id})
+
+
+async def create_order(request: web.Request, key: SandboxKey) -> web.Response:
+    venue = venue_of(request)
+    order = _order_from_body(venue, parse_body(request))
+    acct = venue.engine.account("kucoin", key.api_key, key.balances)
+    venue.engine.place(acct, order, order.created_ms)
+    return ok({"orderId": order.id, "clientOid": order.client_id})
+
+
+def _lookup(request: web.Request, key: SandboxKey, *, cancel: bool) -> Order:
+    venue = venue_of(request)
+    acct = venue.engine.account("kucoin", key.api_key, key.balances)
+    oid = request.match_info["order_id"]
+    order = acct.orders.get(oid)
+    try:
+        if order is None or order.market != "futures":
+            raise UnknownOrder(oid)
+        if cancel:
+            return venue.engine.cancel(acct, oid, venue.now_ms())
+        return venue.engine.get(acct, oid, venue.now_ms())
+    except UnknownOrder:
+        raise fail("100001", "error.getOrder.orderNotExist", 200) from None
+
+
+async def cancel_order(request: web.Request, key: SandboxKey) -> web.Response:
+    return ok({"cancelledOrderIds": [_lookup(request, key, cancel=True).id]})
+
+
+async def get_order(request: web.Request, key: SandboxKey) -> web.Response:
+    return ok(_order_json(_lookup(request, key, cancel=False)))
+
+
+def _futures_orders(request: web.Request, key: SandboxKey, active: bool) -> list[Order]:
+    venue = venue_of(request)
+    symbol = request.query.get("symbol")
+    acct = venue.engine.account("kucoin", key.api_key, key.balances)
+    venue.engine.refresh(acct, venue.now_ms())
+    return [
+        o
+        for o in acct.orders.values()
+        if o.market == "futures" and o.is_open == active and symbol in (None, o.instrument_id)
+    ]
+
+
+async def list_orders(request: web.Request, key: SandboxKey) -> web.Response:
+    active = request.query.get("status", "active") == "active"
+    items = [_order_json(o) for o in _futures_orders(request, key, active)]
+    return ok(
+        {"currentPage": 1, "pageSize": max(50, len(items)), "totalNum": len(items),
+         "totalPage": 1, "items": items}
+    )  # fmt: skip
+
+
+async def cancel_all(request: web.Request, key: SandboxKey) -> web.Response:
+    venue = venue_of(request)
+    acct = venue.engine.account("kucoin", key.api_key, key.balances)
+    now = venue.now_ms()
+    ids = [venue.engine.cancel(acct, o.id, now).id for o in _futures_orders(request, key, True)]
+    return ok({"cancelledOrderIds": ids})
+
+
+def routes() -> list[Route]:
+    v1 = "/api/v1"
+    return [
+        ("GET", f"{v1}/timestamp", timestamp),
+        ("GET", f"{v1}/status", status),
+        ("GET", f"{v1}/contracts/active", contracts_active),
+        ("GET", f"{v1}/contracts/{{symbol}}", contract),
+        ("GET", f"{v1}/ticker", ticker),
+        ("GET", f"{v1}/account-overview", private("General", account_overview)),
+        ("GET", f"{v1}/positions", private("General", positions)),
+        ("POST", f"{v1}/orders/test", private("Futures", order_test)),
+        ("POST", f"{v1}/orders", private("Futures", create_order)),
+        ("DELETE", f"{v1}/orders", private("Futures", cancel_all)),
+        ("GET", f"{v1}/orders", private("General", list_orders)),
+        ("DELETE", f"{v1}/orders/{{order_id}}", private("Futures", cancel_order)),
+        ("GET", f"{v1}/orders/{{order_id}}", private("General", get_order)),
+    ]

@@ -1,0 +1,335 @@
+"""The sandbox's market: its instruments, a seeded price feed that moves over time, and a small
+matching engine (limit orders rest and fill when the price crosses; market orders fill at the
+last price) over per-key accounts.
+
+Called by the venue handlers (mexc.py, kucoin.py, kucoin_futures.py). Everything is in memory and
+O(1) or O(open orders of one key) per request; prices are computed, never stored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import Literal
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market"]
+Status = Literal["open", "filled", "canceled"]
+
+_MASK64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One tradable thing, in exchange-neutral terms; each venue renders its own ids."""
+
+    symbol: str  #: unified, e.g. BTC/USDT
+    base: str
+    quote: str
+    start_price: float
+    price_tick: Decimal
+    amount_tick: Decimal
+    min_amount: Decimal
+    min_cost: Decimal
+    api_tradable: bool = True  #: False: listed, but the API may not trade it
+
+
+SPOT: tuple[Instrument, ...] = (
+    Instrument("BTC/USDT", "BTC", "USDT", 65000.0, Decimal("0.01"), Decimal("0.000001"),
+               Decimal("0.000001"), Decimal("1")),
+    Instrument("ETH/USDT", "ETH", "USDT", 3200.0, Decimal("0.01"), Decimal("0.00001"),
+               Decimal("0.00001"), Decimal("1")),
+    Instrument("SOL/USDT", "SOL", "USDT", 150.0, Decimal("0.001"), Decimal("0.001"),
+               Decimal("0.001"), Decimal("1")),
+    # Listed but not API-tradable (MEXC isSpotTradingAllowed=false, KuCoin enableTrading=false).
+    Instrument("DOGE/USDT", "DOGE", "USDT", 0.16, Decimal("0.00001"), Decimal("0.01"),
+               Decimal("1"), Decimal("1"), api_tradable=False),
+)  # fmt: skip
+SPOT_BY_SYMBOL: dict[str, Instrument] = {i.symbol: i for i in SPOT}
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """A linear USDT perpetual. `multiplier` is the base amount of one contract."""
+
+    id: str  #: venue id: BTC_USDT (MEXC), XBTUSDTM (KuCoin)
+    underlying: str  #: the spot symbol whose price it follows
+    base_id: str  #: XBT on KuCoin, BTC on MEXC
+    multiplier: Decimal
+    price_tick: Decimal
+    max_leverage: int
+
+
+MEXC_CONTRACTS: tuple[Contract, ...] = (
+    Contract("BTC_USDT", "BTC/USDT", "BTC", Decimal("0.0001"), Decimal("0.1"), 125),
+)
+KUCOIN_CONTRACTS: tuple[Contract, ...] = (
+    Contract("XBTUSDTM", "BTC/USDT", "XBT", Decimal("0.001"), Decimal("0.1"), 125),
+    Contract("ETHUSDTM", "ETH/USDT", "ETH", Decimal("0.01"), Decimal("0.01"), 100),
+)
+
+
+def _mix(x: int) -> int:
+    """splitmix64 finaliser: a cheap, well-spread integer hash."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _symbol_salt(seed: int, symbol: str) -> int:
+    h = _mix(seed)
+    for byte in symbol.encode():
+        h = _mix(h ^ byte)
+    return h
+
+
+class PriceFeed:
+    """Deterministic, seeded prices as a pure function of (symbol, time): smooth value noise in
+    three octaves (5 s, 1 min, 10 min) around each instrument's start price. No state, O(1)."""
+
+    _OCTAVES: tuple[tuple[int, float], ...] = ((5_000, 0.0015), (60_000, 0.004), (600_000, 0.012))
+
+    def __init__(self, seed: int = 7, instruments: tuple[Instrument, ...] = SPOT) -> None:
+        self.seed = seed
+        self._base = {i.symbol: i.start_price for i in instruments}
+        self._tick = {i.symbol: i.price_tick for i in instruments}
+        self._salt = {i.symbol: _symbol_salt(seed, i.symbol) for i in instruments}
+
+    def _noise(self, salt: int, period: int, t_ms: int) -> float:
+        k, rem = divmod(t_ms, period)
+        a = _mix(salt ^ k) / _MASK64 * 2.0 - 1.0
+        b = _mix(salt ^ (k + 1)) / _MASK64 * 2.0 - 1.0
+        f = rem / period
+        f = f * f * (3.0 - 2.0 * f)
+        return a + (b - a) * f
+
+    def price(self, symbol: str, t_ms: int) -> Decimal:
+        salt = self._salt[symbol]
+        drift = sum(amp * self._noise(salt + p, p, t_ms) for p, amp in self._OCTAVES)
+        raw = Decimal(repr(self._base[symbol] * math.exp(drift)))
+        return raw.quantize(self._tick[symbol], rounding=ROUND_DOWN)
+
+
+@dataclass(slots=True)
+class Order:
+    id: str
+    client_id: str
+    symbol: str  #: spot symbol (contract orders: the underlying spot symbol)
+    side: Side
+    type: OrderType
+    price: Decimal | None
+    amount: Decimal  #: base amount (contracts: number of contracts)
+    created_ms: int
+    quote_amount: Decimal | None = None  #: market orders by cost (MEXC quoteOrderQty, KuCoin funds)
+    time_in_force: str = "GTC"
+    post_only: bool = False
+    market: str = "spot"  #: spot | futures (futures orders move no balances)
+    instrument_id: str = ""  #: the venue's id it was placed on (BTCUSDT, XBTUSDTM, ...)
+    filled: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)
+    status: Status = "open"
+    updated_ms: int = 0
+    checked_ms: int = 0
+    reserved: Decimal = Decimal(0)  #: locked in `reserve_currency` while open
+    reserve_currency: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    @property
+    def average(self) -> Decimal | None:
+        return (self.cost / self.filled) if self.filled else None
+
+
+class InsufficientFunds(Exception):
+    pass
+
+
+class UnknownOrder(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Account:
+    """One key's money and orders. Balances start from the key's `balances`."""
+
+    free: dict[str, Decimal] = field(default_factory=dict)
+    locked: dict[str, Decimal] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    open_ids: dict[str, None] = field(default_factory=dict)  #: insertion-ordered set
+    by_client_id: dict[str, str] = field(default_factory=dict)
+
+    def reset_balances(self, balances: dict[str, Decimal]) -> None:
+        self.free = dict(balances)
+        self.locked = {c: Decimal(0) for c in balances}
+        for oid in self.open_ids:
+            o = self.orders[oid]
+            if o.reserved:
+                self.locked[o.reserve_currency] = self.locked.get(o.reserve_currency, Decimal(0))
+                self.locked[o.reserve_currency] += o.reserved
+
+    def balance(self, currency: str) -> tuple[Decimal, Decimal]:
+        return self.free.get(currency, Decimal(0)), self.locked.get(currency, Decimal(0))
+
+    def _add(self, book: dict[str, Decimal], currency: str, amount: Decimal) -> None:
+        book[currency] = book.get(currency, Decimal(0)) + amount
+
+
+class Engine:
+    """Matches orders against the price feed. Fills are evaluated lazily, when a key looks at its
+    orders or balances, by sampling the price path since the last look (bounded work)."""
+
+    _SAMPLES = 48
+    _MIN_STEP_MS = 1_000
+
+    def __init__(self, feed: PriceFeed) -> None:
+        self.feed = feed
+        self._accounts: dict[tuple[str, str], Account] = {}
+
+    def account(self, exchange: str, api_key: str, balances: dict[str, Decimal]) -> Account:
+        acct = self._accounts.get((exchange, api_key))
+        if acct is None:
+            acct = Account()
+            acct.reset_balances(balances)
+            self._accounts[(exchange, api_key)] = acct
+        return acct
+
+    def reset_account(self, exchange: str, api_key: str, balances: dict[str, Decimal]) -> None:
+        acct = self._accounts.get((exchange, api_key))
+        if acct is not None:
+            acct.reset_balances(balances)
+
+    def last_price(self, symbol: str, now_ms: int) -> Decimal:
+        return self.feed.price(symbol, now_ms)
+
+    def place(self, acct: Account, order: Order, now_ms: int) -> Order:
+        """Validate funds, lock them, and fill what is immediately fillable."""
+        inst = SPOT_BY_SYMBOL[order.symbol]
+        last = self.feed.price(order.symbol, now_ms)
+        order.updated_ms = order.checked_ms = now_ms
+        if order.market == "spot":
+            self._reserve(acct, inst, order, last)
+        acct.orders[order.id] = order
+        acct.by_client_id[order.client_id] = order.id
+        if order.type == "market":
+            self._fill(acct, order, last, now_ms)
+            return order
+        assert order.price is not None
+        crosses = order.price >= last if order.side == "buy" else order.price <= last
+        if crosses and order.post_only:
+            self._cancel(acct, order, now_ms)
+        elif crosses:
+            self._fill(acct, order, last, now_ms)  # taker: at the market price
+        elif order.time_in_force in ("IOC", "FOK"):
+            self._cancel(acct, order, now_ms)
+        else:
+            acct.open_ids[order.id] = None
+        return order
+
+    def _reserve(self, acct: Account, inst: Instrument, order: Order, last: Decimal) -> None:
+        if order.side == "buy":
+            currency = inst.quote
+            if order.quote_amount is not None:
+                need = order.quote_amount
+            else:
+                need = order.amount * (
+                    order.price if order.type == "limit" and order.price else last
+                )
+        else:
+            currency = inst.base
+            need = order.amount
+        free, _ = acct.balance(currency)
+        if need > free:
+            raise InsufficientFunds(currency)
+        acct._add(acct.free, currency, -need)
+        acct._add(acct.locked, currency, need)
+        order.reserved, order.reserve_currency = need, currency
+
+    def _release(self, acct: Account, order: Order) -> None:
+        if order.reserved:
+            acct._add(acct.locked, order.reserve_currency, -order.reserved)
+            acct._add(acct.free, order.reserve_currency, order.reserved)
+            order.reserved = Decimal(0)
+
+    def _fill(self, acct: Account, order: Order, price: Decimal, now_ms: int) -> None:
+        inst = SPOT_BY_SYMBOL[order.symbol]
+        amount = order.amount
+        if order.quote_amount is not None and order.type == "market":
+            amount = (order.quote_amount / price).quantize(inst.amount_tick, rounding=ROUND_DOWN)
+            order.amount = amount
+        cost = amount * price
+        if order.market == "spot":
+            # Settle: spend the reservation, return what is left, credit the other side.
+            spent = cost if order.side == "buy" else amount
+            acct._add(acct.locked, order.reserve_currency, -order.reserved)
+            acct._add(acct.free, order.reserve_currency, order.reserved - spent)
+            order.reserved = Decimal(0)
+            if order.side == "buy":
+                acct._add(acct.free, inst.base, amount)
+            else:
+                acct._add(acct.free, inst.quote, cost)
+        order.filled, order.cost = amount, cost
+        order.status = "filled"
+        order.updated_ms = now_ms
+        acct.open_ids.pop(order.id, None)
+
+    def _cancel(self, acct: Account, order: Order, now_ms: int) -> None:
+        self._release(acct, order)
+        order.status = "canceled"
+        order.updated_ms = now_ms
+        acct.open_ids.pop(order.id, None)
+
+    def refresh(self, acct: Account, now_ms: int) -> None:
+        """Fill resting limit orders whose price was crossed since they were last checked."""
+        for oid in list(acct.open_ids):
+            order = acct.orders[oid]
+            start = order.checked_ms
+            if now_ms <= start:
+                continue
+            step = max(self._MIN_STEP_MS, (now_ms - start) // self._SAMPLES)
+            t = start + step
+            assert order.price is not None
+            while True:
+                t = min(t, now_ms)
+                p = self.feed.price(order.symbol, t)
+                if (order.side == "buy" and p <= order.price) or (
+                    order.side == "sell" and p >= order.price
+                ):
+                    self._fill(acct, order, order.price, t)  # maker: at its own price
+                    break
+                if t >= now_ms:
+                    break
+                t += step
+            order.checked_ms = now_ms
+
+    def cancel(self, acct: Account, order_id: str, now_ms: int) -> Order:
+        self.refresh(acct, now_ms)
+        order = acct.orders.get(order_id)
+        if order is None or not order.is_open:
+            raise UnknownOrder(order_id)
+        self._cancel(acct, order, now_ms)
+        return order
+
+    def get(self, acct: Account, order_id: str, now_ms: int) -> Order:
+        self.refresh(acct, now_ms)
+        order = acct.orders.get(order_id)
+        if order is None:
+            raise UnknownOrder(order_id)
+        return order
+
+    def open_orders(self, acct: Account, now_ms: int, symbol: str | None = None) -> list[Order]:
+        self.refresh(acct, now_ms)
+        orders = (acct.orders[i] for i in acct.open_ids)
+        return [o for o in orders if symbol is None or o.symbol == symbol]
+
+
+def decimal_str(value: Decimal | None) -> str:
+    """Plain decimal text without exponent or trailing zeros ("0.001", "30000")."""
+    if value is None:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"

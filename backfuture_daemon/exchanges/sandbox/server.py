@@ -1,0 +1,281 @@
+"""The `Sandbox`: three aiohttp servers (MEXC spot+contract, KuCoin spot, KuCoin futures) over one
+key store and one market, the middleware that counts requests and injects faults, and the
+loopback-only admin routes (`/__sandbox/...`).
+
+Used by `backfuture sandbox` (commands/sandbox.py), the integration-test fixture and benchmarks.
+No access log is written: request lines carry API keys and signatures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from backfuture_daemon.exchanges.sandbox import kucoin, kucoin_futures, mexc, mexc_contract
+from backfuture_daemon.exchanges.sandbox.faults import Faults
+from backfuture_daemon.exchanges.sandbox.keys import KeyStore, SandboxKey
+from backfuture_daemon.exchanges.sandbox.market import Engine, PriceFeed
+from backfuture_daemon.exchanges.sandbox.venue import (
+    VENUE,
+    ApiError,
+    FaultResponder,
+    Handler,
+    Venue,
+    json_response,
+)
+
+log = logging.getLogger(__name__)
+
+VENUES: tuple[str, ...] = ("mexc", "kucoin", "kucoinfutures")
+_ALIASES = {"kucoin_futures": "kucoinfutures", "kucoin-futures": "kucoinfutures"}
+ADMIN_PREFIX = "/__sandbox/"
+
+
+def _is_loopback(ip: str | None) -> bool:
+    try:
+        return ip is not None and ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+@web.middleware
+async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    venue = request.app[VENUE]
+    if request.path.startswith(ADMIN_PREFIX):
+        if not _is_loopback(request.remote):
+            return json_response({"error": "admin routes are loopback-only"}, 403)
+        return await handler(request)
+    route = request.match_info.route
+    resource = route.resource
+    venue.counts[resource.canonical if resource is not None else "<unmatched>"] += 1
+    faults = venue.faults
+    if faults.latency_ms:
+        await asyncio.sleep(faults.latency_ms / 1000)
+    if faults.timeout:
+        # Hang past any client timeout; stop() releases hung requests at once.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(venue.stopping.wait(), faults.hang_seconds)
+        return web.Response(status=504, text="")
+    if venue.fault_responder is not None:
+        injected = venue.fault_responder(venue, request)
+        if injected is not None:
+            return injected
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return e.response()
+    except web.HTTPException as e:
+        if e.status in (404, 405) and venue.not_found is not None:
+            return venue.not_found(e.status)
+        raise
+
+
+class Sandbox:
+    """Local MEXC + KuCoin REST APIs. `await start()`, then point ccxt at `mexc_url`,
+    `kucoin_url`, `kucoin_futures_url`; flip faults with `faults(exchange)`; `await stop()`."""
+
+    def __init__(
+        self,
+        keys: Iterable[SandboxKey] = (),
+        host: str = "127.0.0.1",
+        mexc_port: int = 0,
+        kucoin_port: int = 0,
+        kucoin_futures_port: int = 0,
+        *,
+        seed: int = 7,
+    ) -> None:
+        self.host = host
+        self.keys = KeyStore(keys)
+        self.engine = Engine(PriceFeed(seed))
+        self._ports = {
+            "mexc": mexc_port,
+            "kucoin": kucoin_port,
+            "kucoinfutures": kucoin_futures_port,
+        }
+        self._venues: dict[str, Venue] = {}
+        self._runners: dict[str, web.AppRunner] = {}
+        self._bound: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        plan: list[tuple[str, str, list[Any], FaultResponder, Any]] = [
+            ("mexc", "mexc", mexc.routes() + mexc_contract.routes(), mexc.fault_response,
+             mexc.not_found),
+            ("kucoin", "kucoin", kucoin.routes(), kucoin.fault_response, kucoin.not_found),
+            ("kucoinfutures", "kucoin", kucoin_futures.routes(), kucoin_futures.fault_response,
+             kucoin.not_found),
+        ]  # fmt: skip
+        try:
+            for name, exchange, routes, responder, not_found in plan:
+                venue = Venue(name=name, exchange=exchange, keys=self.keys, engine=self.engine)
+                venue.fault_responder = responder
+                venue.not_found = not_found
+                self._venues[name] = venue
+                app = web.Application(middlewares=[_middleware])
+                app[VENUE] = venue
+                for method, path, handler in routes:
+                    app.router.add_route(method, path, handler)
+                self._add_admin_routes(app)
+                runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                await runner.setup()
+                site = web.TCPSite(runner, self.host, self._ports[name], shutdown_timeout=0.5)
+                self._runners[name] = runner
+                await site.start()
+                self._bound[name] = int(runner.addresses[0][1])
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        for venue in self._venues.values():
+            venue.stopping.set()
+        runners, self._runners = self._runners, {}
+        for runner in runners.values():
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ addresses
+
+    def _url(self, name: str) -> str:
+        if name not in self._bound:
+            raise RuntimeError("the sandbox is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._bound[name]}"
+
+    @property
+    def mexc_url(self) -> str:
+        return self._url("mexc")
+
+    @property
+    def kucoin_url(self) -> str:
+        return self._url("kucoin")
+
+    @property
+    def kucoin_futures_url(self) -> str:
+        return self._url("kucoinfutures")
+
+    def endpoints(self, exchange: str) -> dict[str, str]:
+        """Base URLs for a Connection's `endpoints` field (configuration.models.Endpoints)."""
+        if exchange == "mexc":
+            return {"spot": self.mexc_url}
+        if exchange == "kucoin":
+            return {"spot": self.kucoin_url, "futures": self.kucoin_futures_url}
+        raise ValueError(f"unknown exchange {exchange!r}; expected mexc or kucoin")
+
+    # ------------------------------------------------------------------ run-time control
+
+    def _venue(self, exchange: str) -> Venue:
+        name = _ALIASES.get(exchange, exchange)
+        if name not in VENUES:
+            raise ValueError(f"unknown sandbox exchange {exchange!r}; expected one of {VENUES}")
+        if name not in self._venues:
+            raise RuntimeError("the sandbox is not started")
+        return self._venues[name]
+
+    def faults(self, exchange: str) -> Faults:
+        """The live fault knobs of one venue: mexc, kucoin (spot port) or kucoinfutures."""
+        return self._venue(exchange).faults
+
+    def add_key(self, key: SandboxKey) -> None:
+        self.keys.add(key)
+
+    def update_key(self, api_key: str, **changes: Any) -> SandboxKey:
+        """Change a key's permissions, ip_whitelist, frozen, expires_in_days, balances or hf."""
+        key = self.keys.find(api_key)
+        if key is None:
+            raise KeyError("no such sandbox key")
+        key.apply(changes)
+        if "balances" in changes:
+            self.engine.reset_account(key.exchange, key.api_key, key.balances)
+        return key
+
+    def request_counts(self, exchange: str | None = None) -> dict[str, int]:
+        """Requests served per route path (all venues, or one)."""
+        names = [_ALIASES.get(exchange, exchange)] if exchange else list(self._venues)
+        total: dict[str, int] = {}
+        for name in names:
+            for path, n in self._venue(name).counts.items():
+                total[path] = total.get(path, 0) + n
+        return total
+
+    def reset_request_counts(self) -> None:
+        for venue in self._venues.values():
+            venue.counts.clear()
+
+    # ------------------------------------------------------------------ admin HTTP
+
+    def _add_admin_routes(self, app: web.Application) -> None:
+        app.router.add_get("/__sandbox/faults", self._admin_get_faults)
+        app.router.add_post("/__sandbox/faults", self._admin_faults)
+        app.router.add_post("/__sandbox/keys/{api_key}", self._admin_key)
+        app.router.add_get("/__sandbox/requests", self._admin_requests)
+        app.router.add_delete("/__sandbox/requests", self._admin_reset_requests)
+
+    @staticmethod
+    async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            body = json.loads(await request.text() or "{}")
+        except ValueError:
+            return json_response({"error": "body must be a JSON object"}, 400)
+        if not isinstance(body, dict):
+            return json_response({"error": "body must be a JSON object"}, 400)
+        return body
+
+    async def _admin_get_faults(self, request: web.Request) -> web.Response:
+        return json_response(request.app[VENUE].faults.to_dict())
+
+    async def _admin_faults(self, request: web.Request) -> web.Response:
+        venue = request.app[VENUE]
+        body = await self._json_object(request)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            if body.pop("reset", False):
+                venue.faults.reset()
+            venue.faults.update(body)
+        except ValueError as e:
+            return json_response({"error": str(e)}, 400)
+        return json_response({"venue": venue.name, "faults": venue.faults.to_dict()})
+
+    async def _admin_key(self, request: web.Request) -> web.Response:
+        body = await self._json_object(request)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            key = self.update_key(request.match_info["api_key"], **body)
+        except KeyError:
+            return json_response({"error": "no such sandbox key"}, 404)
+        except ValueError as e:
+            return json_response({"error": str(e)}, 400)
+        return json_response(
+            {
+                "exchange": key.exchange,
+                "permissions": sorted(key.permissions),
+                "ip_whitelist": list(key.ip_whitelist),
+                "frozen": key.frozen,
+                "expires_in_days": key.expires_in_days,
+            }
+        )
+
+    async def _admin_requests(self, request: web.Request) -> web.Response:
+        per_venue = {name: dict(v.counts) for name, v in self._venues.items()}
+        total = sum(sum(c.values()) for c in per_venue.values())
+        return json_response({"total": total, "venues": per_venue})
+
+    async def _admin_reset_requests(self, request: web.Request) -> web.Response:
+        self.reset_request_counts()
+        return json_response({"total": 0})

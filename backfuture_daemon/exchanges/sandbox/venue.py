@@ -1,0 +1,86 @@
+"""What every sandbox venue (one listening exchange API) shares: its state object, the typed
+app key handlers use to reach it, the error-to-response exception, and JSON responses.
+
+Used by mexc.py, kucoin.py, kucoin_futures.py (handlers) and server.py (wiring, middleware).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from backfuture_daemon.exchanges.sandbox.faults import Faults
+from backfuture_daemon.exchanges.sandbox.keys import KeyStore
+from backfuture_daemon.exchanges.sandbox.market import Engine
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+FaultResponder = Callable[["Venue", web.Request], "web.Response | None"]
+
+
+@dataclass(slots=True)
+class Venue:
+    """One exchange API on one port: its faults, clock, keys, market and request counters."""
+
+    name: str  #: mexc | kucoin | kucoinfutures
+    exchange: str  #: whose keys it accepts: mexc | kucoin
+    keys: KeyStore
+    engine: Engine
+    faults: Faults = field(default_factory=Faults)
+    counts: Counter[str] = field(default_factory=Counter)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    fault_responder: FaultResponder | None = None
+    not_found: Callable[[int], web.Response] | None = None
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def now_ms(self) -> int:
+        return self.faults.now_ms()
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+
+VENUE: web.AppKey[Venue] = web.AppKey("venue", Venue)
+
+
+def venue_of(request: web.Request) -> Venue:
+    return request.app[VENUE]
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+class ApiError(Exception):
+    """Raised by a handler or an auth check; the middleware renders it as the exchange would."""
+
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def response(self) -> web.Response:
+        if isinstance(self.body, str):
+            return web.Response(
+                text=self.body, status=self.status, content_type="text/html", headers=self.headers
+            )
+        return json_response(self.body, self.status, self.headers)
+
+
+def client_ip(request: web.Request) -> str:
+    """The caller's address as the TCP connection shows it: the only source of truth."""
+    return request.remote or ""
