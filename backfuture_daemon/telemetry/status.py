@@ -75,6 +75,7 @@ def _connection(obs: ConnectionObservation) -> dict[str, Any]:
         "status": obs.report.status.value if obs.report is not None else "unknown",
         "healthy": obs.report is not None and obs.report.healthy,
         "fingerprint": obs.fingerprint,
+        "inputs_digest": obs.inputs_digest,
         "report": report,
         "scheduling": {
             "next_check_at": obs.next_check_at,
@@ -105,6 +106,9 @@ def render_status(snapshot: DaemonSnapshot) -> dict[str, Any]:
         "sops_version": snapshot.sops_version,
         "ready": snapshot.ready and not snapshot.shutting_down,
         "shutting_down": snapshot.shutting_down,
+        # Salt of the connection fingerprints: lets `backfuture plan --against` tell which keys
+        # changed without ever seeing one (reconciler/fingerprint.py).
+        "fingerprint_salt": snapshot.fingerprint_salt,
         "config": _config(snapshot.config),
         "reconciles": [_reconcile(r) for r in snapshot.history[-HISTORY_LIMIT:]],
         "connections": [_connection(c) for c in snapshot.connections],
