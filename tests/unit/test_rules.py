@@ -1,0 +1,190 @@
+"""Cross-object rules (configuration/rules.py): every rule, its error class and its message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backfuture_daemon.configuration.models import Connection, Policy, Strategy
+from backfuture_daemon.configuration.rules import (
+    CONFIG_ERROR_CLASSES,
+    PLACEHOLDER,
+    Located,
+    check_revision,
+)
+from backfuture_daemon.configuration.sops import DECRYPT_ERROR_CLASSES
+from backfuture_daemon.errors import ConfigIssue
+
+KEY_A = "CANARYrulesKEYaaaa1111"
+KEY_B = "CANARYrulesKEYbbbb2222"
+
+
+def c(name: str = "MEXC Spot Main", key: str = KEY_A, **over: Any) -> Located[Connection]:
+    fields: dict[str, Any] = {
+        "name": name,
+        "exchange": "mexc",
+        "markets": ["spot"],
+        "api_key": key,
+        "api_secret": "CANARYrulesSECRET",
+    }
+    fields.update(over)
+    return Located("conns.yaml", 0, Connection.model_validate(fields))
+
+
+def s(name: str = "Main DCA", connection: str = "MEXC Spot Main", **over: Any) -> Located[Strategy]:
+    fields: dict[str, Any] = {
+        "name": name,
+        "connection": connection,
+        "pairs": ["BTC/USDT"],
+        "margin_limit": 500,
+    }
+    fields.update(over)
+    return Located("strats.yaml", 1, Strategy.model_validate(fields))
+
+
+def run(
+    conns: list[Located[Connection]],
+    strats: list[Located[Strategy]] = (),  # type: ignore[assignment]
+    policy: Policy | None = None,
+    **kw: Any,
+) -> list[ConfigIssue]:
+    kw.setdefault("secrets_known", True)
+    return check_revision(policy or Policy(), conns, list(strats), **kw)
+
+
+def classes(issues: list[ConfigIssue]) -> list[str]:
+    return [i.error_class for i in issues]
+
+
+def test_valid_revision_has_no_issues() -> None:
+    assert run([c(), c("Other", KEY_B)], [s(), s("Second", "Other")]) == []
+
+
+def test_duplicate_connection_and_strategy_names() -> None:
+    issues = run([c(), c(key=KEY_B)], [s(), s()])
+    assert classes(issues) == ["duplicate_name", "duplicate_name"]
+    assert issues[0].path == "connections[0].name"
+    assert "already used at conns.yaml: connections[0]" in issues[0].message
+    assert issues[1].path == "strategies[1].name"
+
+
+def test_strategy_must_reference_an_existing_connection() -> None:
+    issues = run([c()], [s(connection="MEXC Spot Mian")])
+    assert classes(issues) == ["reference_invalid"]
+    assert issues[0].path == "strategies[1].connection"
+    assert 'did you mean "MEXC Spot Main"?' in issues[0].message
+
+
+def test_unresolved_connection_suppresses_dangling_reference() -> None:
+    assert run([], [s(connection="Broken")], unresolved={"Broken"}) == []
+
+
+def test_strategy_market_must_be_enabled_on_connection() -> None:
+    issues = run([c()], [s(market="futures", leverage=2)])
+    assert classes(issues) == ["reference_invalid"]
+    assert "market futures is not enabled" in issues[0].message
+    ok = c(markets=["spot", "futures"])
+    assert run([ok], [s(market="futures", leverage=2)]) == []
+
+
+def test_margin_check_explains_the_numbers() -> None:
+    issues = run(
+        [c()],
+        [
+            s(
+                margin_limit=300,
+                max_active_groups=3,
+                base_order_quote=10,
+                adding={"add_order_quote": 10},
+            )
+        ],
+    )
+    assert classes(issues) == ["margin_exceeded"]
+    msg = issues[0].message
+    assert issues[0].path == "strategies[1].margin_limit"
+    assert "3 group(s)" in msg
+    assert "425.62 USDT" in msg
+    assert "margin_limit 300.00 USDT" in msg
+    assert "lower max_active_groups" in msg
+
+
+def test_same_api_key_twice_is_an_error_unless_allowed() -> None:
+    issues = run([c(), c("Other")])
+    assert classes(issues) == ["duplicate_key"]
+    assert KEY_A not in issues[0].message
+    assert 'same API key as "MEXC Spot Main"' in issues[0].message
+    assert run([c(), c("Other")], policy=Policy(allow_key_reuse=True)) == []
+
+
+def test_key_reuse_not_judged_without_decrypted_secrets() -> None:
+    a, b = c(key=PLACEHOLDER), c("Other", key=PLACEHOLDER)
+    assert run([a, b]) == []
+    assert run([c(), c("Other")], secrets_known=False) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("http://127.0.0.1:9101", True),
+        ("http://localhost:9101", True),
+        ("http://[::1]:9101", True),
+        ("http://127.5.5.5:1", True),
+        ("https://api.mexc.com", False),
+        ("http://10.0.0.1:9101", False),
+        ("http://localhost.evil.example:1", False),
+    ],
+)
+def test_endpoints_loopback_only(url: str, ok: bool) -> None:
+    issues = run([c(endpoints={"spot": url})])
+    assert classes(issues) == ([] if ok else ["policy_violation"])
+    if not ok:
+        assert issues[0].path == "connections[0].endpoints.spot"
+    assert run([c(endpoints={"spot": url})], policy=Policy(allow_remote_endpoints=True)) == []
+
+
+def test_empty_revision_rejected_only_when_not_allowed() -> None:
+    assert run([], allow_empty=True) == []
+    issues = run([], allow_empty=False)
+    assert classes(issues) == ["empty_config"]
+
+
+def test_last_add_must_stay_above_zero_on_spot() -> None:
+    issues = run([c()], [s(adding={"max_adds": 25, "step_pct": 20, "step_scale": 1.1})])
+    assert "sizing_invalid" in classes(issues)
+    assert any("below the entry" in i.message and "< 100%" in i.message for i in issues)
+
+
+def test_futures_adds_keep_clear_of_liquidation() -> None:
+    conn = c(markets=["futures"])
+    issues = run([conn], [s(market="futures", leverage=10, adding={"max_adds": 6, "step_pct": 3})])
+    assert classes(issues) == ["sizing_invalid"]
+    assert "liquidation" in issues[0].message
+
+
+def test_max_active_adds_above_preset_max_adds() -> None:
+    issues = run([c()], [s(risk_level="aggressive", adding={"max_active_adds": 5})])
+    assert classes(issues) == ["sizing_invalid"]
+    assert issues[0].path == "strategies[1].adding.max_active_adds"
+
+
+def test_stop_loss_inside_adding_range() -> None:
+    issues = run([c()], [s(stop_loss_pct=5)])
+    assert classes(issues) == ["sizing_invalid"]
+    assert issues[0].path == "strategies[1].stop_loss_pct"
+
+
+def test_margin_too_small_for_the_orders() -> None:
+    issues = run([c()], [s(margin_limit=0.01, max_active_groups=50, adding={"max_adds": 25})])
+    assert "sizing_invalid" in classes(issues)
+
+
+def test_error_classes_form_a_closed_set() -> None:
+    assert len(set(CONFIG_ERROR_CLASSES)) == len(CONFIG_ERROR_CLASSES)
+    assert set(DECRYPT_ERROR_CLASSES) <= set(CONFIG_ERROR_CLASSES)
+    everything = run(
+        [c(), c(), c("Remote", endpoints={"spot": "https://x.example"})],
+        [s(), s(), s(connection="nope"), s("Small", margin_limit=1, base_order_quote=5)],
+        allow_empty=False,
+    )
+    assert set(classes(everything)) <= set(CONFIG_ERROR_CLASSES)
