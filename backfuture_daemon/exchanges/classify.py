@@ -73,6 +73,7 @@ FAMILY: dict[str, str] = {"mexc": "mexc", "kucoin": "kucoin", "kucoinfutures": "
 
 _HTTP_STATUS = re.compile(r"\s(?:GET|POST|PUT|DELETE)\s\S+\s(\d{3})\s")
 _URL = re.compile(r"https?://\S+")
+_TAG = re.compile(r"<[^>]*>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +192,7 @@ def describe(
     else:
         message = str(exc.args[0]) if exc.args else ""
         # ccxt prefixes "<id> <METHOD> <url>"; keep what follows the URL, else the class name.
-        raw = _URL.sub("", message)
+        raw = _TAG.sub(" ", _URL.sub("", message))
         parts = raw.split()
         if parts and parts[0].isidentifier() and parts[0].islower():
             parts = parts[1:]

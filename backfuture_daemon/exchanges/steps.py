@@ -196,10 +196,15 @@ def evaluate_pairs(problems: Iterable[str], checked: int) -> CheckStep:
 
 
 def error_classes(steps: Iterable[CheckStep]) -> tuple[ErrorClass, ...]:
+    """Failures before warnings, each in step order; withdraw_enabled, when present, first."""
+    ordered = [s for s in steps if s.status is S.FAIL] + [s for s in steps if s.status is S.WARN]
     seen: list[ErrorClass] = []
-    for s in steps:
-        if s.status in (S.WARN, S.FAIL) and s.error_class and s.error_class not in seen:
+    for s in ordered:
+        if s.error_class and s.error_class not in seen:
             seen.append(s.error_class)
+    if E.WITHDRAW_ENABLED in seen:
+        seen.remove(E.WITHDRAW_ENABLED)
+        seen.insert(0, E.WITHDRAW_ENABLED)
     return tuple(seen)
 
 
