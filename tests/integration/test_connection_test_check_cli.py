@@ -1,0 +1,146 @@
+"""`backfuture check` end to end: a SOPS-encrypted config repo (real sops, real age key), the
+sandbox over HTTP, the real CLI entry point; exit codes, table, --json, and canary secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backfuture_daemon import cli
+from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
+from backfuture_daemon.exchanges.sandbox.server import Sandbox
+from tests.helpers.configrepo import (
+    CANARIES,
+    CANARY_KEY,
+    CANARY_PASSPHRASE,
+    CANARY_SECRET,
+    kucoin_connection,
+    mexc_connection,
+    strategy,
+    write_config_repo,
+)
+
+pytestmark = pytest.mark.integration
+
+KUCOIN_KEY = "kc-" + CANARY_KEY
+KUCOIN_SECRET = "kc-" + CANARY_SECRET
+
+
+def _keys(sb: Sandbox, *, kucoin_perms: tuple[str, ...] = ("General", "Spot")) -> None:
+    sb.add_key(SandboxKey(
+        exchange="mexc", api_key=CANARY_KEY, api_secret=CANARY_SECRET,
+        permissions=frozenset({"SPOT_ACCOUNT_READ", "SPOT_DEAL_READ", "SPOT_DEAL_WRITE"}),
+        ip_whitelist=("127.0.0.1",), balances={"USDT": Decimal(1000)},
+    ))  # fmt: skip
+    sb.add_key(SandboxKey(
+        exchange="kucoin", api_key=KUCOIN_KEY, api_secret=KUCOIN_SECRET,
+        passphrase=CANARY_PASSPHRASE, permissions=frozenset(kucoin_perms),
+        ip_whitelist=("127.0.0.1",), balances={"USDT": Decimal(1000)},
+    ))  # fmt: skip
+
+
+def _repo(tmp_path: Path, sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
+    repo = tmp_path / "config"
+    docs: dict[str, dict[str, Any]] = {
+        "connections.yaml": {
+            "version": 1,
+            "policy": {"egress_ips": ["127.0.0.1"]},
+            "connections": [
+                mexc_connection(endpoints=sb.endpoints("mexc")),
+                kucoin_connection(
+                    name="KuCoin Spot Main", markets=["spot"], endpoints=sb.endpoints("kucoin")
+                ),
+            ],
+        },
+        "strategies.yaml": {
+            "version": 1,
+            "strategies": [
+                strategy(),
+                strategy(name="KuCoin BTC", connection="KuCoin Spot Main", pairs=["BTC/USDT"]),
+            ],
+        },
+    }
+    key_file, _ = write_config_repo(repo, docs)
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key_file))
+    return repo
+
+
+async def _check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = await asyncio.to_thread(cli.main, ["check", *args, "--timeout", "2"])
+    out, err = capsys.readouterr()
+    for canary in CANARIES:
+        assert canary not in out
+        assert canary not in err
+    return code, out, err
+
+
+async def test_all_online_exit_0_and_table(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    _keys(sandbox)
+    repo = _repo(tmp_path, sandbox, monkeypatch)
+    code, out, _ = await _check(capsys, str(repo))
+    assert code == 0, out
+    assert "MEXC Spot Main" in out
+    assert "KuCoin Spot Main" in out
+    assert out.count("online") >= 2
+    assert f"{CANARY_KEY[:4]}…{CANARY_KEY[-4:]}" in out  # the key, masked
+    assert "read+ trade+" in out
+
+
+async def test_json_and_failed_exit_1(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    _keys(sandbox, kucoin_perms=("General", "Spot", "Transfer"))
+    repo = _repo(tmp_path, sandbox, monkeypatch)
+    code, out, _ = await _check(capsys, str(repo), "--json")
+    assert code == 1
+    reports = {r["connection"]: r for r in json.loads(out)}
+    assert reports["MEXC Spot Main"]["status"] == "online"
+    kucoin = reports["KuCoin Spot Main"]
+    assert kucoin["status"] == "failed"
+    assert kucoin["error_classes"][0] == "withdraw_enabled"
+    assert {s["name"] for s in kucoin["steps"]} >= {"auth", "withdraw", "pairs"}
+    assert kucoin["permissions"]["withdraw"] is True
+
+    code, out, _ = await _check(capsys, str(repo), "--connection", "MEXC Spot Main")
+    assert code == 0
+    assert "KuCoin Spot Main" not in out
+
+    code, text, _ = await _check(capsys, str(repo), "--connection", "KuCoin Spot Main")
+    assert code == 1
+    assert "withdraw_enabled" in text
+    assert "Disable the withdrawal permission" in text  # the remedy sentence
+
+
+async def test_config_error_exit_2(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    repo = tmp_path / "plain"
+    docs = {"c.yaml": {"version": 1, "connections": [mexc_connection()]}}
+    key_file, _ = write_config_repo(repo, docs, encrypt=False)  # plaintext secrets: invalid
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key_file))
+    code, out, err = await _check(capsys, str(repo))
+    assert code == 2
+    assert "c.yaml" in err
+    assert out == ""
+
+
+async def test_unknown_connection_exit_2(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    _keys(sandbox)
+    repo = _repo(tmp_path, sandbox, monkeypatch)
+    code, _, err = await _check(capsys, str(repo), "--connection", "Nope")
+    assert code == 2
+    assert '"Nope"' in err
