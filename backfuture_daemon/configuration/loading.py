@@ -391,7 +391,10 @@ def load_revision(
     broken: set[str] = set()  # names of connections that failed their schema
     for doc in docs:
         issues += doc.issues
-        if doc.data is None:
+        if doc.data is None:  # not decrypted: its cleartext names still exist
+            conns = doc.raw.get("connections")
+            for raw in conns if isinstance(conns, list) else []:
+                broken.add(str(raw.get("name")) if isinstance(raw, Mapping) else "")
             continue
         model: ConfigDocument | _Salvaged
         try:
@@ -419,14 +422,17 @@ def load_revision(
             Located(doc.file, i, s) for i, s in enumerate(model.strategies) if s is not None
         ]
 
+    # A file that did not even parse may define any connection: do not guess at references.
+    unreadable = any(i.error_class in ("yaml_invalid", "file_unreadable") for i in issues)
     policy = policy or Policy()
     issues += check_revision(
         policy,
         connections,
         strategies,
         secrets_known=decrypt,
-        allow_empty=allow_empty or bool(broken),
+        allow_empty=allow_empty or bool(broken) or unreadable,
         unresolved=broken,
+        references_complete=not unreadable,
     )
     if issues:
         issues.sort(key=lambda i: i.file)  # stable: per file, in the order found

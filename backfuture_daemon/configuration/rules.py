@@ -173,11 +173,13 @@ def check_revision(
     secrets_known: bool,
     allow_empty: bool = True,
     unresolved: Collection[str] = (),
+    references_complete: bool = True,
 ) -> list[ConfigIssue]:
     """Every cross-object rule; `secrets_known=False` (--no-decrypt) skips the key-reuse check.
 
     `unresolved`: names of connections that exist but failed their own schema check; strategies
-    referring to them get no (misleading) "no connection named" issue.
+    referring to them get no (misleading) "no connection named" issue; `references_complete=False`
+    (a file did not parse, so any name may be defined there) drops that check altogether.
     """
     issues: list[ConfigIssue] = []
 
@@ -264,7 +266,7 @@ def check_revision(
         else:
             strat_names[s.item.name] = s
         conn = by_name.get(s.item.connection)
-        if conn is None and s.item.connection in unresolved:
+        if conn is None and (s.item.connection in unresolved or not references_complete):
             pass
         elif conn is None:
             close = difflib.get_close_matches(s.item.connection, list(by_name), n=1)
