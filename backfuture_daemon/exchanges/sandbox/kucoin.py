@@ -27,6 +27,7 @@ from backfuture_daemon.exchanges.sandbox.market import (
     decimal_str,
 )
 from backfuture_daemon.exchanges.sandbox.venue import (
+    BODY,
     ApiError,
     Venue,
     client_ip,
@@ -69,7 +70,7 @@ def private(scope: str, handler: Handler) -> Callable[[web.Request], Awaitable[A
         venue = venue_of(request)
         body = await request.text() if request.can_read_body else ""
         key = authenticate(venue, request, body, scope)
-        request["body"] = body
+        request[BODY] = body
         return await handler(request, key)
 
     return checked
@@ -321,7 +322,7 @@ def _decimal(body: dict[str, Any], name: str) -> Decimal | None:
 
 def parse_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = json.loads(request["body"] or "{}")
+        body = json.loads(request[BODY] or "{}")
     except ValueError:
         raise fail("400100", "Parameter Error") from None
     if not isinstance(body, dict):

@@ -25,6 +25,7 @@ from backfuture_daemon.exchanges.sandbox.market import (
     UnknownOrder,
 )
 from backfuture_daemon.exchanges.sandbox.venue import (
+    BODY,
     ApiError,
     Venue,
     client_ip,
@@ -60,7 +61,7 @@ def private(scope: str, handler: Handler) -> Callable[[web.Request], Awaitable[A
         venue = venue_of(request)
         body = await request.text() if request.method == "POST" else ""
         key = authenticate(venue, request, body, scope)
-        request["body"] = body
+        request[BODY] = body
         return await handler(request, key)
 
     return checked
@@ -289,7 +290,7 @@ async def create_order(request: web.Request, key: SandboxKey) -> web.Response:
     if venue.faults.mexc_futures_orders_disabled:
         raise fail(1002, "Contract not allow place order!")
     try:
-        body = json.loads(request["body"] or "{}")
+        body = json.loads(request[BODY] or "{}")
         c = BY_ID[body["symbol"]]
         vol = Decimal(str(body["vol"]))
         side = int(body["side"])
@@ -325,7 +326,7 @@ async def cancel_order(request: web.Request, key: SandboxKey) -> web.Response:
     if venue.faults.mexc_futures_orders_disabled:
         raise fail(1002, "Contract not allow place order!")
     try:
-        ids = [str(i) for i in json.loads(request["body"] or "[]")]
+        ids = [str(i) for i in json.loads(request[BODY] or "[]")]
     except (ValueError, TypeError):
         raise fail(600, "Parameter error") from None
     acct = venue.engine.account("mexc", key.api_key, key.balances)

@@ -124,9 +124,11 @@ class Sandbox:
                 for method, path, handler in routes:
                     app.router.add_route(method, path, handler)
                 self._add_admin_routes(app)
-                runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                runner = web.AppRunner(
+                    app, access_log=None, handle_signals=False, shutdown_timeout=0.5
+                )
                 await runner.setup()
-                site = web.TCPSite(runner, self.host, self._ports[name], shutdown_timeout=0.5)
+                site = web.TCPSite(runner, self.host, self._ports[name])
                 self._runners[name] = runner
                 await site.start()
                 self._bound[name] = int(runner.addresses[0][1])

@@ -47,6 +47,8 @@ class Venue:
 
 
 VENUE: web.AppKey[Venue] = web.AppKey("venue", Venue)
+#: The raw request body, read once by the auth check (it is part of what was signed).
+BODY: web.RequestKey[str] = web.RequestKey("body", str)
 
 
 def venue_of(request: web.Request) -> Venue:
