@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import subprocess
 from collections.abc import Mapping
@@ -107,7 +108,11 @@ def git_commit(directory: Path, timeout: float = 5.0) -> str | None:
             capture_output=True,
             timeout=timeout,
             check=False,
-            env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+            env={
+                "GIT_TERMINAL_PROMPT": "0",
+                "PATH": os.environ.get("PATH", os.defpath),
+                "HOME": os.environ.get("HOME", "/"),  # git reads safe.directory from ~/.gitconfig
+            },
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -107,15 +107,19 @@ class Connection(Frozen):
     name: Annotated[
         str, Field(pattern=NAME_PATTERN, description="Unique human name; metric label.")
     ]
-    exchange: ExchangeName
-    markets: tuple[Market, ...] = Field(default=(Market.SPOT,), min_length=1)
+    exchange: ExchangeName = Field(description="mexc | kucoin (more later).")
+    markets: tuple[Market, ...] = Field(
+        default=(Market.SPOT,), min_length=1, description="Markets the key may trade."
+    )
     api_key: SecretStr = Field(description="Encrypted with SOPS (ENC[...]).")
     api_secret: SecretStr = Field(description="Encrypted with SOPS (ENC[...]).")
     passphrase: SecretStr | None = Field(
         default=None, description="KuCoin only (required there). Encrypted with SOPS."
     )
-    endpoints: Endpoints | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    endpoints: Endpoints | None = Field(
+        default=None, description="Non-default API URLs (the sandbox); loopback only."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels.")
     suspend: bool = Field(default=False, description="true: never test or trade this connection.")
 
     @field_validator("markets")
@@ -150,14 +154,28 @@ class Connection(Frozen):
 class Adding(Frozen):
     """Adding to an open group (safety orders). Unset fields come from the risk_level preset."""
 
-    enabled: bool = True
-    max_adds: int | None = Field(default=None, ge=0, le=25)
-    max_active_adds: int | None = Field(default=None, ge=1, le=25)
-    add_order_quote: float | None = Field(default=None, gt=0, le=1e9)
-    step_pct: float | None = Field(default=None, ge=0.1, le=20)
-    step_scale: float | None = Field(default=None, ge=0.5, le=2.0)
-    volume_scale: float | None = Field(default=None, ge=1.0, le=3.0)
-    min_avg_improvement_pct: float | None = Field(default=None, ge=0, le=10)
+    enabled: bool = Field(default=True, description="false: never add to an open group.")
+    max_adds: int | None = Field(
+        default=None, ge=0, le=25, description="Adds (safety orders) per group; preset if unset."
+    )
+    max_active_adds: int | None = Field(
+        default=None, ge=1, le=25, description="Adds resting on the book at once (<= max_adds)."
+    )
+    add_order_quote: float | None = Field(
+        default=None, gt=0, le=1e9, description="First add, quote currency; derived if unset."
+    )
+    step_pct: float | None = Field(
+        default=None, ge=0.1, le=20, description="Distance of the first add from entry, percent."
+    )
+    step_scale: float | None = Field(
+        default=None, ge=0.5, le=2.0, description="Growth of the distance per add."
+    )
+    volume_scale: float | None = Field(
+        default=None, ge=1.0, le=3.0, description="Growth of the add size per add."
+    )
+    min_avg_improvement_pct: float | None = Field(
+        default=None, ge=0, le=10, description="An add must lower the average by at least this."
+    )
 
     @model_validator(mode="after")
     def _active_within_max(self) -> Adding:
@@ -176,34 +194,64 @@ class Adding(Frozen):
 class RecoveryMode(Frozen):
     """BackFuture Recovery Mode: adds only if they improve the average and fit the margin."""
 
-    enabled: bool = False
-    drawdown_pct: float = Field(default=8.0, gt=0, le=90)
-    adds_used_ratio: float = Field(default=0.8, gt=0, le=1)
-    margin_used_ratio: float = Field(default=0.8, gt=0, le=1)
-    adds_allowed: Literal["improve_only", "none"] = "improve_only"
-    add_size_multiplier: float = Field(default=0.5, gt=0, le=1)
-    take_profit_pct: float = Field(default=0.4, gt=0, le=50)
-    max_duration_h: float = Field(default=168, gt=0, le=24 * 365)
+    enabled: bool = Field(default=False, description="Turn Recovery Mode on for this bot.")
+    drawdown_pct: float = Field(
+        default=8.0, gt=0, le=90, description="Enter when unrealised loss vs average exceeds this."
+    )
+    adds_used_ratio: float = Field(
+        default=0.8, gt=0, le=1, description="Enter when adds used / max_adds reaches this."
+    )
+    margin_used_ratio: float = Field(
+        default=0.8, gt=0, le=1, description="Enter when the group's share of margin reaches this."
+    )
+    adds_allowed: Literal["improve_only", "none"] = Field(
+        default="improve_only", description="In recovery: adds that improve the average, or none."
+    )
+    add_size_multiplier: float = Field(
+        default=0.5, gt=0, le=1, description="Add size factor inside recovery (no martingale)."
+    )
+    take_profit_pct: float = Field(
+        default=0.4, gt=0, le=50, description="Take profit from the average while recovering."
+    )
+    max_duration_h: float = Field(
+        default=168, gt=0, le=24 * 365, description="Alert when recovery lasts longer (hours)."
+    )
 
 
 class Strategy(Frozen):
     """One bot: a strategy on one connection. name, connection, pairs, margin_limit suffice."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN)]
-    connection: str
-    market: Market = Market.SPOT
-    mode: Mode = Mode.PAPER
-    pairs: tuple[str, ...] = Field(min_length=1, max_length=50)
-    risk_level: RiskLevel = RiskLevel.BALANCED
-    margin_limit: float = Field(gt=0, le=1e9, description="Quote currency; hard cap for this bot.")
-    max_active_groups: int | None = Field(default=None, ge=1, le=50)
-    base_order_quote: float | None = Field(default=None, gt=0, le=1e9)
-    leverage: int = Field(default=1, ge=1, le=20)
-    adding: Adding = Adding()
-    take_profit_pct: float | None = Field(default=None, gt=0, le=100)
-    stop_loss_pct: float | None = Field(default=None, gt=0, le=100)
-    recovery_mode: RecoveryMode = RecoveryMode()
-    suspend: bool = False
+    name: Annotated[
+        str, Field(pattern=NAME_PATTERN, description="Unique human name; metric label.")
+    ]
+    connection: str = Field(description="Name of the connection this bot trades on.")
+    market: Market = Field(default=Market.SPOT, description="Must be among the connection's.")
+    mode: Mode = Field(default=Mode.PAPER, description="paper simulates fills; live trades.")
+    pairs: tuple[str, ...] = Field(
+        min_length=1, max_length=50, description="BASE/QUOTE pairs sharing one quote currency."
+    )
+    risk_level: RiskLevel = Field(
+        default=RiskLevel.BALANCED, description="Preset for every sizing field left unset."
+    )
+    margin_limit: float = Field(
+        gt=0, le=1e9, description="Quote currency; hard cap on funds this bot may commit."
+    )
+    max_active_groups: int | None = Field(
+        default=None, ge=1, le=50, description="Concurrent groups (deals); preset if unset."
+    )
+    base_order_quote: float | None = Field(
+        default=None, gt=0, le=1e9, description="First order of a group; derived if unset."
+    )
+    leverage: int = Field(default=1, ge=1, le=20, description="Futures only.")
+    adding: Adding = Field(default=Adding(), description="Adding to open groups.")
+    take_profit_pct: float | None = Field(
+        default=None, gt=0, le=100, description="Take profit from the average entry, percent."
+    )
+    stop_loss_pct: float | None = Field(
+        default=None, gt=0, le=100, description="From the average entry; beyond the last add."
+    )
+    recovery_mode: RecoveryMode = Field(default=RecoveryMode(), description="Recovery Mode.")
+    suspend: bool = Field(default=False, description="true: stop this bot (no new orders).")
 
     @field_validator("pairs")
     @classmethod
@@ -235,10 +283,12 @@ class Strategy(Frozen):
 class ConfigDocument(Frozen):
     """One YAML file of the config repository."""
 
-    version: Literal[1]
-    policy: Policy | None = None
-    connections: tuple[Connection, ...] = ()
-    strategies: tuple[Strategy, ...] = ()
+    version: Literal[1] = Field(description="Format version of the document; always 1.")
+    policy: Policy | None = Field(
+        default=None, description="Daemon-wide rules; in at most one document."
+    )
+    connections: tuple[Connection, ...] = Field(default=(), description="Exchange API keys.")
+    strategies: tuple[Strategy, ...] = Field(default=(), description="Bots on the connections.")
 
 
 @dataclass(frozen=True, slots=True)
