@@ -108,7 +108,9 @@ class ConnectionTester:
         self._clock = clock
         self._monotonic = monotonic
         self._factory = ClientFactory(timeout)
-        self.markets = MarketCache(self._factory, refresh_interval=market_refresh_interval)
+        self.markets = MarketCache(
+            self._factory, refresh_interval=market_refresh_interval, clock=monotonic
+        )
         self._ctx = AdapterContext(make_client=self._factory, markets=self.markets, clock=clock)
         self._limit = asyncio.Semaphore(max_concurrency)
 
