@@ -8,7 +8,6 @@ The catalogue (prefix `backfuture_`) is DESIGN.md "Metrics"; `METRIC_NAMES` list
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 
@@ -21,6 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from backfuture_daemon.configuration.rules import CONFIG_ERROR_CLASSES
 from backfuture_daemon.exchanges.base import ConnectionStatus, ErrorClass, Permission
 from backfuture_daemon.reconciler.state import (
     BotState,
@@ -41,45 +41,8 @@ _CACHED = (
 #: Check results counted per connection; pre-initialised to 0 so ratios and `increase()` work from
 #: the first scrape. The reconciler counts one check under its resulting ConnectionStatus value;
 #: any other key it uses is exported as well.
-CHECK_RESULTS: tuple[str, ...] = (
-    ConnectionStatus.ONLINE.value,
-    ConnectionStatus.DEGRADED.value,
-    ConnectionStatus.FAILED.value,
-)
+CHECK_RESULTS: tuple[str, ...] = tuple(s.value for s in ConnectionStatus)
 RELOAD_RESULTS: tuple[str, ...] = ("success", "failure")
-
-# Used only while configuration/rules.py does not define CONFIG_ERROR_CLASSES: the sops error
-# classes of reference/gitops.md §1.5 plus the validation failures of DESIGN.md "Reconciler".
-_FALLBACK_CONFIG_ERROR_CLASSES: tuple[str, ...] = (
-    "parse_error",
-    "schema_invalid",
-    "plaintext_secret",
-    "not_encrypted",
-    "dangling_reference",
-    "duplicate_name",
-    "key_reuse",
-    "endpoint_not_allowed",
-    "empty_config",
-    "decrypt_key_missing",
-    "decrypt_no_matching_key",
-    "decrypt_mac_mismatch",
-    "decrypt_corrupt",
-    "decrypt_timeout",
-    "decrypt_error",
-    "io_error",
-)
-
-
-def config_error_classes() -> tuple[str, ...]:
-    """The closed set of config error classes: configuration.rules if present, else a fallback."""
-    try:
-        rules = importlib.import_module("backfuture_daemon.configuration.rules")
-    except ImportError:
-        return _FALLBACK_CONFIG_ERROR_CLASSES
-    classes = getattr(rules, "CONFIG_ERROR_CLASSES", None)
-    if not classes:
-        return _FALLBACK_CONFIG_ERROR_CLASSES
-    return tuple(str(c) for c in classes)
 
 
 def _label(value: str) -> str:
@@ -186,13 +149,13 @@ class _Families:
         )
         self.config_errors_total = CounterMetricFamily(
             PREFIX + "config_errors",
-            "Config problems found in rejected revisions, by error class.",
+            "Config problems found in rejected revisions, by error class (closed set: "
+            "configuration.rules.CONFIG_ERROR_CLASSES).",
             labels=["error_class"],
         )
         self.last_success = GaugeMetricFamily(
             PREFIX + "config_last_success_timestamp_seconds",
-            "Unix time of the last successful config load (a new revision applied or the "
-            "running one confirmed by a resync).",
+            "Unix time when the running config revision was last loaded successfully.",
         )
         self.last_reload_ok = GaugeMetricFamily(
             PREFIX + "config_last_reload_successful",
@@ -319,7 +282,7 @@ class SnapshotCollector(Collector):
     ) -> None:
         self._snapshot_fn = snapshot_fn
         self._config_errors = (
-            tuple(config_errors) if config_errors is not None else config_error_classes()
+            tuple(config_errors) if config_errors is not None else CONFIG_ERROR_CLASSES
         )
 
     def describe(self) -> Iterable[Metric]:
@@ -361,7 +324,7 @@ def build_registry(
 #: Every sample name the daemon's own collector can export (for dashboard and alert tests).
 METRIC_NAMES: frozenset[str] = frozenset(
     sample_name
-    for family in _Families(_FALLBACK_CONFIG_ERROR_CLASSES).all()
+    for family in _Families(CONFIG_ERROR_CLASSES).all()
     for sample_name in (
         [family.name + "_total"]
         if family.type == "counter"

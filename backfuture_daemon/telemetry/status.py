@@ -81,6 +81,7 @@ def _connection(obs: ConnectionObservation) -> dict[str, Any]:
             "next_check_at": obs.next_check_at,
             "consecutive_failures": obs.consecutive_failures,
             "checks_total": dict(obs.checks_total),
+            "last_reason": scrub_text(obs.last_reason),
         },
     }
 

@@ -8,14 +8,13 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from backfuture_daemon.configuration.rules import CONFIG_ERROR_CLASSES
 from backfuture_daemon.exchanges.base import ConnectionStatus, ErrorClass
 from backfuture_daemon.reconciler.state import ConfigStatus, DaemonSnapshot
-from backfuture_daemon.telemetry import metrics
 from backfuture_daemon.telemetry.metrics import (
     METRIC_NAMES,
     SnapshotCollector,
     build_registry,
-    config_error_classes,
 )
 from tests.helpers.snapshots import (
     CANARIES,
@@ -143,10 +142,11 @@ def test_check_counters_are_preinitialised(registry: CollectorRegistry) -> None:
         "online": 3.0,
         "degraded": 9.0,
         "failed": 0.0,
+        "unknown": 0.0,
     }
     new = series(s, "backfuture_connection_checks_total", connection="KuCoin Futures New")
     assert set(new.values()) == {0.0}
-    assert len(new) == 3
+    assert len(new) == len(ConnectionStatus)
 
 
 def test_bot_metrics(registry: CollectorRegistry) -> None:
@@ -170,7 +170,7 @@ def test_config_metrics(registry: CollectorRegistry) -> None:
     assert value(s, "backfuture_config_reloads_total", result="success") == 4.0
     assert value(s, "backfuture_config_reloads_total", result="failure") == 1.0
     errors = series(s, "backfuture_config_errors_total")
-    assert {dict(k)["error_class"] for k in errors} >= set(config_error_classes())
+    assert {dict(k)["error_class"] for k in errors} == set(CONFIG_ERROR_CLASSES)
     assert value(s, "backfuture_config_errors_total", error_class="decrypt_corrupt") == 1.0
     assert value(s, "backfuture_config_last_success_timestamp_seconds") == NOW - 60
     assert value(s, "backfuture_config_last_reload_successful") == 0.0
@@ -279,17 +279,6 @@ def test_build_registry_adds_process_metrics_on_the_injected_registry() -> None:
     assert "backfuture_connection_up" in names
     bare = build_registry(lambda: realistic_snapshot(), process_metrics=False)
     assert not {n for n in scrape(bare) if not n.startswith("backfuture_")}
-
-
-def test_config_error_classes_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_rules(name: str) -> object:
-        raise ImportError(name)
-
-    monkeypatch.setattr(metrics.importlib, "import_module", no_rules)
-    fallback = config_error_classes()
-    assert "schema_invalid" in fallback
-    assert "decrypt_mac_mismatch" in fallback
-    assert len(set(fallback)) == len(fallback)
 
 
 def test_secrets_never_reach_metrics(registry: CollectorRegistry) -> None:
