@@ -37,7 +37,7 @@ DECRYPT_ERROR_CLASSES: tuple[str, ...] = (
 
 _REMEDY_NO_MATCH = (
     "Add one of the held public keys to the file's recipients (.sops.yaml, then "
-    "`sops updatekeys FILE`), or give the daemon a key the file is encrypted to"
+    "`sops updatekeys <FILE>`), or give the daemon a key the file is encrypted to"
 )
 
 
@@ -107,6 +107,13 @@ def classify_failure(
     file: str, returncode: int, stderr: str, recipients: tuple[str, ...], held: HeldKeys
 ) -> tuple[str, str]:
     """(error_class, message) for a failed `sops decrypt`; stderr must already be redacted."""
+    error_class, message = _classify(returncode, stderr, recipients, held)
+    return error_class, message.replace("<FILE>", Path(file).name)
+
+
+def _classify(
+    returncode: int, stderr: str, recipients: tuple[str, ...], held: HeldKeys
+) -> tuple[str, str]:
     detail = shorten(stderr, 240)
     encrypted_to = ", ".join(recipients) if recipients else "(no age recipients listed)"
     if returncode == 128:
@@ -128,7 +135,7 @@ def classify_failure(
         return (
             "decrypt_mac_mismatch",
             "MAC mismatch: the file was changed after it was encrypted (a hand edit of a "
-            "cleartext field, a merge or a tool rewrite). Edit it only with `sops edit FILE`; "
+            "cleartext field, a merge or a tool rewrite). Edit it only with `sops edit <FILE>`; "
             "to accept the current content, re-encrypt it (decrypt with --ignore-mac, then "
             "`sops encrypt -i`)",
         )
@@ -138,18 +145,18 @@ def classify_failure(
                 "decrypt_corrupt",
                 "an encrypted field holds a raw value instead of ENC[...] (a secret pasted "
                 "into the file?). Treat that secret as leaked: rotate the key on the exchange, "
-                "then set the new value with `sops edit FILE`",
+                "then set the new value with `sops edit <FILE>`",
             )
         return (
             "decrypt_corrupt",
             f"ciphertext is corrupt ({detail}). Restore the file from git history or set the "
-            "values again with `sops edit FILE`",
+            "values again with `sops edit <FILE>`",
         )
     if returncode == 1 and "sops metadata not found" in stderr:
         return (
             "decrypt_not_encrypted",
             "not encrypted with sops (no `sops:` metadata). Encrypt it: "
-            f"`sops encrypt --encrypted-regex '{SECRET_REGEX}' -i FILE`",
+            f"`sops encrypt --encrypted-regex '{SECRET_REGEX}' -i <FILE>`",
         )
     if returncode == 1 and ("unmarshal" in stderr.lower() or "yaml:" in stderr):
         return ("decrypt_parse_error", f"sops cannot parse the file: {detail}")
