@@ -7,6 +7,7 @@ thousand connections cost a thousand small objects, not a thousand connection po
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,9 @@ class ClientFactory:
     """Builds ccxt async clients for specs; owns the shared aiohttp session (close() it)."""
 
     def __init__(self, timeout: float = 10.0, *, pool_limit: int = 200) -> None:
+        # ccxt logs every request's headers (API key, signature) at DEBUG: never let a
+        # debug-level root logger print them.
+        logging.getLogger("ccxt").setLevel(max(logging.getLogger("ccxt").level, logging.INFO))
         self.timeout = timeout
         self._pool_limit = pool_limit
         self._session: aiohttp.ClientSession | None = None
