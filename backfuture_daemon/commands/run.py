@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"backfuture run: invalid settings: {e}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format, settings.log_level)
+    # watchfiles logs every batch at INFO; the loop logs what the batch changed instead.
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
     path: Path = settings.config_path
     if not path.exists():
         print(f"backfuture run: {path}: no such file or directory", file=sys.stderr)

@@ -57,8 +57,9 @@ from backfuture_daemon.reconciler.state import (
     ReconcileResult,
 )
 from backfuture_daemon.reconciler.watch import Probe, probe_revision
-from backfuture_daemon.redaction import GLOBAL_REDACTOR, scrub_tokens, shorten
+from backfuture_daemon.redaction import shorten
 from backfuture_daemon.telemetry.logging import log_event
+from backfuture_daemon.telemetry.scrub import scrub_text
 
 log = logging.getLogger("backfuture.reconciler")
 
@@ -96,7 +97,7 @@ def event(level: int, message: str, **fields: Any) -> None:
 
 
 def _safe(text: str, limit: int = 300) -> str:
-    return shorten(scrub_tokens(GLOBAL_REDACTOR(text)), limit)
+    return shorten(scrub_text(text), limit)
 
 
 class Reconciler:
@@ -203,11 +204,25 @@ class Reconciler:
         except OSError as e:
             return self._reject(
                 None,
-                [ConfigIssue(str(self.config_path), "", f"cannot read: {e.strerror}", "io_error")],
+                [
+                    ConfigIssue(
+                        str(self.config_path), "", f"cannot read: {e.strerror}", "file_unreadable"
+                    )
+                ],
             )
-        if not force and self._last_probe is not None and probe == self._last_probe:
-            return None  # unchanged revision (good or broken): nothing to load
-        self._last_probe = probe
+        last, self._last_probe = self._last_probe, probe
+        if not force and last is not None and probe.digest == last.digest:
+            # Same content (good or broken): nothing to load. Only the commit may have moved
+            # (files are seen before `git commit` ends): relabel, never re-attempt or re-log.
+            if probe.commit != last.commit:
+                good = self._config.last_error is None
+                self._config = replace(
+                    self._config,
+                    attempted_revision=probe.revision_id,
+                    applied_revision=(probe.revision_id if good else self._config.applied_revision),
+                )
+                self._publish()
+            return None
         now = self._clock()
         self._config = replace(
             self._config, attempted_revision=probe.revision_id, attempted_digest=probe.digest
@@ -220,7 +235,7 @@ class Reconciler:
             return self._reject(probe, [ConfigIssue(e.file, "", _safe(str(e)), e.error_class)])
         except BackfutureError as e:
             return self._reject(
-                probe, [ConfigIssue(str(self.config_path), "", _safe(str(e)), "load_error")]
+                probe, [ConfigIssue(str(self.config_path), "", _safe(str(e)), "file_unreadable")]
             )
         running = [b for b in self._bots.bots.values() if b.state is BotState.RUNNING]
         if not state.connections and running:
@@ -242,7 +257,12 @@ class Reconciler:
             for c in state.connections
         }
         self._desired = Desired(state, fingerprints, inputs)
-        revision = state.revision.id
+        # git-sync worktrees are named after their commit even where `git` cannot tell.
+        revision = (
+            probe.revision_id
+            if state.revision.commit is None and probe.commit
+            else state.revision.id
+        )
         changed = previous is None or previous.revision.digest != state.revision.digest
         reloads = dict(self._config.reloads_total)
         reloads["success"] = reloads.get("success", 0) + 1
@@ -290,16 +310,18 @@ class Reconciler:
         )
         self._loaded_once = True
         kept = self._config.applied_revision or "none"
-        for issue in issues:
-            event(
-                logging.ERROR,
-                f"config revision rejected: {_safe(str(issue))}; keeping revision {kept}; "
-                "not retried until the files change or a forced reconcile",
-                revision=revision,
-                error_class=issue.error_class,
-                file=issue.file,
-                field=issue.path,
-            )
+        # One line per rejected revision (not per pass: the digest is not re-attempted).
+        first = issues[0] if issues else ConfigIssue(str(self.config_path), "", "invalid")
+        more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
+        event(
+            logging.ERROR,
+            f"config revision rejected: {text}{more}; keeping revision {kept}; "
+            "not retried until the files change or a forced reconcile",
+            revision=revision,
+            error_class=",".join(classes),
+            file=first.file,
+            field=first.path,
+        )
         return ReconcileResult(
             at=now, revision=revision, result="failure", message=text, error_classes=classes
         )
@@ -339,8 +361,10 @@ class Reconciler:
         bot = t.bot
         verb = {BotState.RUNNING: "started", BotState.PAUSED: "paused", BotState.STOPPED: "stopped"}
         text = verb[bot.state] if t.changed_state else f"still {bot.state.value}"
+        # A new bot waiting for its first test is routine; leaving `running` is worth a warning.
+        level = logging.WARNING if t.previous is BotState.RUNNING else logging.INFO
         event(
-            logging.WARNING if bot.state is not BotState.RUNNING else logging.INFO,
+            level,
             f'bot "{bot.strategy}" {text}: {_safe(bot.reason)}',
             strategy=bot.strategy,
             connection=bot.connection,

@@ -150,28 +150,42 @@ async def watch_config(
     debounce_ms: int = 100,
     retry_seconds: float = 5.0,
 ) -> None:
-    """Call `notify(reason)` after changes that may alter the config, until `stop` is set."""
+    """Call `notify(reason)` after changes that may alter the config, until `stop` is set.
+
+    Each watcher gets its own stop event: watchfiles sets the event it was given when its task
+    is cancelled, and the daemon's own stop event must only ever mean "shut down".
+    """
     parent = Path(os.path.abspath(path)).parent  # noqa: ASYNC240 (no I/O: cwd join)
+    parent_stop = asyncio.Event()
+    inner_stop = asyncio.Event()
     inner: asyncio.Task[None] | None = None
     target: Path | None = None
 
     def aim() -> None:
-        nonlocal inner, target
+        nonlocal inner, inner_stop, target
         new = path.resolve()
         if new == target and inner is not None and not inner.done():
             return
         if inner is not None and inner.done() and not inner.cancelled() and inner.exception():
             log.warning("config watch on %s ended; re-aiming at %s", target, new)
-        if inner is not None:
-            inner.cancel()
+        inner_stop.set()  # the old target's watcher ends by itself within one step
+        inner_stop = asyncio.Event()
         target = new
         inner = None
         if new.is_dir():
             inner = asyncio.create_task(
-                _watch([new], recursive=True, notify=notify, stop=stop, debounce_ms=debounce_ms),
+                _watch(
+                    [new], recursive=True, notify=notify, stop=inner_stop, debounce_ms=debounce_ms
+                ),
                 name="backfuture-watch-config",
             )
 
+    async def bridge() -> None:
+        await stop.wait()
+        parent_stop.set()
+        inner_stop.set()
+
+    bridge_task = asyncio.create_task(bridge(), name="backfuture-watch-stop")
     try:
         while not stop.is_set():
             try:
@@ -180,7 +194,7 @@ async def watch_config(
                     [parent],
                     recursive=False,
                     notify=notify,
-                    stop=stop,
+                    stop=parent_stop,
                     debounce_ms=debounce_ms,
                     on_batch=aim,
                 )
@@ -194,7 +208,9 @@ async def watch_config(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), retry_seconds)
     finally:
+        inner_stop.set()
+        parent_stop.set()
+        bridge_task.cancel()
         if inner is not None:
-            inner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await inner
+                await asyncio.wait_for(inner, 2.0)
