@@ -95,7 +95,7 @@ async def _shared(n: int, ports: dict[str, int], admin: str) -> dict[str, Any]:
     from backfuture_daemon.exchanges.probes import ConnectionTester
 
     conns = _connections(n, ports)
-    policy = Policy(egress_ips=("127.0.0.1",))  # type: ignore[arg-type]
+    policy = Policy(egress_ips=("127.0.0.1",))
     strategies = [
         Strategy(name=f"Bot {c.name}", connection=c.name, pairs=("BTC/USDT",), margin_limit=100)
         for c in conns
@@ -241,7 +241,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         proc, ports = _start_sandbox(max(sizes), Path(tmp))
         try:
-            rows = []
+            rows: list[tuple[str, int, dict[str, Any] | None]] = []
             for n in sizes:
                 for approach in ("shared", "naive"):
                     if approach == "naive" and n > a.naive_max:

@@ -25,7 +25,7 @@ FUTURES: dict[str, tuple[str, ...]] = {
     "mexc": ("CONTRACT_ACCOUNT_READ", "CONTRACT_DEAL_READ"),
     "kucoin": ("Futures",),
 }
-LOOPBACK_POLICY = Policy(egress_ips=("127.0.0.1",))  # type: ignore[arg-type]
+LOOPBACK_POLICY = Policy(egress_ips=("127.0.0.1",))
 
 _counter = iter(range(10**6))
 
@@ -67,7 +67,7 @@ def connection_for(
     pw = passphrase if passphrase is not None else key.passphrase
     return Connection(
         name=name or f"{key.exchange.upper()} Spot {key.api_key[-9:]}",
-        exchange=key.exchange,  # type: ignore[arg-type]
+        exchange=key.exchange,
         api_key=SecretStr(api_key or key.api_key),
         api_secret=SecretStr(api_secret or key.api_secret),
         passphrase=SecretStr(pw) if pw is not None else None,
@@ -81,7 +81,7 @@ def strategy(
     return Strategy(
         name=f"Bot {connection.name}"[:60].rstrip(),
         connection=connection.name,
-        market=market,  # type: ignore[arg-type]
+        market=market,
         pairs=tuple(pairs),
         margin_limit=500,
     )

@@ -5,6 +5,7 @@ a healthy key and every error class. No mocks: the sandbox checks real HMAC sign
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -60,7 +61,7 @@ async def run(
     pairs: tuple[str, ...] = ("BTC/USDT",),
     market: str = "spot",
     policy: Policy = LOOPBACK_POLICY,
-    conn_kwargs: dict[str, str] | None = None,
+    conn_kwargs: dict[str, Any] | None = None,
     **key_kwargs: object,
 ) -> ConnectionReport:
     key = add_key(sandbox, exchange, **key_kwargs)  # type: ignore[arg-type]
@@ -152,7 +153,7 @@ async def test_ip_not_allowed_rejected_by_exchange(
 async def test_egress_ip_missing_from_whitelist(
     tester: ConnectionTester, sandbox: Sandbox, exchange: str
 ) -> None:
-    policy = Policy(egress_ips=("127.0.0.1", "198.51.100.7"))  # type: ignore[arg-type]
+    policy = Policy(egress_ips=("127.0.0.1", "198.51.100.7"))
     report = await run(tester, sandbox, exchange, policy=policy)
     assert_failed_with(report, E.IP_NOT_ALLOWED)
     status, cls = step(report, "ip_whitelist")
@@ -168,7 +169,7 @@ async def test_no_whitelist_degraded_or_failed_when_required(
     assert report.status is ConnectionStatus.DEGRADED, report.to_dict()
     assert E.IP_WHITELIST_MISSING in report.error_classes
     assert report.ip_restricted is False
-    strict = Policy(egress_ips=("127.0.0.1",), require_ip_whitelist=True)  # type: ignore[arg-type]
+    strict = Policy(egress_ips=("127.0.0.1",), require_ip_whitelist=True)
     report = await run(tester, sandbox, exchange, ip_whitelist=[], policy=strict)
     assert_failed_with(report, E.IP_WHITELIST_MISSING)
 
@@ -273,7 +274,7 @@ async def test_connection_refused(
     dead = {"spot": "http://127.0.0.1:9", "futures": "http://127.0.0.1:9"}
     if exchange == "mexc":
         dead.pop("futures")
-    report = await run(tester, sandbox, exchange, conn_kwargs={"endpoints": dead})  # type: ignore[dict-item]
+    report = await run(tester, sandbox, exchange, conn_kwargs={"endpoints": dead})
     assert_failed_with(report, E.EXCHANGE_UNAVAILABLE)
 
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from backfuture_daemon.commands.check import exit_code, render
-from backfuture_daemon.exchanges.base import REMEDIES, CheckStep, ErrorClass, StepStatus
+from backfuture_daemon.exchanges.base import (
+    REMEDIES,
+    CheckStep,
+    ConnectionReport,
+    ErrorClass,
+    StepStatus,
+)
 from backfuture_daemon.exchanges.steps import build_report
 from backfuture_daemon.redaction import mask
 
@@ -11,7 +17,7 @@ E, S = ErrorClass, StepStatus
 KEY = "mx0CANARYrenderKEY77"
 
 
-def _report(name: str, *steps: CheckStep) -> object:
+def _report(name: str, *steps: CheckStep) -> ConnectionReport:
     return build_report(
         name, "mexc", list(steps),
         permissions={"read": True, "trade": False, "futures": None, "withdraw": False},
@@ -26,7 +32,7 @@ def test_table_has_status_classes_remedy_permissions_and_masked_key() -> None:
         CheckStep("auth", S.PASS, "ok"),
         CheckStep("permissions", S.FAIL, "key lacks trade permission", E.NO_TRADE_PERMISSION),
     )
-    text = render([ok, bad], skipped=["Old Key"])  # type: ignore[list-item]
+    text = render([ok, bad], skipped=["Old Key"])
     assert "MEXC Spot Main" in text
     assert "online" in text
     assert "failed" in text
@@ -45,6 +51,6 @@ def test_exit_codes() -> None:
     ok = _report("A", CheckStep("auth", S.PASS))
     degraded = _report("B", CheckStep("ip_whitelist", S.WARN, "x", E.IP_WHITELIST_MISSING))
     failed = _report("C", CheckStep("auth", S.FAIL, "x", E.INVALID_KEY))
-    assert exit_code([ok, degraded]) == 0  # type: ignore[list-item]
-    assert exit_code([ok, failed]) == 1  # type: ignore[list-item]
+    assert exit_code([ok, degraded]) == 0
+    assert exit_code([ok, failed]) == 1
     assert exit_code([]) == 0
