@@ -40,10 +40,22 @@ def scrub_text(text: str) -> str:
 
 def redact_tree(value: object) -> object:
     """Registered secrets out of every string (keys too) of a JSON-like tree."""
-    if isinstance(value, str):
-        return GLOBAL_REDACTOR(value)
-    if isinstance(value, Mapping):
-        return {GLOBAL_REDACTOR(str(k)): redact_tree(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        return [redact_tree(v) for v in value]
-    return value
+    # Keys and enum values repeat thousands of times in a big /status: redact each text once.
+    cache: dict[str, str] = {}
+
+    def text(s: str) -> str:
+        out = cache.get(s)
+        if out is None:
+            out = cache[s] = GLOBAL_REDACTOR(s)
+        return out
+
+    def walk(v: object) -> object:
+        if isinstance(v, str):
+            return text(v)
+        if isinstance(v, Mapping):
+            return {text(str(k)): walk(x) for k, x in v.items()}
+        if isinstance(v, Sequence) and not isinstance(v, bytes | bytearray):
+            return [walk(x) for x in v]
+        return v
+
+    return walk(value)
