@@ -106,6 +106,14 @@ async def test_metrics_prometheus_text(start: Start, http: aiohttp.ClientSession
     assert "backfuture_build_info" in names
 
 
+async def test_metrics_gzip_when_asked(start: Start, http: aiohttp.ClientSession) -> None:
+    server = await start(Daemon())
+    async with http.get(server.url + "/metrics", headers={"Accept-Encoding": "gzip"}) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert "backfuture_connection_up{" in await resp.text()
+
+
 async def test_metrics_openmetrics_when_asked(start: Start, http: aiohttp.ClientSession) -> None:
     server = await start(Daemon())
     status, ctype, body = await get(
