@@ -31,7 +31,8 @@ class ErrorClass(StrEnum):
 
 #: What the user should do, in the words of the product brief's error table where it has one.
 REMEDIES: dict[ErrorClass, str] = {
-    ErrorClass.INVALID_KEY: "Key or secret copied wrong: create a new key, or copy the values again.",
+    ErrorClass.INVALID_KEY: "Key or secret copied wrong: create a new key, "
+    "or copy the values again.",
     ErrorClass.NO_READ_PERMISSION: "Enable read permission (balances, orders) on the key.",
     ErrorClass.NO_TRADE_PERMISSION: "Enable trading on the key, keep withdrawal disabled.",
     ErrorClass.NO_FUTURES_PERMISSION: "Enable futures permission, or move the strategy to spot.",
@@ -44,7 +45,8 @@ REMEDIES: dict[ErrorClass, str] = {
     ErrorClass.CLOCK_SKEW: "Synchronise the server clock (NTP), then test again.",
     ErrorClass.RATE_LIMITED: "Too many requests: wait, then test again.",
     ErrorClass.EXCHANGE_UNAVAILABLE: "Exchange API temporarily unavailable: wait, then test again.",
-    ErrorClass.ACCOUNT_SUSPENDED: "The exchange account is frozen or restricted: contact the exchange.",
+    ErrorClass.ACCOUNT_SUSPENDED: "The exchange account is frozen or restricted: "
+    "contact the exchange.",
     ErrorClass.PAIR_NOT_TRADABLE: "A configured pair does not exist or is not tradable by API: "
     "change the strategy's pairs.",
     ErrorClass.KEY_EXPIRING: "The key expires soon: bind it to IP addresses or create a new key.",
@@ -58,7 +60,7 @@ TRANSIENT_CLASSES: frozenset[ErrorClass] = frozenset(
 
 
 class StepStatus(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a step result, not a password
     WARN = "warn"
     FAIL = "fail"
     UNKNOWN = "unknown"
@@ -115,9 +117,7 @@ class ConnectionReport:
     @property
     def transient(self) -> bool:
         """Failed only for reasons that may pass by themselves (retry with backoff)."""
-        return bool(self.error_classes) and all(
-            c in TRANSIENT_CLASSES for c in self.error_classes
-        )
+        return bool(self.error_classes) and all(c in TRANSIENT_CLASSES for c in self.error_classes)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -147,7 +147,7 @@ class ConnectionReport:
 
 
 def aggregate_status(steps: tuple[CheckStep, ...]) -> ConnectionStatus:
-    """online (all pass) / degraded (warnings only) / failed (any fail) / unknown (nothing known)."""
+    """online (all pass) / degraded (warnings only) / failed (any fail) / unknown (none known)."""
     if not steps:
         return ConnectionStatus.UNKNOWN
     statuses = {s.status for s in steps}
