@@ -113,7 +113,7 @@ def _permissions(r: ConnectionReport) -> str:
 def _ms(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "-"
-    return f"{value:+.0f}ms" if signed else f"{value:.0f}ms"
+    return f"{round(value):+d}ms" if signed else f"{round(value):d}ms"
 
 
 def render(reports: Sequence[ConnectionReport], *, skipped: Sequence[str] = ()) -> str:

@@ -18,6 +18,7 @@ from backfuture_daemon.exchanges.adapter import (
     endpoints_loopback,
 )
 from backfuture_daemon.exchanges.classify import classify_error
+from backfuture_daemon.redaction import Redactor
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection, Endpoints
@@ -87,6 +88,8 @@ class MexcAdapter:
         self._spec = client_spec(connection.endpoints)
         self._client = ctx.make_client(self._spec, connection)
         self._access_key = connection.api_key.get_secret_value()
+        self._redact = Redactor(connection.secret_values())
+        self._key_info_missing = False
 
     def _now_ms(self) -> float:
         return self._ctx.clock() * 1000.0
@@ -117,6 +120,7 @@ class MexcAdapter:
             # An older deployment without the endpoint (404 / unknown code), or a key whose
             # scopes do not cover it: fall back to probes.
             if c.http_status == 404 or c.scope_missing or (c.code is not None and not c.known_code):
+                self._key_info_missing = True
                 return None
             raise
         return parse_key_info(data) if isinstance(data, dict) else None
@@ -155,7 +159,17 @@ class MexcAdapter:
         return "BTCUSDT"
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
-        return FuturesSupport(False, FUTURES_DISABLED)
+        """Always unavailable; one cheap contract call says what the key could do there."""
+        import ccxt
+
+        if self._key_info_missing:
+            return FuturesSupport(False, FUTURES_DISABLED)  # keep the test within 5 requests
+        try:
+            await self._client.contractPrivateGetAccountAssets()
+        except ccxt.BaseError as e:
+            c = classify_error(e, self.exchange, redact=self._redact)
+            return FuturesSupport(False, f"{FUTURES_DISABLED} (contract account: {c.detail})")
+        return FuturesSupport(False, f"{FUTURES_DISABLED} (contract account readable)")
 
     async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
         # MEXC's fetch_markets loads spot and contract markets together: one source.

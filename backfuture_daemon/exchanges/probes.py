@@ -68,11 +68,18 @@ class _Run:
     connection: Connection
     adapter: ExchangeAdapter
     redact: Redactor
+    strategies: list[Strategy]
+    policy: Policy
+    needs_trade: bool
+    needs_futures: bool
+    now: float
     steps: list[CheckStep] = field(default_factory=list)
     stop_reason: str | None = None
     latency_ms: float | None = None
     skew_ms: float | None = None
     key_info: KeyInfo | None = None
+    #: why the key-info call failed (its dependent steps then say "not checked: ...").
+    key_info_failed: str | None = None
     key_expiry: float | None = None
     trade: bool | None = None
     read: bool | None = None
@@ -135,9 +142,18 @@ class ConnectionTester:
             not mine and Market.SPOT in connection.markets
         )
         adapter = adapter_for(connection, self._ctx)
-        run = _Run(connection, adapter, Redactor(connection.secret_values()))
+        run = _Run(
+            connection,
+            adapter,
+            Redactor(connection.secret_values()),
+            strategies=mine,
+            policy=policy,
+            needs_trade=needs_trade,
+            needs_futures=needs_futures,
+            now=checked_at,
+        )
         try:
-            await self._sequence(run, mine, policy, needs_trade, needs_futures, checked_at)
+            await self._sequence(run)
         finally:
             await adapter.close()
         info = run.key_info
@@ -162,32 +178,29 @@ class ConnectionTester:
             key_masked=mask(connection.api_key.get_secret_value()),
         )
 
-    async def _sequence(
-        self,
-        run: _Run,
-        strategies: list[Strategy],
-        policy: Policy,
-        needs_trade: bool,
-        needs_futures: bool,
-        now: float,
-    ) -> None:
-        names = [n for n in STEP_ORDER if n != "futures" or needs_futures]
-        for name in names:
+    async def _sequence(self, run: _Run) -> None:
+        steps: dict[str, Callable[[_Run], Awaitable[None]]] = {
+            "reachability": self._step_reachability,
+            "clock": self._step_clock,
+            "auth": self._step_auth,
+            "permissions": self._step_permissions,
+            "withdraw": self._step_withdraw,
+            "ip_whitelist": self._step_ip_whitelist,
+            "key_expiry": self._step_key_expiry,
+            "pairs": self._step_pairs,
+            "futures": self._step_futures,
+        }
+        for name in STEP_ORDER:
+            if name == "futures" and not run.needs_futures:
+                continue
             if run.stop_reason is not None:
                 run.add(not_checked(name, run.stop_reason))
-                continue
-            await getattr(self, f"_step_{name}")(
-                run,
-                strategies=strategies,
-                policy=policy,
-                needs_trade=needs_trade,
-                needs_futures=needs_futures,
-                now=now,
-            )
+            else:
+                await steps[name](run)
 
     # ---- steps (each appends exactly one CheckStep) -------------------------------------
 
-    async def _step_reachability(self, run: _Run, **_: object) -> None:
+    async def _step_reachability(self, run: _Run) -> None:
         a = run.adapter
         try:
             sample = await run.call(a.server_time)
@@ -208,7 +221,7 @@ class ConnectionTester:
             )
         )
 
-    async def _step_clock(self, run: _Run, **_: object) -> None:
+    async def _step_clock(self, run: _Run) -> None:
         assert run.skew_ms is not None
         step = evaluate_clock(run.skew_ms, run.adapter.clock_window_ms)
         if step.status is not S.PASS:
@@ -216,7 +229,7 @@ class ConnectionTester:
             run.adapter.compensate_clock(run.skew_ms)
         run.add(step)
 
-    async def _step_auth(self, run: _Run, **_: object) -> None:
+    async def _step_auth(self, run: _Run) -> None:
         try:
             await run.call(run.adapter.balance)
         except _Failed as f:
@@ -227,27 +240,22 @@ class ConnectionTester:
         run.read = True
         run.add(CheckStep("auth", S.PASS, "key valid; balances readable"))
 
-    async def _step_permissions(
-        self,
-        run: _Run,
-        *,
-        strategies: list[Strategy],
-        needs_trade: bool,
-        needs_futures: bool,
-        **_: object,
-    ) -> None:
+    async def _step_permissions(self, run: _Run) -> None:
         a = run.adapter
         try:
             info = await run.call(a.key_info)
         except _Failed as f:
             run.fail("permissions", f.c)
+            run.key_info_failed = f"key info unavailable ({f.c.error_class})"
             return
         probed = False
         if info is None:
             # No key-info endpoint: prove trade with a test order; the rest stays unknown.
             trade: bool | None = None
-            if needs_trade:
-                symbols = tuple(p for s in strategies if s.market is Market.SPOT for p in s.pairs)
+            if run.needs_trade:
+                symbols = tuple(
+                    p for s in run.strategies if s.market is Market.SPOT for p in s.pairs
+                )
                 try:
                     await run.call(lambda: a.attach_markets(self.markets, futures=False))
                     trade = await run.call(lambda: a.trade_probe(symbols))
@@ -261,7 +269,10 @@ class ConnectionTester:
             )
             run.add(
                 evaluate_permissions(
-                    probe_info, needs_trade=needs_trade, needs_futures=False, trade_probed=probed
+                    probe_info,
+                    needs_trade=run.needs_trade,
+                    needs_futures=False,
+                    trade_probed=probed,
                 )
             )
             return
@@ -271,36 +282,44 @@ class ConnectionTester:
         run.add(
             evaluate_permissions(
                 info,
-                needs_trade=needs_trade,
-                needs_futures=needs_futures and a.supports_futures,
+                needs_trade=run.needs_trade,
+                needs_futures=run.needs_futures and a.supports_futures,
             )
         )
 
-    async def _step_withdraw(self, run: _Run, **_: object) -> None:
+    async def _step_withdraw(self, run: _Run) -> None:
+        if run.key_info_failed:
+            run.add(not_checked("withdraw", run.key_info_failed))
+            return
         run.add(evaluate_withdraw(run.key_info))
 
-    async def _step_ip_whitelist(self, run: _Run, *, policy: Policy, **_: object) -> None:
-        egress = [str(ip) for ip in policy.egress_ips]
-        run.add(evaluate_ip_whitelist(run.key_info, egress, require=policy.require_ip_whitelist))
+    async def _step_ip_whitelist(self, run: _Run) -> None:
+        if run.key_info_failed:
+            run.add(not_checked("ip_whitelist", run.key_info_failed))
+            return
+        egress = [str(ip) for ip in run.policy.egress_ips]
+        require = run.policy.require_ip_whitelist
+        run.add(evaluate_ip_whitelist(run.key_info, egress, require=require))
 
-    async def _step_key_expiry(self, run: _Run, *, now: float, **_: object) -> None:
-        step, run.key_expiry = evaluate_key_expiry(run.key_info, now)
+    async def _step_key_expiry(self, run: _Run) -> None:
+        if run.key_info_failed:
+            run.add(not_checked("key_expiry", run.key_info_failed))
+            return
+        step, run.key_expiry = evaluate_key_expiry(run.key_info, run.now)
         run.add(step)
 
-    async def _step_pairs(
-        self, run: _Run, *, strategies: list[Strategy], needs_futures: bool, **_: object
-    ) -> None:
-        if not strategies:
+    async def _step_pairs(self, run: _Run) -> None:
+        if not run.strategies:
             run.add(evaluate_pairs((), 0))
             return
         a = run.adapter
         try:
-            await run.call(lambda: a.attach_markets(self.markets, futures=needs_futures))
+            await run.call(lambda: a.attach_markets(self.markets, futures=run.needs_futures))
         except _Failed as f:
             run.fail("pairs", f.c)
             return
         problems, checked = [], 0
-        for s in strategies:
+        for s in run.strategies:
             for pair in s.pairs:
                 checked += 1
                 problem = a.pair_problem(pair, futures=s.market is Market.FUTURES)
@@ -308,9 +327,9 @@ class ConnectionTester:
                     problems.append(f'{problem} (strategy "{s.name}")')
         run.add(evaluate_pairs(problems, checked))
 
-    async def _step_futures(self, run: _Run, *, strategies: list[Strategy], **_: object) -> None:
+    async def _step_futures(self, run: _Run) -> None:
         a = run.adapter
-        quote = next(s.quote for s in strategies if s.market is Market.FUTURES)
+        quote = next(s.quote for s in run.strategies if s.market is Market.FUTURES)
         info = run.key_info
         if a.supports_futures and info is not None and info.futures is False:
             run.add(

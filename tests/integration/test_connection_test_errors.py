@@ -193,9 +193,18 @@ async def test_kucoin_futures_available(tester: ConnectionTester, sandbox: Sandb
 
 async def test_mexc_futures_always_unavailable(tester: ConnectionTester, sandbox: Sandbox) -> None:
     perms = [*FULL["mexc"], *FUTURES["mexc"]]
+    await run(tester, sandbox, "mexc", market="futures", permissions=perms)  # load markets
+    sandbox.reset_request_counts()
     report = await run(tester, sandbox, "mexc", market="futures", permissions=perms)
     assert_failed_with(report, E.FUTURES_UNAVAILABLE)
     assert step(report, "futures") == (S.FAIL, E.FUTURES_UNAVAILABLE)
+    futures_reason = next(s for s in report.steps if s.name == "futures").reason
+    assert "contract account readable" in futures_reason
+    assert sum(sandbox.request_counts().values()) <= 5
+    # a spot-only key: still unavailable, and the reason says the contract scope is missing
+    report = await run(tester, sandbox, "mexc", market="futures")
+    assert report.error_classes[0] is E.FUTURES_UNAVAILABLE
+    assert "701" in next(s for s in report.steps if s.name == "futures").reason
 
 
 @BOTH
