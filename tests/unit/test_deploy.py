@@ -138,6 +138,17 @@ def test_service_monitor_sets_the_job_the_alerts_expect() -> None:
     assert f'job="{job}"' in alerts
 
 
+def test_prometheusrule_is_in_sync_with_the_tested_rules_file() -> None:
+    [rule] = load("prometheusrule.yaml")
+    source = yaml.safe_load(
+        (ROOT / "monitoring/prometheus/backfuture-alerts.yaml").read_text(encoding="utf-8")
+    )
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == source["groups"], (
+        "deploy/prometheusrule.yaml is stale: run `python3 scripts/sync-prometheusrule.py`"
+    )
+
+
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim", text, re.M)
