@@ -139,9 +139,22 @@ def render(reports: Sequence[ConnectionReport], *, skipped: Sequence[str] = ()) 
             continue
         lines.append("")
         lines.append(f'connection "{r.connection}" ({r.exchange}): {r.status.value}')
+        # Steps skipped for one reason are listed on one line.
+        groups: list[tuple[StepStatus, list[str], str, str]] = []
         for s in notable:
             cls = f" {s.error_class.value}" if s.error_class else ""
-            lines.append(f"  {s.status.value:<7} {s.name}:{cls} {s.reason}")
+            last = groups[-1] if groups else None
+            if (
+                last
+                and s.status is StepStatus.UNKNOWN
+                and last[0] is s.status
+                and last[3] == s.reason
+            ):
+                last[1].append(s.name)
+            else:
+                groups.append((s.status, [s.name], cls, s.reason))
+        for status, names, cls, reason in groups:
+            lines.append(f"  {status.value:<7} {', '.join(names)}:{cls} {reason}")
         for c in r.error_classes:
             lines.append(f"  -> {c.value}: {REMEDIES[c]}")
     for name in skipped:
