@@ -1,4 +1,4 @@
-"""Fault injection knobs of one sandbox venue (MEXC, KuCoin spot, KuCoin futures), and its clock.
+"""Fault injection knobs of one sandbox exchange (MEXC; KuCoin spot + futures), and its clock.
 
 Tests flip them through `Sandbox.faults(exchange)`; operators through `POST /__sandbox/faults`.
 The venue middleware (server.py) reads them on every request, so a change applies to the next one.
@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass(slots=True)
 class Faults:
-    """Per-venue faults. Everything off except MEXC's real futures-order ban."""
+    """Per-exchange faults. Everything off except MEXC's real futures-order ban."""
 
     latency_ms: int = 0  #: added before every API response
     timeout: bool = False  #: hang each request (longer than any client timeout)

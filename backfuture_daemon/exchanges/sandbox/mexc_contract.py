@@ -67,6 +67,21 @@ def private(scope: str, handler: Handler) -> Callable[[web.Request], Awaitable[A
     return checked
 
 
+def _signature_ok(
+    key: SandboxKey, request: web.Request, body: str, req_time: str, signature: str
+) -> bool:
+    if request.method == "POST":
+        return signing.verify_mexc_contract(
+            key.secret_bytes, key.api_key, req_time, body, signature
+        )
+    # ccxt sends the query already key-sorted; a client that does not is re-sorted here.
+    raw = request.raw_path.partition("?")[2]
+    for param in (raw, _sorted_query(request.raw_path)):
+        if signing.verify_mexc_contract(key.secret_bytes, key.api_key, req_time, param, signature):
+            return True
+    return False
+
+
 def authenticate(venue: Venue, request: web.Request, body: str, scope: str) -> SandboxKey:
     now = venue.now_ms()
     h = request.headers
@@ -80,10 +95,7 @@ def authenticate(venue: Venue, request: web.Request, body: str, scope: str) -> S
         raise fail(401, "Not logged in or login has expired")
     if key.expired(now):
         raise fail(402, "Api_key expired")
-    param = body if request.method == "POST" else _sorted_query(request.raw_path)
-    if not signature or not signing.verify_mexc_contract(
-        key.secret_bytes, api_key, req_time, param, signature
-    ):
+    if not signature or not _signature_ok(key, request, body, req_time, signature):
         raise fail(602, "Signature verification failed!")
     try:
         ts = int(req_time)

@@ -99,6 +99,8 @@ class Sandbox:
             "kucoin": kucoin_port,
             "kucoinfutures": kucoin_futures_port,
         }
+        # Faults are per exchange: the KuCoin spot and futures ports share one set of knobs.
+        self._faults = {"mexc": Faults(), "kucoin": Faults()}
         self._venues: dict[str, Venue] = {}
         self._runners: dict[str, web.AppRunner] = {}
         self._bound: dict[str, int] = {}
@@ -115,7 +117,13 @@ class Sandbox:
         ]  # fmt: skip
         try:
             for name, exchange, routes, responder, not_found in plan:
-                venue = Venue(name=name, exchange=exchange, keys=self.keys, engine=self.engine)
+                venue = Venue(
+                    name=name,
+                    exchange=exchange,
+                    keys=self.keys,
+                    engine=self.engine,
+                    faults=self._faults[exchange],
+                )
                 venue.fault_responder = responder
                 venue.not_found = not_found
                 self._venues[name] = venue
@@ -189,7 +197,8 @@ class Sandbox:
         return self._venues[name]
 
     def faults(self, exchange: str) -> Faults:
-        """The live fault knobs of one venue: mexc, kucoin (spot port) or kucoinfutures."""
+        """The live fault knobs of one exchange: `mexc` (spot + contract) or `kucoin` (spot and
+        futures ports; `kucoinfutures` names the same object)."""
         return self._venue(exchange).faults
 
     def add_key(self, key: SandboxKey) -> None:
@@ -251,7 +260,7 @@ class Sandbox:
             venue.faults.update(body)
         except ValueError as e:
             return json_response({"error": str(e)}, 400)
-        return json_response({"venue": venue.name, "faults": venue.faults.to_dict()})
+        return json_response({"exchange": venue.exchange, "faults": venue.faults.to_dict()})
 
     async def _admin_key(self, request: web.Request) -> web.Response:
         body = await self._json_object(request)
