@@ -21,7 +21,7 @@ from backfuture_daemon.reconciler.state import DaemonSnapshot
 from backfuture_daemon.redaction import GLOBAL_REDACTOR
 from backfuture_daemon.telemetry.status import render_status
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("backfuture.http")
 
 SnapshotFn = Callable[[], DaemonSnapshot]
 ReconcileFn = Callable[[], Awaitable[None]]
