@@ -139,3 +139,22 @@ async def test_market_data_is_refreshed_after_the_interval(sandbox: Sandbox) -> 
         assert sandbox.request_counts()["/api/v3/exchangeInfo"] == 2
     finally:
         await tester.close()
+
+
+async def test_failed_market_load_is_retried_by_the_next_caller(
+    tester: ConnectionTester, sandbox: Sandbox
+) -> None:
+    from backfuture_daemon.configuration.models import Endpoints
+    from backfuture_daemon.exchanges import mexc
+
+    spec = mexc.client_spec(Endpoints(**sandbox.endpoints("mexc")))
+    sandbox.faults("mexc").http_5xx = 503
+    results = await asyncio.gather(
+        *(tester.markets.source(spec) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, Exception) for r in results)
+    assert sandbox.request_counts()["/api/v3/exchangeInfo"] == 1  # five callers, one load
+    sandbox.faults("mexc").http_5xx = 0
+    source = await tester.markets.source(spec)
+    assert "BTC/USDT" in source.markets
+    assert tester.markets.loads == 1
