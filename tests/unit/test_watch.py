@@ -1,0 +1,82 @@
+"""Config watching: revision probes (git HEAD from files, git-sync link names, content digest)
+and the parent-directory watch that survives symlink swaps (reference/gitops.md §5.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+from backfuture_daemon.reconciler.watch import git_head, probe_revision, watch_config
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x.invalid",
+        "HOME": str(repo),
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True, check=True)
+    return done.stdout.decode().strip()
+
+
+def test_probe_reads_head_and_digest_without_git(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.yaml").write_text("version: 1\n")
+    assert git_head(repo) is None  # unborn branch
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "one")
+    first = probe_revision(repo)
+    assert first.commit == git(repo, "rev-parse", "HEAD")
+    git(repo, "pack-refs", "--all")  # packed-refs only
+    assert probe_revision(repo) == first
+    (repo / "a.yaml").write_text("version: 1\n# edit\n")
+    edited = probe_revision(repo)
+    assert edited.digest != first.digest
+    assert edited.commit == first.commit
+    assert edited.revision_id == first.commit[:12]  # type: ignore[index]
+
+
+def test_probe_names_git_sync_worktrees_by_their_link(tmp_path: Path) -> None:
+    sha = "ab" * 20
+    (tmp_path / ".worktrees" / sha).mkdir(parents=True)
+    (tmp_path / ".worktrees" / sha / "c.yaml").write_text("version: 1\n")
+    (tmp_path / "repo").symlink_to(Path(".worktrees") / sha)
+    probe = probe_revision(tmp_path / "repo")
+    assert probe.commit == sha
+    assert probe.target.endswith(sha)
+
+
+async def test_parent_watch_survives_repeated_symlink_swaps(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / ".worktrees").mkdir(parents=True)
+    link = root / "repo"
+
+    def publish(name: str) -> None:
+        (root / ".worktrees" / name).mkdir()
+        (root / ".worktrees" / name / "c.yaml").write_text(f"# {name}\n")
+        tmp = root / "tmp-link"
+        tmp.symlink_to(Path(".worktrees") / name)
+        tmp.rename(link)
+
+    publish("one")
+    seen = asyncio.Event()
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch_config(link, lambda _why: seen.set(), stop, debounce_ms=20))
+    await asyncio.sleep(0.1)  # watchers armed
+    for name in ("two", "three", "four"):
+        seen.clear()
+        publish(name)
+        await asyncio.wait_for(seen.wait(), 2.0)
+    # An in-place edit inside the current target is seen too (the re-aimed recursive watch).
+    await asyncio.sleep(0.1)
+    seen.clear()
+    (root / ".worktrees" / "four" / "c.yaml").write_text("# edited\n")
+    await asyncio.wait_for(seen.wait(), 2.0)
+    stop.set()
+    await asyncio.wait_for(task, 3.0)
