@@ -331,3 +331,19 @@ async def test_report_never_carries_a_secret(
     text = repr(report) + str(report.to_dict())
     for secret in conn.secret_values():
         assert secret not in text
+
+
+async def test_kucoin_futures_host_down(tester: ConnectionTester, sandbox: Sandbox) -> None:
+    endpoints = {"spot": sandbox.kucoin_url, "futures": "http://127.0.0.1:9"}  # refused
+    report = await run(
+        tester,
+        sandbox,
+        "kucoin",
+        market="futures",
+        permissions=["General", *FUTURES["kucoin"]],
+        conn_kwargs={"endpoints": endpoints},
+    )
+    assert report.error_classes == (E.EXCHANGE_UNAVAILABLE,)
+    assert step(report, "auth") == (S.PASS, None)
+    assert step(report, "futures") == (S.FAIL, E.EXCHANGE_UNAVAILABLE)
+    assert report.transient
