@@ -26,6 +26,7 @@ from tests.helpers.processes import (
     ConfigRepo,
     DaemonProc,
     SandboxProc,
+    http,
     mexc_key,
     wait_until,
 )
@@ -250,7 +251,10 @@ def test_key_changes_on_the_exchange_pause_only_its_bot(
     sandbox: SandboxProc, tmp_path: Path
 ) -> None:
     repo = ConfigRepo(tmp_path / "repo", documents(sandbox, two=True))
-    daemon = DaemonProc(repo.path, tmp_path, repo.key_file)
+    # Permanent failures wait 60 s here: the fixes below are seen only because an operator
+    # forces a reconcile (POST /reconcile, then SIGHUP), which re-tests failed connections.
+    slow = {"BACKFUTURE_PERMANENT_RECHECK_INTERVAL_SECONDS": "60"}
+    daemon = DaemonProc(repo.path, tmp_path, repo.key_file, extra_env=slow)
     try:
         both = {BOT: "running", BOT2: "running"}
         wait_until(lambda: daemon.bots() == both, 10, "both bots running")
@@ -282,8 +286,14 @@ def test_key_changes_on_the_exchange_pause_only_its_bot(
                 error_class in line and MAIN in line and "connection" in line
                 for line in daemon.output().splitlines()
             )
-            # Fixing the key: the (short, in this test) permanent re-check finds it; bot resumes.
+            # Fixing the key, then forcing a reconcile: re-tested at once, the bot resumes.
             sandbox.key(CANARY_KEY, permissions=list(MEXC_TRADE_PERMS))
+            time.sleep(0.5)
+            assert daemon.bots() == {BOT: "paused", BOT2: "running"}  # 60 s until re-check
+            if error_class == "no_trade_permission":
+                assert http(daemon.url + "/reconcile", "POST", {}) == {"status": "accepted"}
+            else:
+                daemon.signal(signal.SIGHUP)
             wait_until(lambda: daemon.bots() == both, 10, f"resumed after fixing {error_class}")
 
         # Maintenance: transient, exponential backoff visible, recovery.
