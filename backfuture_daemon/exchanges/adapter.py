@@ -91,8 +91,10 @@ class ExchangeAdapter(Protocol):
     """One connection's view of one exchange. Methods raise ccxt errors; never swallow them."""
 
     exchange: str
-    #: beyond this absolute clock skew (ms) signed requests are rejected.
+    #: signed requests are rejected when the local clock is this far (ms) behind the server...
     clock_window_ms: float
+    #: ...or this far ahead of it.
+    clock_ahead_ms: float
     #: False when the exchange offers no futures trading by API at all (MEXC since 2022).
     supports_futures: bool
 

@@ -87,6 +87,7 @@ class KucoinAdapter:
     exchange = "kucoin"
     supports_futures = True
     clock_window_ms = CLOCK_WINDOW_MS
+    clock_ahead_ms = CLOCK_WINDOW_MS  # KuCoin: ±5 s
 
     def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
         self._ctx = ctx

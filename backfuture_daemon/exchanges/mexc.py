@@ -82,6 +82,7 @@ class MexcAdapter:
     exchange = "mexc"
     supports_futures = False
     clock_window_ms = float(RECV_WINDOW_MS)
+    clock_ahead_ms = 1000.0  # MEXC: timestamp < serverTime + 1000
 
     def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
         self._ctx = ctx

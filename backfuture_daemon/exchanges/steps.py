@@ -40,23 +40,28 @@ def not_checked(name: str, why: str) -> CheckStep:
     return CheckStep(name, S.UNKNOWN, f"not checked: {why}")
 
 
-def evaluate_clock(skew_ms: float, window_ms: float) -> CheckStep:
-    """skew = local - server. ≤ 1 s pass; ≤ the exchange's window warn; beyond it fail."""
-    magnitude = abs(skew_ms)
+def evaluate_clock(skew_ms: float, window_ms: float, ahead_ms: float | None = None) -> CheckStep:
+    """skew = local - server. ≤ 1 s pass; inside the exchange's window warn; beyond it fail.
+
+    `window_ms` bounds a clock running behind (recvWindow); `ahead_ms` one running ahead, which
+    MEXC rejects beyond 1 s (`timestamp < serverTime + 1000`, reference §2.1). Default: symmetric.
+    """
+    limit = window_ms if skew_ms <= 0 or ahead_ms is None else ahead_ms
     text = f"local clock is {skew_ms / 1000:+.2f} s off the exchange's"
-    if magnitude <= CLOCK_WARN_MS:
+    if abs(skew_ms) <= min(CLOCK_WARN_MS, limit):
         return CheckStep("clock", S.PASS, text)
-    if magnitude <= window_ms:
+    if abs(skew_ms) <= limit:
         return CheckStep(
             "clock",
             S.WARN,
-            f"{text} (warn above 1 s; the exchange rejects beyond {window_ms / 1000:.0f} s)",
+            f"{text} (warn above 1 s; the exchange rejects beyond {limit / 1000:g} s)",
             E.CLOCK_SKEW,
         )
+    side = "ahead of" if skew_ms > 0 else "behind"
     return CheckStep(
         "clock",
         S.FAIL,
-        f"{text}: beyond the exchange's {window_ms / 1000:.0f} s window, signed requests are "
+        f"{text}: more than {limit / 1000:g} s {side} the exchange, signed requests are "
         "rejected (this test signed with the server's time to check the rest)",
         E.CLOCK_SKEW,
     )

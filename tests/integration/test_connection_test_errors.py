@@ -226,10 +226,21 @@ async def test_clock_skew_beyond_window_fails_but_key_is_still_checked(
 async def test_small_clock_skew_warns(
     tester: ConnectionTester, sandbox: Sandbox, exchange: str
 ) -> None:
-    sandbox.faults(exchange).clock_offset_ms = -2500
+    sandbox.faults(exchange).clock_offset_ms = 2500  # local clock 2.5 s behind
     report = await run(tester, sandbox, exchange)
     assert report.status is ConnectionStatus.DEGRADED, report.to_dict()
     assert step(report, "clock") == (S.WARN, E.CLOCK_SKEW)
+
+
+@pytest.mark.parametrize(("exchange", "expected"), [("mexc", S.FAIL), ("kucoin", S.WARN)])
+async def test_clock_ahead_by_2_5_s(
+    tester: ConnectionTester, sandbox: Sandbox, exchange: str, expected: S
+) -> None:
+    # MEXC rejects timestamps more than 1 s in its future; KuCoin allows ±5 s.
+    sandbox.faults(exchange).clock_offset_ms = -2500
+    report = await run(tester, sandbox, exchange)
+    assert step(report, "clock") == (expected, E.CLOCK_SKEW)
+    assert step(report, "auth") == (S.PASS, None)  # signed with the server's clock
 
 
 @BOTH

@@ -37,6 +37,14 @@ def test_server_time_skew_uses_the_midpoint() -> None:
     assert t.skew_ms == 2050.0
 
 
+def test_mexc_rejects_a_clock_more_than_one_second_ahead() -> None:
+    ahead = evaluate_clock(1500, 5000, ahead_ms=1000)
+    assert (ahead.status, ahead.error_class) == (S.FAIL, E.CLOCK_SKEW)
+    assert "ahead" in ahead.reason
+    assert evaluate_clock(-1500, 5000, ahead_ms=1000).status is S.WARN
+    assert evaluate_clock(800, 5000, ahead_ms=1000).status is S.PASS
+
+
 def test_clock_thresholds() -> None:
     assert evaluate_clock(900, 5000).status is S.PASS
     warn = evaluate_clock(-1800, 5000)
