@@ -88,7 +88,9 @@ class Clients:
         return (key.passphrase or "") if key else f"{CANARY}-unknown-pass"
 
     def _config(self, source_ip: str | None, config: dict[str, Any]) -> dict[str, Any]:
-        base: dict[str, Any] = {"enableRateLimit": False, "timeout": 5000}
+        # No throttle, and no 250 ms grace sleep in close() (it exists for TLS; this is plain
+        # HTTP on loopback).
+        base: dict[str, Any] = {"enableRateLimit": False, "timeout": 5000, "timeout_on_exit": 0}
         if source_ip is not None:
             # The sandbox checks whitelists against the real peer address: bind the client to
             # another loopback address to call from a different IP.
@@ -195,7 +197,6 @@ class Clients:
         )
 
     async def close(self) -> None:
-        # ccxt's close() waits `timeout_on_exit` (250 ms) each: close them together.
         await asyncio.gather(*(ex.close() for ex in self._exchanges))
         for session in self._sessions:
             await session.close()

@@ -303,3 +303,17 @@ def test_empty_directory(repo: Repo) -> None:
 def test_missing_path(repo: Repo) -> None:
     [issue] = repo.issues(repo.tmp / "nope")
     assert issue.error_class == "file_unreadable"
+
+
+def test_alias_bombs_and_deep_nesting_are_rejected_quickly(repo: Repo) -> None:
+    repo.write(valid_documents())
+    lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (repo.dir / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    (repo.dir / "deep.yaml").write_text("version: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n")
+    issues = repo.issues()
+    assert [(Path(i.file).name, i.error_class) for i in issues] == [
+        ("bomb.yaml", "yaml_invalid"),
+        ("deep.yaml", "yaml_invalid"),
+    ]
+    assert "aliases" in issues[0].message

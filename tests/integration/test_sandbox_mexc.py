@@ -143,22 +143,28 @@ async def test_resting_limit_order_fills_when_price_crosses(
 ) -> None:
     ex = clients.mexc("mx0-it-healthy")
     await ex.load_markets()
-    now = int(time.time() * 1000)
     feed = sandbox.engine.feed
-    # A buy a little under the market; find when the seeded price path first dips to it.
-    limit = float(feed.price("BTC/USDT", now)) * 0.999
-    cross = next(
-        t for t in range(now, now + 86_400_000, 1000) if float(feed.price("BTC/USDT", t)) <= limit
-    )
-    order = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, round(limit, 2))
+
+    def set_server_time(t_ms: int) -> None:
+        # Move the sandbox clock; keep the client's clock in step with it (timeDifference).
+        offset = t_ms - int(time.time() * 1000)
+        sandbox.faults("mexc").clock_offset_ms = offset
+        ex.options["timeDifference"] = -offset
+
+    t0 = 1_800_000_000_000  # a fixed instant: the seeded price path is then known
+    low_at = min(range(t0 + 60_000, t0 + 1_800_000, 1000), key=lambda t: feed.price("BTC/USDT", t))
+    limit = feed.price("BTC/USDT", low_at)
+    assert limit < feed.price("BTC/USDT", t0)  # the order rests when placed at t0
+    set_server_time(t0)
+    order = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, float(limit))
     assert (await ex.fetch_order(order["id"], "BTC/USDT"))["status"] == "open"
-    # Move the sandbox clock past the crossing; keep the client's clock in step with it.
-    offset = cross - now + 5000
-    sandbox.faults("mexc").clock_offset_ms = offset
-    ex.options["timeDifference"] = -offset
+    set_server_time(low_at - 2_000)
+    assert (await ex.fetch_order(order["id"], "BTC/USDT"))["status"] == "open"
+    set_server_time(t0 + 1_805_000)
     fetched = await ex.fetch_order(order["id"], "BTC/USDT")
     assert fetched["status"] == "closed"
-    assert fetched["average"] == round(limit, 2)  # a maker fill at its own price
+    assert fetched["average"] == float(limit)  # a maker fill at its own price
+    assert fetched["lastUpdateTimestamp"] == low_at
 
 
 async def test_signature_off_by_one_is_700002(sandbox: Sandbox) -> None:

@@ -181,10 +181,10 @@ class Account:
 
 class Engine:
     """Matches orders against the price feed. Fills are evaluated lazily, when a key looks at its
-    orders or balances, by sampling the price path since the last look (bounded work)."""
+    orders or balances, by walking the price path since the last look (bounded work)."""
 
-    _SAMPLES = 48
-    _MIN_STEP_MS = 1_000
+    _GRID_MS = 1_000
+    _MAX_SAMPLES = 3_600
 
     def __init__(self, feed: PriceFeed) -> None:
         self.feed = feed
@@ -287,24 +287,28 @@ class Engine:
         """Fill resting limit orders whose price was crossed since they were last checked."""
         for oid in list(acct.open_ids):
             order = acct.orders[oid]
-            start = order.checked_ms
-            if now_ms <= start:
-                continue
-            step = max(self._MIN_STEP_MS, (now_ms - start) // self._SAMPLES)
-            t = start + step
-            assert order.price is not None
-            while True:
-                t = min(t, now_ms)
-                p = self.feed.price(order.symbol, t)
-                if (order.side == "buy" and p <= order.price) or (
-                    order.side == "sell" and p >= order.price
-                ):
-                    self._fill(acct, order, order.price, t)  # maker: at its own price
-                    break
-                if t >= now_ms:
-                    break
-                t += step
+            if now_ms > order.checked_ms:
+                crossed_at = self._first_cross(order, order.checked_ms, now_ms)
+                if crossed_at is not None:
+                    assert order.price is not None
+                    self._fill(acct, order, order.price, crossed_at)  # maker: its own price
             order.checked_ms = now_ms
+
+    def _first_cross(self, order: Order, start: int, end: int) -> int | None:
+        """First time in (start, end] the price reached the order's limit, looking at the price
+        path on a whole-second grid (coarser beyond an hour: at most `_MAX_SAMPLES` looks)."""
+        assert order.price is not None
+        step = max(self._GRID_MS, -(-(end - start) // self._MAX_SAMPLES))
+        step = -(-step // self._GRID_MS) * self._GRID_MS
+        t = (start // step + 1) * step
+        while True:
+            t = min(t, end)
+            p = self.feed.price(order.symbol, t)
+            if p <= order.price if order.side == "buy" else p >= order.price:
+                return t
+            if t >= end:
+                return None
+            t += step
 
     def cancel(self, acct: Account, order_id: str, now_ms: int) -> Order:
         self.refresh(acct, now_ms)
