@@ -238,12 +238,16 @@ class Reconciler:
                 probe, [ConfigIssue(str(self.config_path), "", _safe(str(e)), "file_unreadable")]
             )
         running = [b for b in self._bots.bots.values() if b.state is BotState.RUNNING]
-        if not state.connections and running:
+        empty = "connections" if not state.connections else "strategies"
+        if running and not (state.connections and state.strategies):
+            # Argo CD `allowEmpty: false`: an emptied revision is far more often a broken
+            # checkout or merge than an intent; suspend strategies to stop every bot on purpose.
             issue = ConfigIssue(
                 str(self.config_path),
-                "connections",
-                f"revision has no connections while {len(running)} bot(s) run; refused "
-                "(empty-set guard); the last good revision keeps running",
+                empty,
+                f"revision has no {empty} while {len(running)} bot(s) run; refused "
+                "(empty-set guard: set `suspend: true` to stop bots on purpose); the last good "
+                "revision keeps running",
                 EMPTY_CONFIG,
             )
             return self._reject(probe, [issue])
@@ -524,11 +528,22 @@ class Reconciler:
         while self._due:
             at, name = self._due[0]
             obs = self._conns.get(name)
-            if obs is None or obs.next_check_at != at or name in self._in_flight:
+            if (
+                obs is None
+                or obs.next_check_at != at
+                or name in self._in_flight
+                or not self._testable(name)
+            ):
                 heapq.heappop(self._due)
                 continue
             return at
         return None
+
+    def _testable(self, name: str) -> bool:
+        state = self._desired.state
+        return state is not None and any(
+            c.name == name and not c.suspend for c in state.connections
+        )
 
     async def run(self, stop: asyncio.Event, *, watch: bool = True) -> None:
         """Until `stop` is set: reconcile on every trigger. Then shut down gracefully."""
@@ -550,8 +565,8 @@ class Reconciler:
                 due = self._next_due()
                 if due is not None:
                     timeout = min(timeout, due - self._clock())
-                if timeout > 0:
-                    await _wait_any(self._wake, stop, timeout)
+                # At least a few ms: a due time the planner does not act on must never spin.
+                await _wait_any(self._wake, stop, max(timeout, 0.005))
                 self._wake.clear()
                 if time.monotonic() >= next_resync:
                     self._config_dirty = True

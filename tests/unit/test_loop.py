@@ -208,6 +208,19 @@ async def test_empty_revision_while_bots_run_is_refused() -> None:
     assert snap.config.errors_total == {"empty_config": 1}
     assert snap.config.applied_revision == "sha256:d1d1d1d1d1d1"
     assert len([b for b in snap.bots if b.state is BotState.RUNNING]) == 2
+    repo.set(desired_state([conn()], [], digest="f"))  # connections left, strategies gone
+    r.request("changed")
+    snap = await settle(r)
+    assert snap.config.errors_total == {"empty_config": 2}
+    assert "strategies" in (snap.config.last_error or "")
+    assert len([b for b in snap.bots if b.state is BotState.RUNNING]) == 2
+
+
+async def test_empty_revision_is_fine_when_no_bot_runs() -> None:
+    r = make(Repo(desired_state([], [], digest="e")), FakeTester(), Clock())
+    snap = await settle(r)
+    assert snap.ready
+    assert snap.config.last_error is None
 
 
 async def test_changed_key_is_retested_at_once_unchanged_keeps_result() -> None:
