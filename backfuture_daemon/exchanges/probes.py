@@ -75,6 +75,7 @@ class _Run:
     now: float
     steps: list[CheckStep] = field(default_factory=list)
     stop_reason: str | None = None
+    current: str = ""
     latency_ms: float | None = None
     skew_ms: float | None = None
     key_info: KeyInfo | None = None
@@ -111,7 +112,12 @@ class ConnectionTester:
         max_concurrency: int = 64,
         market_refresh_interval: float = 3600.0,
         monotonic: Callable[[], float] = time.monotonic,
+        deadline: float | None = None,
     ) -> None:
+        """`timeout`: per HTTP request. `deadline`: per test (default 4 x timeout); a test that
+        runs out of time still returns a report (the running step fails, the rest not checked).
+        """
+        self._deadline = deadline if deadline is not None else 4 * timeout
         self._clock = clock
         self._monotonic = monotonic
         self._factory = ClientFactory(timeout)
@@ -190,13 +196,22 @@ class ConnectionTester:
             "pairs": self._step_pairs,
             "futures": self._step_futures,
         }
-        for name in STEP_ORDER:
-            if name == "futures" and not run.needs_futures:
-                continue
-            if run.stop_reason is not None:
-                run.add(not_checked(name, run.stop_reason))
-            else:
-                await steps[name](run)
+        names = [n for n in STEP_ORDER if n != "futures" or run.needs_futures]
+        try:
+            async with asyncio.timeout(self._deadline):
+                for name in names:
+                    run.current = name
+                    if run.stop_reason is not None:
+                        run.add(not_checked(name, run.stop_reason))
+                    else:
+                        await steps[name](run)
+        except TimeoutError:
+            done = {s.name for s in run.steps}
+            reason = f"no answer within the test's {self._deadline:g} s deadline"
+            run.add(CheckStep(run.current, S.FAIL, reason, E.EXCHANGE_UNAVAILABLE))
+            for name in names[names.index(run.current) + 1 :]:
+                if name not in done:
+                    run.add(not_checked(name, "the test ran out of time"))
 
     # ---- steps (each appends exactly one CheckStep) -------------------------------------
 

@@ -358,3 +358,18 @@ async def test_kucoin_futures_host_down(tester: ConnectionTester, sandbox: Sandb
     assert step(report, "auth") == (S.PASS, None)
     assert step(report, "futures") == (S.FAIL, E.EXCHANGE_UNAVAILABLE)
     assert report.transient
+
+
+async def test_a_slow_exchange_still_gets_a_report_within_the_deadline(sandbox: Sandbox) -> None:
+    sandbox.faults("mexc").latency_ms = 150  # every request answers, slowly
+    slow = ConnectionTester(timeout=1.0, deadline=0.4)
+    try:
+        report = await run(slow, sandbox, "mexc")
+    finally:
+        await slow.close()
+    assert_failed_with(report, E.EXCHANGE_UNAVAILABLE)
+    failed = [s for s in report.steps if s.status is S.FAIL]
+    assert len(failed) == 1
+    assert "deadline" in failed[0].reason
+    assert report.steps[-1].reason == "not checked: the test ran out of time"
+    assert [s.name for s in report.steps][:3] == ["reachability", "clock", "auth"]
