@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 
 from backfuture_daemon.exchanges.sandbox import Sandbox
 from backfuture_daemon.exchanges.sandbox.server import _is_loopback
-from tests.integration.conftest import Clients
+from tests.integration.conftest import CANARY, Clients
 
 pytestmark = pytest.mark.integration
 
@@ -251,3 +252,22 @@ async def test_stop_releases_hung_requests(sandbox: Sandbox, clients: Clients) -
     assert time.perf_counter() - started < 2
     with pytest.raises(ccxt.BaseError):
         await pending
+
+
+async def test_no_secret_reaches_any_log(
+    sandbox: Sandbox, clients: Clients, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Secrets never travel (only HMACs do) and the sandbox writes no access log."""
+    caplog.set_level(logging.DEBUG)
+    await clients.mexc("mx0-it-healthy").fetch_balance()
+    await clients.mexc("mx0-it-healthy", "wrong-secret").fetch_time()
+    kucoin = clients.kucoin("kc-it-healthy")
+    await kucoin.fetch_balance()
+    with pytest.raises(ccxt.AuthenticationError):
+        await clients.kucoin("kc-it-healthy", passphrase="CANARY-wrong-pass").fetch_balance()
+    sandbox.faults("kucoin").http_5xx = 500
+    with pytest.raises(ccxt.ExchangeNotAvailable):
+        await kucoin.fetch_balance()
+    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert CANARY not in text
+    assert not [r for r in caplog.records if r.name == "aiohttp.access"]
