@@ -240,3 +240,14 @@ async def test_futures_host(sandbox: Sandbox, clients: Clients) -> None:
     with pytest.raises(ccxt.AuthenticationError) as e:  # trading needs Futures
         await spot_key.create_order("BTC/USDT:USDT", "limit", "buy", 1, 20000, {"test": True})
     assert _body(e.value)["code"] == "400007"
+
+
+async def test_market_data(clients: Clients) -> None:
+    ex = clients.kucoin()
+    await ex.load_markets(False, {"marginables": False})
+    candles = await ex.fetch_ohlcv("ETH/USDT", "5m", limit=12)
+    assert len(candles) == 12
+    assert candles[0][0] < candles[-1][0]  # ccxt re-sorts KuCoin's newest-first rows
+    book = await ex.fetch_order_book("ETH/USDT", 20)
+    assert len(book["bids"]) == 20
+    assert book["bids"][0][0] < book["asks"][0][0]

@@ -311,3 +311,17 @@ async def test_contract_signature_off_by_one_is_602(sandbox: Sandbox) -> None:
             assert body["success"] is success
             if not success:
                 assert (r.status, body["code"]) == (200, 602)
+
+
+async def test_market_data_moves_with_the_clock(sandbox: Sandbox, clients: Clients) -> None:
+    ex = clients.mexc()
+    await ex.load_markets()
+    candles = await ex.fetch_ohlcv("BTC/USDT", "1m", limit=30)
+    assert len(candles) == 30
+    assert all(c[3] <= min(c[1], c[4]) and c[2] >= max(c[1], c[4]) for c in candles)
+    assert len({c[4] for c in candles}) > 1  # the price moves
+    book = await ex.fetch_order_book("BTC/USDT", 20)
+    assert book["bids"][0][0] < book["asks"][0][0]
+    before = (await ex.fetch_ticker("ETH/USDT"))["last"]
+    sandbox.faults("mexc").clock_offset_ms = 3_600_000
+    assert (await ex.fetch_ticker("ETH/USDT"))["last"] != before

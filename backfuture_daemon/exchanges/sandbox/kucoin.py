@@ -24,6 +24,8 @@ from backfuture_daemon.exchanges.sandbox.market import (
     InsufficientFunds,
     Order,
     UnknownOrder,
+    book,
+    candles,
     decimal_str,
 )
 from backfuture_daemon.exchanges.sandbox.venue import (
@@ -235,6 +237,67 @@ async def level1(request: web.Request) -> web.Response:
             "bestAskSize": "1",
         }
     )
+
+
+_CANDLE_TYPES = {
+    "1min": 60, "3min": 180, "5min": 300, "15min": 900, "30min": 1800, "1hour": 3600,
+    "2hour": 7200, "4hour": 14400, "6hour": 21600, "8hour": 28800, "12hour": 43200,
+    "1day": 86400, "1week": 604800, "1month": 2592000,
+}  # fmt: skip
+
+
+async def market_candles(request: web.Request) -> web.Response:
+    venue = venue_of(request)
+    inst = _instrument(request.query.get("symbol"))
+    seconds = _CANDLE_TYPES.get(request.query.get("type", ""))
+    if seconds is None:
+        raise fail("400100", "Parameter Error")
+    try:
+        start = int(request.query.get("startAt") or 0)
+        end = int(request.query.get("endAt") or 0)
+    except ValueError:
+        raise fail("400100", "Parameter Error") from None
+    now = venue.now_ms()
+    end_ms = min(now, end * 1000) if end else now
+    rows = candles(
+        venue.engine.feed,
+        inst.symbol,
+        seconds * 1000,
+        end_ms,
+        start_ms=start * 1000 if start else None,
+        limit=1500,
+    )
+    return ok(
+        [
+            [str(c.open_ms // 1000), decimal_str(c.open), decimal_str(c.close),
+             decimal_str(c.high), decimal_str(c.low), decimal_str(c.volume),
+             decimal_str(c.volume * c.close)]
+            for c in reversed(rows)
+        ]
+    )  # fmt: skip
+
+
+def _book(venue: Venue, inst: Instrument, depth: int) -> dict[str, Any]:
+    now = venue.now_ms()
+    bids, asks = book(venue.engine.feed, inst, now, depth)
+    return {
+        "time": now,
+        "sequence": str(now),
+        "bids": [[decimal_str(p), decimal_str(q)] for p, q in bids],
+        "asks": [[decimal_str(p), decimal_str(q)] for p, q in asks],
+    }
+
+
+async def orderbook_20(request: web.Request) -> web.Response:
+    return ok(_book(venue_of(request), _instrument(request.query.get("symbol")), 20))
+
+
+async def orderbook_100(request: web.Request) -> web.Response:
+    return ok(_book(venue_of(request), _instrument(request.query.get("symbol")), 100))
+
+
+async def orderbook_full(request: web.Request, key: SandboxKey) -> web.Response:
+    return ok(_book(venue_of(request), _instrument(request.query.get("symbol")), 100))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,6 +630,10 @@ def routes() -> list[Route]:
         ("GET", f"{v1}/market/allTickers", all_tickers),
         ("GET", f"{v1}/market/stats", stats),
         ("GET", f"{v1}/market/orderbook/level1", level1),
+        ("GET", f"{v1}/market/orderbook/level2_20", orderbook_20),
+        ("GET", f"{v1}/market/orderbook/level2_100", orderbook_100),
+        ("GET", "/api/v3/market/orderbook/level2", private("General", orderbook_full)),
+        ("GET", f"{v1}/market/candles", market_candles),
         ("GET", "/api/ua/v1/account/mode", private("General", account_mode)),
         ("GET", "/api/v3/margin/symbols", private("General", margin_symbols)),
         ("GET", f"{v1}/isolated/symbols", private("General", isolated_symbols)),

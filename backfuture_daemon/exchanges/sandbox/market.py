@@ -337,3 +337,47 @@ def decimal_str(value: Decimal | None) -> str:
         return "0"
     text = format(value.normalize(), "f")
     return text if text != "-0" else "0"
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    open_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+def candles(
+    feed: PriceFeed, symbol: str, interval_ms: int, end_ms: int, *, start_ms: int | None = None,
+    limit: int = 500,
+) -> list[Candle]:  # fmt: skip
+    """Candles of the seeded path, oldest first: the last `limit` up to `end_ms`, or those from
+    `start_ms` on. High/low are looked up at a few points per candle (cheap, not exact)."""
+    last_open = (end_ms // interval_ms) * interval_ms
+    first_open = last_open - (limit - 1) * interval_ms
+    if start_ms is not None:
+        first_open = max(first_open, -(-start_ms // interval_ms) * interval_ms)
+        last_open = min(last_open, first_open + (limit - 1) * interval_ms)
+    out: list[Candle] = []
+    for t in range(first_open, last_open + 1, interval_ms):
+        close_t = min(t + interval_ms - 1, end_ms)
+        points = [feed.price(symbol, t + (close_t - t) * k // 4) for k in range(5)]
+        vol = Decimal(_mix(t ^ feed.seed) % 100_000) / 1000
+        out.append(Candle(t, points[0], max(points), min(points), points[-1], vol))
+    return out
+
+
+def book(
+    feed: PriceFeed, inst: Instrument, now_ms: int, depth: int
+) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+    """A synthetic order book around the last price: (bids high→low, asks low→high)."""
+    last = feed.price(inst.symbol, now_ms)
+    tick = inst.price_tick
+    size = max(inst.min_amount, Decimal(1000) / Decimal(inst.start_price)).quantize(
+        inst.amount_tick
+    )
+    bids = [(last - tick * (i + 1), size * (i + 1)) for i in range(depth)]
+    asks = [(last + tick * (i + 1), size * (i + 1)) for i in range(depth)]
+    return bids, asks

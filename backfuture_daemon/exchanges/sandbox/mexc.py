@@ -25,6 +25,8 @@ from backfuture_daemon.exchanges.sandbox.market import (
     InsufficientFunds,
     Order,
     UnknownOrder,
+    book,
+    candles,
     decimal_str,
 )
 from backfuture_daemon.exchanges.sandbox.venue import (
@@ -220,6 +222,75 @@ async def ticker_price(request: web.Request) -> web.Response:
         for i in ([inst] if inst else SPOT)
     ]
     return json_response(rows[0] if inst else rows)
+
+
+_INTERVALS_MS = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "60m": 3_600_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+    "1W": 604_800_000,
+    "1M": 2_592_000_000,
+}
+
+
+def _int(params: Params, name: str, default: int | None) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise err(700004, f"Illegal characters found in parameter '{name}'") from None
+
+
+async def klines(request: web.Request) -> web.Response:
+    venue = venue_of(request)
+    inst = _instrument(request.query)
+    assert inst is not None
+    interval = _INTERVALS_MS.get(request.query.get("interval", ""))
+    if interval is None:
+        raise err(-1121, "Invalid interval.")
+    limit = min(1000, max(1, _int(request.query, "limit", 500) or 500))
+    end = _int(request.query, "endTime", None)
+    now = venue.now_ms()
+    rows = candles(
+        venue.engine.feed,
+        inst.symbol,
+        interval,
+        min(now, end - 1) if end else now,
+        start_ms=_int(request.query, "startTime", None),
+        limit=limit,
+    )
+    return json_response(
+        [
+            [c.open_ms, decimal_str(c.open), decimal_str(c.high), decimal_str(c.low),
+             decimal_str(c.close), decimal_str(c.volume), c.open_ms + interval - 1,
+             decimal_str(c.volume * c.close)]
+            for c in rows
+        ]
+    )  # fmt: skip
+
+
+async def depth(request: web.Request) -> web.Response:
+    venue = venue_of(request)
+    inst = _instrument(request.query)
+    assert inst is not None
+    limit = min(5000, max(1, _int(request.query, "limit", 100) or 100))
+    now = venue.now_ms()
+    bids, asks = book(venue.engine.feed, inst, now, min(limit, 50))
+    return json_response(
+        {
+            "lastUpdateId": now,
+            "bids": [[decimal_str(p), decimal_str(q)] for p, q in bids],
+            "asks": [[decimal_str(p), decimal_str(q)] for p, q in asks],
+            "timestamp": now,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,6 +595,8 @@ def routes() -> list[Route]:
         ("GET", f"{p}/defaultSymbols", default_symbols),
         ("GET", f"{p}/ticker/24hr", ticker_24hr),
         ("GET", f"{p}/ticker/price", ticker_price),
+        ("GET", f"{p}/klines", klines),
+        ("GET", f"{p}/depth", depth),
         ("GET", f"{p}/account", private("SPOT_ACCOUNT_READ", account)),
         ("GET", f"{p}/apiKeyInfo", private(None, api_key_info)),
         ("GET", f"{p}/uid", private("SPOT_ACCOUNT_READ", uid)),
