@@ -373,3 +373,14 @@ async def test_a_slow_exchange_still_gets_a_report_within_the_deadline(sandbox: 
     assert "deadline" in failed[0].reason
     assert report.steps[-1].reason == "not checked: the test ran out of time"
     assert [s.name for s in report.steps][:3] == ["reachability", "clock", "auth"]
+
+
+@BOTH
+async def test_no_read_permission(
+    tester: ConnectionTester, sandbox: Sandbox, exchange: str
+) -> None:
+    no_read = {"mexc": ["SPOT_DEAL_READ", "SPOT_DEAL_WRITE"], "kucoin": ["Spot"]}[exchange]
+    report = await run(tester, sandbox, exchange, permissions=no_read)
+    assert_failed_with(report, E.NO_READ_PERMISSION)
+    assert step(report, "auth") == (S.FAIL, E.NO_READ_PERMISSION)
+    assert_rest_unknown(report, "auth")
