@@ -17,10 +17,13 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon import __version__
 from backfuture_daemon.errors import UsageError
+
+if TYPE_CHECKING:
+    from backfuture_daemon.settings import DaemonSettings
 
 log = logging.getLogger("backfuture.run")
 
@@ -47,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from(args: argparse.Namespace) -> Any:
+def settings_from(args: argparse.Namespace) -> DaemonSettings:
     from backfuture_daemon.settings import DaemonSettings
 
     overrides: dict[str, Any] = {}
@@ -93,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-async def serve(settings: Any, host: str, port: int, *, stop: asyncio.Event | None = None) -> int:
+async def serve(
+    settings: DaemonSettings, host: str, port: int, *, stop: asyncio.Event | None = None
+) -> int:
     """The daemon until `stop` is set (by a signal, or by an embedding test)."""
     from backfuture_daemon.bots.lifecycle import BotLifecycle
     from backfuture_daemon.bots.store import BotStore
