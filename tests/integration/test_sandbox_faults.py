@@ -271,3 +271,34 @@ async def test_no_secret_reaches_any_log(
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
     assert CANARY not in text
     assert not [r for r in caplog.records if r.name == "aiohttp.access"]
+
+
+async def test_admin_add_key(sandbox: Sandbox, clients: Clients) -> None:
+    entry = {
+        "exchange": "mexc",
+        "api_key": "mx0-it-added",
+        "api_secret": f"{CANARY}-added",
+        "permissions": ["SPOT_ACCOUNT_READ"],
+        "balances": {"USDT": 5},
+    }
+    async with aiohttp.ClientSession() as s:
+        status, body = await _admin(s, "POST", sandbox.mexc_url + "/__sandbox/keys", entry)
+        assert (status, body) == (200, {"exchange": "mexc", "added": True})
+        status, body = await _admin(
+            s, "POST", sandbox.mexc_url + "/__sandbox/keys", {"exchange": "x"}
+        )
+        assert status == 400
+        assert "keys[0].exchange" in body["error"]
+    assert CANARY not in json.dumps(body)
+    ex = clients.mexc("mx0-it-added")
+    assert (await ex.spotPrivateGetAccount())["balances"] == [
+        {"asset": "USDT", "free": "5", "locked": "0"}
+    ]
+
+
+async def test_start_failure_releases_ports(sandbox: Sandbox) -> None:
+    taken = int(sandbox.mexc_url.rsplit(":", 1)[1])
+    other = Sandbox([], mexc_port=0, kucoin_port=taken)
+    with pytest.raises(OSError, match=r"(?i)address already in use"):
+        await other.start()
+    await other.stop()

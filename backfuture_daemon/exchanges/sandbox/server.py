@@ -18,9 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
+from backfuture_daemon.errors import ConfigError
 from backfuture_daemon.exchanges.sandbox import kucoin, kucoin_futures, mexc, mexc_contract
 from backfuture_daemon.exchanges.sandbox.faults import Faults
-from backfuture_daemon.exchanges.sandbox.keys import KeyStore, SandboxKey
+from backfuture_daemon.exchanges.sandbox.keys import KeyStore, SandboxKey, parse_key
 from backfuture_daemon.exchanges.sandbox.market import Engine, PriceFeed
 from backfuture_daemon.exchanges.sandbox.venue import (
     VENUE,
@@ -136,7 +137,8 @@ class Sandbox:
                     app, access_log=None, handle_signals=False, shutdown_timeout=0.5
                 )
                 await runner.setup()
-                site = web.TCPSite(runner, self.host, self._ports[name])
+                # A deep backlog: benchmarks open ~1000 connections at once.
+                site = web.TCPSite(runner, self.host, self._ports[name], backlog=2048)
                 self._runners[name] = runner
                 await site.start()
                 self._bound[name] = int(runner.addresses[0][1])
@@ -202,7 +204,9 @@ class Sandbox:
         return self._venue(exchange).faults
 
     def add_key(self, key: SandboxKey) -> None:
+        """Add or replace a key (its account starts again from the key's balances)."""
         self.keys.add(key)
+        self.engine.reset_account(key.exchange, key.api_key, key.balances)
 
     def update_key(self, api_key: str, **changes: Any) -> SandboxKey:
         """Change a key's permissions, ip_whitelist, frozen, expires_in_days, balances or hf."""
@@ -232,6 +236,7 @@ class Sandbox:
     def _add_admin_routes(self, app: web.Application) -> None:
         app.router.add_get("/__sandbox/faults", self._admin_get_faults)
         app.router.add_post("/__sandbox/faults", self._admin_faults)
+        app.router.add_post("/__sandbox/keys", self._admin_add_key)
         app.router.add_post("/__sandbox/keys/{api_key}", self._admin_key)
         app.router.add_get("/__sandbox/requests", self._admin_requests)
         app.router.add_delete("/__sandbox/requests", self._admin_reset_requests)
@@ -281,6 +286,18 @@ class Sandbox:
                 "expires_in_days": key.expires_in_days,
             }
         )
+
+    async def _admin_add_key(self, request: web.Request) -> web.Response:
+        """Add (or replace) a key from a keys-file entry."""
+        body = await self._json_object(request)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            key = parse_key(body, file="POST /__sandbox/keys")
+        except ConfigError as e:
+            return json_response({"error": str(e)}, 400)
+        self.add_key(key)
+        return json_response({"exchange": key.exchange, "added": True})
 
     async def _admin_requests(self, request: web.Request) -> web.Response:
         per_venue = {name: dict(v.counts) for name, v in self._venues.items()}
