@@ -9,6 +9,7 @@ after it is loaded a test costs 3–5 HTTP requests. Concurrent tests are bounde
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from backfuture_daemon.exchanges.steps import (
 from backfuture_daemon.redaction import Redactor, mask
 
 T = TypeVar("T")
+log = logging.getLogger("backfuture.exchanges")
 E = ErrorClass
 S = StepStatus
 
@@ -89,7 +91,14 @@ class _Run:
         try:
             return await fn()
         except Exception as e:  # every exchange problem becomes data
-            raise _Failed(classify_error(e, self.adapter.exchange, redact=self.redact)) from None
+            c = classify_error(e, self.adapter.exchange, redact=self.redact)
+            if c.error_class is E.UNKNOWN_ERROR:
+                # Possibly a bug of ours (an unexpected response shape): say so in the log.
+                log.warning(
+                    'connection "%s": %s: unexpected %s (%s)',
+                    self.connection.name, self.current, type(e).__name__, c.detail,
+                )  # fmt: skip
+            raise _Failed(c) from None
 
     def fail(self, name: str, c: Classified, error_class: ErrorClass | None = None) -> CheckStep:
         cls = error_class or c.error_class
