@@ -302,3 +302,16 @@ async def test_start_failure_releases_ports(sandbox: Sandbox) -> None:
     with pytest.raises(OSError, match=r"(?i)address already in use"):
         await other.start()
     await other.stop()
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_rate_budget_per_second(sandbox: Sandbox, venue: str) -> None:
+    sandbox.faults(venue).rate_limit_per_s = 2
+    path = "/api/v3/time" if venue == "mexc" else "/api/v1/timestamp"
+    statuses = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(10):  # well within two one-second windows
+            async with s.get(_base_url(sandbox, venue) + path) as r:
+                statuses.append(r.status)
+    assert 2 <= statuses.count(200) <= 4
+    assert statuses.count(429) == 10 - statuses.count(200)

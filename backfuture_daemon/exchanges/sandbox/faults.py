@@ -21,6 +21,7 @@ class Faults:
     hang_seconds: float = 120.0  #: how long a `timeout` hang lasts (ended early by stop())
     http_5xx: int = 0  #: 0 off; otherwise the 5xx status every API request answers with
     rate_limit: bool = False  #: answer 429 with Retry-After
+    rate_limit_per_s: int = 0  #: 0 off; else requests per second per port before 429s
     retry_after_s: int = 2  #: Retry-After seconds sent with the 429
     maintenance: bool = False  #: exchange-specific maintenance answers
     clock_offset_ms: int = 0  #: server clock = real clock + offset (stale client timestamps)

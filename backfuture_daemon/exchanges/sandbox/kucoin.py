@@ -583,7 +583,9 @@ async def cancel_all(request: web.Request, key: SandboxKey) -> web.Response:
 # faults and routing
 
 
-def fault_response(venue: Venue, request: web.Request) -> web.Response | None:
+def fault_response(
+    venue: Venue, request: web.Request, over_budget: bool = False
+) -> web.Response | None:
     f = venue.faults
     if f.maintenance and request.path != "/api/v1/status":
         return web.Response(
@@ -592,7 +594,7 @@ def fault_response(venue: Venue, request: web.Request) -> web.Response | None:
             status=503,
             content_type="text/html",
         )
-    if f.rate_limit:
+    if f.rate_limit or over_budget:
         return json_response(
             {"code": "429000", "msg": "Too many requests. System-level rate limit exceeded."},
             429,

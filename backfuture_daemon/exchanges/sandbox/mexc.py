@@ -554,7 +554,9 @@ async def cancel_open_orders(request: web.Request, key: SandboxKey, params: Para
 # faults and routing
 
 
-def fault_response(venue: Venue, request: web.Request) -> web.Response | None:
+def fault_response(
+    venue: Venue, request: web.Request, over_budget: bool = False
+) -> web.Response | None:
     """Exchange-wide faults as MEXC shows them (contract paths get the contract envelope)."""
     f = venue.faults
     contract = request.path.startswith("/api/v1/")
@@ -566,7 +568,7 @@ def fault_response(venue: Venue, request: web.Request) -> web.Response | None:
 
     if f.maintenance:
         return json_response(body(801, "System under maintenance"), status=503)
-    if f.rate_limit:
+    if f.rate_limit or over_budget:
         code, msg = (510, "Requests are too frequent!") if contract else (429, "Too Many Requests")
         return json_response(body(code, msg), 429, {"Retry-After": str(f.retry_after_s)})
     if f.http_5xx:

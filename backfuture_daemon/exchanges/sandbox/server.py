@@ -65,7 +65,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
             await asyncio.wait_for(venue.stopping.wait(), faults.hang_seconds)
         return web.Response(status=504, text="")
     if venue.fault_responder is not None:
-        injected = venue.fault_responder(venue, request)
+        injected = venue.fault_responder(venue, request, venue.over_budget())
         if injected is not None:
             return injected
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from backfuture_daemon.exchanges.sandbox.keys import KeyStore
 from backfuture_daemon.exchanges.sandbox.market import Engine
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-FaultResponder = Callable[["Venue", web.Request], "web.Response | None"]
+#: (venue, request, over the rate budget) -> the injected answer, or None to serve normally
+FaultResponder = Callable[["Venue", web.Request, bool], "web.Response | None"]
 
 
 @dataclass(slots=True)
@@ -38,6 +40,18 @@ class Venue:
     fault_responder: FaultResponder | None = None
     not_found: Callable[[int], web.Response] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _window: tuple[int, int] = (0, 0)  #: (second, requests in it) for rate_limit_per_s
+
+    def over_budget(self) -> bool:
+        """Count one request against `faults.rate_limit_per_s` (a fixed one-second window)."""
+        limit = self.faults.rate_limit_per_s
+        if not limit:
+            return False
+        second = int(time.monotonic())
+        start, used = self._window
+        used = used + 1 if start == second else 1
+        self._window = (second, used)
+        return used > limit
 
     def now_ms(self) -> int:
         return self.faults.now_ms()
