@@ -45,6 +45,8 @@ from backfuture_daemon.redaction import GLOBAL_REDACTOR
 DOCUMENT_KEYS = frozenset({"version", "policy", "connections", "strategies"})
 YAML_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 5 * 1024 * 1024  # as Flux: a config document is never this large
+MAX_NODES = 100_000  # values in one document after alias expansion
+MAX_DEPTH = 64  # a config document nests about 5 levels
 #: What sops writes for an encrypted string (sops 3.x, AES256-GCM).
 ENC_VALUE = re.compile(
     r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:str\]$"
@@ -124,11 +126,56 @@ def _display(base: Path, p: Path, is_dir: bool) -> str:
     return str(base / p.name) if is_dir else str(p)
 
 
+def _too_big(node: Any, limit: int) -> bool:
+    """True when the parsed tree has more than `limit` values (aliases expanded), stopping early:
+    a "billion laughs" document must not hang the walkers and validators that follow."""
+    stack, seen = [node], 0
+    while stack:
+        seen += 1
+        if seen > limit:
+            return True
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _too_deep(text: str, limit: int) -> bool:
+    """Nesting depth above `limit`, found from the (non-recursive) event stream: PyYAML's composer
+    recurses per level and would hit RecursionError slowly."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > limit:
+                return True
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+    return False
+
+
 def _parse(file: str, text: str) -> tuple[Any, list[ConfigIssue]]:
     try:
+        if _too_deep(text, MAX_DEPTH):
+            return None, [
+                ConfigIssue(file, "", f"nested deeper than {MAX_DEPTH} levels", "yaml_invalid")
+            ]
         docs = list(yaml.load_all(text, Loader=_UniqueKeyLoader))
     except yaml.YAMLError as exc:
         return None, [ConfigIssue(file, "", f"invalid YAML: {_yaml_message(exc)}", "yaml_invalid")]
+    except RecursionError:
+        return None, [ConfigIssue(file, "", "invalid YAML: nested too deeply", "yaml_invalid")]
+    if _too_big(docs, MAX_NODES):
+        return None, [
+            ConfigIssue(
+                file,
+                "",
+                f"more than {MAX_NODES} values once YAML aliases are expanded; write it plainly",
+                "yaml_invalid",
+            )
+        ]
     docs = [d for d in docs if d is not None]
     if len(docs) > 1:
         return None, [
