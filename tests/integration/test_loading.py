@@ -305,6 +305,21 @@ def test_missing_path(repo: Repo) -> None:
     assert issue.error_class == "file_unreadable"
 
 
+def test_anchors_and_merge_keys_work(repo: Repo) -> None:
+    repo.write(valid_documents())
+    (repo.dir / "more.yaml").write_text(
+        "version: 1\n"
+        "strategies:\n"
+        "  - &base {name: Alpha, connection: MEXC Spot Main, pairs: [BTC/USDT],"
+        " margin_limit: 100}\n"
+        "  - {<<: *base, name: Beta, margin_limit: 200}\n"
+    )
+    state = repo.load()
+    limits = {s.name: (s.margin_limit, s.pairs) for s in state.strategies}
+    assert limits["Alpha"] == (100, ("BTC/USDT",))
+    assert limits["Beta"] == (200, ("BTC/USDT",))
+
+
 def test_alias_bombs_and_deep_nesting_are_rejected_quickly(repo: Repo) -> None:
     repo.write(valid_documents())
     lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
