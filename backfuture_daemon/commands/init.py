@@ -262,6 +262,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     directory: Path = args.dir
+    if directory.exists() and not directory.is_dir():
+        print(f"backfuture init: {directory} exists and is not a directory", file=sys.stderr)
+        return 2
     name = directory.resolve().name or "config"
     key_file: Path = args.key_file or directory.resolve().parent / f"{name}.age.key"
     for r in args.recipient:

@@ -276,6 +276,14 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     assert not (target / "connections.yaml").exists()
 
 
+def test_init_on_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    proc = backfuture("init", str(target), env=sops_env(None, tmp_path))
+    assert proc.returncode == 2
+    assert "not a directory" in proc.stderr
+
+
 def test_init_sandbox_example_matches_committed_example(tmp_path: Path) -> None:
     """config/connections.example.yaml decrypts with its demo key and names the brief's four."""
     env = sops_env(ROOT / "config" / "demo.age.key", tmp_path)
