@@ -276,6 +276,36 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     assert not (target / "connections.yaml").exists()
 
 
+def test_init_sandbox_with_an_extra_recipient(tmp_path: Path) -> None:
+    env = sops_env(None, tmp_path)
+    team_secret, team_public = generate_identity()
+    team_key = tmp_path / "team.key"
+    team_key.write_text(team_secret + "\n")
+    target = tmp_path / "demo"
+    proc = backfuture(
+        "init",
+        "--sandbox",
+        "--recipient",
+        team_public,
+        "--key-file",
+        str(tmp_path / "d.key"),
+        str(target),
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert team_public in (target / ".sops.yaml").read_text()
+    # The teammate's key alone decrypts it: the file is encrypted to both recipients.
+    ok = backfuture(
+        "validate", "--json", str(target), env={**env, "SOPS_AGE_KEY_FILE": str(team_key)}
+    )
+    assert ok.returncode == 0, ok.stdout
+    doc = json.loads(ok.stdout)
+    assert {c["endpoints"]["spot"] for c in doc["connections"]} == {
+        "http://127.0.0.1:9101",
+        "http://127.0.0.1:9201",
+    }
+
+
 def test_init_on_a_file_is_a_usage_error(tmp_path: Path) -> None:
     target = tmp_path / "file"
     target.write_text("x")
