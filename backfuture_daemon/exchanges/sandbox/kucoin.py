@@ -1,307 +1,51 @@
-"""KuCoin spot on the sandbox (classic and HF endpoint families), plus the KuCoin gateway checks
-shared with the futures port: headers → key → passphrase → timestamp ±5 s → signature → IP →
-account frozen → permission, with KuCoin's real codes, HTTP statuses and bodies.
+"""KuCoin spot on the sandbox: the endpoint table (classic and HF families), account mode, key
+info with masked IPs, balances, order test and the order lifecycle on the matching engine.
 
-server.py mounts `routes()` on the KuCoin spot port; kucoin_futures.py reuses `private`, `fail`
-and the fault responses. Reference: shared/reference/exchanges.md §4, §6, §9.
+server.py mounts `routes()` on the KuCoin spot port. Reference: shared/reference/exchanges.md §4.
 """
 
 from __future__ import annotations
 
-import json
 import zlib
-from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.exchanges.sandbox import signing
 from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
+from backfuture_daemon.exchanges.sandbox.kucoin_gateway import (
+    Route,
+    fail,
+    mask_ip,
+    ok,
+    parse_body,
+    private,
+    status,
+    timestamp,
+)
+from backfuture_daemon.exchanges.sandbox.kucoin_market import (
+    all_tickers,
+    currencies,
+    instrument,
+    kucoin_id,
+    level1,
+    market_candles,
+    orderbook_20,
+    orderbook_100,
+    orderbook_full,
+    stats,
+    symbols,
+)
 from backfuture_daemon.exchanges.sandbox.market import (
-    SPOT,
-    Instrument,
     InsufficientFunds,
     Order,
     UnknownOrder,
-    book,
-    candles,
     decimal_str,
 )
 from backfuture_daemon.exchanges.sandbox.venue import (
-    BODY,
-    ApiError,
     Venue,
-    client_ip,
-    json_response,
     venue_of,
 )
-
-Handler = Callable[[web.Request, SandboxKey], Awaitable[web.StreamResponse]]
-Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
-
-BY_ID: dict[str, Instrument] = {f"{i.base}-{i.quote}": i for i in SPOT}
-_SKEW_MS = 5_000
-_AUTH_HEADERS = ("KC-API-KEY", "KC-API-SIGN", "KC-API-TIMESTAMP", "KC-API-PASSPHRASE")
-
-
-def fail(code: str, msg: str, status: int = 400) -> ApiError:
-    return ApiError(status, {"code": code, "msg": msg})
-
-
-def ok(data: Any) -> web.Response:
-    return json_response({"code": "200000", "data": data})
-
-
-def kucoin_id(inst: Instrument) -> str:
-    return f"{inst.base}-{inst.quote}"
-
-
-def mask_ip(ip: str) -> str:
-    """KuCoin shows whitelisted IPs as first and last octet only: 203.**.154."""
-    parts = ip.split(".")
-    return f"{parts[0]}.**.{parts[-1]}" if len(parts) == 4 else ip
-
-
-# ---------------------------------------------------------------------------------------------
-# authentication, in the gateway's order
-
-
-def private(scope: str, handler: Handler) -> Callable[[web.Request], Awaitable[Any]]:
-    async def checked(request: web.Request) -> web.StreamResponse:
-        venue = venue_of(request)
-        body = await request.text() if request.can_read_body else ""
-        key = authenticate(venue, request, body, scope)
-        request[BODY] = body
-        return await handler(request, key)
-
-    return checked
-
-
-def authenticate(venue: Venue, request: web.Request, body: str, scope: str) -> SandboxKey:
-    h = request.headers
-    if not all(h.get(name) for name in _AUTH_HEADERS):
-        raise fail("400001", "Please check the URL of your request.", 401)
-    key = venue.keys.get("kucoin", h["KC-API-KEY"])
-    if key is None:
-        raise fail("400003", "KC-API-KEY does not exist.", 401)
-    if h.get("KC-API-KEY-VERSION") not in ("2", "3"):
-        raise fail("400009", "Invalid KC-API-KEY-VERSION.", 401)
-    assert key.passphrase is not None
-    if not signing.verify_kucoin_passphrase(
-        key.secret_bytes, key.passphrase, h["KC-API-PASSPHRASE"]
-    ):
-        raise fail("400004", "Invalid KC-API-PASSPHRASE.", 401)
-    timestamp = h["KC-API-TIMESTAMP"]
-    try:
-        skew = abs(venue.now_ms() - int(timestamp))
-    except ValueError:
-        skew = _SKEW_MS + 1
-    if skew > _SKEW_MS:
-        raise fail("400002", "Invalid KC-API-TIMESTAMP.", 401)
-    endpoint = signing.kucoin_endpoint(request.raw_path)
-    if not signing.verify_kucoin(
-        key.secret_bytes, timestamp, request.method, endpoint, body, h["KC-API-SIGN"]
-    ):
-        raise fail("400005", "Invalid KC-API-SIGN.", 401)
-    ip = client_ip(request)
-    if not key.ip_allowed(ip):
-        raise fail("400006", f"Invalid request IP, the current client IP is: {ip}", 403)
-    if key.frozen:
-        raise fail("411100", "User are frozen", 403)
-    if scope not in key.permissions:
-        raise fail("400007", "Access denied, require more permission.", 403)
-    return key
-
-
-# ---------------------------------------------------------------------------------------------
-# public
-
-
-async def timestamp(request: web.Request) -> web.Response:
-    return json_response({"code": "200000", "msg": "success", "data": venue_of(request).now_ms()})
-
-
-async def status(request: web.Request) -> web.Response:
-    down = venue_of(request).faults.maintenance
-    return ok({"status": "close" if down else "open", "msg": "maintenance" if down else ""})
-
-
-def _currency(code: str, precision: int) -> dict[str, Any]:
-    return {
-        "currency": code,
-        "name": code,
-        "fullName": code,
-        "precision": precision,
-        "confirms": None,
-        "contractAddress": None,
-        "isMarginEnabled": False,
-        "isDebitEnabled": False,
-        "chains": [],
-    }
-
-
-async def currencies(request: web.Request) -> web.Response:
-    codes = sorted({i.base for i in SPOT} | {i.quote for i in SPOT})
-    return ok([_currency(c, 8) for c in codes])
-
-
-def _symbol(inst: Instrument) -> dict[str, Any]:
-    return {
-        "symbol": kucoin_id(inst),
-        "name": kucoin_id(inst),
-        "baseCurrency": inst.base,
-        "quoteCurrency": inst.quote,
-        "feeCurrency": inst.quote,
-        "market": "USDS",
-        "baseMinSize": decimal_str(inst.min_amount),
-        "quoteMinSize": decimal_str(inst.min_cost),
-        "baseMaxSize": "10000000000",
-        "quoteMaxSize": "99999999",
-        "baseIncrement": decimal_str(inst.amount_tick),
-        "quoteIncrement": decimal_str(inst.price_tick),
-        "priceIncrement": decimal_str(inst.price_tick),
-        "priceLimitRate": "0.1",
-        "minFunds": decimal_str(inst.min_cost),
-        "isMarginEnabled": False,
-        "enableTrading": inst.api_tradable,
-        "feeCategory": 1,
-        "makerFeeCoefficient": "1.00",
-        "takerFeeCoefficient": "1.00",
-        "st": False,
-    }
-
-
-async def symbols(request: web.Request) -> web.Response:
-    return ok([_symbol(i) for i in SPOT])
-
-
-def _instrument(symbol: str | None) -> Instrument:
-    inst = BY_ID.get(symbol or "")
-    if inst is None:
-        raise fail("400100", "Unsupported trading pair.")
-    return inst
-
-
-def _ticker(venue: Venue, inst: Instrument) -> dict[str, Any]:
-    now = venue.now_ms()
-    last = venue.engine.last_price(inst.symbol, now)
-    open_ = venue.engine.last_price(inst.symbol, now - 86_400_000)
-    return {
-        "symbol": kucoin_id(inst),
-        "symbolName": kucoin_id(inst),
-        "buy": decimal_str(last - inst.price_tick),
-        "sell": decimal_str(last + inst.price_tick),
-        "bestBidSize": "1",
-        "bestAskSize": "1",
-        "changeRate": decimal_str(((last - open_) / open_).quantize(Decimal("0.0001"))),
-        "changePrice": decimal_str(last - open_),
-        "high": decimal_str(max(last, open_)),
-        "low": decimal_str(min(last, open_)),
-        "vol": "1000",
-        "volValue": decimal_str(last * 1000),
-        "last": decimal_str(last),
-        "averagePrice": decimal_str(last),
-        "takerFeeRate": "0.001",
-        "makerFeeRate": "0.001",
-        "takerCoefficient": "1",
-        "makerCoefficient": "1",
-    }
-
-
-async def all_tickers(request: web.Request) -> web.Response:
-    venue = venue_of(request)
-    return ok({"time": venue.now_ms(), "ticker": [_ticker(venue, i) for i in SPOT]})
-
-
-async def stats(request: web.Request) -> web.Response:
-    venue = venue_of(request)
-    inst = _instrument(request.query.get("symbol"))
-    return ok({"time": venue.now_ms(), **_ticker(venue, inst)})
-
-
-async def level1(request: web.Request) -> web.Response:
-    venue = venue_of(request)
-    inst = _instrument(request.query.get("symbol"))
-    now = venue.now_ms()
-    last = venue.engine.last_price(inst.symbol, now)
-    return ok(
-        {
-            "time": now,
-            "sequence": str(now),
-            "price": decimal_str(last),
-            "size": "0.01",
-            "bestBid": decimal_str(last - inst.price_tick),
-            "bestBidSize": "1",
-            "bestAsk": decimal_str(last + inst.price_tick),
-            "bestAskSize": "1",
-        }
-    )
-
-
-_CANDLE_TYPES = {
-    "1min": 60, "3min": 180, "5min": 300, "15min": 900, "30min": 1800, "1hour": 3600,
-    "2hour": 7200, "4hour": 14400, "6hour": 21600, "8hour": 28800, "12hour": 43200,
-    "1day": 86400, "1week": 604800, "1month": 2592000,
-}  # fmt: skip
-
-
-async def market_candles(request: web.Request) -> web.Response:
-    venue = venue_of(request)
-    inst = _instrument(request.query.get("symbol"))
-    seconds = _CANDLE_TYPES.get(request.query.get("type", ""))
-    if seconds is None:
-        raise fail("400100", "Parameter Error")
-    try:
-        start = int(request.query.get("startAt") or 0)
-        end = int(request.query.get("endAt") or 0)
-    except ValueError:
-        raise fail("400100", "Parameter Error") from None
-    now = venue.now_ms()
-    end_ms = min(now, end * 1000) if end else now
-    rows = candles(
-        venue.engine.feed,
-        inst.symbol,
-        seconds * 1000,
-        end_ms,
-        start_ms=start * 1000 if start else None,
-        limit=1500,
-    )
-    return ok(
-        [
-            [str(c.open_ms // 1000), decimal_str(c.open), decimal_str(c.close),
-             decimal_str(c.high), decimal_str(c.low), decimal_str(c.volume),
-             decimal_str(c.volume * c.close)]
-            for c in reversed(rows)
-        ]
-    )  # fmt: skip
-
-
-def _book(venue: Venue, inst: Instrument, depth: int) -> dict[str, Any]:
-    now = venue.now_ms()
-    bids, asks = book(venue.engine.feed, inst, now, depth)
-    return {
-        "time": now,
-        "sequence": str(now),
-        "bids": [[decimal_str(p), decimal_str(q)] for p, q in bids],
-        "asks": [[decimal_str(p), decimal_str(q)] for p, q in asks],
-    }
-
-
-async def orderbook_20(request: web.Request) -> web.Response:
-    return ok(_book(venue_of(request), _instrument(request.query.get("symbol")), 20))
-
-
-async def orderbook_100(request: web.Request) -> web.Response:
-    return ok(_book(venue_of(request), _instrument(request.query.get("symbol")), 100))
-
-
-async def orderbook_full(request: web.Request, key: SandboxKey) -> web.Response:
-    return ok(_book(venue_of(request), _instrument(request.query.get("symbol")), 100))
-
-
-# ---------------------------------------------------------------------------------------------
-# private: account and key
 
 
 async def account_mode(request: web.Request, key: SandboxKey) -> web.Response:
@@ -366,10 +110,6 @@ async def accounts(request: web.Request, key: SandboxKey) -> web.Response:
     return ok(rows)
 
 
-# ---------------------------------------------------------------------------------------------
-# private: orders (classic /api/v1/orders* and HF /api/v1/hf/orders*)
-
-
 def _decimal(body: dict[str, Any], name: str) -> Decimal | None:
     raw = body.get(name)
     if raw is None or raw == "":
@@ -383,18 +123,8 @@ def _decimal(body: dict[str, Any], name: str) -> Decimal | None:
     return value
 
 
-def parse_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request[BODY] or "{}")
-    except ValueError:
-        raise fail("400100", "Parameter Error") from None
-    if not isinstance(body, dict):
-        raise fail("400100", "Parameter Error")
-    return body
-
-
 def order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
-    inst = _instrument(body.get("symbol"))
+    inst = instrument(body.get("symbol"))
     if not inst.api_tradable:
         raise fail("126009", "Trading pair is suspended from creating orders", 200)
     side, otype = body.get("side"), body.get("type", "limit")
@@ -500,7 +230,7 @@ async def create_order_hf(request: web.Request, key: SandboxKey) -> web.Response
 def _lookup(request: web.Request, key: SandboxKey, *, cancel: bool, hf: bool) -> Order:
     venue = venue_of(request)
     if hf:
-        _instrument(request.query.get("symbol"))
+        instrument(request.query.get("symbol"))
     acct = venue.engine.account("kucoin", key.api_key, key.balances)
     oid = request.match_info.get("order_id") or acct.by_client_id.get(
         request.match_info.get("client_oid", ""), ""
@@ -536,7 +266,7 @@ async def get_order_hf(request: web.Request, key: SandboxKey) -> web.Response:
 def _orders(request: web.Request, key: SandboxKey, status: str) -> list[Order]:
     venue = venue_of(request)
     symbol = request.query.get("symbol")
-    inst = _instrument(symbol) if symbol else None
+    inst = instrument(symbol) if symbol else None
     acct = venue.engine.account("kucoin", key.api_key, key.balances)
     now = venue.now_ms()
     if status == "active":
@@ -561,12 +291,12 @@ async def list_orders(request: web.Request, key: SandboxKey) -> web.Response:
 
 
 async def list_orders_hf_active(request: web.Request, key: SandboxKey) -> web.Response:
-    _instrument(request.query.get("symbol"))
+    instrument(request.query.get("symbol"))
     return ok([order_json(o, hf=True) for o in _orders(request, key, "active")])
 
 
 async def list_orders_hf_done(request: web.Request, key: SandboxKey) -> web.Response:
-    _instrument(request.query.get("symbol"))
+    instrument(request.query.get("symbol"))
     items = [order_json(o, hf=True) for o in _orders(request, key, "done")]
     return ok({"lastId": 0, "items": items})
 
@@ -577,49 +307,6 @@ async def cancel_all(request: web.Request, key: SandboxKey) -> web.Response:
     now = venue.now_ms()
     ids = [venue.engine.cancel(acct, o.id, now).id for o in _orders(request, key, "active")]
     return ok({"cancelledOrderIds": ids})
-
-
-# ---------------------------------------------------------------------------------------------
-# faults and routing
-
-
-def fault_response(
-    venue: Venue, request: web.Request, over_budget: bool = False
-) -> web.Response | None:
-    f = venue.faults
-    if f.maintenance and request.path != "/api/v1/status":
-        return web.Response(
-            text="<html><body><h1>503 Service Temporarily Unavailable</h1>"
-            "<p>System maintenance</p></body></html>",
-            status=503,
-            content_type="text/html",
-        )
-    if f.rate_limit or over_budget:
-        return json_response(
-            {"code": "429000", "msg": "Too many requests. System-level rate limit exceeded."},
-            429,
-            {
-                "Retry-After": str(f.retry_after_s),
-                "gw-ratelimit-limit": "4000",
-                "gw-ratelimit-remaining": "0",
-                "gw-ratelimit-reset": str(f.retry_after_s * 1000),
-            },
-        )
-    if f.http_5xx:
-        if f.http_5xx == 500:
-            return json_response({"code": "500000", "msg": "Internal Server Error"}, 500)
-        return web.Response(
-            text=f"<html><body><h1>{f.http_5xx} Server Error</h1></body></html>",
-            status=f.http_5xx,
-            content_type="text/html",
-        )
-    return None
-
-
-def not_found(status: int) -> web.Response:
-    if status == 405:
-        return json_response({"code": "405", "msg": "Method Not Allowed"}, 405)
-    return json_response({"code": "404000", "msg": "Url Not Found"}, 404)
 
 
 def routes() -> list[Route]:

@@ -14,10 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.kucoin import (
+from backfuture_daemon.exchanges.sandbox.kucoin_gateway import (
     Route,
     fail,
-    fault_response,
     ok,
     parse_body,
     private,
@@ -32,8 +31,6 @@ from backfuture_daemon.exchanges.sandbox.market import (
     decimal_str,
 )
 from backfuture_daemon.exchanges.sandbox.venue import Venue, venue_of
-
-__all__ = ["fault_response", "routes"]
 
 BY_ID: dict[str, Contract] = {c.id: c for c in KUCOIN_CONTRACTS}
 

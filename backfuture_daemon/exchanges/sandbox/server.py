@@ -19,14 +19,20 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.errors import ConfigError
-from backfuture_daemon.exchanges.sandbox import kucoin, kucoin_futures, mexc, mexc_contract
+from backfuture_daemon.exchanges.sandbox import (
+    kucoin,
+    kucoin_futures,
+    kucoin_gateway,
+    mexc,
+    mexc_contract,
+    mexc_gateway,
+)
 from backfuture_daemon.exchanges.sandbox.faults import Faults
 from backfuture_daemon.exchanges.sandbox.keys import KeyStore, SandboxKey, parse_key
 from backfuture_daemon.exchanges.sandbox.market import Engine, PriceFeed
 from backfuture_daemon.exchanges.sandbox.venue import (
     VENUE,
     ApiError,
-    FaultResponder,
     Handler,
     Venue,
     json_response,
@@ -109,15 +115,14 @@ class Sandbox:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        plan: list[tuple[str, str, list[Any], FaultResponder, Any]] = [
-            ("mexc", "mexc", mexc.routes() + mexc_contract.routes(), mexc.fault_response,
-             mexc.not_found),
-            ("kucoin", "kucoin", kucoin.routes(), kucoin.fault_response, kucoin.not_found),
-            ("kucoinfutures", "kucoin", kucoin_futures.routes(), kucoin_futures.fault_response,
-             kucoin.not_found),
-        ]  # fmt: skip
+        plan: list[tuple[str, str, list[Any]]] = [
+            ("mexc", "mexc", mexc.routes() + mexc_contract.routes()),
+            ("kucoin", "kucoin", kucoin.routes()),
+            ("kucoinfutures", "kucoin", kucoin_futures.routes()),
+        ]
         try:
-            for name, exchange, routes, responder, not_found in plan:
+            for name, exchange, routes in plan:
+                gateway = mexc_gateway if exchange == "mexc" else kucoin_gateway
                 venue = Venue(
                     name=name,
                     exchange=exchange,
@@ -125,8 +130,8 @@ class Sandbox:
                     engine=self.engine,
                     faults=self._faults[exchange],
                 )
-                venue.fault_responder = responder
-                venue.not_found = not_found
+                venue.fault_responder = gateway.fault_response
+                venue.not_found = gateway.not_found
                 self._venues[name] = venue
                 app = web.Application(middlewares=[_middleware])
                 app[VENUE] = venue
