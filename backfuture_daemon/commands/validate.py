@@ -108,7 +108,7 @@ def _valid_json(state: DesiredState, decrypt: bool) -> dict[str, Any]:
     return {
         "valid": True,
         "decrypted": decrypt,
-        "revision": {"id": r.id, "commit": r.commit, "digest": r.digest},
+        "revision": {"id": r.id, "commit": r.commit, "dirty": r.dirty, "digest": r.digest},
         "issues": [],
         "connections": [
             _connection_dict(c, decrypt, state.sources.get(f"connections/{c.name}", ""))
@@ -138,9 +138,10 @@ def _invalid_json(issues: tuple[ConfigIssue, ...]) -> dict[str, Any]:
 
 def _valid_text(path: Path, state: DesiredState, decrypt: bool) -> str:
     r = state.revision
-    rev = (
-        f"commit {r.commit[:12]}, sha256:{r.digest[:12]}" if r.commit else f"sha256:{r.digest[:12]}"
-    )
+    rev = f"sha256:{r.digest[:12]}"
+    if r.commit:
+        dirty = " + uncommitted changes" if r.dirty else ""
+        rev = f"commit {r.commit[:12]}{dirty}, {rev}"
     mode = "" if decrypt else " (not decrypted: --no-decrypt)"
     p = state.policy
     lines = [

@@ -19,7 +19,7 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,24 +104,49 @@ def discover(path: Path) -> tuple[list[Path], bool]:
     return [path], False
 
 
-def git_commit(directory: Path, timeout: float = 5.0) -> str | None:
-    """HEAD of the git work tree holding `directory`; None without git, a repo or a commit."""
+def _git(directory: Path, *args: str, timeout: float) -> str | None:
     try:
         proc = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "--verify", "-q", "HEAD"],
+            ["git", "-C", str(directory), *args],
             capture_output=True,
             timeout=timeout,
             check=False,
             env={
                 "GIT_TERMINAL_PROMPT": "0",
+                "GIT_OPTIONAL_LOCKS": "0",  # `status` must not write the index of a live checkout
                 "PATH": os.environ.get("PATH", os.defpath),
                 "HOME": os.environ.get("HOME", "/"),  # git reads safe.directory from ~/.gitconfig
             },
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = proc.stdout.decode("ascii", "replace").strip()
-    return commit if proc.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", commit) else None
+    return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+
+
+def git_commit(
+    directory: Path, pathspecs: Sequence[str] = (".",), timeout: float = 5.0
+) -> tuple[str | None, bool]:
+    """(HEAD of the git work tree holding `directory`, whether `pathspecs` differ from it).
+
+    Pathspecs are relative to `directory` (added, edited and deleted files all count).
+
+    (None, False) without git, a repository or a commit: the content digest then names the
+    revision on its own.
+    """
+    out = _git(directory, "rev-parse", "--verify", "-q", "HEAD", timeout=timeout)
+    commit = (out or "").strip()
+    if not re.fullmatch(r"[0-9a-f]{40,64}", commit):
+        return None, False
+    status = _git(
+        directory,
+        "status",
+        "--porcelain",
+        "--untracked-files=all",
+        "--",
+        *pathspecs,
+        timeout=timeout,
+    )
+    return commit, bool(status and status.strip())
 
 
 def _display(base: Path, p: Path, is_dir: bool) -> str:
@@ -491,9 +516,10 @@ def load_revision(
     if issues:
         issues.sort(key=lambda i: i.file)  # stable: per file, in the order found
         raise ConfigError(issues)
-    revision = Revision(
-        digest=digest.hexdigest(), commit=git_commit(path if is_dir else path.parent)
-    )
+    # The same files discover() reads: top-level *.yaml/*.yml (glob `*` stops at "/").
+    specs = [f":(glob)*{suffix}" for suffix in YAML_SUFFIXES] if is_dir else [path.name]
+    commit, dirty = git_commit(path if is_dir else path.parent, specs)
+    revision = Revision(digest=digest.hexdigest(), commit=commit, dirty=dirty)
     sources = {
         f"connections/{c.item.name}": f"{c.file}: connections[{c.index}]" for c in connections
     }

@@ -404,10 +404,14 @@ class Revision:
 
     digest: str
     commit: str | None = None
+    #: The config files differ from `commit` (uncommitted edits): the commit alone would lie.
+    dirty: bool = False
 
     @property
     def id(self) -> str:
-        return self.commit[:12] if self.commit else f"sha256:{self.digest[:12]}"
+        if not self.commit:
+            return f"sha256:{self.digest[:12]}"
+        return f"{self.commit[:12]}-dirty" if self.dirty else self.commit[:12]
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,16 @@ def test_digest_changes_with_content_and_git_commit_is_used(repo: Repo) -> None:
     (repo.dir / "strategies.yaml").write_text(
         yaml.safe_dump({"version": 1, "strategies": [strategy(margin_limit=400)]})
     )
-    assert repo.load().revision.digest != first.digest
+    edited = repo.load().revision
+    assert edited.digest != first.digest
+    assert edited.id == f"{head[:12]}-dirty"  # uncommitted edits: the commit alone would lie
+    (repo.dir / "notes.txt").write_text("not config\n")  # files that are not config don't count
+    (repo.dir / "sub").mkdir()
+    (repo.dir / "sub" / "x.yaml").write_text("version: 1\n")  # subdirectories are not read
+    subprocess.run([*git, "commit", "-qam", "d"], check=True)
+    assert not repo.load().revision.dirty
+    (repo.dir / "strategies.yaml").unlink()
+    assert repo.load().revision.dirty  # a deleted document counts too
 
 
 def test_single_file(repo: Repo) -> None:
