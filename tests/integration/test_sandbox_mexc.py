@@ -325,3 +325,17 @@ async def test_market_data_moves_with_the_clock(sandbox: Sandbox, clients: Clien
     before = (await ex.fetch_ticker("ETH/USDT"))["last"]
     sandbox.faults("mexc").clock_offset_ms = 3_600_000
     assert (await ex.fetch_ticker("ETH/USDT"))["last"] != before
+
+
+async def test_post_api_key_info_replaces_the_whitelist(sandbox: Sandbox, clients: Clients) -> None:
+    """The call the daemon must never make: served faithfully, and visible in the counter."""
+    ex = clients.mexc("mx0-it-healthy")
+    answer = await ex.spotPrivatePostApiKeyInfo(
+        {"apiKey": "mx0-it-healthy", "ipWhiteList": "127.0.0.1,198.51.100.7"}
+    )
+    assert answer["ipWhiteList"] == "127.0.0.1,198.51.100.7"
+    assert sandbox.keys.get("mexc", "mx0-it-healthy").ip_whitelist == (  # type: ignore[union-attr]
+        "127.0.0.1",
+        "198.51.100.7",
+    )
+    assert sandbox.request_counts()["/api/v3/apiKeyInfo"] == 1

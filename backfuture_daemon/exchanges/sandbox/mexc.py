@@ -101,6 +101,26 @@ async def api_key_info(request: web.Request, key: SandboxKey, params: Params) ->
     )
 
 
+async def set_api_key_info(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
+    """`POST /api/v3/apiKeyInfo` REPLACES the key's IP whitelist, as on MEXC. The daemon must
+    never call it; it is served so that a test can catch (and count) a call that would."""
+    if params.get("apiKey", key.api_key) != key.api_key:
+        raise err(10072, "Api key info invalid")
+    raw = params.get("ipWhiteList", "")
+    ips = [ip.strip() for ip in raw.split(",") if ip.strip()]
+    if len(ips) > 20:
+        raise err(700004, "ipWhiteList supports at most 20 IPs")
+    try:
+        key.apply({"ip_whitelist": ips}, where="ipWhiteList")
+    except ValueError:
+        raise err(700004, "Illegal characters found in parameter 'ipWhiteList'") from None
+    if "note" in params:
+        key.note = params["note"]
+    return json_response(
+        {"note": key.note, "apikey": key.api_key, "ipWhiteList": ",".join(key.ip_whitelist)}
+    )
+
+
 async def uid(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
     return json_response({"uid": str(zlib.crc32(key.api_key.encode()) % 10**8)})
 
@@ -304,6 +324,7 @@ def routes() -> list[Route]:
         ("GET", f"{p}/depth", depth),
         ("GET", f"{p}/account", private("SPOT_ACCOUNT_READ", account)),
         ("GET", f"{p}/apiKeyInfo", private(None, api_key_info)),
+        ("POST", f"{p}/apiKeyInfo", private(None, set_api_key_info)),
         ("GET", f"{p}/uid", private("SPOT_ACCOUNT_READ", uid)),
         ("GET", f"{p}/capital/config/getall", private("SPOT_WITHDRAW_READ", capital_config)),
         ("POST", f"{p}/order/test", private("SPOT_DEAL_WRITE", order_test)),
