@@ -174,7 +174,11 @@ def decrypt_file(
     held = held_keys(env)
     redact = Redactor(held.secrets)
     try:
-        proc = _run(["decrypt", "--output-type", "json", str(path)], timeout=timeout, env=env)
+        proc = _run(
+            ["decrypt", "--input-type", "yaml", "--output-type", "json", str(path)],
+            timeout=timeout,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         raise DecryptError(
             file,
@@ -218,6 +222,10 @@ def encrypt_file(
         ",".join(recipients),
         "--encrypted-regex",
         encrypted_regex,
+        "--input-type",
+        "yaml",
+        "--output-type",
+        "yaml",
         "--in-place",
         str(path),
     ]
