@@ -125,6 +125,8 @@ def held_keys(env: Mapping[str, str] | None = None) -> HeldKeys:
             add(Path(key_file).read_text(encoding="utf-8"), source)
         except OSError as exc:
             problems.append(f"{source}: cannot read ({exc.strerror or type(exc).__name__})")
+    if env.get("SOPS_AGE_KEY_CMD"):
+        problems.append("SOPS_AGE_KEY_CMD is set: the identities it prints are not listed here")
     default = default_key_file(env)
     if default is not None and default.is_file():
         try:
