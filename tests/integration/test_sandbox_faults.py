@@ -315,3 +315,16 @@ async def test_rate_budget_per_second(sandbox: Sandbox, venue: str) -> None:
                 statuses.append(r.status)
     assert 2 <= statuses.count(200) <= 4
     assert statuses.count(429) == 10 - statuses.count(200)
+
+
+async def test_faults_can_be_set_before_start() -> None:
+    sb = Sandbox([])
+    sb.faults("kucoin").maintenance = True
+    assert sb.request_counts() == {}
+    async with (
+        sb, aiohttp.ClientSession() as s,
+        s.get(sb.kucoin_futures_url + "/api/v1/status") as r,
+    ):
+        assert (await r.json())["data"]["status"] == "close"
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = Sandbox([]).mexc_url

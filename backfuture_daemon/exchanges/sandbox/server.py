@@ -195,18 +195,23 @@ class Sandbox:
 
     # ------------------------------------------------------------------ run-time control
 
-    def _venue(self, exchange: str) -> Venue:
+    @staticmethod
+    def _name(exchange: str) -> str:
         name = _ALIASES.get(exchange, exchange)
         if name not in VENUES:
             raise ValueError(f"unknown sandbox exchange {exchange!r}; expected one of {VENUES}")
+        return name
+
+    def _venue(self, exchange: str) -> Venue:
+        name = self._name(exchange)
         if name not in self._venues:
             raise RuntimeError("the sandbox is not started")
         return self._venues[name]
 
     def faults(self, exchange: str) -> Faults:
         """The live fault knobs of one exchange: `mexc` (spot + contract) or `kucoin` (spot and
-        futures ports; `kucoinfutures` names the same object)."""
-        return self._venue(exchange).faults
+        futures ports; `kucoinfutures` names the same object). Usable before start()."""
+        return self._faults["mexc" if self._name(exchange) == "mexc" else "kucoin"]
 
     def add_key(self, key: SandboxKey) -> None:
         """Add or replace a key (its account starts again from the key's balances)."""
@@ -224,11 +229,13 @@ class Sandbox:
         return key
 
     def request_counts(self, exchange: str | None = None) -> dict[str, int]:
-        """Requests served per route path (all venues, or one)."""
-        names = [_ALIASES.get(exchange, exchange)] if exchange else list(self._venues)
+        """Requests served per route path: all venues summed, or one venue (mexc, kucoin,
+        kucoinfutures). Admin requests are not counted."""
+        names = [self._name(exchange)] if exchange else list(VENUES)
         total: dict[str, int] = {}
         for name in names:
-            for path, n in self._venue(name).counts.items():
+            venue = self._venues.get(name)
+            for path, n in venue.counts.items() if venue else ():
                 total[path] = total.get(path, 0) + n
         return total
 
