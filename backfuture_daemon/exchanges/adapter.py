@@ -152,3 +152,12 @@ def endpoints_loopback(endpoints: Endpoints | None) -> bool:
     from backfuture_daemon.configuration.models import is_loopback_host
 
     return endpoints is not None and all(is_loopback_host(h) for h in endpoints.hosts())
+
+
+def split_list(value: object) -> tuple[str, ...]:
+    """Exchanges send lists as `"a,b"` or `["a", "b"]` (permissions, IP whitelists)."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return tuple(p.strip() for p in str(value).split(",") if p.strip())

@@ -17,6 +17,7 @@ from backfuture_daemon.exchanges.adapter import (
     KeyInfo,
     ServerTime,
     endpoints_loopback,
+    split_list,
 )
 from backfuture_daemon.exchanges.classify import classify_error
 
@@ -55,24 +56,16 @@ def client_spec(endpoints: Endpoints | None, *, futures: bool = False) -> Client
     )
 
 
-def _split(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list | tuple):
-        return tuple(str(v).strip() for v in value if str(v).strip())
-    return tuple(p.strip() for p in str(value).split(",") if p.strip())
-
-
 def parse_key_info(data: dict[str, Any]) -> KeyInfo:
     """`GET /api/v1/user/api-key` `data` -> KeyInfo (reference §4.5); IPs come masked `a.**.d`."""
-    perms = _split(data.get("permission"))
+    perms = split_list(data.get("permission"))
     lower = {p.lower() for p in perms}
     return KeyInfo(
         read="general" in lower,
         trade="spot" in lower,
         futures="futures" in lower,
         withdraw=bool(lower & WITHDRAW_PERMISSIONS),
-        ip_whitelist=_split(data.get("ipWhitelist")),
+        ip_whitelist=split_list(data.get("ipWhitelist")),
         expires_in_days=None,
         valid=True,
         scopes=perms,

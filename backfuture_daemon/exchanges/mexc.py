@@ -16,6 +16,7 @@ from backfuture_daemon.exchanges.adapter import (
     KeyInfo,
     ServerTime,
     endpoints_loopback,
+    split_list,
 )
 from backfuture_daemon.exchanges.classify import classify_error
 from backfuture_daemon.redaction import Redactor
@@ -53,17 +54,9 @@ def client_spec(endpoints: Endpoints | None) -> ClientSpec:
     )
 
 
-def _split(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list | tuple):
-        return tuple(str(v).strip() for v in value if str(v).strip())
-    return tuple(p.strip() for p in str(value).split(",") if p.strip())
-
-
 def parse_key_info(data: dict[str, Any]) -> KeyInfo:
     """`GET /api/v3/apiKeyInfo` -> KeyInfo (reference §2.4)."""
-    scopes = tuple(s.upper() for s in _split(data.get("permissions")))
+    scopes = tuple(s.upper() for s in split_list(data.get("permissions")))
     validity = data.get("remainingValidity")
     status = str(data.get("status") or "VALID").upper()
     return KeyInfo(
@@ -71,7 +64,7 @@ def parse_key_info(data: dict[str, Any]) -> KeyInfo:
         trade=TRADE_SCOPE in scopes,
         futures=any(s.startswith("CONTRACT_") for s in scopes),
         withdraw=any(s in WITHDRAW_SCOPES or s.endswith("WITHDRAW_WRITE") for s in scopes),
-        ip_whitelist=_split(data.get("ipWhiteList")),
+        ip_whitelist=split_list(data.get("ipWhiteList")),
         expires_in_days=float(validity) if validity not in (None, "") else None,
         valid=status == "VALID",
         scopes=scopes,
