@@ -322,7 +322,8 @@ async def test_faults_can_be_set_before_start() -> None:
     sb.faults("kucoin").maintenance = True
     assert sb.request_counts() == {}
     async with (
-        sb, aiohttp.ClientSession() as s,
+        sb,
+        aiohttp.ClientSession() as s,
         s.get(sb.kucoin_futures_url + "/api/v1/status") as r,
     ):
         assert (await r.json())["data"]["status"] == "close"

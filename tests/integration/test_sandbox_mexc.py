@@ -14,7 +14,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from backfuture_daemon.exchanges.sandbox import Sandbox, signing
-from tests.integration.conftest import Clients
+from tests.integration.conftest import MEXC_CONTRACT, Clients
 
 pytestmark = pytest.mark.integration
 
@@ -339,3 +339,34 @@ async def test_post_api_key_info_replaces_the_whitelist(sandbox: Sandbox, client
         "198.51.100.7",
     )
     assert sandbox.request_counts()["/api/v3/apiKeyInfo"] == 1
+
+
+async def test_contract_host_codes(sandbox: Sandbox, clients: Clients) -> None:
+    async def code_of(ex: Any, call: Any, cls: type[Exception]) -> Any:
+        with pytest.raises(cls) as e:
+            await call(ex)
+        return _code(e.value)
+
+    def assets(ex: Any) -> Any:
+        return ex.contractPrivateGetAccountAssets()
+
+    def open_orders(ex: Any) -> Any:
+        return ex.contractPrivateGetOrderListOpenOrders()
+
+    def create(ex: Any) -> Any:
+        body = {"symbol": "BTC_USDT", "vol": 1, "type": 1, "openType": 2, "price": 30000, "side": 1}
+        return ex.contractPrivatePostOrderCreate(body)
+
+    assert await code_of(clients.mexc("mx0-nope", "x"), assets, ccxt.AuthenticationError) == 401
+    sandbox.update_key("mx0-it-futures", expires_in_days=0)
+    assert await code_of(clients.mexc("mx0-it-futures"), assets, ccxt.AuthenticationError) == 402
+    sandbox.update_key("mx0-it-futures", expires_in_days=None)
+    sandbox.update_key("mx0-it-futures", permissions=["CONTRACT_ACCOUNT_READ"])
+    futures = clients.mexc("mx0-it-futures")
+    assert (await assets(futures))["success"] is True
+    assert await code_of(futures, open_orders, ccxt.PermissionDenied) == 703
+    assert await code_of(futures, create, ccxt.PermissionDenied) == 704
+    sandbox.update_key("mx0-it-futures", permissions=sorted(MEXC_CONTRACT))
+    assert await code_of(futures, create, ccxt.InvalidOrder) == 1002
+    sandbox.faults("mexc").rate_limit = True
+    assert await code_of(futures, assets, ccxt.RateLimitExceeded) == 510
