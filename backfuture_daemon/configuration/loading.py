@@ -514,7 +514,7 @@ def load_revision(
         references_complete=not unreadable,
     )
     if issues:
-        issues.sort(key=lambda i: i.file)  # stable: per file, in the order found
+        issues.sort(key=_issue_order)
         raise ConfigError(issues)
     # The same files discover() reads: top-level *.yaml/*.yml (glob `*` stops at "/").
     specs = [f":(glob)*{suffix}" for suffix in YAML_SUFFIXES] if is_dir else [path.name]
@@ -535,6 +535,13 @@ def load_revision(
     if decrypt:
         GLOBAL_REDACTOR.add(state.secret_values())
     return state
+
+
+def _issue_order(issue: ConfigIssue) -> tuple[str, str, int]:
+    """Per file, then per object (`connections[2]`, indices as numbers); stable within one."""
+    m = re.match(r"(\w*)(?:\[(\d+)\])?", issue.path)
+    assert m is not None  # the pattern matches the empty string
+    return issue.file, m.group(1), int(m.group(2) or -1)
 
 
 def _salvage(data: Mapping[str, Any], broken: set[str]) -> _Salvaged:
