@@ -23,6 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kucoin-futures-port", type=int, default=9202, metavar="P", help="default 9202"
     )
     parser.add_argument("--seed", type=int, default=7, help="price feed seed (default 7)")
+    parser.add_argument(
+        "--synthetic-markets",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list N filler spot pairs (+N/4 perpetuals each) for exchange-sized benchmarks",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         kucoin_port=args.kucoin_port,
         kucoin_futures_port=args.kucoin_futures_port,
         seed=args.seed,
+        synthetic_markets=max(0, args.synthetic_markets),
     )
     try:
         return asyncio.run(_serve(sandbox))

@@ -329,3 +329,18 @@ async def test_faults_can_be_set_before_start() -> None:
         assert (await r.json())["data"]["status"] == "close"
     with pytest.raises(RuntimeError, match="not started"):
         _ = Sandbox([]).mexc_url
+
+
+async def test_synthetic_markets_for_benchmarks() -> None:
+    async with Sandbox([], synthetic_markets=400) as sb:
+        factory = Clients(sb)
+        try:
+            mexc = factory.mexc()
+            kucoin = factory.kucoin_futures()
+            mexc_markets = await mexc.load_markets()
+            kucoin_markets = await kucoin.load_markets()
+            assert len(mexc_markets) == 4 + 400 + 1 + 100
+            assert len([m for m in kucoin_markets.values() if m["swap"]]) == 2 + 100
+            assert (await mexc.fetch_ticker("SYN0123/USDT"))["last"] > 0
+        finally:
+            await factory.close()

@@ -124,7 +124,7 @@ def _decimal(body: dict[str, Any], name: str) -> Decimal | None:
 
 
 def order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
-    inst = instrument(body.get("symbol"))
+    inst = instrument(venue, body.get("symbol"))
     if not inst.api_tradable:
         raise fail("126009", "Trading pair is suspended from creating orders", 200)
     side, otype = body.get("side"), body.get("type", "limit")
@@ -230,7 +230,7 @@ async def create_order_hf(request: web.Request, key: SandboxKey) -> web.Response
 def _lookup(request: web.Request, key: SandboxKey, *, cancel: bool, hf: bool) -> Order:
     venue = venue_of(request)
     if hf:
-        instrument(request.query.get("symbol"))
+        instrument(venue, request.query.get("symbol"))
     acct = venue.engine.account("kucoin", key.api_key, key.balances)
     oid = request.match_info.get("order_id") or acct.by_client_id.get(
         request.match_info.get("client_oid", ""), ""
@@ -266,7 +266,7 @@ async def get_order_hf(request: web.Request, key: SandboxKey) -> web.Response:
 def _orders(request: web.Request, key: SandboxKey, status: str) -> list[Order]:
     venue = venue_of(request)
     symbol = request.query.get("symbol")
-    inst = instrument(symbol) if symbol else None
+    inst = instrument(venue, symbol) if symbol else None
     acct = venue.engine.account("kucoin", key.api_key, key.balances)
     now = venue.now_ms()
     if status == "active":
@@ -291,12 +291,12 @@ async def list_orders(request: web.Request, key: SandboxKey) -> web.Response:
 
 
 async def list_orders_hf_active(request: web.Request, key: SandboxKey) -> web.Response:
-    instrument(request.query.get("symbol"))
+    instrument(venue_of(request), request.query.get("symbol"))
     return ok([order_json(o, hf=True) for o in _orders(request, key, "active")])
 
 
 async def list_orders_hf_done(request: web.Request, key: SandboxKey) -> web.Response:
-    instrument(request.query.get("symbol"))
+    instrument(venue_of(request), request.query.get("symbol"))
     items = [order_json(o, hf=True) for o in _orders(request, key, "done")]
     return ok({"lastId": 0, "items": items})
 

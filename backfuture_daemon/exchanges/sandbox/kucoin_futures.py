@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from backfuture_daemon.exchanges.sandbox.catalogue import Contract
 from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
 from backfuture_daemon.exchanges.sandbox.kucoin_gateway import (
     Route,
@@ -24,15 +25,11 @@ from backfuture_daemon.exchanges.sandbox.kucoin_gateway import (
     timestamp,
 )
 from backfuture_daemon.exchanges.sandbox.market import (
-    KUCOIN_CONTRACTS,
-    Contract,
     Order,
     UnknownOrder,
     decimal_str,
 )
 from backfuture_daemon.exchanges.sandbox.venue import Venue, venue_of
-
-BY_ID: dict[str, Contract] = {c.id: c for c in KUCOIN_CONTRACTS}
 
 
 def _contract_json(venue: Venue, c: Contract) -> dict[str, Any]:
@@ -96,23 +93,24 @@ def _contract_json(venue: Venue, c: Contract) -> dict[str, Any]:
 
 async def contracts_active(request: web.Request) -> web.Response:
     venue = venue_of(request)
-    return ok([_contract_json(venue, c) for c in KUCOIN_CONTRACTS])
+    return ok([_contract_json(venue, c) for c in venue.engine.catalogue.kucoin_contracts])
 
 
-def _contract(symbol: str | None) -> Contract:
-    c = BY_ID.get(symbol or "")
+def _contract(venue: Venue, symbol: str | None) -> Contract:
+    c = venue.engine.catalogue.kucoin_contract_by_id.get(symbol or "")
     if c is None:
         raise fail("100001", "contract not exists", 200)
     return c
 
 
 async def contract(request: web.Request) -> web.Response:
-    return ok(_contract_json(venue_of(request), _contract(request.match_info["symbol"])))
+    venue = venue_of(request)
+    return ok(_contract_json(venue, _contract(venue, request.match_info["symbol"])))
 
 
 async def ticker(request: web.Request) -> web.Response:
     venue = venue_of(request)
-    c = _contract(request.query.get("symbol"))
+    c = _contract(venue, request.query.get("symbol"))
     now = venue.now_ms()
     last = venue.engine.last_price(c.underlying, now)
     return ok(
@@ -156,7 +154,7 @@ async def positions(request: web.Request, key: SandboxKey) -> web.Response:
 
 
 def _order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
-    c = _contract(body.get("symbol"))
+    c = _contract(venue, body.get("symbol"))
     side, otype = body.get("side"), body.get("type", "limit")
     if side not in ("buy", "sell") or otype not in ("limit", "market"):
         raise fail("100001", "Parameter Error", 200)
@@ -185,8 +183,8 @@ def _order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
     )
 
 
-def _order_json(o: Order) -> dict[str, Any]:
-    c = BY_ID[o.instrument_id]
+def _order_json(venue: Venue, o: Order) -> dict[str, Any]:
+    c = venue.engine.catalogue.kucoin_contract_by_id[o.instrument_id]
     value = o.filled * c.multiplier * (o.average or Decimal(0))
     active = o.status == "open"
     return {
@@ -261,7 +259,7 @@ async def cancel_order(request: web.Request, key: SandboxKey) -> web.Response:
 
 
 async def get_order(request: web.Request, key: SandboxKey) -> web.Response:
-    return ok(_order_json(_lookup(request, key, cancel=False)))
+    return ok(_order_json(venue_of(request), _lookup(request, key, cancel=False)))
 
 
 def _futures_orders(request: web.Request, key: SandboxKey, active: bool) -> list[Order]:
@@ -278,7 +276,8 @@ def _futures_orders(request: web.Request, key: SandboxKey, active: bool) -> list
 
 async def list_orders(request: web.Request, key: SandboxKey) -> web.Response:
     active = request.query.get("status", "active") == "active"
-    items = [_order_json(o) for o in _futures_orders(request, key, active)]
+    venue = venue_of(request)
+    items = [_order_json(venue, o) for o in _futures_orders(request, key, active)]
     return ok(
         {"currentPage": 1, "pageSize": max(50, len(items)), "totalNum": len(items),
          "totalPage": 1, "items": items}

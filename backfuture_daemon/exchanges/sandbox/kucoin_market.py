@@ -10,11 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
+from backfuture_daemon.exchanges.sandbox.catalogue import Instrument
 from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
 from backfuture_daemon.exchanges.sandbox.kucoin_gateway import fail, ok
 from backfuture_daemon.exchanges.sandbox.market import (
-    SPOT,
-    Instrument,
     book,
     candles,
     decimal_str,
@@ -23,8 +22,6 @@ from backfuture_daemon.exchanges.sandbox.venue import (
     Venue,
     venue_of,
 )
-
-BY_ID: dict[str, Instrument] = {f"{i.base}-{i.quote}": i for i in SPOT}
 
 
 def kucoin_id(inst: Instrument) -> str:
@@ -46,7 +43,8 @@ def _currency(code: str, precision: int) -> dict[str, Any]:
 
 
 async def currencies(request: web.Request) -> web.Response:
-    codes = sorted({i.base for i in SPOT} | {i.quote for i in SPOT})
+    spot = venue_of(request).engine.catalogue.spot
+    codes = sorted({i.base for i in spot} | {i.quote for i in spot})
     return ok([_currency(c, 8) for c in codes])
 
 
@@ -77,11 +75,11 @@ def _symbol(inst: Instrument) -> dict[str, Any]:
 
 
 async def symbols(request: web.Request) -> web.Response:
-    return ok([_symbol(i) for i in SPOT])
+    return ok([_symbol(i) for i in venue_of(request).engine.catalogue.spot])
 
 
-def instrument(symbol: str | None) -> Instrument:
-    inst = BY_ID.get(symbol or "")
+def instrument(venue: Venue, symbol: str | None) -> Instrument:
+    inst = venue.engine.catalogue.by_kucoin_id.get(symbol or "")
     if inst is None:
         raise fail("400100", "Unsupported trading pair.")
     return inst
@@ -115,18 +113,19 @@ def _ticker(venue: Venue, inst: Instrument) -> dict[str, Any]:
 
 async def all_tickers(request: web.Request) -> web.Response:
     venue = venue_of(request)
-    return ok({"time": venue.now_ms(), "ticker": [_ticker(venue, i) for i in SPOT]})
+    rows = [_ticker(venue, i) for i in venue.engine.catalogue.spot]
+    return ok({"time": venue.now_ms(), "ticker": rows})
 
 
 async def stats(request: web.Request) -> web.Response:
     venue = venue_of(request)
-    inst = instrument(request.query.get("symbol"))
+    inst = instrument(venue, request.query.get("symbol"))
     return ok({"time": venue.now_ms(), **_ticker(venue, inst)})
 
 
 async def level1(request: web.Request) -> web.Response:
     venue = venue_of(request)
-    inst = instrument(request.query.get("symbol"))
+    inst = instrument(venue, request.query.get("symbol"))
     now = venue.now_ms()
     last = venue.engine.last_price(inst.symbol, now)
     return ok(
@@ -152,7 +151,7 @@ _CANDLE_TYPES = {
 
 async def market_candles(request: web.Request) -> web.Response:
     venue = venue_of(request)
-    inst = instrument(request.query.get("symbol"))
+    inst = instrument(venue, request.query.get("symbol"))
     seconds = _CANDLE_TYPES.get(request.query.get("type", ""))
     if seconds is None:
         raise fail("400100", "Parameter Error")
@@ -193,12 +192,15 @@ def _book(venue: Venue, inst: Instrument, depth: int) -> dict[str, Any]:
 
 
 async def orderbook_20(request: web.Request) -> web.Response:
-    return ok(_book(venue_of(request), instrument(request.query.get("symbol")), 20))
+    venue = venue_of(request)
+    return ok(_book(venue, instrument(venue, request.query.get("symbol")), 20))
 
 
 async def orderbook_100(request: web.Request) -> web.Response:
-    return ok(_book(venue_of(request), instrument(request.query.get("symbol")), 100))
+    venue = venue_of(request)
+    return ok(_book(venue, instrument(venue, request.query.get("symbol")), 100))
 
 
 async def orderbook_full(request: web.Request, key: SandboxKey) -> web.Response:
-    return ok(_book(venue_of(request), instrument(request.query.get("symbol")), 100))
+    venue = venue_of(request)
+    return ok(_book(venue, instrument(venue, request.query.get("symbol")), 100))

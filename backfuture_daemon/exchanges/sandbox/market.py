@@ -1,6 +1,6 @@
-"""The sandbox's market: its instruments, a seeded price feed that moves over time, and a small
-matching engine (limit orders rest and fill when the price crosses; market orders fill at the
-last price) over per-key accounts.
+"""The sandbox's market: a seeded price feed over the catalogue's instruments that moves over
+time, and a small matching engine (limit orders rest and fill when the price crosses; market
+orders fill at the last price) over per-key accounts.
 
 Called by the venue handlers (mexc.py, kucoin.py, kucoin_futures.py). Everything is in memory and
 O(1) or O(open orders of one key) per request; prices are computed, never stored.
@@ -13,61 +13,13 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
+from backfuture_daemon.exchanges.sandbox.catalogue import Catalogue, Instrument
+
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
 Status = Literal["open", "filled", "canceled"]
 
 _MASK64 = (1 << 64) - 1
-
-
-@dataclass(frozen=True, slots=True)
-class Instrument:
-    """One tradable thing, in exchange-neutral terms; each venue renders its own ids."""
-
-    symbol: str  #: unified, e.g. BTC/USDT
-    base: str
-    quote: str
-    start_price: float
-    price_tick: Decimal
-    amount_tick: Decimal
-    min_amount: Decimal
-    min_cost: Decimal
-    api_tradable: bool = True  #: False: listed, but the API may not trade it
-
-
-SPOT: tuple[Instrument, ...] = (
-    Instrument("BTC/USDT", "BTC", "USDT", 65000.0, Decimal("0.01"), Decimal("0.000001"),
-               Decimal("0.000001"), Decimal("1")),
-    Instrument("ETH/USDT", "ETH", "USDT", 3200.0, Decimal("0.01"), Decimal("0.00001"),
-               Decimal("0.00001"), Decimal("1")),
-    Instrument("SOL/USDT", "SOL", "USDT", 150.0, Decimal("0.001"), Decimal("0.001"),
-               Decimal("0.001"), Decimal("1")),
-    # Listed but not API-tradable (MEXC isSpotTradingAllowed=false, KuCoin enableTrading=false).
-    Instrument("DOGE/USDT", "DOGE", "USDT", 0.16, Decimal("0.00001"), Decimal("0.01"),
-               Decimal("1"), Decimal("1"), api_tradable=False),
-)  # fmt: skip
-SPOT_BY_SYMBOL: dict[str, Instrument] = {i.symbol: i for i in SPOT}
-
-
-@dataclass(frozen=True, slots=True)
-class Contract:
-    """A linear USDT perpetual. `multiplier` is the base amount of one contract."""
-
-    id: str  #: venue id: BTC_USDT (MEXC), XBTUSDTM (KuCoin)
-    underlying: str  #: the spot symbol whose price it follows
-    base_id: str  #: XBT on KuCoin, BTC on MEXC
-    multiplier: Decimal
-    price_tick: Decimal
-    max_leverage: int
-
-
-MEXC_CONTRACTS: tuple[Contract, ...] = (
-    Contract("BTC_USDT", "BTC/USDT", "BTC", Decimal("0.0001"), Decimal("0.1"), 125),
-)
-KUCOIN_CONTRACTS: tuple[Contract, ...] = (
-    Contract("XBTUSDTM", "BTC/USDT", "XBT", Decimal("0.001"), Decimal("0.1"), 125),
-    Contract("ETHUSDTM", "ETH/USDT", "ETH", Decimal("0.01"), Decimal("0.01"), 100),
-)
 
 
 def _mix(x: int) -> int:
@@ -91,8 +43,10 @@ class PriceFeed:
 
     _OCTAVES: tuple[tuple[int, float], ...] = ((5_000, 0.0015), (60_000, 0.004), (600_000, 0.012))
 
-    def __init__(self, seed: int = 7, instruments: tuple[Instrument, ...] = SPOT) -> None:
+    def __init__(self, seed: int = 7, catalogue: Catalogue | None = None) -> None:
         self.seed = seed
+        self.catalogue = catalogue or Catalogue()
+        instruments = self.catalogue.spot
         self._base = {i.symbol: i.start_price for i in instruments}
         self._tick = {i.symbol: i.price_tick for i in instruments}
         self._salt = {i.symbol: _symbol_salt(seed, i.symbol) for i in instruments}
@@ -188,6 +142,7 @@ class Engine:
 
     def __init__(self, feed: PriceFeed) -> None:
         self.feed = feed
+        self.catalogue = feed.catalogue
         self._accounts: dict[tuple[str, str], Account] = {}
 
     def account(self, exchange: str, api_key: str, balances: dict[str, Decimal]) -> Account:
@@ -208,7 +163,7 @@ class Engine:
 
     def place(self, acct: Account, order: Order, now_ms: int) -> Order:
         """Validate funds, lock them, and fill what is immediately fillable."""
-        inst = SPOT_BY_SYMBOL[order.symbol]
+        inst = self.catalogue.by_symbol[order.symbol]
         last = self.feed.price(order.symbol, now_ms)
         order.updated_ms = order.checked_ms = now_ms
         if order.market == "spot":
@@ -256,7 +211,7 @@ class Engine:
             order.reserved = Decimal(0)
 
     def _fill(self, acct: Account, order: Order, price: Decimal, now_ms: int) -> None:
-        inst = SPOT_BY_SYMBOL[order.symbol]
+        inst = self.catalogue.by_symbol[order.symbol]
         amount = order.amount
         if order.quote_amount is not None and order.type == "market":
             amount = (order.quote_amount / price).quantize(inst.amount_tick, rounding=ROUND_DOWN)

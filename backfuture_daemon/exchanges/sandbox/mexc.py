@@ -150,7 +150,7 @@ def _decimal(params: Params, name: str) -> Decimal | None:
 
 
 def _order_from_params(venue: Venue, params: Params) -> Order:
-    inst = instrument(params)
+    inst = instrument(venue, params)
     assert inst is not None
     if not inst.api_tradable:
         raise err(10007, "symbol not support api")
@@ -258,7 +258,7 @@ async def create_order(request: web.Request, key: SandboxKey, params: Params) ->
 
 
 def _order_id(venue: Venue, key: SandboxKey, params: Params) -> str:
-    instrument(params)
+    instrument(venue, params)
     acct = venue.engine.account("mexc", key.api_key, key.balances)
     oid = params.get("orderId") or acct.by_client_id.get(params.get("origClientOrderId") or "")
     if not oid:
@@ -292,7 +292,7 @@ async def cancel_order(request: web.Request, key: SandboxKey, params: Params) ->
 
 async def open_orders(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
     venue = venue_of(request)
-    inst = instrument(params, required=False)
+    inst = instrument(venue, params, required=False)
     acct = venue.engine.account("mexc", key.api_key, key.balances)
     orders = venue.engine.open_orders(acct, venue.now_ms(), inst.symbol if inst else None)
     return json_response([order_json(o) for o in orders])
@@ -300,7 +300,7 @@ async def open_orders(request: web.Request, key: SandboxKey, params: Params) -> 
 
 async def cancel_open_orders(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
     venue = venue_of(request)
-    inst = instrument(params)
+    inst = instrument(venue, params)
     assert inst is not None
     acct = venue.engine.account("mexc", key.api_key, key.balances)
     now = venue.now_ms()

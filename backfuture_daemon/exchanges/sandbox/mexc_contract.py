@@ -17,10 +17,9 @@ from urllib.parse import parse_qsl, quote, urlencode
 from aiohttp import web
 
 from backfuture_daemon.exchanges.sandbox import signing
+from backfuture_daemon.exchanges.sandbox.catalogue import Contract
 from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
 from backfuture_daemon.exchanges.sandbox.market import (
-    MEXC_CONTRACTS,
-    Contract,
     Order,
     UnknownOrder,
 )
@@ -35,7 +34,6 @@ from backfuture_daemon.exchanges.sandbox.venue import (
 
 Handler = Callable[[web.Request, SandboxKey], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
-BY_ID: dict[str, Contract] = {c.id: c for c in MEXC_CONTRACTS}
 _WINDOW_MS = 10_000
 
 
@@ -165,18 +163,18 @@ def _detail(c: Contract) -> dict[str, Any]:
 async def detail(request: web.Request) -> web.Response:
     symbol = request.query.get("symbol")
     if symbol:
-        c = BY_ID.get(symbol)
+        c = venue_of(request).engine.catalogue.mexc_contract_by_id.get(symbol)
         if c is None:
             raise fail(1001, "Contract does not exist!")
         return ok(_detail(c))
-    return ok([_detail(c) for c in MEXC_CONTRACTS])
+    return ok([_detail(c) for c in venue_of(request).engine.catalogue.mexc_contracts])
 
 
 async def ticker(request: web.Request) -> web.Response:
     venue = venue_of(request)
     now = venue.now_ms()
     rows = []
-    for c in MEXC_CONTRACTS:
+    for c in venue.engine.catalogue.mexc_contracts:
         last = venue.engine.last_price(c.underlying, now)
         rows.append(
             {
@@ -303,7 +301,7 @@ async def create_order(request: web.Request, key: SandboxKey) -> web.Response:
         raise fail(1002, "Contract not allow place order!")
     try:
         body = json.loads(request[BODY] or "{}")
-        c = BY_ID[body["symbol"]]
+        c = venue.engine.catalogue.mexc_contract_by_id[body["symbol"]]
         vol = Decimal(str(body["vol"]))
         side = int(body["side"])
         otype = int(body["type"])

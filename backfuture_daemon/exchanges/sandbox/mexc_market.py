@@ -10,9 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from backfuture_daemon.exchanges.sandbox.catalogue import Instrument
 from backfuture_daemon.exchanges.sandbox.market import (
-    SPOT,
-    Instrument,
     book,
     candles,
     decimal_str,
@@ -23,8 +22,6 @@ from backfuture_daemon.exchanges.sandbox.venue import (
     json_response,
     venue_of,
 )
-
-BY_ID: dict[str, Instrument] = {i.base + i.quote: i for i in SPOT}
 
 
 def mexc_id(inst: Instrument) -> str:
@@ -72,7 +69,8 @@ async def exchange_info(request: web.Request) -> web.Response:
     venue = venue_of(request)
     wanted = request.query.get("symbol") or request.query.get("symbols")
     names = set(wanted.split(",")) if wanted else None
-    symbols = [_symbol_info(i) for i in SPOT if names is None or mexc_id(i) in names]
+    spot = venue.engine.catalogue.spot
+    symbols = [_symbol_info(i) for i in spot if names is None or mexc_id(i) in names]
     return json_response(
         {
             "timezone": "CST",
@@ -86,11 +84,11 @@ async def exchange_info(request: web.Request) -> web.Response:
 
 async def default_symbols(request: web.Request) -> web.Response:
     """The symbols the API may trade (a pair missing here answers 10007 on orders)."""
-    ids = [mexc_id(i) for i in SPOT if i.api_tradable]
+    ids = [mexc_id(i) for i in venue_of(request).engine.catalogue.spot if i.api_tradable]
     return json_response({"code": 0, "data": ids, "msg": "success"})
 
 
-def instrument(params: Params, *, required: bool = True) -> Instrument | None:
+def instrument(venue: Venue, params: Params, *, required: bool = True) -> Instrument | None:
     symbol = params.get("symbol")
     if not symbol:
         if required:
@@ -98,7 +96,7 @@ def instrument(params: Params, *, required: bool = True) -> Instrument | None:
                 700004, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
             )
         return None
-    inst = BY_ID.get(symbol)
+    inst = venue.engine.catalogue.by_mexc_id.get(symbol)
     if inst is None:
         raise err(-1121, "Invalid symbol.")
     return inst
@@ -132,19 +130,19 @@ def _ticker(venue: Venue, inst: Instrument) -> dict[str, Any]:
 
 async def ticker_24hr(request: web.Request) -> web.Response:
     venue = venue_of(request)
-    inst = instrument(request.query, required=False)
+    inst = instrument(venue, request.query, required=False)
     if inst is not None:
         return json_response(_ticker(venue, inst))
-    return json_response([_ticker(venue, i) for i in SPOT])
+    return json_response([_ticker(venue, i) for i in venue.engine.catalogue.spot])
 
 
 async def ticker_price(request: web.Request) -> web.Response:
     venue = venue_of(request)
     now = venue.now_ms()
-    inst = instrument(request.query, required=False)
+    inst = instrument(venue, request.query, required=False)
     rows = [
         {"symbol": mexc_id(i), "price": decimal_str(venue.engine.last_price(i.symbol, now))}
-        for i in ([inst] if inst else SPOT)
+        for i in ([inst] if inst else venue.engine.catalogue.spot)
     ]
     return json_response(rows[0] if inst else rows)
 
@@ -175,7 +173,7 @@ def int_param(params: Params, name: str, default: int | None) -> int | None:
 
 async def klines(request: web.Request) -> web.Response:
     venue = venue_of(request)
-    inst = instrument(request.query)
+    inst = instrument(venue, request.query)
     assert inst is not None
     interval = _INTERVALS_MS.get(request.query.get("interval", ""))
     if interval is None:
@@ -203,7 +201,7 @@ async def klines(request: web.Request) -> web.Response:
 
 async def depth(request: web.Request) -> web.Response:
     venue = venue_of(request)
-    inst = instrument(request.query)
+    inst = instrument(venue, request.query)
     assert inst is not None
     limit = min(5000, max(1, int_param(request.query, "limit", 100) or 100))
     now = venue.now_ms()

@@ -27,6 +27,7 @@ from backfuture_daemon.exchanges.sandbox import (
     mexc_contract,
     mexc_gateway,
 )
+from backfuture_daemon.exchanges.sandbox.catalogue import Catalogue
 from backfuture_daemon.exchanges.sandbox.faults import Faults
 from backfuture_daemon.exchanges.sandbox.keys import KeyStore, SandboxKey, parse_key
 from backfuture_daemon.exchanges.sandbox.market import Engine, PriceFeed
@@ -97,10 +98,14 @@ class Sandbox:
         kucoin_futures_port: int = 0,
         *,
         seed: int = 7,
+        synthetic_markets: int = 0,
     ) -> None:
         self.host = host
         self.keys = KeyStore(keys)
-        self.engine = Engine(PriceFeed(seed))
+        catalogue = (
+            Catalogue.with_synthetic(synthetic_markets) if synthetic_markets else Catalogue()
+        )
+        self.engine = Engine(PriceFeed(seed, catalogue))
         self._ports = {
             "mexc": mexc_port,
             "kucoin": kucoin_port,
