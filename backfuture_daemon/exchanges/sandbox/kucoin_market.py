@@ -20,6 +20,8 @@ from backfuture_daemon.exchanges.sandbox.market import (
 )
 from backfuture_daemon.exchanges.sandbox.venue import (
     Venue,
+    cached,
+    raw_json,
     venue_of,
 )
 
@@ -43,9 +45,14 @@ def _currency(code: str, precision: int) -> dict[str, Any]:
 
 
 async def currencies(request: web.Request) -> web.Response:
-    spot = venue_of(request).engine.catalogue.spot
-    codes = sorted({i.base for i in spot} | {i.quote for i in spot})
-    return ok([_currency(c, 8) for c in codes])
+    venue = venue_of(request)
+    spot = venue.engine.catalogue.spot
+
+    def build() -> dict[str, Any]:
+        codes = sorted({i.base for i in spot} | {i.quote for i in spot})
+        return {"code": "200000", "data": [_currency(c, 8) for c in codes]}
+
+    return raw_json(cached(venue, "currencies", build))
 
 
 def _symbol(inst: Instrument) -> dict[str, Any]:
@@ -75,7 +82,11 @@ def _symbol(inst: Instrument) -> dict[str, Any]:
 
 
 async def symbols(request: web.Request) -> web.Response:
-    return ok([_symbol(i) for i in venue_of(request).engine.catalogue.spot])
+    venue = venue_of(request)
+    spot = venue.engine.catalogue.spot
+    return raw_json(
+        cached(venue, "symbols", lambda: {"code": "200000", "data": [_symbol(i) for i in spot]})
+    )
 
 
 def instrument(venue: Venue, symbol: str | None) -> Instrument:

@@ -27,8 +27,10 @@ from backfuture_daemon.exchanges.sandbox.venue import (
     BODY,
     ApiError,
     Venue,
+    cached,
     client_ip,
     json_response,
+    raw_json,
     venue_of,
 )
 
@@ -167,7 +169,14 @@ async def detail(request: web.Request) -> web.Response:
         if c is None:
             raise fail(1001, "Contract does not exist!")
         return ok(_detail(c))
-    return ok([_detail(c) for c in venue_of(request).engine.catalogue.mexc_contracts])
+    venue = venue_of(request)
+    contracts = venue.engine.catalogue.mexc_contracts
+    body = cached(
+        venue,
+        "contract/detail",
+        lambda: {"success": True, "code": 0, "data": [_detail(c) for c in contracts]},
+    )
+    return raw_json(body)
 
 
 async def ticker(request: web.Request) -> web.Response:

@@ -19,7 +19,9 @@ from backfuture_daemon.exchanges.sandbox.market import (
 from backfuture_daemon.exchanges.sandbox.mexc_gateway import Params, err
 from backfuture_daemon.exchanges.sandbox.venue import (
     Venue,
+    cached,
     json_response,
+    raw_json,
     venue_of,
 )
 
@@ -68,16 +70,20 @@ def _symbol_info(inst: Instrument) -> dict[str, Any]:
 async def exchange_info(request: web.Request) -> web.Response:
     venue = venue_of(request)
     wanted = request.query.get("symbol") or request.query.get("symbols")
-    names = set(wanted.split(",")) if wanted else None
     spot = venue.engine.catalogue.spot
-    symbols = [_symbol_info(i) for i in spot if names is None or mexc_id(i) in names]
+    if not wanted:  # the whole list: static, served from the cache
+        symbols = cached(venue, "exchangeInfo", lambda: [_symbol_info(i) for i in spot])
+        head = f'{{"timezone":"CST","serverTime":{venue.now_ms()},"rateLimits":[],'
+        return raw_json(head.encode() + b'"exchangeFilters":[],"symbols":' + symbols + b"}")
+    names = set(wanted.split(","))
+    symbols_ = [_symbol_info(i) for i in spot if mexc_id(i) in names]
     return json_response(
         {
             "timezone": "CST",
             "serverTime": venue.now_ms(),
             "rateLimits": [],
             "exchangeFilters": [],
-            "symbols": symbols,
+            "symbols": symbols_,
         }
     )
 

@@ -38,6 +38,8 @@ class Venue:
     counts: Counter[str] = field(default_factory=Counter)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     fault_responder: FaultResponder | None = None
+    #: serialised static answers (market lists): built once, so a list costs no work per request
+    cache: dict[str, bytes] = field(default_factory=dict)
     not_found: Callable[[int], web.Response] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _window: tuple[int, int] = (0, 0)  #: (second, requests in it) for rate_limit_per_s
@@ -78,6 +80,18 @@ def json_response(
         content_type="application/json",
         headers=headers,
     )
+
+
+def cached(venue: Venue, name: str, build: Callable[[], Any]) -> bytes:
+    """`build()` as compact JSON bytes, computed once per venue."""
+    body = venue.cache.get(name)
+    if body is None:
+        body = venue.cache[name] = json.dumps(build(), separators=(",", ":")).encode()
+    return body
+
+
+def raw_json(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 class ApiError(Exception):
