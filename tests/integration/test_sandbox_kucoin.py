@@ -251,3 +251,25 @@ async def test_market_data(clients: Clients) -> None:
     book = await ex.fetch_order_book("ETH/USDT", 20)
     assert len(book["bids"]) == 20
     assert book["bids"][0][0] < book["asks"][0][0]
+
+
+@pytest.mark.parametrize("flavour", ["classic", "hf", "futures"])
+async def test_orders_by_client_order_id(clients: Clients, flavour: str) -> None:
+    """Live bots find their orders again by client order id after a restart."""
+    if flavour == "futures":
+        ex, symbol, amount = clients.kucoin_futures("kc-it-futures"), "BTC/USDT:USDT", 1
+        await ex.load_markets()
+    else:
+        api_key = "kc-it-hf" if flavour == "hf" else "kc-it-healthy"
+        ex = clients.kucoin(api_key, options={"hf": flavour == "hf"})
+        symbol, amount = "BTC/USDT", 0.001
+        await ex.load_markets(False, {"marginables": False})
+    price = round((await ex.fetch_ticker(symbol))["last"] * 0.5)
+    await ex.create_order(
+        symbol, "limit", "buy", amount, price, {"clientOrderId": f"bot-{flavour}-1"}
+    )
+    found = await ex.fetch_order(None, symbol, {"clientOrderId": f"bot-{flavour}-1"})
+    assert found["clientOrderId"] == f"bot-{flavour}-1"
+    assert found["status"] == "open"
+    await ex.cancel_order(None, symbol, {"clientOrderId": f"bot-{flavour}-1"})
+    assert (await ex.fetch_order(found["id"], symbol))["status"] == "canceled"

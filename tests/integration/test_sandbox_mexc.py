@@ -370,3 +370,15 @@ async def test_contract_host_codes(sandbox: Sandbox, clients: Clients) -> None:
     assert await code_of(futures, create, ccxt.InvalidOrder) == 1002
     sandbox.faults("mexc").rate_limit = True
     assert await code_of(futures, assets, ccxt.RateLimitExceeded) == 510
+
+
+async def test_orders_by_client_order_id(clients: Clients) -> None:
+    ex = clients.mexc("mx0-it-healthy")
+    await ex.load_markets()
+    price = round((await ex.fetch_ticker("BTC/USDT"))["last"] * 0.5, 2)
+    await ex.create_order("BTC/USDT", "limit", "buy", 0.001, price, {"clientOrderId": "bot-1"})
+    found = await ex.fetch_order(None, "BTC/USDT", {"clientOrderId": "bot-1"})
+    assert found["clientOrderId"] == "bot-1"
+    assert found["status"] == "open"
+    await ex.cancel_order(None, "BTC/USDT", {"clientOrderId": "bot-1"})
+    assert (await ex.fetch_order(found["id"], "BTC/USDT"))["status"] == "canceled"

@@ -255,6 +255,17 @@ async def cancel_order_hf(request: web.Request, key: SandboxKey) -> web.Response
     return ok({"orderId": order.id})
 
 
+async def cancel_order_by_client(request: web.Request, key: SandboxKey) -> web.Response:
+    order = _lookup(request, key, cancel=True, hf=False)
+    return ok(
+        {"cancelledOrderId": order.id, "clientOid": order.client_id, "cancelledOcoOrderIds": None}
+    )
+
+
+async def cancel_order_hf_by_client(request: web.Request, key: SandboxKey) -> web.Response:
+    return ok({"clientOid": _lookup(request, key, cancel=True, hf=True).client_id})
+
+
 async def get_order(request: web.Request, key: SandboxKey) -> web.Response:
     return ok(order_json(_lookup(request, key, cancel=False, hf=False), hf=False))
 
@@ -336,10 +347,21 @@ def routes() -> list[Route]:
         ("DELETE", f"{v1}/orders/{{order_id}}", private("Spot", cancel_order)),
         ("GET", f"{v1}/orders/{{order_id}}", private("General", get_order)),
         ("GET", f"{v1}/order/client-order/{{client_oid}}", private("General", get_order)),
+        (
+            "DELETE",
+            f"{v1}/order/client-order/{{client_oid}}",
+            private("Spot", cancel_order_by_client),
+        ),
         ("POST", f"{hf}/orders/test", private("Spot", order_test)),
         ("POST", f"{hf}/orders", private("Spot", create_order_hf)),
         ("GET", f"{hf}/orders/active", private("General", list_orders_hf_active)),
         ("GET", f"{hf}/orders/done", private("General", list_orders_hf_done)),
+        ("GET", f"{hf}/orders/client-order/{{client_oid}}", private("General", get_order_hf)),
+        (
+            "DELETE",
+            f"{hf}/orders/client-order/{{client_oid}}",
+            private("Spot", cancel_order_hf_by_client),
+        ),
         ("DELETE", f"{hf}/orders/{{order_id}}", private("Spot", cancel_order_hf)),
         ("GET", f"{hf}/orders/{{order_id}}", private("General", get_order_hf)),
     ]

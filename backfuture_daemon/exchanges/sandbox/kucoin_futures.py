@@ -242,7 +242,8 @@ async def create_order(request: web.Request, key: SandboxKey) -> web.Response:
 def _lookup(request: web.Request, key: SandboxKey, *, cancel: bool) -> Order:
     venue = venue_of(request)
     acct = venue.engine.account("kucoin", key.api_key, key.balances)
-    oid = request.match_info["order_id"]
+    client_oid = request.match_info.get("client_oid") or request.query.get("clientOid", "")
+    oid = request.match_info.get("order_id") or acct.by_client_id.get(client_oid, "")
     order = acct.orders.get(oid)
     try:
         if order is None or order.market != "futures":
@@ -256,6 +257,10 @@ def _lookup(request: web.Request, key: SandboxKey, *, cancel: bool) -> Order:
 
 async def cancel_order(request: web.Request, key: SandboxKey) -> web.Response:
     return ok({"cancelledOrderIds": [_lookup(request, key, cancel=True).id]})
+
+
+async def cancel_order_by_client(request: web.Request, key: SandboxKey) -> web.Response:
+    return ok({"clientOid": _lookup(request, key, cancel=True).client_id})
 
 
 async def get_order(request: web.Request, key: SandboxKey) -> web.Response:
@@ -306,6 +311,12 @@ def routes() -> list[Route]:
         ("POST", f"{v1}/orders", private("Futures", create_order)),
         ("DELETE", f"{v1}/orders", private("Futures", cancel_all)),
         ("GET", f"{v1}/orders", private("General", list_orders)),
+        ("GET", f"{v1}/orders/byClientOid", private("General", get_order)),
+        (
+            "DELETE",
+            f"{v1}/orders/client-order/{{client_oid}}",
+            private("Futures", cancel_order_by_client),
+        ),
         ("DELETE", f"{v1}/orders/{{order_id}}", private("Futures", cancel_order)),
         ("GET", f"{v1}/orders/{{order_id}}", private("General", get_order)),
     ]
