@@ -309,13 +309,17 @@ async def test_start_failure_releases_ports(sandbox: Sandbox) -> None:
 async def test_rate_budget_per_second(sandbox: Sandbox, venue: str) -> None:
     sandbox.faults(venue).rate_limit_per_s = 2
     path = "/api/v3/time" if venue == "mexc" else "/api/v1/timestamp"
-    statuses = []
     async with aiohttp.ClientSession() as s:
-        for _ in range(10):  # well within two one-second windows
+
+        async def status() -> int:
             async with s.get(_base_url(sandbox, venue) + path) as r:
-                statuses.append(r.status)
-    assert 2 <= statuses.count(200) <= 4
-    assert statuses.count(429) == 10 - statuses.count(200)
+                return r.status
+
+        started = time.monotonic()
+        statuses = await asyncio.gather(*(status() for _ in range(20)))
+        seconds = int(time.monotonic() - started) + 2  # one-second windows the burst touched
+    assert 2 <= statuses.count(200) <= 2 * seconds
+    assert statuses.count(429) == 20 - statuses.count(200)
 
 
 async def test_faults_can_be_set_before_start() -> None:
