@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,11 @@ def main() -> int:
         def running() -> int:
             return sum(1 for b in daemon.status()["bots"] if b["state"] == "running")
 
+        def bot_is(name: str, state: str) -> bool:
+            return any(
+                b["strategy"] == name and b["state"] == state for b in daemon.status()["bots"]
+            )
+
         ready_cpu = cpu_seconds(pid)  # start-up: imports, sops, first load
         wait_until(lambda: running() == n, 120, f"{n} bots running", step=0.2)
         first_round = time.monotonic() - started
@@ -141,14 +147,7 @@ def main() -> int:
             repo.write({"strategies.yaml": docs["strategies.yaml"]})
             repo.commit(f"bench {c}")
             name = f"Bot {i:03d}"
-            wait_until(
-                lambda name=name, want=want: any(
-                    b["strategy"] == name and b["state"] == want for b in daemon.status()["bots"]
-                ),
-                30,
-                f"{name} {want}",
-                step=0.01,
-            )
+            wait_until(partial(bot_is, name, want), 30, f"{name} {want}", step=0.01)
             strategy_latency.append(time.monotonic() - t0)
 
         # (b) commits adding a connection + strategy: test, then running.
@@ -161,15 +160,7 @@ def main() -> int:
             t0 = time.monotonic()
             repo.commit(f"add connection {total - 1}")
             name = f"Bot {total - 1:03d}"
-            wait_until(
-                lambda name=name: any(
-                    b["strategy"] == name and b["state"] == "running"
-                    for b in daemon.status()["bots"]
-                ),
-                30,
-                f"{name} running",
-                step=0.01,
-            )
+            wait_until(partial(bot_is, name, "running"), 30, f"{name} running", step=0.01)
             add_latency.append(time.monotonic() - t0)
 
         time.sleep(2.0)  # let the last commit's follow-up passes finish

@@ -181,7 +181,7 @@ def test_commit_brings_bot_up_and_bad_revisions_change_nothing(
 
             def rejected(want: int = want, error_class: str = error_class) -> bool:
                 cfg = daemon.status()["config"]
-                return (
+                return bool(
                     cfg["reloads_total"].get("failure", 0) >= want
                     and cfg["errors_total"].get(error_class, 0) >= 1
                 )
@@ -240,7 +240,11 @@ def test_git_sync_symlink_swap_is_picked_up(sandbox: SandboxProc, tmp_path: Path
             source.write(documents(sandbox, two=n == 0))
             publish(sha)
             want = {BOT: "running", BOT2: "running"} if n == 0 else {BOT: "running"}
-            wait_until(lambda want=want: daemon.bots() == want, 10, f"swap {n + 1} applied")
+
+            def applied(want: dict[str, str] = want) -> bool:
+                return daemon.bots() == want
+
+            wait_until(applied, 10, f"swap {n + 1} applied")
             assert daemon.status()["config"]["applied_revision"] == sha[:12]
         assert_no_canary(daemon)
     finally:

@@ -55,15 +55,16 @@ def free_port() -> int:
 
 def wait_until(fn: Callable[[], T | None], timeout: float, what: str, step: float = 0.05) -> T:
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: object = None
     while time.monotonic() < deadline:
         try:
-            last = fn()
+            value = fn()
         except (OSError, urllib.error.URLError, ValueError, KeyError) as e:
             last = e
         else:
-            if last:
-                return last
+            if value:
+                return value
+            last = value
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
@@ -73,8 +74,12 @@ def http(url: str, method: str = "GET", body: object = None, timeout: float = 5.
     req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (loopback)
     if data is not None:
         req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback)
-        raw = resp.read().decode()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback)
+            raw = resp.read().decode()
+    except urllib.error.HTTPError as e:
+        e.close()  # an HTTPError holds the response: close its socket before re-raising
+        raise
     return json.loads(raw) if raw.lstrip().startswith(("{", "[")) else raw
 
 
@@ -150,7 +155,11 @@ class SandboxProc(Proc):
             str(self.kucoin_futures_port),
         )
         super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
-        wait_until(lambda: http(f"{self.mexc_url}/api/v3/ping") == {}, 20, "sandbox up")
+        try:
+            wait_until(lambda: http(f"{self.mexc_url}/api/v3/ping") == {}, 20, "sandbox up")
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def mexc_url(self) -> str:
@@ -243,7 +252,11 @@ class DaemonProc(Proc):
         )
         super().__init__(argv, workdir / f"daemon-{self.port}.log", env)
         if wait_ready:
-            wait_until(lambda: self.get("/readyz"), 30, "daemon ready")
+            try:
+                wait_until(lambda: self.get("/readyz"), 30, "daemon ready")
+            except BaseException:
+                self.stop()
+                raise
 
     @property
     def url(self) -> str:

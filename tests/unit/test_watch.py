@@ -39,7 +39,8 @@ def test_probe_reads_head_and_digest_without_git(tmp_path: Path) -> None:
     edited = probe_revision(repo)
     assert edited.digest != first.digest
     assert edited.commit == first.commit
-    assert edited.revision_id == first.commit[:12]  # type: ignore[index]
+    assert first.commit is not None
+    assert edited.revision_id == first.commit[:12]
 
 
 def test_probe_names_git_sync_worktrees_by_their_link(tmp_path: Path) -> None:
