@@ -371,3 +371,35 @@ def test_sigterm_exits_0_and_bot_state_survives_restart(
         assert_no_canary(daemon, plan_out, live=False)  # the first run's log file
     finally:
         again.stop()
+
+
+def test_shutdown_drains_checks_and_a_second_sigint_forces_exit(
+    sandbox: SandboxProc, tmp_path: Path
+) -> None:
+    repo = ConfigRepo(tmp_path / "repo", documents(sandbox, two=True))
+    sandbox.faults(latency_ms=300)  # every exchange call is slow: tests stay in flight
+    try:
+        graceful = DaemonProc(repo.path, tmp_path, repo.key_file)
+        try:
+            graceful.signal(signal.SIGTERM)  # both connection tests are still in flight
+            assert graceful.wait(30) == 0  # they finish within the grace period, then exit 0
+            out = graceful.output()
+            assert "shutting down: waiting for 2 connection test(s)" in out
+            assert "cancelled" not in out
+            assert out.count('connection "MEXC Spot') >= 2  # both results were recorded
+        finally:
+            graceful.stop()
+
+        forced = DaemonProc(repo.path, tmp_path, repo.key_file, state_dir=tmp_path / "s2")
+        try:
+            forced.signal(signal.SIGINT)
+            wait_until(lambda: "shutting down: waiting for" in forced.output(), 5, "draining")
+            started = time.monotonic()
+            forced.signal(signal.SIGINT)
+            assert forced.wait(5) == 130
+            assert time.monotonic() - started < 2
+            assert "second SIGINT" in forced.output()
+        finally:
+            forced.stop()
+    finally:
+        sandbox.faults(latency_ms=0)
