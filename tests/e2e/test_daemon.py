@@ -379,7 +379,8 @@ def test_shutdown_drains_checks_and_a_second_sigint_forces_exit(
     repo = ConfigRepo(tmp_path / "repo", documents(sandbox, two=True))
     sandbox.faults(latency_ms=300)  # every exchange call is slow: tests stay in flight
     try:
-        graceful = DaemonProc(repo.path, tmp_path, repo.key_file)
+        grace = {"BACKFUTURE_SHUTDOWN_GRACE_SECONDS": "20"}  # generous: CI machines are busy
+        graceful = DaemonProc(repo.path, tmp_path, repo.key_file, extra_env=grace)
         try:
             graceful.signal(signal.SIGTERM)  # both connection tests are still in flight
             assert graceful.wait(30) == 0  # they finish within the grace period, then exit 0
