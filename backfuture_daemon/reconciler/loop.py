@@ -202,14 +202,15 @@ class Reconciler:
         try:
             probe = await asyncio.to_thread(self._probe, self.config_path)
         except OSError as e:
-            return self._reject(
-                None,
-                [
-                    ConfigIssue(
-                        str(self.config_path), "", f"cannot read: {e.strerror}", "file_unreadable"
-                    )
-                ],
-            )
+            text = f"cannot read: {e.strerror}"
+            if (
+                self._last_probe is None
+                and self._config.last_error == f"{self.config_path}: {text}"
+            ):
+                return None  # still unreadable: counted and logged once already
+            self._last_probe = None
+            issue = ConfigIssue(str(self.config_path), "", text, "file_unreadable")
+            return self._reject(None, [issue])
         last, self._last_probe = self._last_probe, probe
         if not force and last is not None and probe.digest == last.digest:
             # Same content (good or broken): nothing to load. Only the commit may have moved

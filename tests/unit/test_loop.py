@@ -323,3 +323,25 @@ async def test_tester_timeout_is_exchange_unavailable() -> None:
     assert mexc.report is not None
     assert mexc.report.error_classes == (ErrorClass.EXCHANGE_UNAVAILABLE,)
     assert bots(snap)["BTC Bot"][0] is BotState.PAUSED
+
+
+async def test_unreadable_config_path_is_reported_once_then_recovers() -> None:
+    repo = Repo(two_connections())
+    r = make(repo, FakeTester(), Clock())
+    await settle(r)
+    real_probe = repo.probe
+
+    def gone(path: Path) -> Probe:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    r._probe = gone
+    for _ in range(3):
+        r.request("resync")
+        snap = await settle(r)
+    assert snap.config.errors_total == {"file_unreadable": 1}
+    assert snap.config.applied_revision == "sha256:d1d1d1d1d1d1"
+    assert len([b for b in snap.bots if b.state is BotState.RUNNING]) == 2
+    r._probe = real_probe
+    r.request("resync")
+    snap = await settle(r)
+    assert snap.config.last_error is None
