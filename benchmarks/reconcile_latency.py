@@ -30,6 +30,7 @@ from tests.helpers.processes import (
     ConfigRepo,
     DaemonProc,
     SandboxProc,
+    http,
     mexc_key,
     wait_until,
 )
@@ -170,9 +171,12 @@ def main() -> int:
         rss = rss_mib(pid)
 
         print(f"backfuture reconcile latency benchmark ({n} connections, 2 cores shared)")
+        total_cpu = ready_cpu + round_cpu
+        requests = http(f"{sandbox.mexc_url}/__sandbox/requests")["total"]
         print(f"  first round: {n} connection tests -> all bots running in {first_round:.2f} s "
-              f"from daemon start; tests used {round_cpu:.2f} CPU-s after start-up "
-              f"({ready_cpu:.2f} CPU-s)")  # fmt: skip
+              f"from daemon start; {total_cpu:.2f} CPU-s including start-up "
+              f"(imports, sops, first load)")  # fmt: skip
+        print(f"  sandbox API requests during the run: {requests} (every test is real HTTP)")
         rows = (
             (f"strategy change ({len(strategy_latency)} commits)", strategy_latency),
             (f"new connection, bot running ({len(add_latency)} commits)", add_latency),
@@ -182,7 +186,10 @@ def main() -> int:
             print(f"  commit -> applied, {label}: p50 {p50:.3f} s, p95 {p95:.3f} s, "
                   f"max {max(values):.3f} s")  # fmt: skip
         print(f"  idle CPU: {idle_share * 100:.2f} % of one core over {args.idle_seconds:.0f} s")
-        print(f"  re-check round amortised over 300 s: {round_cpu / 300 * 100:.2f} % of one core")
+        # Upper bound: start-up CPU is counted as if it were part of every re-check round.
+        print(
+            f"  re-check round amortised over 300 s: <= {total_cpu / 300 * 100:.2f} % of one core"
+        )
         print(f"  RSS: {rss:.1f} MiB")
         ok = pct(strategy_latency, 95) <= 2.0 and idle_share <= 0.01
         print(f"  targets (p95 <= 2 s, idle CPU <= 1 %): {'met' if ok else 'NOT met'}")
