@@ -81,18 +81,14 @@ def git_head(root: Path) -> str | None:
 
 
 def probe_revision(path: Path) -> Probe:
-    """Cheap to call every few seconds: stats and reads the config files only."""
+    """Cheap to call every few seconds: reads exactly the files the loader would read
+    (configuration.loading.discover), so editor swap files or temp files change nothing."""
+    from backfuture_daemon.configuration.loading import discover
+
     target = path.resolve()
     h = hashlib.sha256()
-    if target.is_file():
-        files = [target]
-        root = target.parent
-    else:
-        root = target
-        files = []
-        for dirpath, dirnames, filenames in os.walk(target):
-            dirnames[:] = sorted(d for d in dirnames if d != ".git")
-            files.extend(Path(dirpath) / f for f in sorted(filenames))
+    files, is_dir = discover(target)
+    root = target if is_dir else target.parent
     for f in files:
         try:
             if f.stat().st_size > _MAX_FILE_BYTES:

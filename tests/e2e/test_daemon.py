@@ -80,6 +80,13 @@ def documents(sb: SandboxProc, *, two: bool = False, strategies: bool = True) ->
     return {"main.yaml": doc}
 
 
+def atomic_write(path: Path, text: str) -> None:
+    """As git does it: the daemon never reads a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def policy_only() -> dict[str, Any]:
     return {"main.yaml": {"version": 1, "policy": {"egress_ips": ["127.0.0.1"]}}}
 
@@ -141,7 +148,7 @@ def test_commit_brings_bot_up_and_bad_revisions_change_nothing(
         text = (repo.path / "main.yaml").read_text()
         # Broken YAML; MAC mismatch (a plaintext field of an encrypted file edited without
         # sops); a plaintext secret; an empty config while the bot runs.
-        (repo.path / "broken.yaml").write_text("version: 1\nconnections: [\n")
+        atomic_write(repo.path / "broken.yaml", "version: 1\nconnections: [\n")
         steps = [
             ("broken.yaml", "yaml_invalid", None),
             ("main.yaml", "decrypt_mac_mismatch", "mac"),
@@ -152,11 +159,11 @@ def test_commit_brings_bot_up_and_bad_revisions_change_nothing(
         for file, error_class, kind in steps:
             if kind == "mac":
                 (repo.path / "broken.yaml").unlink()
-                (repo.path / "main.yaml").write_text(
-                    text.replace("margin_limit: 500", "margin_limit: 400")
+                atomic_write(
+                    repo.path / "main.yaml", text.replace("margin_limit: 500", "margin_limit: 400")
                 )
             elif kind == "plain":
-                (repo.path / "main.yaml").write_text(text)
+                atomic_write(repo.path / "main.yaml", text)
                 repo.write(
                     {
                         "plain.yaml": {
