@@ -351,7 +351,12 @@ class Reconciler:
         for action in actions:
             if isinstance(action, ForgetConnection):
                 self._conns.pop(action.name, None)
-                event(logging.INFO, "connection removed from config", connection=action.name)
+                what = (
+                    "suspended: not tested"
+                    if action.name in self._desired.fingerprints
+                    else ("removed from config")
+                )
+                event(logging.INFO, f'connection "{action.name}" {what}', connection=action.name)
             elif isinstance(action, TestConnection):
                 if not self._shutting_down:
                     self._start_test(action)

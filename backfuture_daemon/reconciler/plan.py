@@ -89,7 +89,9 @@ def plan(desired: Desired, observed: Observed, now: float) -> tuple[Action, ...]
 
 
 def _forget(desired: Desired, observed: Observed) -> list[Action]:
-    wanted = {c.name for c in desired.state.connections} if desired.state else set()
+    # A suspended connection is not tested: drop its old result rather than show it as current.
+    state = desired.state
+    wanted = {c.name for c in state.connections if not c.suspend} if state else set()
     return [ForgetConnection(n) for n in sorted(observed.connections) if n not in wanted]
 
 

@@ -128,9 +128,11 @@ def test_unchanged_connection_keeps_its_result_until_due() -> None:
 def test_suspended_strategy_and_connection_pause() -> None:
     d = desired([conn(suspend=True)], [strat(suspend=False), strat("S2", suspend=True)])
     o = Observed(connections={"MEXC Main": obs(d, "MEXC Main", online())})
-    reasons = {a.strategy: a.reason for a in plan(d, o, NOW) if isinstance(a, PauseBot)}
+    actions = plan(d, o, NOW)
+    reasons = {a.strategy: a.reason for a in actions if isinstance(a, PauseBot)}
     assert reasons == {"BTC Bot": 'connection "MEXC Main" suspended', "S2": "strategy suspended"}
-    assert not any(isinstance(a, TestConnection) for a in plan(d, o, NOW))
+    assert not any(isinstance(a, TestConnection) for a in actions)
+    assert actions[0] == ForgetConnection("MEXC Main")  # its old result is not current
 
 
 def test_withdraw_permission_never_runs_even_if_status_online() -> None:
