@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from backfuture_daemon import __version__
+from backfuture_daemon.errors import UsageError
+from backfuture_daemon.redaction import GLOBAL_REDACTOR
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -55,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args._run(args)
     except KeyboardInterrupt:
         return 130
+    except UsageError as e:
+        print(f"backfuture {args.command}: {GLOBAL_REDACTOR(str(e))}", file=sys.stderr)
+        return 2
     return code
 
 

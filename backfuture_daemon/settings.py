@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from backfuture_daemon.errors import UsageError
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class DaemonSettings(BaseSettings):
@@ -26,11 +30,38 @@ class DaemonSettings(BaseSettings):
     backoff_cap_seconds: float = Field(default=900.0, gt=0)
     check_timeout_seconds: float = Field(default=10.0, gt=0)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
-    egress_ips: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = ()
+    egress_ips: Annotated[tuple[IpAddress, ...], NoDecode] = Field(
+        default=(),
+        description="The daemon's public IPs (comma-separated), added to the config's "
+        "policy.egress_ips; API keys must whitelist them.",
+    )
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sops_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    @field_validator("egress_ips", mode="before")
+    @classmethod
+    def _comma_separated(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return tuple(part.strip() for part in v.split(",") if part.strip())
+        return v
+
     def http_host_port(self) -> tuple[str, int]:
         host, _, port = self.http.rpartition(":")
         return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def load_settings(**overrides: Any) -> DaemonSettings:
+    """DaemonSettings from the environment; a bad BACKFUTURE_* value is a UsageError naming it."""
+    try:
+        return DaemonSettings(**overrides)
+    except ValidationError as e:
+        by_field: dict[str, list[str]] = {}
+        for err in e.errors(include_input=False):
+            msgs = by_field.setdefault(f"BACKFUTURE_{str(err['loc'][0]).upper()}", [])
+            if err["msg"] not in msgs:
+                msgs.append(err["msg"])
+        problems = "; ".join(f"{name}: {' or '.join(m)}" for name, m in by_field.items())
+        raise UsageError(f"invalid settings: {problems}") from None
+    except SettingsError as e:
+        raise UsageError(f"invalid settings: {e}") from None

@@ -46,13 +46,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backfuture_daemon.configuration.loading import load_revision
+    from backfuture_daemon.settings import load_settings
 
     path: Path = args.path
     if not path.exists():
         _err(f"backfuture check: {path}: no such file or directory")
         return 2
     try:
-        state = load_revision(path, decrypt=True, sops_timeout=args.sops_timeout)
+        state = load_revision(
+            path,
+            decrypt=True,
+            sops_timeout=args.sops_timeout,
+            extra_egress_ips=load_settings().egress_ips,
+        )
     except ConfigError as exc:
         for issue in exc.issues:
             _err(str(issue))

@@ -62,9 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backfuture_daemon.configuration.loading import load_revision
+    from backfuture_daemon.settings import load_settings
 
     try:
-        state = load_revision(args.path, sops_timeout=args.sops_timeout)
+        state = load_revision(
+            args.path,
+            sops_timeout=args.sops_timeout,
+            extra_egress_ips=load_settings().egress_ips,
+        )
     except (ConfigError, DecryptError) as e:
         issues = e.issues if isinstance(e, ConfigError) else (str(e),)
         for issue in issues:

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> DaemonSettings:
-    from backfuture_daemon.settings import DaemonSettings
+    from backfuture_daemon.settings import load_settings
 
     overrides: dict[str, Any] = {}
     for flag, name in (
@@ -64,19 +64,13 @@ def settings_from(args: argparse.Namespace) -> DaemonSettings:
         value = getattr(args, flag, None)
         if value is not None:
             overrides[name] = value
-    return DaemonSettings(**overrides)
+    return load_settings(**overrides)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from backfuture_daemon.telemetry.logging import configure_logging
 
-    try:
-        settings = settings_from(args)
-    except ValidationError as e:
-        print(f"backfuture run: invalid settings: {e}", file=sys.stderr)
-        return 2
+    settings = settings_from(args)  # a bad BACKFUTURE_* value: UsageError, exit 2 (cli.py)
     configure_logging(settings.log_format, settings.log_level)
     # watchfiles logs every batch at INFO; the loop logs what the batch changed instead.
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
@@ -128,7 +122,11 @@ async def serve(
     )
     reconciler = Reconciler(
         settings.config_path,
-        loader=partial(load_revision, sops_timeout=settings.sops_timeout_seconds),
+        loader=partial(
+            load_revision,
+            sops_timeout=settings.sops_timeout_seconds,
+            extra_egress_ips=settings.egress_ips,
+        ),
         tester=tester,
         lifecycle=BotLifecycle(store, time.time),
         salt=salt,

@@ -34,9 +34,11 @@ from backfuture_daemon.configuration.models import (
     ConfigDocument,
     Connection,
     DesiredState,
+    IpAddress,
     Policy,
     Revision,
     Strategy,
+    with_egress_ips,
 )
 from backfuture_daemon.configuration.rules import PLACEHOLDER, Located, check_revision
 from backfuture_daemon.errors import ConfigError, ConfigIssue, DecryptError
@@ -405,8 +407,12 @@ def load_revision(
     sops_timeout: float = 30.0,
     allow_empty: bool = True,
     env: Mapping[str, str] | None = None,
+    extra_egress_ips: Sequence[IpAddress] = (),
 ) -> DesiredState:
     """Read, decrypt and validate one revision; ConfigError lists every issue found.
+
+    `extra_egress_ips` (BACKFUTURE_EGRESS_IPS, the daemon's own knowledge of its public IPs) are
+    added to `policy.egress_ips`, so a deployment can state its IPs without a config commit.
 
     decrypt=False (`--no-decrypt`, PR CI without keys) checks structure and schema with every
     secret required to be an ENC[...] value. Decrypted secrets go to GLOBAL_REDACTOR.
@@ -503,7 +509,7 @@ def load_revision(
 
     # A file that did not even parse may define any connection: do not guess at references.
     unreadable = any(i.error_class in ("yaml_invalid", "file_unreadable") for i in issues)
-    policy = policy or Policy()
+    policy = with_egress_ips(policy or Policy(), extra_egress_ips)
     issues += check_revision(
         policy,
         connections,

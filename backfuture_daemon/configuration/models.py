@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -65,6 +66,14 @@ class Policy(Frozen):
     )
     allow_remote_endpoints: bool = Field(
         default=False, description="Allow `endpoints` outside loopback (keys would leave the host)."
+    )
+
+
+def with_egress_ips(policy: Policy, extra: Sequence[IpAddress]) -> Policy:
+    """The policy with the daemon's own egress IPs (settings) added, order kept, no repeats."""
+    merged = tuple(dict.fromkeys((*policy.egress_ips, *extra)))
+    return (
+        policy if merged == policy.egress_ips else policy.model_copy(update={"egress_ips": merged})
     )
 
 

@@ -144,3 +144,21 @@ async def test_unknown_connection_exit_2(
     code, _, err = await _check(capsys, str(repo), "--connection", "Nope")
     assert code == 2
     assert '"Nope"' in err
+
+
+async def test_settings_egress_ips_must_be_whitelisted_too(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """BACKFUTURE_EGRESS_IPS (the deployment's own IPs) join policy.egress_ips: a key whose
+    whitelist lacks one of them fails with ip_not_allowed, naming the IP."""
+    _keys(sandbox)
+    repo = _repo(tmp_path, sandbox, monkeypatch)
+    monkeypatch.setenv("BACKFUTURE_EGRESS_IPS", "198.51.100.7")
+    code, out, _ = await _check(capsys, str(repo), "--json")
+    assert code == 1
+    for report in json.loads(out):
+        assert report["status"] == "failed"
+        assert "ip_not_allowed" in report["error_classes"]
+        ip_step = next(s for s in report["steps"] if s["name"] == "ip_whitelist")
+        assert "198.51.100.7" in ip_step["reason"]
