@@ -3,6 +3,7 @@
 Used by markets.MarketCache (public, credential-free market loaders) and by the per-exchange
 adapters (one client per connection). Clients share one aiohttp session and one TLS context, so a
 thousand connections cost a thousand small objects, not a thousand connection pools.
+The session never follows HTTP redirects (egress.py): signed requests carry the API key.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.adapter import ClientSpec
+from backfuture_daemon.exchanges.egress import no_redirects
 
 if TYPE_CHECKING:
     import aiohttp
@@ -40,7 +42,9 @@ class ClientFactory:
             connector = aiohttp.TCPConnector(
                 ssl=self._ssl, limit=self._pool_limit, enable_cleanup_closed=True
             )
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, trust_env=False, trace_configs=[no_redirects()]
+            )
         return self._session, self._ssl
 
     def __call__(self, spec: ClientSpec, connection: Connection | None) -> Any:

@@ -1,0 +1,106 @@
+"""Keys go to the configured exchange endpoint and nowhere else: an HTTP redirect from a
+(loopback) endpoint to another origin is refused before a signed request is repeated there.
+
+A relay on loopback serves public calls from the sandbox and answers every signed call (MEXC
+`signature=`, KuCoin `KC-API-KEY`) with a 307 to a "collector" standing in for a remote host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from backfuture_daemon.exchanges.base import ConnectionStatus, StepStatus
+from backfuture_daemon.exchanges.probes import ConnectionTester
+from backfuture_daemon.exchanges.sandbox.server import Sandbox
+from tests.integration.connection_test_support import (
+    LOOPBACK_POLICY,
+    add_key,
+    connection_for,
+    strategy,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Collector:
+    """Records what a redirect target would have received."""
+
+    seen: list[str] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append(f"{request.method} {request.path_qs} {dict(request.headers)}")
+        return web.json_response({})
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def relay(sandbox: Sandbox) -> AsyncIterator[tuple[str, str, Collector]]:
+    """(mexc relay url, kucoin relay url, collector)."""
+    collector = Collector()
+    sink = web.Application()
+    sink.router.add_route("*", "/{tail:.*}", collector.handle)
+    sink_runner, sink_url = await _serve(sink)
+    session = aiohttp.ClientSession()
+
+    def relay_app(upstream: str) -> web.Application:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            signed = "signature" in request.query or "KC-API-KEY" in request.headers
+            if signed:
+                raise web.HTTPTemporaryRedirect(sink_url + request.path_qs)
+            async with session.get(upstream + request.path_qs) as r:
+                body = await r.read()
+                return web.Response(body=body, status=r.status, content_type="application/json")
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        return app
+
+    mexc_runner, mexc_url = await _serve(relay_app(sandbox.mexc_url))
+    kucoin_runner, kucoin_url = await _serve(relay_app(sandbox.kucoin_url))
+    try:
+        yield mexc_url, kucoin_url, collector
+    finally:
+        for r in (mexc_runner, kucoin_runner, sink_runner):
+            await r.cleanup()
+        await session.close()
+
+
+@pytest.mark.parametrize("exchange", ["mexc", "kucoin"])
+async def test_signed_requests_never_follow_a_redirect(
+    sandbox: Sandbox, relay: tuple[str, str, Collector], exchange: str
+) -> None:
+    mexc_url, kucoin_url, collector = relay
+    key = add_key(sandbox, exchange)
+    endpoints = (
+        {"spot": mexc_url}
+        if exchange == "mexc"
+        else {"spot": kucoin_url, "futures": sandbox.kucoin_futures_url}
+    )
+    conn = connection_for(sandbox, key, endpoints=endpoints)
+    tester = ConnectionTester(timeout=2.0)
+    try:
+        report = await tester.test(conn, [strategy(conn)], LOOPBACK_POLICY)
+    finally:
+        await tester.close()
+    assert collector.seen == [], "a signed request was repeated at the redirect target"
+    assert report.status is ConnectionStatus.FAILED, report.to_dict()
+    failed = [s for s in report.steps if s.status is StepStatus.FAIL]
+    assert failed, report.to_dict()
+    assert "redirect" in failed[0].reason, report.to_dict()
+    text = repr(report) + str(report.to_dict())
+    for secret in conn.secret_values():
+        assert secret not in text
