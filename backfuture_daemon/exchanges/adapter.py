@@ -77,6 +77,22 @@ class KeyInfo:
     expires_in_days: float | None = None
     valid: bool = True
     scopes: tuple[str, ...] = ()
+    #: why the key is not valid (`valid=False`), in the exchange's terms, with what to do.
+    invalid_reason: str = ""
+    #: scopes that move funds between the user's own accounts only (KuCoin InnerTransfer):
+    #: not a withdrawal, but more than a trading bot needs — the withdraw step warns.
+    transfer_scopes: tuple[str, ...] = ()
+    #: withdrawal-related scopes that cannot move funds (MEXC SPOT_WITHDRAW_READ), named in the
+    #: withdraw step's reason so the user sees they were looked at.
+    withdraw_read_scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseMeta:
+    """The last HTTP answer of an adapter's client: status and Retry-After (seconds)."""
+
+    status: int | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +124,13 @@ class ExchangeAdapter(Protocol):
         """Sign later requests with the server's clock (ccxt options.timeDifference)."""
         ...
 
-    async def balance(self) -> None:
-        """A signed read (balances): proves the key is valid and can read."""
+    async def balance(self, currencies: tuple[str, ...]) -> str:
+        """A signed read (balances): proves the key is valid and can read. Returns a short
+        summary naming the account read and the free amount of `currencies` (quote assets)."""
+        ...
+
+    def take_response(self) -> ResponseMeta:
+        """The last HTTP answer's status / Retry-After, then forget it (see clients.py)."""
         ...
 
     async def key_info(self) -> KeyInfo | None:
@@ -161,3 +182,9 @@ def split_list(value: object) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         return tuple(str(v).strip() for v in value if str(v).strip())
     return tuple(p.strip() for p in str(value).split(",") if p.strip())
+
+
+def balance_summary(account: str, free: dict[str, str], currencies: tuple[str, ...]) -> str:
+    """`spot account: USDT 1000 free` — the account read and the strategies' quote assets."""
+    shown = ", ".join(f"{c} {free.get(c.upper(), '0')} free" for c in currencies)
+    return f"{account}: {shown}" if shown else account

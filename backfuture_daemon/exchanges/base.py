@@ -106,6 +106,8 @@ class ConnectionReport:
     latency_ms: float | None = None
     checked_at: float | None = None
     duration_seconds: float | None = None
+    #: the exchange asked to wait this long (Retry-After) before the next request, if it did.
+    retry_after_seconds: float | None = None
     key_masked: str = ""
     fingerprint: str = ""
 
@@ -142,6 +144,7 @@ class ConnectionReport:
             "latency_ms": self.latency_ms,
             "checked_at": self.checked_at,
             "duration_seconds": self.duration_seconds,
+            "retry_after_seconds": self.retry_after_seconds,
             "key": self.key_masked,
         }
 

@@ -62,6 +62,14 @@ CODES: dict[str, dict[str, ErrorClass]] = {
     },
 }
 
+#: Codes whose meaning depends on the text: (exchange, code) -> (lower-case text fragment, class
+#: when the fragment is present). MEXC 30018 is documented as "market order is disabled" (an
+#: order-type restriction on the pair) but ccxt's comment shows it as "account may not place
+#: orders" (an account block, the table's default) — reference §5, §7.
+TEXT_OVERRIDES: dict[tuple[str, str], tuple[str, ErrorClass]] = {
+    ("mexc", "30018"): ("market order", E.PAIR_NOT_TRADABLE),
+}
+
 #: Codes meaning "this key lacks the scope for this endpoint": the step decides which scope.
 SCOPE_CODES: dict[str, frozenset[str]] = {
     "mexc": frozenset({"700007", "701", "702", "703", "704", "30020", "70011"}),
@@ -86,6 +94,8 @@ class Classified:
     detail: str
     scope_missing: bool = False
     known_code: bool = False
+    #: seconds the exchange asked us to wait (Retry-After), when rate limited.
+    retry_after: float | None = None
 
 
 def _ccxt_class_table() -> list[tuple[type[BaseException], ErrorClass]]:
@@ -131,19 +141,31 @@ def _code_and_text(message: str) -> tuple[str | None, str]:
 
 
 def classify_error(
-    exc: BaseException, exchange: str, *, redact: Callable[[str], str] | None = None
+    exc: BaseException,
+    exchange: str,
+    *,
+    redact: Callable[[str], str] | None = None,
+    http_status: int | None = None,
 ) -> Classified:
-    """Full classification: class, exchange code, HTTP status and a safe one-line detail."""
+    """Full classification: class, exchange code, HTTP status and a safe one-line detail.
+
+    `http_status`: the response's status when the caller knows it (ccxt's message carries it only
+    when no exchange code was recognised); it decides for codes missing from the table.
+    """
     family = FAMILY.get(exchange, exchange)
     message = str(exc.args[0]) if exc.args else ""
     code, text = _code_and_text(message)
     status_match = _HTTP_STATUS.search(message)
-    http_status = int(status_match.group(1)) if status_match else None
+    if status_match:
+        http_status = int(status_match.group(1))
     table = CODES.get(family, {})
     known = code is not None and code in table
     if known:
         assert code is not None
         error_class = table[code]
+        fragment, override = TEXT_OVERRIDES.get((family, code), ("", error_class))
+        if fragment and fragment in text.lower():
+            error_class = override
     elif "maintenance" in message.lower():
         error_class = E.EXCHANGE_UNAVAILABLE
     elif http_status == 429:

@@ -12,7 +12,7 @@ import logging
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from backfuture_daemon.exchanges.adapter import ClientSpec
+from backfuture_daemon.exchanges.adapter import ClientSpec, ResponseMeta
 from backfuture_daemon.exchanges.egress import no_redirects
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class ClientFactory:
         client = getattr(ccxt_async, spec.ccxt_id)(config)
         for key, value in spec.options_replace.items():
             client.options[key] = value
+        _record_responses(client)
         client.ssl_context = ssl_context
         # ccxt's close() sleeps 250 ms for websocket teardown; these REST clients have none.
         client.timeout_on_exit = 0
@@ -80,3 +81,47 @@ class ClientFactory:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+_META = "_backfuture_last_response"
+
+
+def _record_responses(client: Any) -> None:
+    """Keep the last response's status and rate-limit headers on the client.
+
+    ccxt's exception message carries the HTTP status only when it found no exchange code, and
+    never the headers; `on_rest_response` is ccxt's per-response hook (it returns the body).
+    """
+    original = client.on_rest_response
+
+    def hook(
+        code: Any, reason: Any, url: Any, method: Any, headers: Any, body: Any, *rest: Any
+    ) -> Any:
+        setattr(client, _META, ResponseMeta(int(code), retry_after(headers or {})))
+        return original(code, reason, url, method, headers, body, *rest)
+
+    client.on_rest_response = hook
+
+
+def take_response(client: Any) -> ResponseMeta:
+    """The last recorded response of `client` (empty if none since the last take), forgotten."""
+    meta = getattr(client, _META, None) or ResponseMeta()
+    setattr(client, _META, None)
+    return meta
+
+
+def retry_after(headers: dict[str, Any]) -> float | None:
+    """Seconds to wait from `Retry-After` (delta-seconds form), else KuCoin's
+    `gw-ratelimit-reset` (milliseconds); None when neither is usable."""
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    for name, scale in (("retry-after", 1.0), ("gw-ratelimit-reset", 0.001)):
+        value = lowered.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value.strip()) * scale
+        except ValueError:
+            continue  # an HTTP-date: not worth a clock here; the backoff still applies
+        if seconds >= 0:
+            return seconds
+    return None

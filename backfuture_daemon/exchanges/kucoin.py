@@ -15,11 +15,14 @@ from backfuture_daemon.exchanges.adapter import (
     ClientSpec,
     FuturesSupport,
     KeyInfo,
+    ResponseMeta,
     ServerTime,
+    balance_summary,
     endpoints_loopback,
     split_list,
 )
 from backfuture_daemon.exchanges.classify import classify_error
+from backfuture_daemon.exchanges.clients import take_response
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection, Endpoints
@@ -27,6 +30,10 @@ if TYPE_CHECKING:
 
 CLOCK_WINDOW_MS = 5000.0
 WITHDRAW_PERMISSIONS = frozenset({"transfer", "withdrawal", "withdraw"})
+#: FlexTransfer between the user's own accounts: not a withdrawal, but warned about (bots.md §1.2).
+INNER_TRANSFER_PERMISSIONS = frozenset({"innertransfer"})
+#: V1/V2 keys are refused by newer endpoints (400008, reference §6): only V3 keys pass.
+MIN_API_VERSION = 3
 
 
 def _urls(endpoints: Endpoints | None) -> dict[str, Any]:
@@ -60,6 +67,8 @@ def parse_key_info(data: dict[str, Any]) -> KeyInfo:
     """`GET /api/v1/user/api-key` `data` -> KeyInfo (reference §4.5); IPs come masked `a.**.d`."""
     perms = split_list(data.get("permission"))
     lower = {p.lower() for p in perms}
+    version = _int_or_none(data.get("apiVersion"))
+    old_key = version is not None and version < MIN_API_VERSION
     return KeyInfo(
         read="general" in lower,
         trade="spot" in lower,
@@ -67,9 +76,23 @@ def parse_key_info(data: dict[str, Any]) -> KeyInfo:
         withdraw=bool(lower & WITHDRAW_PERMISSIONS),
         ip_whitelist=split_list(data.get("ipWhitelist")),
         expires_in_days=None,
-        valid=True,
+        valid=not old_key,
         scopes=perms,
+        invalid_reason=(
+            f"KuCoin reports this key as API version {version}; V1 & V2 keys are no longer "
+            "supported (code 400008): create a V3 API key"
+            if old_key
+            else ""
+        ),
+        transfer_scopes=tuple(p for p in perms if p.lower() in INNER_TRANSFER_PERMISSIONS),
     )
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
 
 
 def _data(response: Any) -> Any:
@@ -88,6 +111,8 @@ class KucoinAdapter:
         self._futures_spec = client_spec(connection.endpoints, futures=True)
         self._client = ctx.make_client(self._spec, connection)
         self._futures_markets: dict[str, Any] = {}
+        #: HF ("high-frequency") trading account, learned by `balance` (reference §4.2).
+        self.hf: bool | None = None
 
     def _now_ms(self) -> float:
         return self._ctx.clock() * 1000.0
@@ -109,8 +134,37 @@ class KucoinAdapter:
     def compensate_clock(self, skew_ms: float) -> None:
         self._client.options["timeDifference"] = round(skew_ms)
 
-    async def balance(self) -> None:
-        await self._client.privateGetAccounts()
+    async def balance(self, currencies: tuple[str, ...]) -> str:
+        """All accounts (no `type`, so no row is dropped), then the trading account's rows.
+
+        An HF account keeps its trading balance under `trade_hf`: read as `trade` (ccxt's
+        default with options.hf False) it looks empty (reference §4.2). The mode is taken from
+        the rows; only when no trading row exists is `/api/v1/hf/accounts/opened` asked. Later
+        calls of this connection (the trade probe) then use the HF endpoints.
+        """
+        rows = [
+            r for r in _data(await self._client.privateGetAccounts()) or [] if isinstance(r, dict)
+        ]
+        types = {str(r.get("type")) for r in rows}
+        if "trade_hf" in types:
+            hf = True
+        elif "trade" in types:
+            hf = False
+        else:
+            hf = bool(_data(await self._client.privateGetHfAccountsOpened()))
+        self.hf = hf
+        self._client.options["hf"] = hf
+        kind = "trade_hf" if hf else "trade"
+        free = {
+            str(r.get("currency")).upper(): str(r.get("available", "0"))
+            for r in rows
+            if r.get("type") == kind
+        }
+        label = "HF trading account (trade_hf)" if hf else "classic trading account (trade)"
+        return balance_summary(label, free, currencies)
+
+    def take_response(self) -> ResponseMeta:
+        return take_response(self._client)
 
     async def key_info(self) -> KeyInfo | None:
         import ccxt
@@ -126,7 +180,8 @@ class KucoinAdapter:
         return parse_key_info(data) if isinstance(data, dict) else None
 
     async def trade_probe(self, symbols: tuple[str, ...]) -> bool:
-        """POST /api/v1/orders/test: checks the Spot permission without placing an order."""
+        """POST /api/v1/orders/test (HF: /api/v1/hf/orders/test): checks the Spot permission
+        without placing an order."""
         import ccxt
 
         market_id = "BTC-USDT"
@@ -144,7 +199,10 @@ class KucoinAdapter:
             "size": "1",
         }
         try:
-            await self._client.privatePostOrdersTest(body)
+            if self.hf:
+                await self._client.privatePostHfOrdersTest(body)
+            else:
+                await self._client.privatePostOrdersTest(body)
         except ccxt.BaseError as e:
             c = classify_error(e, self.exchange)
             if c.scope_missing:

@@ -14,11 +14,14 @@ from backfuture_daemon.exchanges.adapter import (
     ClientSpec,
     FuturesSupport,
     KeyInfo,
+    ResponseMeta,
     ServerTime,
+    balance_summary,
     endpoints_loopback,
     split_list,
 )
 from backfuture_daemon.exchanges.classify import classify_error
+from backfuture_daemon.exchanges.clients import take_response
 from backfuture_daemon.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
 
 RECV_WINDOW_MS = 5000
 WITHDRAW_SCOPES = frozenset({"SPOT_WITHDRAW_WRITE", "SPOT_WITHDRAW", "WITHDRAW"})
+#: Decision (issue 3 review): SPOT_WITHDRAW_READ alone only reads withdrawal history and
+#: addresses; it cannot move funds, so it is not "withdraw enabled". It is named in the withdraw
+#: step's reason. (ccxt's load_markets would need it, reference §0.6; we switch that call off.)
 READ_SCOPES = frozenset({"SPOT_ACCOUNT_READ", "SPOT_DEAL_READ"})
 TRADE_SCOPE = "SPOT_DEAL_WRITE"
 FUTURES_DISABLED = (
@@ -68,6 +74,12 @@ def parse_key_info(data: dict[str, Any]) -> KeyInfo:
         expires_in_days=float(validity) if validity not in (None, "") else None,
         valid=status == "VALID",
         scopes=scopes,
+        invalid_reason=(
+            ""
+            if status == "VALID"
+            else f"MEXC reports the key's status as {status} (not VALID): create a new key"
+        ),
+        withdraw_read_scopes=tuple(s for s in scopes if "WITHDRAW" in s and "WRITE" not in s),
     )
 
 
@@ -101,8 +113,18 @@ class MexcAdapter:
     def compensate_clock(self, skew_ms: float) -> None:
         self._client.options["timeDifference"] = round(skew_ms)
 
-    async def balance(self) -> None:
-        await self._client.spotPrivateGetAccount()
+    async def balance(self, currencies: tuple[str, ...]) -> str:
+        data = await self._client.spotPrivateGetAccount()
+        rows = data.get("balances") if isinstance(data, dict) else None
+        free = {
+            str(r.get("asset")).upper(): str(r.get("free", "0"))
+            for r in rows or []
+            if isinstance(r, dict)
+        }
+        return balance_summary("spot account", free, currencies)
+
+    def take_response(self) -> ResponseMeta:
+        return take_response(self._client)
 
     async def key_info(self) -> KeyInfo | None:
         import ccxt

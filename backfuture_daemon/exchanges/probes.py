@@ -9,6 +9,7 @@ after it is loaded a test costs 3–5 HTTP requests. Concurrent tests are bounde
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -86,12 +87,21 @@ class _Run:
     key_expiry: float | None = None
     trade: bool | None = None
     read: bool | None = None
+    #: the longest Retry-After (seconds) a rate-limited answer asked for.
+    retry_after: float | None = None
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        self.adapter.take_response()  # forget answers from before this call
         try:
             return await fn()
         except Exception as e:  # every exchange problem becomes data
-            c = classify_error(e, self.adapter.exchange, redact=self.redact)
+            meta = self.adapter.take_response()
+            c = classify_error(
+                e, self.adapter.exchange, redact=self.redact, http_status=meta.status
+            )
+            if c.error_class is E.RATE_LIMITED and meta.retry_after is not None:
+                c = dataclasses.replace(c, retry_after=meta.retry_after)
+                self.retry_after = max(self.retry_after or 0.0, meta.retry_after)
             if c.error_class is E.UNKNOWN_ERROR:
                 # Possibly a bug of ours (an unexpected response shape): say so in the log.
                 log.warning(
@@ -102,7 +112,10 @@ class _Run:
 
     def fail(self, name: str, c: Classified, error_class: ErrorClass | None = None) -> CheckStep:
         cls = error_class or c.error_class
-        step = CheckStep(name, S.FAIL, f"{_WHAT.get(cls, 'exchange error')} ({c.detail})", cls)
+        wait = "" if c.retry_after is None else f"; retry after {c.retry_after:g} s"
+        step = CheckStep(
+            name, S.FAIL, f"{_WHAT.get(cls, 'exchange error')} ({c.detail}{wait})", cls
+        )
         self.steps.append(step)
         return step
 
@@ -190,6 +203,7 @@ class ConnectionTester:
             latency_ms=None if run.latency_ms is None else round(run.latency_ms, 1),
             checked_at=checked_at,
             duration_seconds=round(self._monotonic() - started, 4),
+            retry_after_seconds=run.retry_after,
             key_masked=mask(connection.api_key.get_secret_value()),
         )
 
@@ -255,15 +269,16 @@ class ConnectionTester:
         run.add(step)
 
     async def _step_auth(self, run: _Run) -> None:
+        currencies = tuple(dict.fromkeys(s.quote for s in run.strategies)) or ("USDT",)
         try:
-            await run.call(run.adapter.balance)
+            summary = await run.call(lambda: run.adapter.balance(currencies))
         except _Failed as f:
             cls = E.NO_READ_PERMISSION if f.c.scope_missing else f.c.error_class
             run.fail("auth", f.c, cls)
             run.stop_reason = f"auth failed ({cls})"
             return
         run.read = True
-        run.add(CheckStep("auth", S.PASS, "key valid; balances readable"))
+        run.add(CheckStep("auth", S.PASS, f"key valid; balances readable ({summary})"))
 
     async def _step_permissions(self, run: _Run) -> None:
         a = run.adapter

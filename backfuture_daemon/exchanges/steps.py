@@ -72,9 +72,8 @@ def evaluate_permissions(
 ) -> CheckStep:
     """Read + trade required; futures only when a strategy needs it; an invalid key fails."""
     if not info.valid:
-        return CheckStep(
-            "permissions", S.FAIL, "the exchange reports the key as not valid", E.INVALID_KEY
-        )
+        reason = info.invalid_reason or "the exchange reports the key as not valid"
+        return CheckStep("permissions", S.FAIL, reason, E.INVALID_KEY)
     missing: list[tuple[str, ErrorClass]] = []
     if info.read is False:
         missing.append(("read", E.NO_READ_PERMISSION))
@@ -117,21 +116,62 @@ def evaluate_withdraw(info: KeyInfo | None) -> CheckStep:
             "the key has the withdrawal permission (never allowed)",
             E.WITHDRAW_ENABLED,
         )
+    if info.transfer_scopes:
+        names = ", ".join(info.transfer_scopes)
+        return CheckStep(
+            "withdraw",
+            S.WARN,
+            f"no withdrawal permission, but the key has {names} (moves funds between your own "
+            "accounts): a trading bot does not need it, disable it",
+        )
+    if info.withdraw_read_scopes:
+        names = ", ".join(info.withdraw_read_scopes)
+        return CheckStep(
+            "withdraw",
+            S.PASS,
+            f"withdrawal permission disabled ({names} only reads withdrawal history)",
+        )
     return CheckStep("withdraw", S.PASS, "withdrawal permission disabled")
 
 
-def ip_matches(ip: str, entry: str) -> bool:
-    """Whitelist entry match: exact, CIDR, or KuCoin's masked `a.**.d` (first+last octet)."""
-    entry = entry.strip()
-    if "*" in entry:
-        parts, ip_parts = entry.split("."), ip.split(".")
-        return (
-            len(parts) >= 2
-            and len(ip_parts) == 4
-            and (parts[0] == ip_parts[0] and parts[-1] == ip_parts[-1])
-        )
+def _normalise_ip(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(ip) in ipaddress.ip_network(entry, strict=False)
+        addr = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped  # ::ffff:a.b.c.d is the IPv4 address
+    return addr
+
+
+def _masked_match(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, entry: str) -> bool:
+    """KuCoin's masked entries keep only the first and last part: `203.**.154` (IPv4); an IPv6
+    entry masked the same way (`2001:**:1`) compares the first and last group ⚠ (unverified)."""
+    if isinstance(addr, ipaddress.IPv4Address):
+        parts, mine = entry.split("."), str(addr).split(".")
+        return len(parts) >= 2 and "." in entry and (parts[0], parts[-1]) == (mine[0], mine[-1])
+    parts = entry.split(":")
+    groups = addr.exploded.split(":")
+    if len(parts) < 2 or "." in entry:
+        return False
+    try:
+        first, last = int(parts[0], 16), int(parts[-1], 16)
+    except ValueError:
+        return False
+    return (first, last) == (int(groups[0], 16), int(groups[-1], 16))
+
+
+def ip_matches(ip: str, entry: str) -> bool:
+    """Whitelist entry match: exact (any IPv4/IPv6 spelling), CIDR, or KuCoin's masked `a.**.d`
+    (first+last octet). IPv4-mapped IPv6 egress addresses count as their IPv4 address."""
+    entry = entry.strip()
+    addr = _normalise_ip(ip)
+    if addr is None:
+        return ip.strip() == entry
+    if "*" in entry:
+        return _masked_match(addr, entry)
+    try:
+        return addr in ipaddress.ip_network(entry, strict=False)
     except ValueError:
         return ip == entry
 
@@ -173,7 +213,15 @@ def evaluate_ip_whitelist(
             f"egress IP {', '.join(absent)} not in the key's whitelist ({listed})",
             E.IP_NOT_ALLOWED,
         )
-    return CheckStep("ip_whitelist", S.PASS, f"whitelist ({listed}) contains every egress IP")
+    masked = (
+        " (the exchange shows the list masked: only the first and last part of each address "
+        "could be compared)"
+        if any("*" in e for e in entries)
+        else ""
+    )
+    return CheckStep(
+        "ip_whitelist", S.PASS, f"whitelist ({listed}) contains every egress IP{masked}"
+    )
 
 
 def evaluate_key_expiry(info: KeyInfo | None, now: float) -> tuple[CheckStep, float | None]:
@@ -184,6 +232,13 @@ def evaluate_key_expiry(info: KeyInfo | None, now: float) -> tuple[CheckStep, fl
     if days is None:
         return CheckStep("key_expiry", S.PASS, "the exchange reports no expiry for this key"), None
     expiry = now + days * 86400.0
+    if days <= 0:
+        return CheckStep(
+            "key_expiry",
+            S.FAIL,
+            "the key has expired: create a new key (keys bound to IP addresses do not expire)",
+            E.INVALID_KEY,
+        ), expiry
     if days <= KEY_EXPIRY_WARN_DAYS:
         return CheckStep(
             "key_expiry", S.WARN, f"the key expires in {days:g} day(s)", E.KEY_EXPIRING

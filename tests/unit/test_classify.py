@@ -168,3 +168,98 @@ def test_parse_body() -> None:
     }
     assert parse_body("mexc GET http://x") is None
     assert parse_body("mexc {not json") is None
+
+
+#: Every code of reference/exchanges.md §5, §6 and the §7 state mapping, with its ErrorClass.
+MEXC_FULL_TABLE = [
+    (400, {"code": 700001, "msg": "API-key format invalid."}, E.INVALID_KEY),
+    (400, {"code": 700004, "msg": "Mandatory parameter 'signature' was not sent"}, E.INVALID_KEY),
+    (400, {"code": 700005, "msg": "recvWindow must less than 60000"}, E.CLOCK_SKEW),
+    (
+        200,
+        {"success": False, "code": 602, "message": "Signature verification failed"},
+        E.INVALID_KEY,
+    ),
+    (200, {"success": False, "code": 401, "message": "Not logged in"}, E.INVALID_KEY),
+    (200, {"success": False, "code": 402, "message": "Api key expired"}, E.INVALID_KEY),
+    (200, {"success": False, "code": 510, "message": "Too frequent"}, E.RATE_LIMITED),
+    (200, {"success": False, "code": 513, "message": "Invalid Request-Time"}, E.CLOCK_SKEW),
+    (200, {"success": False, "code": 10073, "message": "Invalid Request-Time"}, E.CLOCK_SKEW),
+    (400, {"code": 60005, "msg": "your account is abnormal"}, E.ACCOUNT_SUSPENDED),
+    (400, {"code": 140002, "msg": "account is frozen"}, E.ACCOUNT_SUSPENDED),
+    (400, {"code": 70011, "msg": "Pair user ban trade apikey."}, E.NO_TRADE_PERMISSION),
+    (400, {"code": 30020, "msg": "no permission for the symbol"}, E.NO_TRADE_PERMISSION),
+    (200, {"success": False, "code": 703, "message": "no trade read"}, E.NO_TRADE_PERMISSION),
+    (200, {"success": False, "code": 704, "message": "no trade write"}, E.NO_TRADE_PERMISSION),
+    (
+        200,
+        {"success": False, "code": 801, "message": "System under maintenance"},
+        E.EXCHANGE_UNAVAILABLE,
+    ),
+    (503, {"code": 604, "msg": "System under maintenance"}, E.EXCHANGE_UNAVAILABLE),
+    (503, {"code": 11444, "msg": "System under maintenance"}, E.EXCHANGE_UNAVAILABLE),
+    (200, {"success": False, "code": 501, "message": "busy"}, E.EXCHANGE_UNAVAILABLE),
+    (418, "", E.RATE_LIMITED),
+    (403, "<html><body>Access denied (WAF)</body></html>", E.EXCHANGE_UNAVAILABLE),
+    (504, "", E.EXCHANGE_UNAVAILABLE),
+    (400, {"code": 30051, "msg": "api market order is disabled"}, E.PAIR_NOT_TRADABLE),
+    # Unknown codes fall back on the HTTP status, then the ccxt class.
+    (503, {"code": 987654, "msg": "new outage text"}, E.EXCHANGE_UNAVAILABLE),
+    (429, {"code": 987654, "msg": "slow down"}, E.RATE_LIMITED),
+]
+
+KUCOIN_FULL_TABLE = [
+    (401, {"code": "400001", "msg": "Please check the URL of your request."}, E.INVALID_KEY),
+    (
+        401,
+        {"code": "400008", "msg": "V1 & V2 API keys are no longer supported by this API."},
+        E.INVALID_KEY,
+    ),
+    (401, {"code": "400009", "msg": "Invalid KC-API-KEY-VERSION."}, E.INVALID_KEY),
+    (403, {"code": "400301", "msg": "Operation restricted due to local laws"}, E.ACCOUNT_SUSPENDED),
+    (403, {"code": "400500", "msg": "restricted location"}, E.ACCOUNT_SUSPENDED),
+    (200, {"code": "200002", "msg": "Too many requests in a short period"}, E.RATE_LIMITED),
+    (429, "", E.RATE_LIMITED),
+    (503, {"code": "503000", "msg": "Service unavailable"}, E.EXCHANGE_UNAVAILABLE),
+    (502, "<html>bad gateway</html>", E.EXCHANGE_UNAVAILABLE),
+    # Unknown codes: a 5xx is the exchange's fault; a plain 400 stays unknown.
+    (500, {"code": "777777", "msg": "new failure"}, E.EXCHANGE_UNAVAILABLE),
+    (400, {"code": "777777", "msg": "new failure"}, E.UNKNOWN_ERROR),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "expected"), MEXC_FULL_TABLE)
+def test_mexc_reference_codes(status: int, body: object, expected: E) -> None:
+    # The connection test passes the response's status (ccxt's message may not carry it).
+    c = classify_error(raised("mexc", status, body), "mexc", http_status=status)
+    assert c.error_class is expected
+
+
+@pytest.mark.parametrize(("status", "body", "expected"), KUCOIN_FULL_TABLE)
+@pytest.mark.parametrize("exchange", ["kucoin", "kucoinfutures"])
+def test_kucoin_reference_codes_both_hosts(
+    exchange: str, status: int, body: object, expected: E
+) -> None:
+    c = classify_error(raised(exchange, status, body), exchange, http_status=status)
+    assert c.error_class is expected
+
+
+def test_mexc_30018_depends_on_its_text() -> None:
+    # The doc's "market order is disabled" is a per-symbol order-type restriction; ccxt's
+    # comment text ("account may not place orders") is an account block (reference §5, §7).
+    market_orders = raised("mexc", 400, {"code": 30018, "msg": "market order is disabled"})
+    account = raised("mexc", 400, {"code": 30018, "msg": "账号暂时不能下单，请联系客服"})
+    assert classify(market_orders, "mexc") is E.PAIR_NOT_TRADABLE
+    assert classify(account, "mexc") is E.ACCOUNT_SUSPENDED
+
+
+def test_kucoin_404000_is_not_a_key_fault() -> None:
+    # `Url Not Found`: a wrong endpoint (or an older deployment), never "key invalid".
+    c = classify_error(raised("kucoin", 404, {"code": "404000", "msg": "Url Not Found"}), "kucoin")
+    assert c.code == "404000"
+    assert c.error_class not in (E.INVALID_KEY, E.NO_TRADE_PERMISSION)
+
+
+def test_rate_limit_detail_names_the_code() -> None:
+    c = classify_error(raised("kucoin", 429, {"code": "429000", "msg": "Too many"}), "kucoin")
+    assert c.detail.startswith("code 429000")

@@ -50,6 +50,7 @@ MUTABLE_FIELDS: tuple[str, ...] = (
     "expires_in_days",
     "balances",
     "hf",
+    "api_version",
 )
 _KNOWN_FIELDS = frozenset(
     {"exchange", "api_key", "api_secret", "passphrase", "note", *MUTABLE_FIELDS}
@@ -71,6 +72,9 @@ class SandboxKey:
     frozen: bool = False
     balances: dict[str, Decimal] = field(default_factory=dict)
     hf: bool = False
+    #: KuCoin key generation: 3 (current); 2 is served but reported as `apiVersion: 2`;
+    #: 1 is rejected on every private call with 400008 (reference §6).
+    api_version: int = 3
     note: str = ""
     created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     secret_bytes: bytes = field(init=False, repr=False, default=b"")
@@ -183,6 +187,14 @@ def _parse_mutable(exchange: str, raw: Mapping[str, Any], issues: list[str]) -> 
             issues.append("expires_in_days: only MEXC keys expire")
         else:
             out["expires_in_days"] = None if days is None else float(days)
+    if "api_version" in raw:
+        version = raw["api_version"]
+        if exchange != "kucoin":
+            issues.append("api_version: only KuCoin keys have an API version")
+        elif isinstance(version, bool) or version not in (1, 2, 3):
+            issues.append("api_version: must be 1, 2 or 3")
+        else:
+            out["api_version"] = int(version)
     for flag in ("frozen", "hf"):
         if flag in raw:
             if not isinstance(raw[flag], bool):

@@ -68,7 +68,7 @@ async def api_key_info(request: web.Request, key: SandboxKey) -> web.Response:
     data: dict[str, Any] = {
         "remark": key.note or "sandbox",
         "apiKey": key.api_key,
-        "apiVersion": 3,
+        "apiVersion": key.api_version,
         "permission": ",".join(p for p in _PERMISSION_ORDER if p in key.permissions),
         "createdAt": key.created_ms,
         "uid": 165111215,

@@ -39,6 +39,9 @@ def ok(data: Any) -> web.Response:
     return json_response({"code": "200000", "data": data})
 
 
+_V1_V2 = "V1 & V2 API keys are no longer supported by this API. Please create a V3 API key."
+
+
 def mask_ip(ip: str) -> str:
     """KuCoin shows whitelisted IPs as first and last octet only: 203.**.154."""
     parts = ip.split(".")
@@ -63,6 +66,8 @@ def authenticate(venue: Venue, request: web.Request, body: str, scope: str) -> S
     key = venue.keys.get("kucoin", h["KC-API-KEY"])
     if key is None:
         raise fail("400003", "KC-API-KEY does not exist.", 401)
+    if key.api_version < 2:
+        raise fail("400008", _V1_V2, 401)
     if h.get("KC-API-KEY-VERSION") not in ("2", "3"):
         raise fail("400009", "Invalid KC-API-KEY-VERSION.", 401)
     assert key.passphrase is not None
