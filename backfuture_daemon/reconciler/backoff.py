@@ -56,7 +56,9 @@ def next_check_delay(
         return jittered(policy.healthy_interval, policy, rand)
     if report.status is ConnectionStatus.UNKNOWN or report.transient:
         # UNKNOWN: the test itself could not decide (e.g. timed out): treat as transient.
-        return transient_delay(max(consecutive_failures, 1), policy, rand)
+        delay = transient_delay(max(consecutive_failures, 1), policy, rand)
+        # The exchange's Retry-After is a floor: asking earlier only extends a rate-limit ban.
+        return max(delay, min(report.retry_after_seconds or 0.0, policy.cap))
     return jittered(policy.permanent_interval, policy, rand)
 
 
