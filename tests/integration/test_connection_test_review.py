@@ -22,6 +22,7 @@ from tests.integration.connection_test_support import (
     connection_for,
     strategy,
 )
+from tests.integration.test_connection_test_fallback import _proxy
 
 pytestmark = pytest.mark.integration
 E = ErrorClass
@@ -186,3 +187,21 @@ async def test_retry_after_is_reported(
     assert report.retry_after_seconds == 7.0
     assert report.to_dict()["retry_after_seconds"] == 7.0
     assert report.transient
+
+
+async def test_kucoin_hf_trade_probe_uses_the_hf_test_order(
+    tester: ConnectionTester, sandbox: Sandbox
+) -> None:
+    runner, url = await _proxy(sandbox.kucoin_url)  # answers 404 for the key-info endpoint
+    try:
+        key = add_key(sandbox, "kucoin", hf=True)
+        endpoints = {"spot": url, "futures": sandbox.kucoin_futures_url}
+        conn = connection_for(sandbox, key, endpoints=endpoints)
+        sandbox.reset_request_counts()
+        report = await tester.test(conn, [strategy(conn)], LOOPBACK_POLICY)
+    finally:
+        await runner.cleanup()
+    assert step(report, "permissions")[0] is S.PASS, report.to_dict()
+    counts = sandbox.request_counts()
+    assert counts.get("/api/v1/hf/orders/test") == 1, counts
+    assert "/api/v1/orders/test" not in counts, counts
