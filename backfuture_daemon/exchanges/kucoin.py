@@ -214,8 +214,10 @@ class KucoinAdapter:
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
         """Futures host reachable and the futures account readable with this key."""
-        await self._client.futuresPrivateGetAccountOverview({"currency": quote})
-        return FuturesSupport(True, f"futures account readable ({quote})")
+        data = _data(await self._client.futuresPrivateGetAccountOverview({"currency": quote}))
+        available = data.get("availableBalance") if isinstance(data, dict) else None
+        shown = f"{quote} {available} available" if available is not None else quote
+        return FuturesSupport(True, f"futures account readable ({shown})")
 
     async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
         self._client.set_markets_from_exchange(await cache.source(self._spec))

@@ -147,6 +147,8 @@ async def test_kucoin_futures_strategy_maps_to_the_linear_perpetual(
     assert report.status is ConnectionStatus.ONLINE, report.to_dict()
     assert step(report, "pairs")[0] is S.PASS
     assert step(report, "futures")[0] is S.PASS
+    assert "USDT" in step(report, "futures")[2]
+    assert "available" in step(report, "futures")[2]
 
 
 @BOTH
