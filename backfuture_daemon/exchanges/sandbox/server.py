@@ -224,7 +224,8 @@ class Sandbox:
         self.engine.reset_account(key.exchange, key.api_key, key.balances)
 
     def update_key(self, api_key: str, **changes: Any) -> SandboxKey:
-        """Change a key's permissions, ip_whitelist, frozen, expires_in_days, balances or hf."""
+        """Change a key's permissions, ip_whitelist, frozen, expires_in_days, balances, hf or
+        api_version."""
         key = self.keys.find(api_key)
         if key is None:
             raise KeyError("no such sandbox key")
