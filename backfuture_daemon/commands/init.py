@@ -4,6 +4,7 @@ Writes an age identity (mode 0600, OUTSIDE the repository by default: `<DIR>/../
 `.sops.yaml`, an encrypted example `connections.yaml` with the brief's connection names, a
 `strategies.yaml`, a pre-commit hook running `backfuture validate --no-decrypt .`, a `.gitignore`,
 the JSON Schema for editors, and a short README. Never overwrites a file (exit 1, naming it).
+Refuses (exit 2) a key path inside DIR, or inside a git work tree that does not ignore it.
 `--sandbox` points the example at the local exchange sandbox with its demo keys (`make demo`).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,6 +262,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None  # no git here: nothing can commit the key by accident either
+
+
+def key_file_problem(key_file: Path, directory: Path) -> str | None:
+    """Why the private key must not be written at `key_file` (None: fine there).
+
+    Inside DIR it ships with the config; inside any git work tree that does not ignore it, one
+    `git add -A` commits it (the default DIR/../NAME.age.key is inside the enclosing repository
+    when DIR is a sub-directory of one).
+    """
+    key_file, directory = key_file.resolve(), directory.resolve()
+    if key_file.is_relative_to(directory):
+        return (
+            f"{key_file} is inside {directory}; the private key must live outside the config "
+            "repository"
+        )
+    existing = next(p for p in key_file.parents if p.exists())
+    top = _git(existing, "rev-parse", "--show-toplevel")
+    if top is None or top.returncode != 0:
+        return None
+    ignored = _git(existing, "check-ignore", "-q", str(key_file))
+    if ignored is not None and ignored.returncode == 0:
+        return None
+    return (
+        f"{key_file} would be inside the git work tree {top.stdout.strip()} and is not "
+        "ignored there, so a commit could publish the private key"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     directory: Path = args.dir
     if directory.exists() and not directory.is_dir():
@@ -282,6 +319,14 @@ def run(args: argparse.Namespace) -> int:
         "strategies.yaml": strategies_yaml(schema_ref="./backfuture.schema.json"),
         "README.md": "",
     }
+    problem = key_file_problem(key_file, directory)
+    if problem is not None:
+        print(
+            f"backfuture init: {problem}; choose --key-file outside any repository "
+            "(e.g. ~/.config/sops/age/keys.txt) or ignore it in that repository's .gitignore",
+            file=sys.stderr,
+        )
+        return 2
     existing = [str(directory / f) for f in files if (directory / f).exists()]
     if key_file.exists():
         existing.append(str(key_file))
