@@ -2,7 +2,8 @@
 imported only when used, so `validate` never pays for importing ccxt.
 
 Exit codes: 0 success, 1 the checked thing is bad (invalid config, failed connection, changes
-pending for `plan`), 2 usage or config error.
+pending for `plan`) or an internal error (its traceback printed with secrets redacted), 2 usage
+or config error.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
 from backfuture_daemon import __version__
 from backfuture_daemon.errors import UsageError
 from backfuture_daemon.redaction import GLOBAL_REDACTOR
+from backfuture_daemon.telemetry.scrub import scrub_text
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -60,6 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"backfuture {args.command}: {GLOBAL_REDACTOR(str(e))}", file=sys.stderr)
         return 2
+    except Exception:
+        # A bug: Python's own hook would print the exception chain raw (vendor messages, URLs
+        # with keys); scrub it like a log line instead.
+        print(
+            f"backfuture {args.command}: internal error\n{scrub_text(traceback.format_exc())}",
+            file=sys.stderr,
+        )
+        return 1
     return code
 
 
