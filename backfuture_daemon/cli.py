@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from backfuture_daemon import __version__
 from backfuture_daemon.errors import UsageError
 from backfuture_daemon.redaction import GLOBAL_REDACTOR
+from backfuture_daemon.telemetry.logging import install_redaction
 from backfuture_daemon.telemetry.scrub import scrub_text
 
 #: subcommand -> (module, one-line help)
@@ -56,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    if logging.lastResort is not None:
+        # Commands that configure no logging (`check`, `plan`, ...) still print WARNING+ records
+        # (asyncio's "Task exception was never retrieved", library errors) through lastResort.
+        install_redaction(logging.lastResort)
     try:
         code: int = args._run(args)
     except KeyboardInterrupt:

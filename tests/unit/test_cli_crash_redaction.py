@@ -7,6 +7,7 @@ stderr; `cli.main` catches it, scrubs it like a log line and exits 1.
 from __future__ import annotations
 
 import argparse
+import logging
 
 import pytest
 
@@ -36,3 +37,22 @@ def test_a_crash_prints_a_redacted_traceback(
     assert "apiKeyInfo" in out.err  # the cause is kept, only the secrets go
     for secret in (*CANARIES, unregistered):
         assert secret not in out.err + out.out
+
+
+def test_warnings_of_commands_without_logging_set_up_are_redacted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check`, `plan`, `validate` configure no logging: Python prints WARNING+ records (asyncio's
+    "Task exception was never retrieved", a library's error) through `logging.lastResort`."""
+    GLOBAL_REDACTOR.add(CANARIES)
+
+    def warn(args: argparse.Namespace) -> int:
+        logging.getLogger("asyncio").error("Task exception: GET ?accessKey=%s", CANARY_KEY)
+        return 0
+
+    monkeypatch.setattr(schema, "run", warn)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # pytest's capture handlers
+    assert cli.main(["schema"]) == 0
+    err = capsys.readouterr().err
+    assert "Task exception" in err
+    assert CANARY_KEY not in err
