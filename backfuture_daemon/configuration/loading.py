@@ -262,6 +262,17 @@ def _secret_checks(doc: _Doc) -> None:
                         )
                     )
     meta = doc.raw.get("sops")
+    for where in _addressed_key_sources(meta):
+        doc.issues.append(
+            ConfigIssue(
+                doc.file,
+                where,
+                "a key source that names its own server address is refused: sops would send "
+                "this daemon's credentials (VAULT_TOKEN, Azure token) to whatever address a "
+                "commit writes there. Encrypt to age recipients (see .sops.yaml)",
+                "policy_violation",
+            )
+        )
     if (
         isinstance(conns, list)
         and conns
@@ -293,6 +304,22 @@ def _secret_checks(doc: _Doc) -> None:
                 "schema_invalid",
             )
         )
+
+
+#: sops key sources whose server address is written in the (committed) file's metadata.
+_ADDRESSED_KEY_SOURCES = ("hc_vault", "azure_kv")
+
+
+def _addressed_key_sources(meta: Any) -> list[str]:
+    """Paths of `sops:` key sources that would make sops call a server the file chooses."""
+    if not isinstance(meta, Mapping):
+        return []
+    found = [f"sops.{k}" for k in _ADDRESSED_KEY_SOURCES if meta.get(k)]
+    groups = meta.get("key_groups")
+    for i, group in enumerate(groups if isinstance(groups, list) else []):
+        if isinstance(group, Mapping):
+            found += [f"sops.key_groups[{i}].{k}" for k in _ADDRESSED_KEY_SOURCES if group.get(k)]
+    return found
 
 
 def _encrypted_non_secrets(node: Any, where: str) -> list[str]:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from collections.abc import AsyncIterator
@@ -143,3 +144,56 @@ def test_mac_only_encrypted_file_with_connections_is_refused(tmp_path: Path) -> 
         assert len(issues) == 1, err.value.issues
         assert issues[0].error_class == "policy_violation"
         assert "endpoints" in issues[0].message
+
+
+_FAKE_ENC = (
+    "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,"
+    "tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]"
+)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+async def test_sops_metadata_cannot_send_credentials_to_an_address_of_its_choosing(
+    tmp_path: Path, grouped: bool
+) -> None:
+    """A committed file's `sops:` block names its key sources. hc_vault (and azure_kv) carry an
+    address of the file's choosing, and sops sends the daemon's VAULT_TOKEN there."""
+    collector = Collector()
+    sink = web.Application()
+    sink.router.add_route("*", "/{tail:.*}", collector.handle)
+    runner, url = await _serve(sink)
+    vault = [
+        {
+            "vault_address": url,
+            "engine_path": "sops",
+            "key_name": "k",
+            "created_at": "2024-01-01T00:00:00Z",
+            "enc": "vault:v1:AAAA",
+        }
+    ]
+    meta: dict[str, object] = {
+        "lastmodified": "2024-01-01T00:00:00Z",
+        "mac": _FAKE_ENC,
+        "encrypted_regex": SECRET_REGEX,
+        "version": "3.11.0",
+    }
+    if grouped:
+        meta["key_groups"] = [{"hc_vault": vault}]
+    else:
+        meta["hc_vault"] = vault
+    conn = mexc_connection(api_key=_FAKE_ENC, api_secret=_FAKE_ENC)
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    doc = {"version": 1, "connections": [conn], "sops": meta}
+    (cfg / "keys.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    env = {**sops_env(None, tmp_path), "VAULT_TOKEN": "CANARY-vault-token-0001"}
+    try:
+        with pytest.raises(ConfigError) as err:
+            await asyncio.to_thread(load_revision, cfg, env=env)
+    finally:
+        await runner.cleanup()
+    assert collector.seen == []
+    issues = [i for i in err.value.issues if i.error_class == "policy_violation"]
+    assert len(issues) == 1, err.value.issues
+    assert "hc_vault" in issues[0].path
+    assert "CANARY-vault-token-0001" not in str(err.value)
