@@ -28,7 +28,8 @@ class Transition:
 
 
 def transition(current: BotStatus | None, action: BotAction, now: float) -> BotStatus:
-    """The bot after `action`. `since` moves only when the state itself changes."""
+    """The bot after `action`. `since` moves only when the state itself changes; the state and
+    reason it leaves are kept as `previous_*`."""
     if isinstance(action, StartBot):
         state, mode, market = BotState.RUNNING, action.mode, action.market
     elif isinstance(action, PauseBot):
@@ -38,6 +39,11 @@ def transition(current: BotStatus | None, action: BotAction, now: float) -> BotS
         mode = current.mode if current else "paper"
         market = current.market if current else "spot"
     since = current.since if current is not None and current.state is state else now
+    previous_state, previous_reason = (
+        (current.previous_state, current.previous_reason) if current else (None, "")
+    )
+    if current is not None and (current.state, current.reason) != (state, action.reason):
+        previous_state, previous_reason = current.state, current.reason
     return BotStatus(
         strategy=action.strategy,
         connection=action.connection,
@@ -46,6 +52,8 @@ def transition(current: BotStatus | None, action: BotAction, now: float) -> BotS
         since=since,
         mode=mode,
         market=market,
+        previous_state=previous_state,
+        previous_reason=previous_reason,
     )
 
 

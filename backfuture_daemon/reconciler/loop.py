@@ -601,7 +601,14 @@ class Reconciler:
             if late:
                 await asyncio.wait(late, timeout=1.0)
                 event(logging.WARNING, f"shutdown: cancelled {len(late)} late connection test(s)")
+            self._pause_after_drain()
         self._publish()
+
+    def _pause_after_drain(self) -> None:
+        """Results that came in while draining may pause bots (a key revoked meanwhile must be
+        persisted as paused); nothing starts once shutdown began."""
+        actions = plan(self._desired, self._observed(), self._clock())
+        self._apply(tuple(a for a in actions if isinstance(a, PauseBot)))
 
 
 async def _wait_any(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:

@@ -172,13 +172,9 @@ def _bots(desired: Desired, observed: Observed) -> tuple[list[Action], list[Acti
                     StartBot(strategy.name, strategy.connection, verdict.reason, mode, market)
                 )
             continue
-        if (
-            verdict.decision is Decision.PENDING
-            and same_target
-            and bot is not None
-            and bot.state is not BotState.STOPPED
-        ):
-            continue  # restored after a restart: keep the persisted state until tested
+        # PENDING (no test of this connection in this process yet, e.g. just after a restart)
+        # pauses like DENY: a bot never runs on a key nobody has tested since start-up; the
+        # persisted state stays visible as the bot's previous state (bots/lifecycle.py).
         if not (
             same_target
             and bot is not None

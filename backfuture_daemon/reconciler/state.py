@@ -28,6 +28,10 @@ class BotStatus:
     since: float
     mode: str = "paper"
     market: str = "spot"
+    #: State and reason before the last change (None: unchanged since loaded or created), so a
+    #: bot restored as running and paused until its first test still shows what it was.
+    previous_state: BotState | None = None
+    previous_reason: str = ""
 
     @property
     def enabled(self) -> bool:

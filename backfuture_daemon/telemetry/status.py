@@ -96,6 +96,10 @@ def _bot(bot: BotStatus) -> dict[str, Any]:
         "since": bot.since,
         "mode": bot.mode,
         "market": bot.market,
+        # Before the last change, e.g. "running" (restored from disk) while a restarted
+        # daemon waits for the first test of its connection.
+        "previous_state": bot.previous_state.value if bot.previous_state else None,
+        "previous_reason": scrub_text(bot.previous_reason),
     }
 
 

@@ -370,10 +370,29 @@ def test_sigterm_exits_0_and_bot_state_survives_restart(
     finally:
         daemon.stop()
 
+    restarted = time.time()
     again = DaemonProc(repo.path, tmp_path, repo.key_file, state_dir=state_dir)
     try:
-        restored = {b["strategy"]: (b["state"], b["since"]) for b in again.status()["bots"]}
-        assert restored == before
+        # The state is restored from SQLite, but no bot runs in the new process before its
+        # connection has passed a test in this process (the key may have changed meanwhile).
+        def settled() -> dict[str, dict[str, Any]] | None:
+            status = again.status()
+            reports = {c["name"]: c["report"] for c in status["connections"]}
+            bots = {b["strategy"]: b for b in status["bots"]}
+            for b in bots.values():
+                if b["state"] == "running":
+                    report = reports[b["connection"]]
+                    assert report is not None, b
+                    assert report["checked_at"] >= restarted, b
+            done = bots[BOT]["state"] == "running" and "failed" in bots[BOT2]["reason"]
+            return bots if done else None
+
+        restored = wait_until(settled, 10, "bots re-gated after restart")
+        assert (restored[BOT2]["state"], restored[BOT2]["since"]) == before[BOT2]  # kept
+        assert restored[BOT]["since"] > before[BOT][1]  # paused until re-tested, then resumed
+        out = again.output()
+        waiting = out.find(f'bot "{BOT}" paused: waiting for the first test of "{MAIN}"')
+        assert 0 <= waiting < out.find(f'bot "{BOT}" started'), out
         assert_no_canary(again, plan_out)
         assert_no_canary(daemon, plan_out, live=False)  # the first run's log file
     finally:

@@ -256,17 +256,45 @@ async def test_removed_strategy_stops_and_vanishes_from_the_snapshot(tmp_path: P
     assert store.load_bots()["ETH Bot"].state is BotState.STOPPED
 
 
-async def test_restart_restores_bots_from_sqlite(tmp_path: Path) -> None:
+async def test_restart_restores_bots_but_none_runs_before_its_connection_is_retested(
+    tmp_path: Path,
+) -> None:
     tester, clock = FakeTester(), Clock()
+    tester.script("KC Main", failed("KC Main", ErrorClass.NO_TRADE_PERMISSION))
     store = BotStore.in_dir(tmp_path)
     await settle(make(Repo(two_connections()), tester, clock, store))
     store.close()
     clock.now += 100
-    again = make(Repo(two_connections()), FakeTester(), clock, BotStore.in_dir(tmp_path))
+    tester = GatedTester()
+    tester.script("KC Main", failed("KC Main", ErrorClass.NO_TRADE_PERMISSION))
+    again_store = BotStore.in_dir(tmp_path)
+    again = make(Repo(two_connections()), tester, clock, again_store)
+    await again.reconcile_once()
+    await asyncio.wait_for(tester.both_waiting.wait(), 1.0)  # both tests under way
+    await again.reconcile_once()
+    restored = {b.strategy: b for b in again.snapshot().bots}
+    btc, eth = restored["BTC Bot"], restored["ETH Bot"]
+    # Persisted as running, but not one pass of this process lets it run on an untested key.
+    assert (btc.state, btc.reason) == (BotState.PAUSED, 'waiting for the first test of "MEXC Main"')
+    assert (btc.previous_state, btc.previous_reason) == (
+        BotState.RUNNING,
+        'connection "MEXC Main" online',
+    )
+    assert (eth.state, eth.since) == (BotState.PAUSED, 1_000.0)  # paused before: since kept
+    assert eth.previous_state is BotState.PAUSED
+    assert "no_trade_permission" in eth.previous_reason
+    assert again_store.transitions("BTC Bot")[-1][1:] == (
+        "running",
+        "paused",
+        'waiting for the first test of "MEXC Main"',
+    )
+    tester.gate.set()
+    await again.drain()
     await again.reconcile_once()
     restored = {b.strategy: b for b in again.snapshot().bots}
     assert restored["BTC Bot"].state is BotState.RUNNING
-    assert restored["BTC Bot"].since == 1_000.0
+    assert restored["BTC Bot"].since == clock.now
+    assert restored["ETH Bot"].state is BotState.PAUSED
 
 
 class GatedTester(FakeTester):
@@ -342,6 +370,121 @@ async def test_unreadable_config_path_is_reported_once_then_recovers() -> None:
     assert snap.config.applied_revision == "sha256:d1d1d1d1d1d1"
     assert len([b for b in snap.bots if b.state is BotState.RUNNING]) == 2
     r._probe = real_probe
+    r.request("resync")
+    snap = await settle(r)
+    assert snap.config.last_error is None
+
+
+async def test_key_rotated_while_the_old_key_is_tested_waits_for_the_new_result() -> None:
+    repo, clock = Repo(two_connections()), Clock()
+    r = make(repo, FakeTester(), clock)
+    await settle(r)
+    tester = GatedTester()
+    r._tester = tester
+    clock.now += 301  # scheduled re-checks of the old key are under way
+    await r.reconcile_once()
+    await asyncio.wait_for(tester.both_waiting.wait(), 1.0)
+    repo.set(two_connections(key="mx0vROTATED4444", digest="d2"))
+    r.request("changed")
+    await r.reconcile_once()
+    assert bots(r.snapshot())["BTC Bot"] == (
+        BotState.PAUSED,
+        'connection "MEXC Main" changed; re-testing',
+    )
+    tester.gate.set()
+    await r.drain()
+    await r.reconcile_once()  # the old key's (online) result must not start the bot
+    assert bots(r.snapshot())["BTC Bot"][0] is BotState.PAUSED
+    assert bots(r.snapshot())["ETH Bot"][0] is BotState.RUNNING
+    await r.drain()
+    await r.reconcile_once()
+    assert tester.calls.count("MEXC Main") == 2  # old key, then the new one at once
+    assert bots(r.snapshot())["BTC Bot"][0] is BotState.RUNNING
+
+
+async def test_results_arriving_while_draining_pause_bots_but_start_none(tmp_path: Path) -> None:
+    clock = Clock()
+    store = BotStore.in_dir(tmp_path)
+    r = make(Repo(two_connections()), FakeTester(), clock, store)
+    await settle(r)
+    tester = GatedTester()
+    tester.script("MEXC Main", failed("MEXC Main", ErrorClass.NO_TRADE_PERMISSION))
+    r._tester = tester
+    clock.now += 301
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop, watch=False))
+    await asyncio.wait_for(tester.both_waiting.wait(), 1.0)
+    stop.set()  # SIGTERM while both re-checks are in flight
+    for _ in range(20):
+        await asyncio.sleep(0)
+    tester.gate.set()
+    await asyncio.wait_for(task, 1.0)
+    # The revoked key was seen during the drain: the persisted state must say so.
+    assert store.load_bots()["BTC Bot"].state is BotState.PAUSED
+    assert "no_trade_permission" in store.load_bots()["BTC Bot"].reason
+    assert store.load_bots()["ETH Bot"].state is BotState.RUNNING
+
+
+async def test_no_bot_starts_once_shutdown_began() -> None:
+    tester, clock = GatedTester(), Clock()
+    r = make(Repo(two_connections()), tester, clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop, watch=False))
+    await asyncio.wait_for(tester.both_waiting.wait(), 1.0)
+    stop.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    tester.gate.set()  # both connections turn out online, but the daemon is stopping
+    await asyncio.wait_for(task, 1.0)
+    assert all(b.state is BotState.PAUSED for b in r.snapshot().bots)
+
+
+async def test_config_symlink_whose_target_vanishes_keeps_the_last_good_revision(
+    tmp_path: Path,
+) -> None:
+    from backfuture_daemon.configuration.loading import load_revision
+    from backfuture_daemon.reconciler.watch import probe_revision
+
+    root = tmp_path / "root"
+    target = root / ".worktrees" / "a"
+    target.mkdir(parents=True)
+    (target / "main.yaml").write_text("version: 1\n")
+    link = root / "repo"
+    link.symlink_to(target)
+    loads: list[Path] = []
+
+    def load(path: Path) -> DesiredState:
+        loads.append(path)
+        if not path.exists():  # git-sync pruned the worktree: the real loader's answer
+            return load_revision(path)
+        return two_connections()
+
+    clock = Clock()
+    r = Reconciler(
+        link,
+        loader=load,
+        tester=FakeTester(),
+        lifecycle=BotLifecycle(None, clock),
+        salt="s",
+        clock=clock,
+        rand=lambda: 0.5,
+        probe=probe_revision,
+    )
+    await settle(r)
+    good = r.snapshot().config.applied_revision
+    (target / "main.yaml").unlink()
+    target.rmdir()
+    for _ in range(3):
+        r.request("resync")
+        snap = await settle(r)
+    assert len(loads) == 2  # the dangling link is tried once, not on every resync
+    assert snap.config.errors_total == {"file_unreadable": 1}
+    assert "does not exist" in (snap.config.last_error or "")
+    assert snap.config.applied_revision == good
+    assert snap.ready
+    assert {b.state for b in snap.bots} == {BotState.RUNNING}
+    target.mkdir()
+    (target / "main.yaml").write_text("version: 1\n")
     r.request("resync")
     snap = await settle(r)
     assert snap.config.last_error is None

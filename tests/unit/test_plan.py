@@ -114,6 +114,31 @@ def test_changed_key_is_retested_at_once_and_pauses_until_then() -> None:
     )
 
 
+def test_strategy_moved_to_another_connection_follows_that_connection() -> None:
+    d = desired([conn(), conn("MEXC Other", key="otherKEY9999")], [strat("BTC Bot", "MEXC Other")])
+    running = {"BTC Bot": bot("BTC Bot", BotState.RUNNING, "MEXC Main")}
+    main = obs(d, "MEXC Main", online())
+    bad = failed("MEXC Other", ErrorClass.IP_NOT_ALLOWED)
+    o = Observed({"MEXC Main": main, "MEXC Other": obs(d, "MEXC Other", bad)}, running)
+    assert plan(d, o, NOW) == (
+        PauseBot("BTC Bot", "MEXC Other", 'connection "MEXC Other" failed: ip_not_allowed'),
+    )
+    o = Observed({"MEXC Main": main, "MEXC Other": obs(d, "MEXC Other", online("MEXC Other"))})
+    o = replace(o, bots=running)
+    assert plan(d, o, NOW) == (StartBot("BTC Bot", "MEXC Other", 'connection "MEXC Other" online'),)
+
+
+def test_renamed_connection_is_a_new_connection_tested_before_its_bots_run() -> None:
+    d = desired([conn("MEXC Renamed")], [strat("BTC Bot", "MEXC Renamed")])
+    old = ConnectionObservation("MEXC Main", "mexc", online(), "fp-of-the-old-name")
+    o = Observed({"MEXC Main": old}, {"BTC Bot": bot("BTC Bot", BotState.RUNNING)})
+    assert plan(d, o, NOW) == (
+        ForgetConnection("MEXC Main"),
+        TestConnection("MEXC Renamed", "new connection"),
+        PauseBot("BTC Bot", "MEXC Renamed", 'waiting for the first test of "MEXC Renamed"'),
+    )
+
+
 def test_unchanged_connection_keeps_its_result_until_due() -> None:
     d = desired([conn()], [strat()])
     o = Observed(
@@ -147,10 +172,14 @@ def test_withdraw_permission_never_runs_even_if_status_online() -> None:
     assert "withdraw_enabled" in action.reason
 
 
-def test_restored_bot_keeps_state_until_first_test_but_no_config_pauses() -> None:
+def test_restored_running_bot_waits_paused_for_the_first_test_in_this_process() -> None:
+    # A bot persisted as running must not run on a key nobody has tested since the restart.
     d = desired([conn()], [strat()])
     restored = Observed(bots={"BTC Bot": bot("BTC Bot", BotState.RUNNING)})
-    assert plan(d, restored, NOW) == (TestConnection("MEXC Main", "new connection"),)
+    waiting = PauseBot("BTC Bot", "MEXC Main", 'waiting for the first test of "MEXC Main"')
+    assert plan(d, restored, NOW) == (TestConnection("MEXC Main", "new connection"), waiting)
+    testing = replace(restored, in_flight=frozenset({"MEXC Main"}))
+    assert plan(d, testing, NOW) == (waiting,)
     assert plan(Desired(None), restored, NOW) == (
         PauseBot("BTC Bot", "MEXC Main", "no valid config"),
     )
@@ -266,3 +295,21 @@ def test_withdraw_enabled_key_never_runs_a_bot(world: tuple[Desired, Observed, f
         ob = o.connections.get(b.connection)
         if ob is not None and ob.report is not None and ob.report.permissions.get("withdraw"):
             assert b.state is not BotState.RUNNING
+
+
+@settings(max_examples=150, deadline=None)
+@given(worlds())
+def test_a_bot_runs_only_on_a_healthy_result_of_the_key_configured_now(
+    world: tuple[Desired, Observed, float],
+) -> None:
+    d, o, now = world
+    after = simulate(o, plan(d, o, now))
+    for b in after.bots.values():
+        if b.state is not BotState.RUNNING:
+            continue
+        ob = o.connections.get(b.connection)
+        assert d.state is not None
+        assert ob is not None
+        assert ob.report is not None
+        assert ob.report.healthy
+        assert ob.fingerprint == d.fingerprints[b.connection]

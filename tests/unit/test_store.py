@@ -70,3 +70,14 @@ def test_meta_roundtrip(tmp_path: Path) -> None:
     store.set_meta([("salt", "abc"), ("applied_revision", "r1")])
     store.set_meta([("salt", "def")])
     assert (store.get_meta("salt"), store.get_meta("applied_revision")) == ("def", "r1")
+
+
+def test_previous_state_and_reason_follow_every_change() -> None:
+    life = BotLifecycle(None, lambda: 5.0)
+    life.apply(StartBot("B", "C", "online"))
+    assert life.bots["B"].previous_state is None
+    life.apply(PauseBot("B", "C", "waiting"))
+    life.apply(PauseBot("B", "C", "failed: ip_not_allowed"))
+    b = life.bots["B"]
+    assert (b.previous_state, b.previous_reason) == (BotState.PAUSED, "waiting")
+    assert life.apply(PauseBot("B", "C", "failed: ip_not_allowed")) is None  # unchanged
