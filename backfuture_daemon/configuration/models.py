@@ -65,7 +65,8 @@ class Policy(Frozen):
         default=False, description="Allow the same API key in two connections."
     )
     allow_remote_endpoints: bool = Field(
-        default=False, description="Allow `endpoints` outside loopback (keys would leave the host)."
+        default=False,
+        description="Allow https `endpoints` outside loopback (keys would leave the host).",
     )
 
 

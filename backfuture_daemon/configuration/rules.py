@@ -165,6 +165,34 @@ def key_fingerprints(connections: Sequence[Located[Connection]]) -> dict[int, by
     }
 
 
+def _endpoint_issues(c: Located[Connection], policy: Policy) -> list[ConfigIssue]:
+    """Keys go to loopback only; elsewhere only when policy allows it, and never in clear text."""
+    assert c.item.endpoints is not None
+    out: list[ConfigIssue] = []
+    for field, url in (("spot", c.item.endpoints.spot), ("futures", c.item.endpoints.futures)):
+        if url is None:
+            continue
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if is_loopback_host(host):
+            continue
+        if not policy.allow_remote_endpoints:
+            message = (
+                f'host "{host}" is not loopback: API keys would be sent there. Only '
+                "127.0.0.1/::1/localhost are allowed unless policy.allow_remote_endpoints is true"
+            )
+        elif parts.scheme != "https":
+            message = (
+                f'host "{host}" is remote and the URL is not https: the API key header would '
+                "cross the network in clear text; use https://"
+            )
+        else:
+            continue
+        path = c.path("connections", f"endpoints.{field}")
+        out.append(ConfigIssue(c.file, path, message, "policy_violation"))
+    return out
+
+
 def check_revision(
     policy: Policy,
     connections: Sequence[Located[Connection]],
@@ -209,25 +237,8 @@ def check_revision(
             )
         else:
             by_name[c.item.name] = c
-        if c.item.endpoints is not None and not policy.allow_remote_endpoints:
-            for field, url in (
-                ("spot", c.item.endpoints.spot),
-                ("futures", c.item.endpoints.futures),
-            ):
-                if url is None:
-                    continue
-                host = urlsplit(url).hostname or ""
-                if not is_loopback_host(host):
-                    issues.append(
-                        ConfigIssue(
-                            c.file,
-                            c.path("connections", f"endpoints.{field}"),
-                            f'host "{host}" is not loopback: API keys would be sent there. '
-                            "Only 127.0.0.1/::1/localhost are allowed unless "
-                            "policy.allow_remote_endpoints is true",
-                            "policy_violation",
-                        )
-                    )
+        if c.item.endpoints is not None:
+            issues += _endpoint_issues(c, policy)
 
     if secrets_known and not policy.allow_key_reuse:
         prints = key_fingerprints(connections)

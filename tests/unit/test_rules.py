@@ -140,7 +140,9 @@ def test_endpoints_loopback_only(url: str, ok: bool) -> None:
     assert classes(issues) == ([] if ok else ["policy_violation"])
     if not ok:
         assert issues[0].path == "connections[0].endpoints.spot"
-    assert run([c(endpoints={"spot": url})], policy=Policy(allow_remote_endpoints=True)) == []
+    allowed = run([c(endpoints={"spot": url})], policy=Policy(allow_remote_endpoints=True))
+    plain_remote = not ok and not url.startswith("https://")  # remote needs https as well
+    assert classes(allowed) == (["policy_violation"] if plain_remote else [])
 
 
 def test_empty_revision_rejected_only_when_not_allowed() -> None:
