@@ -18,7 +18,7 @@ from backfuture_daemon.exchanges.base import ConnectionReport, ErrorClass, Permi
 class Decision(StrEnum):
     ALLOW = "allow"
     DENY = "deny"
-    #: Not tested yet in this process: keep a bot's persisted state, create new bots paused.
+    #: Not tested yet in this process: the bot waits paused (a restored running bot too).
     PENDING = "pending"
 
 
