@@ -36,6 +36,7 @@ from backfuture_daemon.reconciler.backoff import (
     RandomSource,
     describe_delay,
     next_check_delay,
+    transient_delay,
 )
 from backfuture_daemon.reconciler.fingerprint import check_inputs_digest, connection_fingerprint
 from backfuture_daemon.reconciler.plan import (
@@ -65,6 +66,10 @@ log = logging.getLogger("backfuture.reconciler")
 
 HISTORY = 5
 EMPTY_CONFIG = "empty_config"
+#: Config failures of the environment, not of the revision (a slow or overloaded machine, the age
+#: key not mounted yet): the same digest is retried with backoff. Every other class is terminal
+#: for its digest (Flux's TerminalError): not retried until the files change or a forced reconcile.
+TRANSIENT_CONFIG_CLASSES = frozenset({"decrypt_timeout", "decrypt_key_missing"})
 
 
 class Tester(Protocol):
@@ -130,6 +135,8 @@ class Reconciler:
         self._desired = Desired(None)
         self._config = ConfigStatus()
         self._last_probe: Probe | None = None
+        self._config_failures = 0  # transient config failures in a row (same digest)
+        self._config_retry_at: float | None = None  # when to retry a transient config failure
         self._loaded_once = False
         self._conns: dict[str, ConnectionObservation] = {}
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -180,7 +187,7 @@ class Reconciler:
         started = self._clock()
         self._heartbeat = started
         load_result: ReconcileResult | None = None
-        if force or self._config_dirty:
+        if force or self._config_dirty or self._config_retry_due():
             self._config_dirty = False
             load_result = await self._observe_config(force=force)
             if force:
@@ -212,7 +219,8 @@ class Reconciler:
             issue = ConfigIssue(str(self.config_path), "", text, "file_unreadable")
             return self._reject(None, [issue])
         last, self._last_probe = self._last_probe, probe
-        if not force and last is not None and probe.digest == last.digest:
+        retry = self._config_retry_due()  # a transient failure of this digest, backed off
+        if not (force or retry) and last is not None and probe.digest == last.digest:
             # Same content (good or broken): nothing to load. Only the commit may have moved
             # (files are seen before `git commit` ends): relabel, never re-attempt or re-log.
             if probe.commit != last.commit:
@@ -225,6 +233,7 @@ class Reconciler:
                 self._publish()
             return None
         now = self._clock()
+        self._config_retry_at = None
         self._config = replace(
             self._config, attempted_revision=probe.revision_id, attempted_digest=probe.digest
         )
@@ -282,6 +291,7 @@ class Reconciler:
             reloads_total=reloads,
         )
         self._loaded_once = True
+        self._config_failures = 0
         event(
             logging.INFO,
             "config revision applied" if changed else "config revision re-read, unchanged",
@@ -315,13 +325,20 @@ class Reconciler:
         )
         self._loaded_once = True
         kept = self._config.applied_revision or "none"
+        if probe is not None and classes and set(classes) <= TRANSIENT_CONFIG_CLASSES:
+            self._config_failures += 1
+            delay = transient_delay(self._config_failures, self._settings.backoff, self._rand)
+            self._config_retry_at = now + delay
+            next_step = f"transient; retry in {describe_delay(delay)}"
+        else:
+            self._config_failures = 0
+            next_step = "not retried until the files change or a forced reconcile"
         # One line per rejected revision (not per pass: the digest is not re-attempted).
         first = issues[0] if issues else ConfigIssue(str(self.config_path), "", "invalid")
         more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
         event(
             logging.ERROR,
-            f"config revision rejected: {text}{more}; keeping revision {kept}; "
-            "not retried until the files change or a forced reconcile",
+            f"config revision rejected: {text}{more}; keeping revision {kept}; {next_step}",
             revision=revision,
             error_class=",".join(classes),
             file=first.file,
@@ -330,6 +347,9 @@ class Reconciler:
         return ReconcileResult(
             at=now, revision=revision, result="failure", message=text, error_classes=classes
         )
+
+    def _config_retry_due(self) -> bool:
+        return self._config_retry_at is not None and self._config_retry_at <= self._clock()
 
     def _recheck_failed_now(self) -> None:
         now = self._clock()
@@ -568,9 +588,9 @@ class Reconciler:
                 await self.reconcile_once(force=force)
                 force = False
                 timeout = next_resync - time.monotonic()
-                due = self._next_due()
-                if due is not None:
-                    timeout = min(timeout, due - self._clock())
+                for due in (self._next_due(), self._config_retry_at):
+                    if due is not None:
+                        timeout = min(timeout, due - self._clock())
                 # At least a few ms: a due time the planner does not act on must never spin.
                 await _wait_any(self._wake, stop, max(timeout, 0.005))
                 self._wake.clear()

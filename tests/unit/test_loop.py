@@ -488,3 +488,54 @@ async def test_config_symlink_whose_target_vanishes_keeps_the_last_good_revision
     r.request("resync")
     snap = await settle(r)
     assert snap.config.last_error is None
+
+
+async def test_a_sops_timeout_is_retried_with_backoff_not_frozen_until_the_next_commit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A slow machine, not the revision, failed: the same digest is tried again after a backoff.
+    tester, clock = FakeTester(), Clock()
+    repo = Repo(two_connections())
+    r = make(repo, tester, clock)
+    await settle(r)
+    good = two_connections(key="mx0vNEWKEY22223333", digest="d2")
+    slow = ConfigError(
+        [ConfigIssue("main.yaml", "", "sops did not finish within 30s", "decrypt_timeout")]
+    )
+    repo.set(slow)
+    probe = repo.probe(Path("/config"))
+    r._probe = lambda path: Probe(target=str(path), commit=None, digest=probe.digest)
+    caplog.set_level(logging.ERROR)
+    r.request("changed")
+    snap = await settle(r)
+    assert snap.config.errors_total == {"decrypt_timeout": 1}
+    (line,) = [rec.getMessage() for rec in caplog.records if "rejected" in rec.getMessage()]
+    assert "transient; retry in" in line
+    loads = repo.loads
+    r.request("resync")
+    await settle(r)
+    assert repo.loads == loads  # not before the backoff (no hot loop)
+    repo.set(good)  # same digest on disk; sops would succeed now
+    clock.now += 6  # past the first backoff (full jitter, at most 5 s)
+    await r.reconcile_once()  # the retry is due: no file event needed
+    assert repo.loads == loads + 1
+    await r.drain()
+    snap = await settle(r)
+    assert snap.config.last_error is None
+    assert snap.config.applied_digest == good.revision.digest
+
+
+async def test_terminal_decrypt_errors_are_not_retried_on_a_timer() -> None:
+    tester, clock = FakeTester(), Clock()
+    repo = Repo(two_connections())
+    r = make(repo, tester, clock)
+    await settle(r)
+    repo.set(ConfigError([ConfigIssue("main.yaml", "", "MAC mismatch", "decrypt_mac_mismatch")]))
+    r.request("changed")
+    await settle(r)
+    loads = repo.loads
+    clock.now += 3600
+    await settle(r)
+    r.request("resync")
+    await settle(r)
+    assert repo.loads == loads
