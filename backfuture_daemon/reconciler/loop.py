@@ -209,6 +209,7 @@ class Reconciler:
         try:
             probe = await asyncio.to_thread(self._probe, self.config_path)
         except OSError as e:
+            self._config_retry_at = None  # re-probed on every trigger anyway: never a timer spin
             text = f"cannot read: {e.strerror}"
             if (
                 self._last_probe is None

@@ -539,3 +539,27 @@ async def test_terminal_decrypt_errors_are_not_retried_on_a_timer() -> None:
     r.request("resync")
     await settle(r)
     assert repo.loads == loads
+
+
+async def test_a_due_config_retry_never_spins_when_the_path_turns_unreadable() -> None:
+    repo, clock = Repo(two_connections()), Clock()
+    r = make(repo, FakeTester(), clock)
+    await settle(r)
+    repo.set(ConfigError([ConfigIssue("main.yaml", "", "sops timed out", "decrypt_timeout")]))
+    r.request("changed")
+    await settle(r)
+    probes = 0
+
+    def gone(path: Path) -> Probe:
+        nonlocal probes
+        probes += 1
+        raise FileNotFoundError(2, "No such file or directory")
+
+    r._probe = gone
+    clock.now += 3600  # the retry is long due, but the path cannot be read at all
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop, watch=False))
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.wait_for(task, 1.0)
+    assert probes <= 3  # a retry that cannot happen must not become a 5 ms poll
