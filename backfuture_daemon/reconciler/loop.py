@@ -238,16 +238,26 @@ class Reconciler:
         self._config = replace(
             self._config, attempted_revision=probe.revision_id, attempted_digest=probe.digest
         )
+        outcome: DesiredState | list[ConfigIssue]
         try:
-            state = await asyncio.to_thread(self._loader, self.config_path)
+            outcome = await asyncio.to_thread(self._loader, self.config_path)
         except ConfigError as e:
-            return self._reject(probe, list(e.issues))
+            outcome = list(e.issues)
         except DecryptError as e:
-            return self._reject(probe, [ConfigIssue(e.file, "", _safe(str(e)), e.error_class)])
+            outcome = [ConfigIssue(e.file, "", _safe(str(e)), e.error_class)]
         except BackfutureError as e:
-            return self._reject(
-                probe, [ConfigIssue(str(self.config_path), "", _safe(str(e)), "file_unreadable")]
-            )
+            outcome = [ConfigIssue(str(self.config_path), "", _safe(str(e)), "file_unreadable")]
+        if await self._changed_since(probe):
+            # A pull or commit landed while the files were read (sops takes a while): what was
+            # read may mix two revisions, or carry the next commit's name. Neither apply nor
+            # reject it (no count, no log): read again at once.
+            log.debug("config files changed while being read; reading again")
+            self._last_probe = None
+            self.request("config changed while it was read")
+            return None
+        if isinstance(outcome, list):
+            return self._reject(probe, outcome)
+        state = outcome
         running = [b for b in self._bots.bots.values() if b.state is BotState.RUNNING]
         empty = "connections" if not state.connections else "strategies"
         if running and not (state.connections and state.strategies):
@@ -264,6 +274,13 @@ class Reconciler:
             return self._reject(probe, [issue])
         return self._accept(probe, state, now)
 
+    async def _changed_since(self, probe: Probe) -> bool:
+        try:
+            after = await asyncio.to_thread(self._probe, self.config_path)
+        except OSError:
+            return True
+        return after.digest != probe.digest
+
     def _accept(self, probe: Probe, state: DesiredState, now: float) -> ReconcileResult:
         previous = self._desired.state
         fingerprints = {c.name: connection_fingerprint(c, self._salt) for c in state.connections}
@@ -279,6 +296,8 @@ class Reconciler:
             else state.revision.id
         )
         changed = previous is None or previous.revision.digest != state.revision.digest
+        if not changed and state.revision.dirty and self._config.applied_revision:
+            revision = self._config.applied_revision  # same content: keep its committed name
         reloads = dict(self._config.reloads_total)
         reloads["success"] = reloads.get("success", 0) + 1
         self._config = replace(

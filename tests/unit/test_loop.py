@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -563,3 +564,50 @@ async def test_a_due_config_retry_never_spins_when_the_path_turns_unreadable() -
     stop.set()
     await asyncio.wait_for(task, 1.0)
     assert probes <= 3  # a retry that cannot happen must not become a 5 ms poll
+
+
+async def test_files_changing_while_read_are_read_again_neither_applied_nor_rejected() -> None:
+    # Seen on a loaded CI machine: the loader read the files of one state and then asked git for
+    # HEAD after the next (broken) commit had landed, so the good content was applied under the
+    # broken commit's name. A torn read must be discarded and the files read again.
+    tester, clock = FakeTester(), Clock()
+    repo = Repo(two_connections())
+    r = make(repo, tester, clock)
+    await settle(r)
+    torn = two_connections(key="mx0vNEWKEY22223333", digest="d2")
+    plain = ConfigError([ConfigIssue("plain.yaml", "", "plaintext secret", "plaintext_secret")])
+    reads = 0
+
+    def load(path: Path) -> DesiredState:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            repo.set(plain)  # the next commit lands while this read is under way
+            return torn
+        return repo.load(path)
+
+    r._loader = load
+    repo.set(torn)
+    r.request("changed")
+    snap = await settle(r)
+    assert reads == 2
+    assert snap.config.applied_revision == "sha256:d1d1d1d1d1d1"  # the torn read never applied
+    assert snap.config.reloads_total == {"success": 1, "failure": 1}
+    assert snap.config.errors_total == {"plaintext_secret": 1}
+
+
+async def test_same_content_read_from_a_dirty_tree_keeps_the_applied_name() -> None:
+    from backfuture_daemon.configuration.models import Revision
+
+    repo, clock = Repo(two_connections()), Clock()
+    r = make(repo, FakeTester(), clock)
+    await settle(r)
+    good = r.snapshot().config.applied_revision
+    dirty = replace(
+        two_connections(), revision=Revision(digest="d1" * 8, commit="b" * 40, dirty=True)
+    )
+    r._loader = lambda path: dirty
+    r._probe = lambda path: Probe(target=str(path), commit="b" * 40, digest="other")
+    r.request("changed")
+    snap = await settle(r)
+    assert snap.config.applied_revision == good  # not "bbbbbbbbbbbb-dirty": nothing changed
