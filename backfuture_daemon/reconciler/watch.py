@@ -86,9 +86,23 @@ def probe_revision(path: Path) -> Probe:
     from backfuture_daemon.configuration.loading import discover
 
     target = path.resolve()
+    root = target if target.is_dir() else target.parent
+    # HEAD before and after hashing: `git pull` writes the files, then moves HEAD, so a HEAD that
+    # moved meanwhile may name files we did not see. Hash again (a few times at most).
+    commit, digest = git_head(root), ""
+    for _ in range(3):
+        before = commit
+        digest = _digest(root, discover(target)[0])
+        commit = git_head(root)
+        if commit == before:
+            break
+    if commit is None and _SHA.match(target.name):
+        commit = target.name  # git-sync names each worktree after its commit
+    return Probe(target=str(target), commit=commit, digest=digest)
+
+
+def _digest(root: Path, files: list[Path]) -> str:
     h = hashlib.sha256()
-    files, is_dir = discover(target)
-    root = target if is_dir else target.parent
     for f in files:
         try:
             if f.stat().st_size > _MAX_FILE_BYTES:
@@ -98,10 +112,7 @@ def probe_revision(path: Path) -> Probe:
         except OSError as e:  # vanished between walk and read: part of an ongoing change
             data = f"unreadable: {e.errno}".encode()
         h.update(str(f.relative_to(root)).encode() + b"\0" + data + b"\0")
-    commit = git_head(root)
-    if commit is None and _SHA.match(target.name):
-        commit = target.name  # git-sync names each worktree after its commit
-    return Probe(target=str(target), commit=commit, digest=h.hexdigest())
+    return h.hexdigest()
 
 
 def _config_filter(change: object, path: str) -> bool:

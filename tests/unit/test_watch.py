@@ -7,6 +7,8 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from backfuture_daemon.reconciler.watch import git_head, probe_revision, watch_config
 
 
@@ -81,3 +83,29 @@ async def test_parent_watch_survives_repeated_symlink_swaps(tmp_path: Path) -> N
     await asyncio.wait_for(seen.wait(), 2.0)
     stop.set()
     await asyncio.wait_for(task, 3.0)
+
+
+def test_a_commit_landing_while_files_are_hashed_is_not_named_after_files_it_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backfuture_daemon.reconciler import watch
+
+    (tmp_path / "a.yaml").write_text("version: 1\n")
+    head = ["a" * 40]
+    monkeypatch.setattr(watch, "git_head", lambda root: head[0])
+    real_read = Path.read_bytes
+    landed = False
+
+    def read_bytes(self: Path) -> bytes:
+        nonlocal landed
+        data = real_read(self)
+        if not landed:  # `git pull` writes b.yaml and moves HEAD right after we read a.yaml
+            landed = True
+            (tmp_path / "b.yaml").write_text("version: 1\n")
+            head[0] = "b" * 40
+        return data
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    probe = probe_revision(tmp_path)
+    assert probe.commit == "b" * 40
+    assert probe.digest == probe_revision(tmp_path).digest  # b.yaml is in what it names "b…"
