@@ -19,6 +19,7 @@ import aiohttp
 import ccxt.async_support as ccxt
 import pytest
 
+from backfuture_daemon.exchanges.probes import ConnectionTester
 from backfuture_daemon.exchanges.sandbox import Sandbox, SandboxKey
 
 MEXC_SPOT = frozenset({"SPOT_ACCOUNT_READ", "SPOT_DEAL_READ", "SPOT_DEAL_WRITE"})
@@ -222,3 +223,11 @@ async def clients(sandbox: Sandbox) -> AsyncIterator[Clients]:
         yield factory
     finally:
         await factory.close()
+
+
+@pytest.fixture
+async def tester() -> AsyncIterator[ConnectionTester]:
+    """A connection tester with short timeouts, closed after the test."""
+    t = ConnectionTester(timeout=2.0)
+    yield t
+    await t.close()

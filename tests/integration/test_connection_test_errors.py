@@ -4,7 +4,6 @@ a healthy key and every error class. No mocks: the sandbox checks real HMAC sign
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,13 +26,6 @@ from tests.integration.connection_test_support import (
 pytestmark = pytest.mark.integration
 E = ErrorClass
 BOTH = pytest.mark.parametrize("exchange", ["mexc", "kucoin"])
-
-
-@pytest.fixture
-async def tester() -> AsyncIterator[ConnectionTester]:
-    t = ConnectionTester(timeout=2.0)
-    yield t
-    await t.close()
 
 
 def step(report: ConnectionReport, name: str) -> tuple[S, ErrorClass | None]:

@@ -61,13 +61,6 @@ async def _proxy(upstream: str) -> tuple[web.AppRunner, str]:
 
 
 @pytest.fixture
-async def tester() -> AsyncIterator[ConnectionTester]:
-    t = ConnectionTester(timeout=2.0)
-    yield t
-    await t.close()
-
-
-@pytest.fixture
 async def old_endpoints(sandbox: Sandbox) -> AsyncIterator[dict[str, dict[str, str]]]:
     mexc_runner, mexc_url = await _proxy(sandbox.mexc_url)
     kucoin_runner, kucoin_url = await _proxy(sandbox.kucoin_url)

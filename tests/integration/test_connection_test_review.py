@@ -5,8 +5,6 @@ pairs, and Retry-After carried into the report.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from backfuture_daemon.configuration.models import Policy
@@ -27,13 +25,6 @@ from tests.integration.test_connection_test_fallback import _proxy
 pytestmark = pytest.mark.integration
 E = ErrorClass
 BOTH = pytest.mark.parametrize("exchange", ["mexc", "kucoin"])
-
-
-@pytest.fixture
-async def tester() -> AsyncIterator[ConnectionTester]:
-    t = ConnectionTester(timeout=2.0)
-    yield t
-    await t.close()
 
 
 def step(report: ConnectionReport, name: str) -> tuple[S, ErrorClass | None, str]:
