@@ -17,9 +17,8 @@ from collections.abc import Sequence
 
 from backfuture_daemon import __version__
 from backfuture_daemon.errors import UsageError
-from backfuture_daemon.redaction import GLOBAL_REDACTOR
-from backfuture_daemon.telemetry.logging import install_redaction
-from backfuture_daemon.telemetry.scrub import scrub_text
+from backfuture_daemon.logs import install_redaction
+from backfuture_daemon.redaction import GLOBAL_REDACTOR, scrub_text
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

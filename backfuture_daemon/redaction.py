@@ -1,14 +1,17 @@
 """Secret masking and redaction, used by every layer that prints, logs or exports anything.
 
 `mask` renders a secret for humans (`mx0v…9f2c`); `Redactor` scrubs known secret values out of
-arbitrary text (vendor error bodies, sops stderr) before it can reach a log, metric or exception.
+arbitrary text (vendor error bodies, sops stderr) before it can reach a log, metric or exception;
+`scrub_text` is the last line of defence before text leaves the process (logs, /status): registered
+secrets and key-like tokens out, git object ids, digests and file paths kept. A leaf: imports
+nothing from the package.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 _MIN_SECRET_LEN = 4
 # Vendor text can carry secrets we were never told about (sops echoes a raw field value;
@@ -68,3 +71,50 @@ def shorten(text: str, limit: int = 300) -> str:
 #: The process-wide redactor: the loader registers every decrypted secret here, and the
 #: logging filter, the HTTP status endpoint and the CLI pass their output through it.
 GLOBAL_REDACTOR = Redactor()
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+REDACTED = "<redacted>"
+
+
+def _looks_like_path(token: str) -> bool:
+    # File paths name the file at fault and must stay; base64 secrets almost always carry + or =.
+    parts = token.split("/")
+    return (
+        len(parts) > 1 and "+" not in token and "=" not in token and all(len(p) < 32 for p in parts)
+    )
+
+
+def _keep_object_ids(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if _OBJECT_ID.fullmatch(token) or _looks_like_path(token):
+        return token
+    return REDACTED
+
+
+def scrub_text(text: str) -> str:
+    """Registered secrets and key-like tokens out; revisions and digests stay."""
+    return _LONG_TOKEN.sub(_keep_object_ids, GLOBAL_REDACTOR(text))
+
+
+def redact_tree(value: object) -> object:
+    """Registered secrets out of every string (keys too) of a JSON-like tree."""
+    # Keys and enum values repeat thousands of times in a big /status: redact each text once.
+    cache: dict[str, str] = {}
+
+    def text(s: str) -> str:
+        out = cache.get(s)
+        if out is None:
+            out = cache[s] = GLOBAL_REDACTOR(s)
+        return out
+
+    def walk(v: object) -> object:
+        if isinstance(v, str):
+            return text(v)
+        if isinstance(v, Mapping):
+            return {text(str(k)): walk(x) for k, x in v.items()}
+        if isinstance(v, Sequence) and not isinstance(v, bytes | bytearray):
+            return [walk(x) for x in v]
+        return v
+
+    return walk(value)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from backfuture_daemon.bots.model import BotState, BotStatus
 from backfuture_daemon.bots.store import BotStore
 from backfuture_daemon.reconciler.plan import PauseBot, StartBot, StopBot
-from backfuture_daemon.reconciler.state import BotState, BotStatus
 
 BotAction = StartBot | PauseBot | StopBot
 

@@ -12,8 +12,8 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from backfuture_daemon.bots.model import BotState, BotStatus
 from backfuture_daemon.errors import UsageError
-from backfuture_daemon.reconciler.state import BotState, BotStatus
 
 SCHEMA_VERSION = 1
 FILENAME = "backfuture.sqlite"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backfuture_daemon.errors import ConfigError
-from backfuture_daemon.exchanges.base import (
+from backfuture_daemon.health import (
     REMEDIES,
     ConnectionReport,
     ConnectionStatus,

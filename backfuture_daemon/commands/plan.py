@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backfuture_daemon.bots.model import BotState, BotStatus
 from backfuture_daemon.configuration.models import DesiredState
 from backfuture_daemon.errors import ConfigError, DecryptError, UsageError
-from backfuture_daemon.exchanges.base import (
+from backfuture_daemon.health import (
     CheckStep,
     ConnectionReport,
     ConnectionStatus,
@@ -37,7 +38,7 @@ from backfuture_daemon.reconciler.plan import (
     TestConnection,
     plan,
 )
-from backfuture_daemon.reconciler.state import BotState, BotStatus, ConnectionObservation
+from backfuture_daemon.reconciler.state import ConnectionObservation
 from backfuture_daemon.redaction import GLOBAL_REDACTOR
 
 FRESH_SALT = "plan"

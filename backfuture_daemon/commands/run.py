@@ -68,7 +68,7 @@ def settings_from(args: argparse.Namespace) -> DaemonSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backfuture_daemon.telemetry.logging import configure_logging
+    from backfuture_daemon.logs import configure_logging
 
     settings = settings_from(args)  # a bad BACKFUTURE_* value: UsageError, exit 2 (cli.py)
     configure_logging(settings.log_format, settings.log_level)

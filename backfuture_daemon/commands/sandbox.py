@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from backfuture_daemon.exchanges.sandbox import Sandbox
+    from backfuture_daemon.sandbox import Sandbox
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from backfuture_daemon.errors import ConfigError
-    from backfuture_daemon.exchanges.sandbox import Sandbox, load_keys_file
+    from backfuture_daemon.sandbox import Sandbox, load_keys_file
 
     try:
         keys = load_keys_file(args.keys)

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from backfuture_daemon.strategy.sizing import Sizing, SizingInput, resolve_sizing
+
 SECRET_FIELDS: tuple[str, ...] = ("api_key", "api_secret", "passphrase")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._\-/()]{0,62}[A-Za-z0-9)]$"
 PAIR_PATTERN = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$")
@@ -287,7 +289,25 @@ class Strategy(Frozen):
         return self.pairs[0].split("/")[1]
 
     def sizing(self) -> Sizing:
-        return resolve_sizing(self)
+        """Every sizing field resolved: explicit, else the risk preset, else from margin_limit."""
+        a = self.adding
+        return resolve_sizing(
+            SizingInput(
+                risk_level=self.risk_level.value,
+                margin_limit=self.margin_limit,
+                max_active_groups=self.max_active_groups,
+                base_order_quote=self.base_order_quote,
+                add_order_quote=a.add_order_quote,
+                adding_enabled=a.enabled,
+                max_adds=a.max_adds,
+                max_active_adds=a.max_active_adds,
+                step_pct=a.step_pct,
+                step_scale=a.step_scale,
+                volume_scale=a.volume_scale,
+                take_profit_pct=self.take_profit_pct,
+                min_avg_improvement_pct=a.min_avg_improvement_pct,
+            )
+        )
 
 
 class ConfigDocument(Frozen):
@@ -299,113 +319,6 @@ class ConfigDocument(Frozen):
     )
     connections: tuple[Connection, ...] = Field(default=(), description="Exchange API keys.")
     strategies: tuple[Strategy, ...] = Field(default=(), description="Bots on the connections.")
-
-
-@dataclass(frozen=True, slots=True)
-class Preset:
-    max_active_groups: int
-    max_adds: int
-    step_pct: float
-    step_scale: float
-    volume_scale: float
-    take_profit_pct: float
-    min_avg_improvement_pct: float
-
-
-#: reference/bots.md §2.4: conservative = lower volume scale, more adds; aggressive the opposite.
-PRESETS: dict[RiskLevel, Preset] = {
-    RiskLevel.CONSERVATIVE: Preset(1, 6, 2.0, 1.2, 1.3, 1.0, 0.3),
-    RiskLevel.BALANCED: Preset(2, 5, 1.5, 1.2, 1.5, 1.2, 0.3),
-    RiskLevel.AGGRESSIVE: Preset(3, 4, 1.0, 1.1, 2.0, 1.5, 0.2),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Sizing:
-    """Every sizing field resolved (explicit value, else preset, else derived from margin_limit)."""
-
-    max_active_groups: int
-    base_order_quote: float
-    add_order_quote: float
-    max_adds: int
-    max_active_adds: int
-    step_pct: float
-    step_scale: float
-    volume_scale: float
-    take_profit_pct: float
-    min_avg_improvement_pct: float
-    adding_enabled: bool
-
-    @property
-    def group_multiplier_of_add(self) -> float:
-        """Sum of add sizes in units of the first add: (vs^n - 1)/(vs - 1), or n when vs == 1."""
-        n, vs = (self.max_adds if self.adding_enabled else 0), self.volume_scale
-        return float(n) if abs(vs - 1.0) < 1e-12 else (vs**n - 1.0) / (vs - 1.0)
-
-    @property
-    def max_group_funds(self) -> float:
-        return self.base_order_quote + self.add_order_quote * self.group_multiplier_of_add
-
-    @property
-    def max_total_funds(self) -> float:
-        """reference/bots.md §2.4: max_active_groups × max_group_funds must be ≤ margin_limit."""
-        return self.max_active_groups * self.max_group_funds
-
-    def add_size(self, i: int) -> float:
-        """Size of add number i (1-based)."""
-        return self.add_order_quote * self.volume_scale ** (i - 1)
-
-    def add_distance_pct(self, i: int) -> float:
-        """Cumulative distance of add i from the entry price, in percent."""
-        return self.step_pct * sum(self.step_scale**k for k in range(i))
-
-
-def resolve_sizing(s: Strategy) -> Sizing:
-    p = PRESETS[s.risk_level]
-    a = s.adding
-    groups = s.max_active_groups or p.max_active_groups
-    max_adds = a.max_adds if a.max_adds is not None else p.max_adds
-    vs = a.volume_scale or p.volume_scale
-    enabled = a.enabled and max_adds > 0
-    mult = (
-        (float(max_adds) if abs(vs - 1.0) < 1e-12 else (vs**max_adds - 1) / (vs - 1))
-        if enabled
-        else 0
-    )
-    base, add = s.base_order_quote, a.add_order_quote
-    if base is None or add is None:
-        # Fill the unset sizes so that the margin check holds exactly: whatever is left of the
-        # margin limit after the explicit sizes is shared by base and adds (add = base).
-        budget = s.margin_limit / groups
-        if base is None and add is None:
-            base = add = _floor_cents(budget / (1 + mult))
-        elif base is None:
-            assert add is not None
-            base = _floor_cents(max(budget - add * mult, 0.0)) or 0.01
-        else:
-            add = _floor_cents(max(budget - base, 0.0) / mult) if mult else base
-            add = add or 0.01
-    return Sizing(
-        max_active_groups=groups,
-        base_order_quote=base,
-        add_order_quote=add,
-        max_adds=max_adds,
-        max_active_adds=min(a.max_active_adds or 2, max(max_adds, 1)),
-        step_pct=a.step_pct or p.step_pct,
-        step_scale=a.step_scale or p.step_scale,
-        volume_scale=vs,
-        take_profit_pct=s.take_profit_pct or p.take_profit_pct,
-        min_avg_improvement_pct=(
-            a.min_avg_improvement_pct
-            if a.min_avg_improvement_pct is not None
-            else p.min_avg_improvement_pct
-        ),
-        adding_enabled=enabled,
-    )
-
-
-def _floor_cents(x: float) -> float:
-    return int(x * 100) / 100.0
 
 
 @dataclass(frozen=True, slots=True)

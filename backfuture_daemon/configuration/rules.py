@@ -20,13 +20,12 @@ from backfuture_daemon.configuration.models import (
     Connection,
     Market,
     Policy,
-    Sizing,
     Strategy,
     is_loopback_host,
-    resolve_sizing,
 )
 from backfuture_daemon.configuration.sops import DECRYPT_ERROR_CLASSES
 from backfuture_daemon.errors import ConfigIssue
+from backfuture_daemon.strategy.sizing import Sizing
 
 #: Every `error_class` a ConfigIssue can carry. Closed: metrics pre-declare one series per class.
 CONFIG_ERROR_CLASSES: tuple[str, ...] = (
@@ -304,7 +303,7 @@ def check_revision(
                     "reference_invalid",
                 )
             )
-        sizing = resolve_sizing(s.item)
+        sizing = s.item.sizing()
         margin = check_margin(s.item, sizing)
         if margin is not None:
             issues.append(

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backfuture_daemon.exchanges.base import ErrorClass
+from backfuture_daemon.health import ErrorClass
 from backfuture_daemon.redaction import GLOBAL_REDACTOR, scrub_tokens, shorten
 
 E = ErrorClass

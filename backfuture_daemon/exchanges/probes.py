@@ -18,7 +18,6 @@ from typing import TypeVar
 
 from backfuture_daemon.configuration.models import Connection, Market, Policy, Strategy
 from backfuture_daemon.exchanges.adapter import AdapterContext, ExchangeAdapter, KeyInfo
-from backfuture_daemon.exchanges.base import CheckStep, ConnectionReport, ErrorClass, StepStatus
 from backfuture_daemon.exchanges.classify import Classified, classify_error
 from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.markets import MarketCache
@@ -34,6 +33,7 @@ from backfuture_daemon.exchanges.steps import (
     evaluate_withdraw,
     not_checked,
 )
+from backfuture_daemon.health import CheckStep, ConnectionReport, ErrorClass, StepStatus
 from backfuture_daemon.redaction import Redactor, mask
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 from backfuture_daemon.exchanges.adapter import KeyInfo
-from backfuture_daemon.exchanges.base import (
+from backfuture_daemon.health import (
     CheckStep,
     ConnectionReport,
     ErrorClass,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backfuture_daemon.exchanges.base import ConnectionReport, ConnectionStatus
+from backfuture_daemon.health import ConnectionReport, ConnectionStatus
 
 #: Returns a float in [0, 1): `random.random` in production, a scripted source in tests.
 RandomSource = Callable[[], float]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from backfuture_daemon.configuration.models import Connection, Strategy
-from backfuture_daemon.exchanges.base import ConnectionReport, ErrorClass, Permission
+from backfuture_daemon.health import ConnectionReport, ErrorClass, Permission
 
 
 class Decision(StrEnum):

@@ -22,15 +22,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from backfuture_daemon.bots.lifecycle import BotLifecycle, Transition
+from backfuture_daemon.bots.model import BotState
 from backfuture_daemon.configuration.models import Connection, DesiredState, Policy, Strategy
 from backfuture_daemon.errors import BackfutureError, ConfigError, ConfigIssue, DecryptError
-from backfuture_daemon.exchanges.base import (
+from backfuture_daemon.health import (
     CheckStep,
     ConnectionReport,
     ConnectionStatus,
     ErrorClass,
     StepStatus,
 )
+from backfuture_daemon.logs import log_event
 from backfuture_daemon.reconciler.backoff import (
     BackoffPolicy,
     RandomSource,
@@ -51,16 +53,13 @@ from backfuture_daemon.reconciler.plan import (
     plan,
 )
 from backfuture_daemon.reconciler.state import (
-    BotState,
     ConfigStatus,
     ConnectionObservation,
     DaemonSnapshot,
     ReconcileResult,
 )
 from backfuture_daemon.reconciler.watch import Probe, probe_revision
-from backfuture_daemon.redaction import shorten
-from backfuture_daemon.telemetry.logging import log_event
-from backfuture_daemon.telemetry.scrub import scrub_text
+from backfuture_daemon.redaction import scrub_text, shorten
 
 log = logging.getLogger("backfuture.reconciler")
 

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from backfuture_daemon.bots.model import BotState, BotStatus
 from backfuture_daemon.configuration.models import DesiredState, Strategy
 from backfuture_daemon.reconciler.health import Decision, Verdict, bot_verdict
-from backfuture_daemon.reconciler.state import BotState, BotStatus, ConnectionObservation
+from backfuture_daemon.reconciler.state import ConnectionObservation
 
 
 @dataclass(frozen=True, slots=True)

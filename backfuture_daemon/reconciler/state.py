@@ -8,34 +8,9 @@ snapshots. Nothing here holds a secret: connections carry masked keys and salted
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from backfuture_daemon.exchanges.base import ConnectionReport
-
-
-class BotState(StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"  # connection unhealthy, strategy suspended, or daemon shutting down
-    STOPPED = "stopped"  # strategy removed from git
-
-
-@dataclass(frozen=True, slots=True)
-class BotStatus:
-    strategy: str
-    connection: str
-    state: BotState
-    reason: str
-    since: float
-    mode: str = "paper"
-    market: str = "spot"
-    #: State and reason before the last change (None: unchanged since loaded or created), so a
-    #: bot restored as running and paused until its first test still shows what it was.
-    previous_state: BotState | None = None
-    previous_reason: str = ""
-
-    @property
-    def enabled(self) -> bool:
-        return self.state is BotState.RUNNING
+from backfuture_daemon.bots.model import BotStatus
+from backfuture_daemon.health import ConnectionReport
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from backfuture_daemon.bots.model import BotState, BotStatus
 from backfuture_daemon.configuration.rules import CONFIG_ERROR_CLASSES
-from backfuture_daemon.exchanges.base import ConnectionStatus, ErrorClass, Permission
-from backfuture_daemon.reconciler.state import (
-    BotState,
-    BotStatus,
-    ConfigStatus,
-    ConnectionObservation,
-    DaemonSnapshot,
-)
+from backfuture_daemon.health import ConnectionStatus, ErrorClass, Permission
+from backfuture_daemon.reconciler.state import ConfigStatus, ConnectionObservation, DaemonSnapshot
 from backfuture_daemon.redaction import GLOBAL_REDACTOR
 
 PREFIX = "backfuture_"

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from backfuture_daemon.bots.model import BotStatus
 from backfuture_daemon.reconciler.state import (
-    BotStatus,
     ConfigStatus,
     ConnectionObservation,
     DaemonSnapshot,
     ReconcileResult,
 )
-from backfuture_daemon.redaction import mask
-from backfuture_daemon.telemetry.scrub import redact_tree, scrub_text
+from backfuture_daemon.redaction import mask, redact_tree, scrub_text
 
 HISTORY_LIMIT = 5
 STATUS_SCHEMA_VERSION = 1

@@ -18,7 +18,7 @@ from backfuture_daemon.configuration.models import (
     Revision,
     Strategy,
 )
-from backfuture_daemon.exchanges.base import (
+from backfuture_daemon.health import (
     CheckStep,
     ConnectionReport,
     ConnectionStatus,

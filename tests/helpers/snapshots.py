@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from backfuture_daemon.exchanges.base import (
+from backfuture_daemon.bots.model import BotState, BotStatus
+from backfuture_daemon.health import (
     CheckStep,
     ConnectionReport,
     ConnectionStatus,
@@ -17,8 +18,6 @@ from backfuture_daemon.exchanges.base import (
     StepStatus,
 )
 from backfuture_daemon.reconciler.state import (
-    BotState,
-    BotStatus,
     ConfigStatus,
     ConnectionObservation,
     DaemonSnapshot,

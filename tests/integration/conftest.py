@@ -20,7 +20,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from backfuture_daemon.exchanges.probes import ConnectionTester
-from backfuture_daemon.exchanges.sandbox import Sandbox, SandboxKey
+from backfuture_daemon.sandbox import Sandbox, SandboxKey
 
 MEXC_SPOT = frozenset({"SPOT_ACCOUNT_READ", "SPOT_DEAL_READ", "SPOT_DEAL_WRITE"})
 MEXC_CONTRACT = frozenset({"CONTRACT_ACCOUNT_READ", "CONTRACT_DEAL_READ", "CONTRACT_DEAL_WRITE"})

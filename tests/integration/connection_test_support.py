@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from backfuture_daemon.configuration.models import Connection, Endpoints, Policy, Strategy
-from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.server import Sandbox
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.server import Sandbox
 
 FULL: dict[str, tuple[str, ...]] = {
     "mexc": ("SPOT_ACCOUNT_READ", "SPOT_DEAL_READ", "SPOT_DEAL_WRITE"),

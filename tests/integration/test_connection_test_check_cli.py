@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from backfuture_daemon import cli
-from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.server import Sandbox
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.server import Sandbox
 from tests.helpers.configrepo import (
     CANARIES,
     CANARY_KEY,

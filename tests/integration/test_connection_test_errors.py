@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from backfuture_daemon.configuration.models import Policy
-from backfuture_daemon.exchanges.base import ConnectionReport, ConnectionStatus, ErrorClass
-from backfuture_daemon.exchanges.base import StepStatus as S
 from backfuture_daemon.exchanges.probes import ConnectionTester
-from backfuture_daemon.exchanges.sandbox.server import Sandbox
+from backfuture_daemon.sandbox.server import Sandbox
+from backfuture_daemon.health import ConnectionReport, ConnectionStatus, ErrorClass
+from backfuture_daemon.health import StepStatus as S
 from tests.integration.connection_test_support import (
     FULL,
     FUTURES,

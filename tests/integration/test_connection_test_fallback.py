@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from backfuture_daemon.exchanges.base import ConnectionStatus, ErrorClass, StepStatus
 from backfuture_daemon.exchanges.probes import ConnectionTester
-from backfuture_daemon.exchanges.sandbox.server import Sandbox
+from backfuture_daemon.sandbox.server import Sandbox
+from backfuture_daemon.health import ConnectionStatus, ErrorClass, StepStatus
 from tests.integration.connection_test_support import (
     FULL,
     LOOPBACK_POLICY,

@@ -11,9 +11,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from backfuture_daemon.exchanges.sandbox import Faults, signing
-from backfuture_daemon.exchanges.sandbox.kucoin_gateway import mask_ip
-from backfuture_daemon.exchanges.sandbox.market import (
+from backfuture_daemon.sandbox import Faults, signing
+from backfuture_daemon.sandbox.kucoin_gateway import mask_ip
+from backfuture_daemon.sandbox.market import (
     Engine,
     InsufficientFunds,
     Order,

@@ -15,8 +15,8 @@ import aiohttp
 import ccxt.async_support as ccxt
 import pytest
 
-from backfuture_daemon.exchanges.sandbox import Sandbox
-from backfuture_daemon.exchanges.sandbox.server import _is_loopback
+from backfuture_daemon.sandbox import Sandbox
+from backfuture_daemon.sandbox.server import _is_loopback
 from tests.integration.conftest import CANARY, Clients
 
 pytestmark = pytest.mark.integration

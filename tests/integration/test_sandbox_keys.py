@@ -15,7 +15,7 @@ from urllib.request import urlopen
 import pytest
 
 from backfuture_daemon.errors import ConfigError
-from backfuture_daemon.exchanges.sandbox import SandboxKey, load_keys_file, parse_keys
+from backfuture_daemon.sandbox import SandboxKey, load_keys_file, parse_keys
 
 pytestmark = pytest.mark.integration
 

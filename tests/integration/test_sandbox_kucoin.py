@@ -12,7 +12,7 @@ import aiohttp
 import ccxt.async_support as ccxt
 import pytest
 
-from backfuture_daemon.exchanges.sandbox import Sandbox, signing
+from backfuture_daemon.sandbox import Sandbox, signing
 from tests.integration.conftest import Clients
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backfuture_daemon.exchanges.base import ConnectionStatus, ErrorClass
+from backfuture_daemon.health import ConnectionStatus, ErrorClass
 from backfuture_daemon.reconciler.backoff import (
     BackoffPolicy,
     describe_delay,

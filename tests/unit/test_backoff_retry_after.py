@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from backfuture_daemon.exchanges.base import ErrorClass
+from backfuture_daemon.health import ErrorClass
 from backfuture_daemon.reconciler.backoff import BackoffPolicy, next_check_delay
 from tests.helpers.desired import failed
 

@@ -11,8 +11,8 @@ import json
 import ccxt
 import pytest
 
-from backfuture_daemon.exchanges.base import ErrorClass as E
 from backfuture_daemon.exchanges.classify import classify, classify_error, parse_body
+from backfuture_daemon.health import ErrorClass as E
 from backfuture_daemon.redaction import Redactor
 
 _CLIENTS = {"mexc": ccxt.mexc(), "kucoin": ccxt.kucoin(), "kucoinfutures": ccxt.kucoinfutures()}

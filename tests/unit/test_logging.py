@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from backfuture_daemon.telemetry.logging import (
+from backfuture_daemon.logs import (
     RedactionFilter,
     configure_logging,
     log_event,

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from backfuture_daemon.bots.lifecycle import BotLifecycle
+from backfuture_daemon.bots.model import BotState
 from backfuture_daemon.bots.store import BotStore
 from backfuture_daemon.configuration.models import Connection, DesiredState, Policy, Strategy
 from backfuture_daemon.errors import ConfigError, ConfigIssue
-from backfuture_daemon.exchanges.base import ConnectionReport, ErrorClass
+from backfuture_daemon.health import ConnectionReport, ErrorClass
 from backfuture_daemon.reconciler.backoff import BackoffPolicy
 from backfuture_daemon.reconciler.loop import LoopSettings, Reconciler
-from backfuture_daemon.reconciler.state import BotState, DaemonSnapshot
+from backfuture_daemon.reconciler.state import DaemonSnapshot
 from backfuture_daemon.reconciler.watch import Probe
 from tests.helpers.desired import FakeTester, conn, desired_state, failed, online, strat
 

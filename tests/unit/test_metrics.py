@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from backfuture_daemon.configuration.rules import CONFIG_ERROR_CLASSES
-from backfuture_daemon.exchanges.base import ConnectionStatus, ErrorClass
+from backfuture_daemon.health import ConnectionStatus, ErrorClass
 from backfuture_daemon.reconciler.state import ConfigStatus, DaemonSnapshot
 from backfuture_daemon.telemetry.metrics import (
     METRIC_NAMES,

@@ -10,15 +10,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from backfuture_daemon.configuration.models import (
-    PRESETS,
     ConfigDocument,
     Connection,
     Endpoints,
     RiskLevel,
     Strategy,
-    resolve_sizing,
 )
 from backfuture_daemon.configuration.rules import check_margin
+from backfuture_daemon.strategy.presets import PRESETS
 
 CANARY = "CANARYmodelsecret0000zzzz"
 
@@ -136,7 +135,7 @@ def test_reference_figures_from_bots_md() -> None:
     s = Strategy.model_validate(
         strat(base_order_quote=10, adding={"add_order_quote": 10}, max_active_groups=2)
     )
-    z = resolve_sizing(s)
+    z = s.sizing()
     assert round(z.max_group_funds, 2) == 141.88
     assert round(z.max_total_funds, 2) == 283.75
     assert [round(z.add_distance_pct(i), 2) for i in range(1, 6)] == [1.5, 3.3, 5.46, 8.05, 11.16]
@@ -146,7 +145,7 @@ def test_reference_figures_from_bots_md() -> None:
 @pytest.mark.parametrize("level", list(RiskLevel))
 def test_presets_fill_every_unset_field(level: RiskLevel) -> None:
     s = Strategy.model_validate(strat(risk_level=level.value))
-    z = resolve_sizing(s)
+    z = s.sizing()
     p = PRESETS[level]
     assert (z.max_active_groups, z.max_adds, z.volume_scale) == (
         p.max_active_groups,
@@ -163,7 +162,7 @@ def test_explicit_values_beat_presets() -> None:
             risk_level="aggressive", adding={"max_adds": 2, "volume_scale": 1.0}, take_profit_pct=3
         )
     )
-    z = resolve_sizing(s)
+    z = s.sizing()
     assert (z.max_adds, z.volume_scale, z.take_profit_pct) == (2, 1.0, 3)
     assert z.group_multiplier_of_add == 2.0
 
@@ -197,7 +196,7 @@ def test_resolved_sizing_never_exceeds_margin_limit(
             adding={"max_adds": max_adds, "volume_scale": vs, "enabled": enabled},
         )
     )
-    z = resolve_sizing(s)
+    z = s.sizing()
     assert z.max_total_funds <= margin * (1 + 1e-9)
     assert check_margin(s, z) is None
 
@@ -222,6 +221,6 @@ def test_margin_check_agrees_with_the_sizing(
             adding={"max_adds": max_adds, "add_order_quote": add},
         )
     )
-    z = resolve_sizing(s)
+    z = s.sizing()
     fits = z.max_total_funds <= margin * (1 + 1e-9)
     assert (check_margin(s, z) is None) == fits

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backfuture_daemon.bots.lifecycle import transition
-from backfuture_daemon.exchanges.base import ConnectionStatus, ErrorClass
+from backfuture_daemon.bots.model import BotState, BotStatus
+from backfuture_daemon.health import ConnectionStatus, ErrorClass
 from backfuture_daemon.reconciler.fingerprint import connection_fingerprint
 from backfuture_daemon.reconciler.plan import (
     Action,
@@ -22,7 +23,7 @@ from backfuture_daemon.reconciler.plan import (
     TestConnection,
     plan,
 )
-from backfuture_daemon.reconciler.state import BotState, BotStatus, ConnectionObservation
+from backfuture_daemon.reconciler.state import ConnectionObservation
 from tests.helpers.desired import conn, desired_state, failed, online, report, strat
 
 SALT = "salt"

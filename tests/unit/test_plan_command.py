@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from backfuture_daemon.bots.lifecycle import BotLifecycle
+from backfuture_daemon.bots.model import BotState
 from backfuture_daemon.commands.plan import compare, observed_from_status
 from backfuture_daemon.configuration.models import DesiredState
-from backfuture_daemon.exchanges.base import ErrorClass
+from backfuture_daemon.health import ErrorClass
 from backfuture_daemon.reconciler.loop import Reconciler
 from backfuture_daemon.reconciler.plan import PauseBot, StartBot, StopBot, TestConnection
-from backfuture_daemon.reconciler.state import BotState
 from backfuture_daemon.reconciler.watch import Probe
 from backfuture_daemon.telemetry.status import render_status
 from tests.helpers.desired import FakeTester, conn, desired_state, failed, strat

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from backfuture_daemon.commands.check import exit_code, render
-from backfuture_daemon.exchanges.base import (
+from backfuture_daemon.exchanges.steps import build_report
+from backfuture_daemon.health import (
     REMEDIES,
     CheckStep,
     ConnectionReport,
     ErrorClass,
     StepStatus,
 )
-from backfuture_daemon.exchanges.steps import build_report
 from backfuture_daemon.redaction import mask
 
 E, S = ErrorClass, StepStatus

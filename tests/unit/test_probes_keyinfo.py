@@ -5,7 +5,6 @@ InnerTransfer, MEXC key status and read-only withdrawal scope, expired keys, IPv
 from __future__ import annotations
 
 from backfuture_daemon.exchanges.adapter import KeyInfo
-from backfuture_daemon.exchanges.base import ErrorClass, StepStatus
 from backfuture_daemon.exchanges.clients import retry_after
 from backfuture_daemon.exchanges.kucoin import parse_key_info as kucoin_key_info
 from backfuture_daemon.exchanges.mexc import parse_key_info as mexc_key_info
@@ -16,6 +15,7 @@ from backfuture_daemon.exchanges.steps import (
     evaluate_withdraw,
     ip_matches,
 )
+from backfuture_daemon.health import ErrorClass, StepStatus
 
 E, S = ErrorClass, StepStatus
 

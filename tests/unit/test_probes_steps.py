@@ -6,7 +6,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backfuture_daemon.exchanges.adapter import KeyInfo, ServerTime
-from backfuture_daemon.exchanges.base import CheckStep, ConnectionStatus, ErrorClass, StepStatus
 from backfuture_daemon.exchanges.kucoin import parse_key_info as kucoin_key_info
 from backfuture_daemon.exchanges.mexc import parse_key_info as mexc_key_info
 from backfuture_daemon.exchanges.steps import (
@@ -19,6 +18,7 @@ from backfuture_daemon.exchanges.steps import (
     evaluate_withdraw,
     ip_matches,
 )
+from backfuture_daemon.health import CheckStep, ConnectionStatus, ErrorClass, StepStatus
 
 E, S = ErrorClass, StepStatus
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backfuture_daemon.errors import ConfigError
-from backfuture_daemon.exchanges.sandbox.keys import parse_key
+from backfuture_daemon.sandbox.keys import parse_key
 
 KUCOIN = {"exchange": "kucoin", "api_key": "k1", "api_secret": "s", "passphrase": "p"}
 

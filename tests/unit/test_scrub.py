@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backfuture_daemon.telemetry.scrub import REDACTED, redact_tree, scrub_text
+from backfuture_daemon.redaction import REDACTED, redact_tree, scrub_text
 from tests.helpers.snapshots import CANARY_KEY, CANARY_SECRET, REVISION, register_canaries
 
 

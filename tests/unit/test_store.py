@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from backfuture_daemon.bots.lifecycle import BotLifecycle
+from backfuture_daemon.bots.model import BotState
 from backfuture_daemon.bots.store import SCHEMA_VERSION, BotStore
 from backfuture_daemon.errors import UsageError
 from backfuture_daemon.reconciler.plan import PauseBot, StartBot, StopBot
-from backfuture_daemon.reconciler.state import BotState
 
 
 def test_new_store_is_wal_and_versioned(tmp_path: Path) -> None:

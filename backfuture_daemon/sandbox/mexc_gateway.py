@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from backfuture_daemon.exchanges.sandbox import signing
-from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.venue import (
+from backfuture_daemon.sandbox import signing
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.venue import (
     ApiError,
     Venue,
     client_ip,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any, Literal
 
-from backfuture_daemon.telemetry.scrub import scrub_text
+from backfuture_daemon.redaction import scrub_text
 
 #: The attribute of a LogRecord that carries `log_event` fields.
 FIELDS_ATTR = "backfuture_fields"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
-from backfuture_daemon.exchanges.sandbox.catalogue import Catalogue, Instrument
+from backfuture_daemon.sandbox.catalogue import Catalogue, Instrument
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]

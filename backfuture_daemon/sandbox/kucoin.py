@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.kucoin_gateway import (
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.kucoin_gateway import (
     Route,
     fail,
     mask_ip,
@@ -23,7 +23,7 @@ from backfuture_daemon.exchanges.sandbox.kucoin_gateway import (
     status,
     timestamp,
 )
-from backfuture_daemon.exchanges.sandbox.kucoin_market import (
+from backfuture_daemon.sandbox.kucoin_market import (
     all_tickers,
     currencies,
     instrument,
@@ -36,13 +36,13 @@ from backfuture_daemon.exchanges.sandbox.kucoin_market import (
     stats,
     symbols,
 )
-from backfuture_daemon.exchanges.sandbox.market import (
+from backfuture_daemon.sandbox.market import (
     InsufficientFunds,
     Order,
     UnknownOrder,
     decimal_str,
 )
-from backfuture_daemon.exchanges.sandbox.venue import (
+from backfuture_daemon.sandbox.venue import (
     Venue,
     venue_of,
 )

@@ -13,15 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.market import (
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.market import (
     InsufficientFunds,
     Order,
     UnknownOrder,
     decimal_str,
 )
-from backfuture_daemon.exchanges.sandbox.mexc_gateway import Params, Route, err, private
-from backfuture_daemon.exchanges.sandbox.mexc_market import (
+from backfuture_daemon.sandbox.mexc_gateway import Params, Route, err, private
+from backfuture_daemon.sandbox.mexc_market import (
     default_symbols,
     depth,
     exchange_info,
@@ -32,7 +32,7 @@ from backfuture_daemon.exchanges.sandbox.mexc_market import (
     ticker_24hr,
     ticker_price,
 )
-from backfuture_daemon.exchanges.sandbox.venue import (
+from backfuture_daemon.sandbox.venue import (
     Venue,
     json_response,
     venue_of,

@@ -16,14 +16,14 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from aiohttp import web
 
-from backfuture_daemon.exchanges.sandbox import signing
-from backfuture_daemon.exchanges.sandbox.catalogue import Contract
-from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.market import (
+from backfuture_daemon.sandbox import signing
+from backfuture_daemon.sandbox.catalogue import Contract
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.market import (
     Order,
     UnknownOrder,
 )
-from backfuture_daemon.exchanges.sandbox.venue import (
+from backfuture_daemon.sandbox.venue import (
     BODY,
     ApiError,
     Venue,

@@ -10,15 +10,15 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.exchanges.sandbox.catalogue import Instrument
-from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.kucoin_gateway import fail, ok
-from backfuture_daemon.exchanges.sandbox.market import (
+from backfuture_daemon.sandbox.catalogue import Instrument
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.kucoin_gateway import fail, ok
+from backfuture_daemon.sandbox.market import (
     book,
     candles,
     decimal_str,
 )
-from backfuture_daemon.exchanges.sandbox.venue import (
+from backfuture_daemon.sandbox.venue import (
     Venue,
     cached,
     raw_json,

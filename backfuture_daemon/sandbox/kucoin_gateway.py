@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.exchanges.sandbox import signing
-from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.venue import (
+from backfuture_daemon.sandbox import signing
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.venue import (
     BODY,
     ApiError,
     Venue,

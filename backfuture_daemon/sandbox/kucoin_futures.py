@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.exchanges.sandbox.catalogue import Contract
-from backfuture_daemon.exchanges.sandbox.keys import SandboxKey
-from backfuture_daemon.exchanges.sandbox.kucoin_gateway import (
+from backfuture_daemon.sandbox.catalogue import Contract
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.kucoin_gateway import (
     Route,
     fail,
     ok,
@@ -24,12 +24,12 @@ from backfuture_daemon.exchanges.sandbox.kucoin_gateway import (
     status,
     timestamp,
 )
-from backfuture_daemon.exchanges.sandbox.market import (
+from backfuture_daemon.sandbox.market import (
     Order,
     UnknownOrder,
     decimal_str,
 )
-from backfuture_daemon.exchanges.sandbox.venue import Venue, venue_of
+from backfuture_daemon.sandbox.venue import Venue, venue_of
 
 
 def _contract_json(venue: Venue, c: Contract) -> dict[str, Any]:

@@ -10,14 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.exchanges.sandbox.catalogue import Instrument
-from backfuture_daemon.exchanges.sandbox.market import (
+from backfuture_daemon.sandbox.catalogue import Instrument
+from backfuture_daemon.sandbox.market import (
     book,
     candles,
     decimal_str,
 )
-from backfuture_daemon.exchanges.sandbox.mexc_gateway import Params, err
-from backfuture_daemon.exchanges.sandbox.venue import (
+from backfuture_daemon.sandbox.mexc_gateway import Params, err
+from backfuture_daemon.sandbox.venue import (
     Venue,
     cached,
     json_response,

@@ -17,9 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.exchanges.sandbox.faults import Faults
-from backfuture_daemon.exchanges.sandbox.keys import KeyStore
-from backfuture_daemon.exchanges.sandbox.market import Engine
+from backfuture_daemon.sandbox.faults import Faults
+from backfuture_daemon.sandbox.keys import KeyStore
+from backfuture_daemon.sandbox.market import Engine
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: (venue, request, over the rate budget) -> the injected answer, or None to serve normally

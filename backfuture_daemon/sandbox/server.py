@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.errors import ConfigError
-from backfuture_daemon.exchanges.sandbox import (
+from backfuture_daemon.sandbox import (
     kucoin,
     kucoin_futures,
     kucoin_gateway,
@@ -27,11 +27,11 @@ from backfuture_daemon.exchanges.sandbox import (
     mexc_contract,
     mexc_gateway,
 )
-from backfuture_daemon.exchanges.sandbox.catalogue import Catalogue
-from backfuture_daemon.exchanges.sandbox.faults import Faults
-from backfuture_daemon.exchanges.sandbox.keys import KeyStore, SandboxKey, parse_key
-from backfuture_daemon.exchanges.sandbox.market import Engine, PriceFeed
-from backfuture_daemon.exchanges.sandbox.venue import (
+from backfuture_daemon.sandbox.catalogue import Catalogue
+from backfuture_daemon.sandbox.faults import Faults
+from backfuture_daemon.sandbox.keys import KeyStore, SandboxKey, parse_key
+from backfuture_daemon.sandbox.market import Engine, PriceFeed
+from backfuture_daemon.sandbox.venue import (
     VENUE,
     ApiError,
     Handler,
