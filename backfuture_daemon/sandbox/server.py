@@ -19,18 +19,11 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.errors import ConfigError
-from backfuture_daemon.sandbox import (
-    kucoin,
-    kucoin_futures,
-    kucoin_gateway,
-    mexc,
-    mexc_contract,
-    mexc_gateway,
-)
+from backfuture_daemon.sandbox import kucoin, mexc
 from backfuture_daemon.sandbox.catalogue import Catalogue
+from backfuture_daemon.sandbox.engine import Engine, PriceFeed
 from backfuture_daemon.sandbox.faults import Faults
 from backfuture_daemon.sandbox.keys import KeyStore, SandboxKey, parse_key
-from backfuture_daemon.sandbox.market import Engine, PriceFeed
 from backfuture_daemon.sandbox.venue import (
     VENUE,
     ApiError,
@@ -121,13 +114,13 @@ class Sandbox:
 
     async def start(self) -> None:
         plan: list[tuple[str, str, list[Any]]] = [
-            ("mexc", "mexc", mexc.routes() + mexc_contract.routes()),
-            ("kucoin", "kucoin", kucoin.routes()),
-            ("kucoinfutures", "kucoin", kucoin_futures.routes()),
+            ("mexc", "mexc", mexc.spot.routes() + mexc.contract.routes()),
+            ("kucoin", "kucoin", kucoin.spot.routes()),
+            ("kucoinfutures", "kucoin", kucoin.futures.routes()),
         ]
         try:
             for name, exchange, routes in plan:
-                gateway = mexc_gateway if exchange == "mexc" else kucoin_gateway
+                gateway = mexc.gateway if exchange == "mexc" else kucoin.gateway
                 venue = Venue(
                     name=name,
                     exchange=exchange,

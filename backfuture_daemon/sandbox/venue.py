@@ -1,7 +1,7 @@
 """What every sandbox venue (one listening exchange API) shares: its state object, the typed
 app key handlers use to reach it, the error-to-response exception, and JSON responses.
 
-Used by mexc.py, kucoin.py, kucoin_futures.py (handlers) and server.py (wiring, middleware).
+Used by the mexc/ and kucoin/ handlers and server.py (wiring, middleware).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
+from backfuture_daemon.sandbox.engine import Engine
 from backfuture_daemon.sandbox.faults import Faults
 from backfuture_daemon.sandbox.keys import KeyStore
-from backfuture_daemon.sandbox.market import Engine
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: (venue, request, over the rate budget) -> the injected answer, or None to serve normally

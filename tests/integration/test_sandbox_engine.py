@@ -12,8 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from backfuture_daemon.sandbox import Faults, signing
-from backfuture_daemon.sandbox.kucoin_gateway import mask_ip
-from backfuture_daemon.sandbox.market import (
+from backfuture_daemon.sandbox.engine import (
     Engine,
     InsufficientFunds,
     Order,
@@ -21,6 +20,7 @@ from backfuture_daemon.sandbox.market import (
     UnknownOrder,
     candles,
 )
+from backfuture_daemon.sandbox.kucoin.gateway import mask_ip
 
 pytestmark = pytest.mark.integration
 

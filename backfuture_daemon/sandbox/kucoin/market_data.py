@@ -1,6 +1,6 @@
 """KuCoin spot public market data on the sandbox: currencies, symbols (one listed but not
 API-tradable), tickers, stats, candles and order books, all from the seeded price feed.
-Mounted by kucoin.routes(); the order handlers use `instrument()` to resolve symbols.
+Mounted by kucoin/spot.py routes(); the order handlers use `instrument()` to resolve symbols.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.sandbox.catalogue import Instrument
-from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.kucoin_gateway import fail, ok
-from backfuture_daemon.sandbox.market import (
+from backfuture_daemon.sandbox.engine import (
     book,
     candles,
     decimal_str,
 )
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.kucoin.gateway import fail, ok
 from backfuture_daemon.sandbox.venue import (
     Venue,
     cached,

@@ -1,7 +1,7 @@
 """MEXC's spot API gateway as the sandbox plays it: the auth checks in MEXC's order (key ->
 signature over the raw query -> timestamp window -> IP whitelist -> account state -> scope) with
 MEXC's real codes and bodies, and how faults and unknown URLs look on the MEXC port (spot and
-contract paths). Used by mexc.py, mexc_market.py and server.py (reference §2, §5, §9).
+contract paths). Used by mexc/spot.py, market_data.py and server.py (reference §2, §5, §9).
 """
 
 from __future__ import annotations

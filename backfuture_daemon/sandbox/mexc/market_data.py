@@ -1,6 +1,6 @@
 """MEXC spot v3 public market data on the sandbox: ping, time, exchangeInfo (one pair listed but
 not API-tradable), defaultSymbols, tickers, klines and depth from the seeded price feed.
-Mounted by mexc.routes(); the order handlers use `instrument()` to resolve symbols.
+Mounted by mexc/spot.py routes(); the order handlers use `instrument()` to resolve symbols.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.sandbox.catalogue import Instrument
-from backfuture_daemon.sandbox.market import (
+from backfuture_daemon.sandbox.engine import (
     book,
     candles,
     decimal_str,
 )
-from backfuture_daemon.sandbox.mexc_gateway import Params, err
+from backfuture_daemon.sandbox.mexc.gateway import Params, err
 from backfuture_daemon.sandbox.venue import (
     Venue,
     cached,

@@ -1,6 +1,6 @@
 """KuCoin futures on its own sandbox port: active contracts, time/status, the futures account
 overview, order test and the order lifecycle (orders rest and fill like spot ones, but move no
-balances and open no positions). Authentication is KuCoin's (kucoin.private); trading needs the
+balances and open no positions). Authentication is KuCoin's (gateway.private); trading needs the
 `Futures` permission, reading needs `General`.
 
 server.py mounts `routes()` on the KuCoin futures port. Reference: exchanges.md §4.4.
@@ -14,8 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.sandbox.catalogue import Contract
+from backfuture_daemon.sandbox.engine import (
+    Order,
+    UnknownOrder,
+    decimal_str,
+)
 from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.kucoin_gateway import (
+from backfuture_daemon.sandbox.kucoin.gateway import (
     Route,
     fail,
     ok,
@@ -23,11 +28,6 @@ from backfuture_daemon.sandbox.kucoin_gateway import (
     private,
     status,
     timestamp,
-)
-from backfuture_daemon.sandbox.market import (
-    Order,
-    UnknownOrder,
-    decimal_str,
 )
 from backfuture_daemon.sandbox.venue import Venue, venue_of
 

@@ -3,7 +3,7 @@ ping, account assets, open orders and positions, and order placement, which answ
 "Contract not allow place order!" while `mexc_futures_orders_disabled` is on (the default, as on
 the real MEXC since 2022). Errors use the contract envelope `{"success":false,"code":N,...}`.
 
-server.py mounts `routes()` next to mexc.routes(). Reference: shared/reference/exchanges.md §3.
+server.py mounts `routes()` next to spot.routes(). Reference: shared/reference/exchanges.md §3.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from aiohttp import web
 
 from backfuture_daemon.sandbox import signing
 from backfuture_daemon.sandbox.catalogue import Contract
-from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.market import (
+from backfuture_daemon.sandbox.engine import (
     Order,
     UnknownOrder,
 )
+from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.venue import (
     BODY,
     ApiError,

@@ -2,7 +2,7 @@
 time, and a small matching engine (limit orders rest and fill when the price crosses; market
 orders fill at the last price) over per-key accounts.
 
-Called by the venue handlers (mexc.py, kucoin.py, kucoin_futures.py). Everything is in memory and
+Called by the venue handlers (mexc/, kucoin/). Everything is in memory and
 O(1) or O(open orders of one key) per request; prices are computed, never stored.
 """
 

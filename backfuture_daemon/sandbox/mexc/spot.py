@@ -1,7 +1,7 @@
 """MEXC spot v3 on the sandbox: the endpoint table with each route's scope, account balances,
 key info (`GET /api/v3/apiKeyInfo`), order test and the order lifecycle on the matching engine.
 
-server.py mounts `routes()` (and mexc_contract.routes()) on the MEXC port. Reference: §2, §5.
+server.py mounts `routes()` (and mexc/contract.py routes()) on the MEXC port. Reference: §2, §5.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.market import (
+from backfuture_daemon.sandbox.engine import (
     InsufficientFunds,
     Order,
     UnknownOrder,
     decimal_str,
 )
-from backfuture_daemon.sandbox.mexc_gateway import Params, Route, err, private
-from backfuture_daemon.sandbox.mexc_market import (
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.mexc.gateway import Params, Route, err, private
+from backfuture_daemon.sandbox.mexc.market_data import (
     default_symbols,
     depth,
     exchange_info,

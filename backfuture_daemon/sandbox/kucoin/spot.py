@@ -12,8 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
+from backfuture_daemon.sandbox.engine import (
+    InsufficientFunds,
+    Order,
+    UnknownOrder,
+    decimal_str,
+)
 from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.kucoin_gateway import (
+from backfuture_daemon.sandbox.kucoin.gateway import (
     Route,
     fail,
     mask_ip,
@@ -23,7 +29,7 @@ from backfuture_daemon.sandbox.kucoin_gateway import (
     status,
     timestamp,
 )
-from backfuture_daemon.sandbox.kucoin_market import (
+from backfuture_daemon.sandbox.kucoin.market_data import (
     all_tickers,
     currencies,
     instrument,
@@ -35,12 +41,6 @@ from backfuture_daemon.sandbox.kucoin_market import (
     orderbook_full,
     stats,
     symbols,
-)
-from backfuture_daemon.sandbox.market import (
-    InsufficientFunds,
-    Order,
-    UnknownOrder,
-    decimal_str,
 )
 from backfuture_daemon.sandbox.venue import (
     Venue,

@@ -1,0 +1,7 @@
+"""MEXC on the sandbox's MEXC port: the gateway (auth, faults, unknown URLs), spot v3 market data
+and orders, and the contract v1 API. server.py mounts `spot.routes()` and `contract.routes()`.
+"""
+
+from backfuture_daemon.sandbox.mexc import contract, gateway, market_data, spot
+
+__all__ = ["contract", "gateway", "market_data", "spot"]
