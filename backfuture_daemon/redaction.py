@@ -9,15 +9,43 @@ nothing from the package.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-_MIN_SECRET_LEN = 4
+REDACTED = "<redacted>"
+#: A secret shorter than this cannot be redacted without rewriting ordinary words ("Main",
+#: "true"); the config rules refuse such secrets (`unsafe_secret_reason`), and the redactor
+#: never registers them, so it can never turn a name or a JSON literal into `<redacted>`.
+MIN_SECRET_LEN = 7
+#: From this length a secret is cut out wherever it appears, even inside a longer token; shorter
+#: ones only where they stand as a whole token (not inside a longer run of letters and digits).
+_SUBSTRING_LEN = 16
+_LITERALS = frozenset(
+    {
+        *("true", "false", "yes", "no", "on", "off", "null", "none"),
+        *("nan", "inf", "infinity", "undefined"),
+        *("password", "passphrase", "secret", "apikey", "changeme"),
+    }
+)
 # Vendor text can carry secrets we were never told about (sops echoes a raw field value;
 # exchanges echo signatures and keys in some errors). Cut these shapes out as well.
 _SOPS_INPUT_STRING = re.compile(r"Input string .*? does not match", re.DOTALL)
 _LONG_TOKEN = re.compile(r"\b[A-Za-z0-9+/=_\-]{32,}\b")
+
+
+def unsafe_secret_reason(secret: str) -> str | None:
+    """Why a secret value cannot be redacted safely (never echoes it); None when it can."""
+    if len(secret) < MIN_SECRET_LEN:
+        return f"shorter than {MIN_SECRET_LEN} characters"
+    if secret.strip().lower() in _LITERALS:
+        return "a common word or YAML/JSON literal"
+    if secret.isdigit() and len(secret) < 12:
+        return "a short number"
+    if len(set(secret)) == 1:
+        return "one character repeated"
+    return None
 
 
 def mask(secret: str | None) -> str:
@@ -30,31 +58,53 @@ def mask(secret: str | None) -> str:
 
 
 class Redactor:
-    """Replaces every registered secret value in text with `<redacted>`. Thread-safe."""
+    """Cuts every registered secret out of text, as `<redacted>`. Thread-safe.
+
+    Redaction only ever removes secrets: a short secret is replaced only where it stands as a
+    whole token, so it never rewrites a name or a word that merely contains it, and secrets that
+    cannot be redacted safely are not registered at all (the config rules refuse them). A secret
+    is also matched in its JSON-escaped form, so text dumped as JSON before redaction is covered.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         with self._lock:
+            before = len(self._secrets)
             for s in secrets:
-                if s and len(s) >= _MIN_SECRET_LEN:
+                if s and unsafe_secret_reason(s) is None:
                     self._secrets.add(s)
+                    escaped = json.dumps(s, ensure_ascii=False)[1:-1]
+                    if escaped != s:
+                        self._secrets.add(escaped)
+            if len(self._secrets) != before:
+                self._pattern = self._compile()
 
-    def replace_all(self, secrets: Iterable[str]) -> None:
+    def clear(self) -> None:
+        """Forget every secret (tests start each case from an empty redactor)."""
         with self._lock:
-            self._secrets = {s for s in secrets if s and len(s) >= _MIN_SECRET_LEN}
+            self._secrets.clear()
+            self._pattern = None
+
+    def _compile(self) -> re.Pattern[str] | None:
+        if not self._secrets:
+            return None
+        parts = []
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            body = re.escape(secret)
+            if len(secret) < _SUBSTRING_LEN:
+                body = f"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])"
+            parts.append(body)
+        return re.compile("|".join(parts))
 
     def __call__(self, text: str) -> str:
         out = _SOPS_INPUT_STRING.sub("Input string <redacted> does not match", text)
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for s in secrets:
-            if s in out:
-                out = out.replace(s, "<redacted>")
-        return out
+        pattern = self._pattern
+        return out if pattern is None else pattern.sub(REDACTED, out)
 
 
 def scrub_tokens(text: str) -> str:
@@ -74,7 +124,6 @@ GLOBAL_REDACTOR = Redactor()
 
 
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-REDACTED = "<redacted>"
 
 
 def _looks_like_path(token: str) -> bool:

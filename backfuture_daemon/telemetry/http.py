@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from backfuture_daemon.reconciler.state import DaemonSnapshot
-from backfuture_daemon.redaction import GLOBAL_REDACTOR
+from backfuture_daemon.redaction import redact_tree
 from backfuture_daemon.telemetry.status import render_status
 
 log = logging.getLogger("backfuture.http")
@@ -31,8 +31,9 @@ _JSON = "application/json"
 
 
 def _json(payload: object, status: int = 200) -> web.Response:
-    # The final guard: whatever rendered the payload, registered secrets do not leave.
-    text = GLOBAL_REDACTOR(json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False))
+    # The final guard: whatever rendered the payload, registered secrets do not leave. The tree
+    # is redacted value by value before it is dumped, so the output is always valid JSON.
+    text = json.dumps(redact_tree(payload), indent=2, sort_keys=False, ensure_ascii=False)
     return web.Response(text=text + "\n", status=status, content_type=_JSON)
 
 
