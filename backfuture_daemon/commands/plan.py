@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backfuture_daemon.bots.model import BotState, BotStatus
+from backfuture_daemon.bots.model import BotCommand, BotState, BotStatus, Gate
 from backfuture_daemon.configuration.models import DesiredState
-from backfuture_daemon.errors import ConfigError, DecryptError, UsageError
+from backfuture_daemon.errors import BackfutureError, ConfigError, DecryptError, UsageError
 from backfuture_daemon.health import (
     CheckStep,
     ConnectionReport,
@@ -26,20 +26,16 @@ from backfuture_daemon.health import (
     ErrorClass,
     StepStatus,
 )
-from backfuture_daemon.reconciler.fingerprint import check_inputs_digest, connection_fingerprint
+from backfuture_daemon.reconciler.desired import Desired
 from backfuture_daemon.reconciler.plan import (
     Action,
-    Desired,
     ForgetConnection,
     Observed,
-    PauseBot,
-    StartBot,
-    StopBot,
     TestConnection,
     plan,
 )
 from backfuture_daemon.reconciler.state import ConnectionObservation
-from backfuture_daemon.redaction import GLOBAL_REDACTOR
+from backfuture_daemon.redaction import GLOBAL_REDACTOR, scrub_text, shorten
 
 FRESH_SALT = "plan"
 _CLASSES = {c.value for c in ErrorClass}  # without --against nothing is compared, any salt will do
@@ -77,12 +73,23 @@ def run(args: argparse.Namespace) -> int:
             _err(str(issue))
         _err(f"{args.path}: invalid config; `backfuture run` would keep its last good revision")
         return 2
+    except BackfutureError as e:
+        _err(f"{args.path}: cannot read the config: {shorten(scrub_text(str(e)))}")
+        return 2
+    except Exception as e:
+        # Whatever the loader raises, this is a config plan cannot read (exit 2, not 1 =
+        # "changes"). The text of an unexpected error may echo a value from the file: not shown.
+        _err(
+            f"{args.path}: cannot read the config ({type(e).__name__} while loading); "
+            "`backfuture validate` names the file and field"
+        )
+        return 2
     try:
         running = fetch_status(args.against, args.timeout) if args.against else None
+        result = compare(state, running)
     except UsageError as e:
         _err(f"backfuture plan: {e}")
         return 2
-    result = compare(state, running)
     if args.json:
         _out(json.dumps(result.to_json(), indent=2))
     else:
@@ -103,7 +110,7 @@ class PlanResult:
             "against": self.against,
             "running_revision": self.running_revision,
             "changes": len(self.actions),
-            "actions": [{"action": type(a).__name__, **_fields(a)} for a in self.actions],
+            "actions": [{"action": _kind(a), **_fields(a)} for a in self.actions],
         }
 
     def render(self) -> str:
@@ -125,13 +132,10 @@ class PlanResult:
 
 
 def compare(state: DesiredState, running: dict[str, Any] | None) -> PlanResult:
+    """The plan of `state` against a running daemon's /status document (None: a fresh start).
+    Raises UsageError naming the field when the document cannot be read back."""
     salt = str(running.get("fingerprint_salt") or FRESH_SALT) if running else FRESH_SALT
-    fingerprints = {c.name: connection_fingerprint(c, salt) for c in state.connections}
-    inputs = {
-        c.name: check_inputs_digest(state.policy, state.strategies_for(c.name))
-        for c in state.connections
-    }
-    desired = Desired(state, fingerprints, inputs)
+    desired = Desired.from_state(state, salt)
     observed = observed_from_status(running) if running else Observed()
     # now=0: routine re-checks that are merely due are not changes of the config.
     actions = plan(desired, observed, 0.0)
@@ -143,60 +147,127 @@ def compare(state: DesiredState, running: dict[str, Any] | None) -> PlanResult:
     )
 
 
+class _StatusReader:
+    """Reads fields of a /status document; a field of the wrong shape is a UsageError naming it."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self._doc = doc
+
+    def items(self, key: str) -> list[tuple[str, dict[str, Any]]]:
+        value = self._doc.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise _bad(key, "expected a list")
+        out: list[tuple[str, dict[str, Any]]] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise _bad(f"{key}[{i}]", "expected an object")
+            out.append((f"{key}[{i}]", item))
+        return out
+
+
+def _bad(where: str, what: str) -> UsageError:
+    return UsageError(f"the /status document's field {where}: {what}")
+
+
+def _text(item: dict[str, Any], where: str, key: str, default: str | None = None) -> str:
+    value = item.get(key, default)
+    if not isinstance(value, str) or (default is None and not value):
+        raise _bad(f"{where}.{key}", "missing" if value in (None, "") else "expected text")
+    return value
+
+
+def _number(item: dict[str, Any], where: str, key: str) -> float | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(f"{where}.{key}", "expected a number")
+    return float(value)
+
+
+def _choice(enum: type[Any], value: object, where: str, default: str) -> Any:
+    values = [m.value for m in enum]
+    if value is None:
+        value = default
+    if value not in values:
+        raise _bad(where, f"unknown value (expected one of {', '.join(values)})")
+    return enum(value)
+
+
 def observed_from_status(doc: dict[str, Any]) -> Observed:
-    """Rebuild the planner's view of a running daemon from its /status document."""
+    """Rebuild the planner's view of a running daemon from its /status document.
+
+    Raises UsageError naming the first field it cannot read (unknown state, missing name, a
+    `since` that is not a number...): a document from another version or not from a daemon."""
+    reader = _StatusReader(doc)
     conns: dict[str, ConnectionObservation] = {}
     in_flight: set[str] = set()
-    for c in doc.get("connections") or []:
-        report = _report(c)
+    for where, c in reader.items("connections"):
+        name = _text(c, where, "name")
+        report = _report(c, where, name)
         if report is None:
-            in_flight.add(str(c["name"]))  # listed but not tested yet: its test is under way
+            in_flight.add(name)  # listed but not tested yet: its test is under way
         sched = c.get("scheduling") or {}
-        conns[str(c["name"])] = ConnectionObservation(
-            name=str(c["name"]),
-            exchange=str(c.get("exchange", "")),
+        if not isinstance(sched, dict):
+            raise _bad(f"{where}.scheduling", "expected an object")
+        failures = _number(sched, f"{where}.scheduling", "consecutive_failures")
+        conns[name] = ConnectionObservation(
+            name=name,
+            exchange=_text(c, where, "exchange", ""),
             report=report,
-            fingerprint=str(c.get("fingerprint", "")),
-            next_check_at=sched.get("next_check_at"),
-            consecutive_failures=int(sched.get("consecutive_failures") or 0),
-            inputs_digest=str(c.get("inputs_digest", "")),
+            fingerprint=_text(c, where, "fingerprint", ""),
+            next_check_at=_number(sched, f"{where}.scheduling", "next_check_at"),
+            consecutive_failures=int(failures or 0),
+            inputs_digest=_text(c, where, "inputs_digest", ""),
         )
-    bots = {
-        str(b["strategy"]): BotStatus(
-            strategy=str(b["strategy"]),
-            connection=str(b["connection"]),
-            state=BotState(b["state"]),
-            reason=str(b.get("reason", "")),
-            since=float(b.get("since") or 0.0),
-            mode=str(b.get("mode", "paper")),
-            market=str(b.get("market", "spot")),
+    bots: dict[str, BotStatus] = {}
+    for where, b in reader.items("bots"):
+        strategy = _text(b, where, "strategy")
+        bots[strategy] = BotStatus(
+            strategy=strategy,
+            connection=_text(b, where, "connection"),
+            state=_choice(BotState, b.get("state"), f"{where}.state", ""),
+            reason=_text(b, where, "reason", ""),
+            since=_number(b, where, "since") or 0.0,
+            mode=_text(b, where, "mode", "paper"),
+            market=_text(b, where, "market", "spot"),
         )
-        for b in doc.get("bots") or []
-    }
     return Observed(conns, bots, frozenset(in_flight))
 
 
-def _report(c: dict[str, Any]) -> ConnectionReport | None:
+def _report(c: dict[str, Any], where: str, name: str) -> ConnectionReport | None:
     r = c.get("report")
     if not r:
         return None
+    if not isinstance(r, dict):
+        raise _bad(f"{where}.report", "expected an object")
+    exchange = _text(c, where, "exchange", "")
+    where = f"{where}.report"
     classes = tuple(ErrorClass(x) for x in r.get("error_classes") or [] if x in _CLASSES)
-    steps = tuple(
-        CheckStep(
-            str(s.get("name", "")),
-            StepStatus(s.get("status", "unknown")),
-            str(s.get("reason", "")),
-            ErrorClass(s["error_class"]) if s.get("error_class") in _CLASSES else None,
+    steps = []
+    for i, s in enumerate(r.get("steps") or []):
+        if not isinstance(s, dict):
+            raise _bad(f"{where}.steps[{i}]", "expected an object")
+        steps.append(
+            CheckStep(
+                _text(s, f"{where}.steps[{i}]", "name", ""),
+                _choice(StepStatus, s.get("status"), f"{where}.steps[{i}].status", "unknown"),
+                _text(s, f"{where}.steps[{i}]", "reason", ""),
+                ErrorClass(s["error_class"]) if s.get("error_class") in _CLASSES else None,
+            )
         )
-        for s in r.get("steps") or []
-    )
+    permissions = r.get("permissions") or {}
+    if not isinstance(permissions, dict):
+        raise _bad(f"{where}.permissions", "expected an object")
     return ConnectionReport(
-        connection=str(c["name"]),
-        exchange=str(c.get("exchange", "")),
-        status=ConnectionStatus(r.get("status", "unknown")),
-        steps=steps,
+        connection=name,
+        exchange=exchange,
+        status=_choice(ConnectionStatus, r.get("status"), f"{where}.status", "unknown"),
+        steps=tuple(steps),
         error_classes=classes,
-        permissions=dict(r.get("permissions") or {}),
+        permissions=dict(permissions),
     )
 
 
@@ -224,16 +295,22 @@ def _fields(a: Action) -> dict[str, Any]:
     return {k: getattr(a, k) for k in a.__dataclass_fields__ if not k.startswith("_")}
 
 
+_KIND = {Gate.RUN: "StartBot", Gate.PAUSE: "PauseBot", Gate.STOP: "StopBot"}
+
+
+def _kind(a: Action) -> str:
+    """The action's name in `--json` (bot commands by their gate, as before the bots' type)."""
+    return _KIND[a.gate] if isinstance(a, BotCommand) else type(a).__name__
+
+
 def _verb(a: Action) -> str:
-    if isinstance(a, PauseBot) and a.reason.startswith("waiting for the first test"):
+    if isinstance(a, TestConnection):
+        return "connection test(s)"
+    if isinstance(a, ForgetConnection):
+        return "connection(s) removed"
+    if a.pending:
         return "bot(s) added"
-    return {
-        TestConnection: "connection test(s)",
-        ForgetConnection: "connection(s) removed",
-        StartBot: "bot start(s)",
-        PauseBot: "bot pause(s)",
-        StopBot: "bot stop(s)",
-    }[type(a)]
+    return {Gate.RUN: "bot start(s)", Gate.PAUSE: "bot pause(s)", Gate.STOP: "bot stop(s)"}[a.gate]
 
 
 def _line(a: Action) -> str:
@@ -241,13 +318,14 @@ def _line(a: Action) -> str:
         return f'~ test connection "{a.name}": {a.reason}'
     if isinstance(a, ForgetConnection):
         return f'- remove connection "{a.name}" (no longer in config)'
-    if isinstance(a, StartBot):
-        return f'+ start bot "{a.strategy}" on "{a.connection}" ({a.mode}, {a.market}): {a.reason}'
-    if isinstance(a, PauseBot) and a.reason.startswith("waiting for the first test"):
-        return f'+ add bot "{a.strategy}" on "{a.connection}": starts once its connection passes'
-    if isinstance(a, PauseBot):
-        return f'| pause bot "{a.strategy}" on "{a.connection}": {a.reason}'
-    return f'- stop bot "{a.strategy}" on "{a.connection}": {a.reason}'
+    where = f'bot "{a.strategy}" on "{a.connection}"'
+    if a.gate is Gate.RUN:
+        return f"+ start {where} ({a.mode}, {a.market}): {a.reason}"
+    if a.pending:
+        return f"+ add {where}: starts once its connection passes"
+    if a.gate is Gate.PAUSE:
+        return f"| pause {where}: {a.reason}"
+    return f"- stop {where}: {a.reason}"
 
 
 def _out(text: str) -> None:

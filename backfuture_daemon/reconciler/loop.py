@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from backfuture_daemon.bots.lifecycle import BotLifecycle, Transition
-from backfuture_daemon.bots.model import BotState
+from backfuture_daemon.bots.model import BotCommand, BotState, Gate
 from backfuture_daemon.configuration.models import Connection, DesiredState, Policy, Strategy
 from backfuture_daemon.errors import BackfutureError, ConfigError, ConfigIssue, DecryptError
 from backfuture_daemon.health import (
@@ -40,15 +40,11 @@ from backfuture_daemon.reconciler.backoff import (
     next_check_delay,
     transient_delay,
 )
-from backfuture_daemon.reconciler.fingerprint import check_inputs_digest, connection_fingerprint
+from backfuture_daemon.reconciler.desired import Desired
 from backfuture_daemon.reconciler.plan import (
     Action,
-    Desired,
     ForgetConnection,
     Observed,
-    PauseBot,
-    StartBot,
-    StopBot,
     TestConnection,
     plan,
 )
@@ -282,12 +278,7 @@ class Reconciler:
 
     def _accept(self, probe: Probe, state: DesiredState, now: float) -> ReconcileResult:
         previous = self._desired.state
-        fingerprints = {c.name: connection_fingerprint(c, self._salt) for c in state.connections}
-        inputs = {
-            c.name: check_inputs_digest(state.policy, state.strategies_for(c.name))
-            for c in state.connections
-        }
-        self._desired = Desired(state, fingerprints, inputs)
+        self._desired = Desired.from_state(state, self._salt)
         # git-sync worktrees are named after their commit even where `git` cannot tell.
         revision = (
             probe.revision_id
@@ -399,7 +390,7 @@ class Reconciler:
             elif isinstance(action, TestConnection):
                 if not self._shutting_down:
                     self._start_test(action)
-            elif isinstance(action, StartBot | PauseBot | StopBot):
+            elif isinstance(action, BotCommand):
                 t = self._bots.apply(action)
                 if t is not None:
                     transitions.append(t)
@@ -647,7 +638,7 @@ class Reconciler:
         """Results that came in while draining may pause bots (a key revoked meanwhile must be
         persisted as paused); nothing starts once shutdown began."""
         actions = plan(self._desired, self._observed(), self._clock())
-        self._apply(tuple(a for a in actions if isinstance(a, PauseBot)))
+        self._apply(tuple(a for a in actions if isinstance(a, BotCommand) and a.gate is Gate.PAUSE))
 
 
 async def _wait_any(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:

@@ -12,23 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from backfuture_daemon.bots.model import BotState, BotStatus
-from backfuture_daemon.configuration.models import DesiredState, Strategy
-from backfuture_daemon.reconciler.health import Decision, Verdict, bot_verdict
+from backfuture_daemon.bots.model import BotCommand, BotState, BotStatus, Gate
+from backfuture_daemon.configuration.models import Strategy
+from backfuture_daemon.reconciler.desired import Desired
+from backfuture_daemon.reconciler.gate import Verdict, bot_verdict
 from backfuture_daemon.reconciler.state import ConnectionObservation
-
-
-@dataclass(frozen=True, slots=True)
-class Desired:
-    """The last good revision plus what the loop derived from it (salted fingerprints)."""
-
-    state: DesiredState | None  # None: no valid config loaded yet
-    fingerprints: Mapping[str, str] = field(default_factory=dict)  # connection -> fingerprint
-    inputs: Mapping[str, str] = field(default_factory=dict)  # connection -> test inputs digest
-
-    @property
-    def config_valid(self) -> bool:
-        return self.state is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,39 +38,15 @@ class ForgetConnection:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class StartBot:
-    strategy: str
-    connection: str
-    reason: str
-    mode: str = "paper"
-    market: str = "spot"
-
-
-@dataclass(frozen=True, slots=True)
-class PauseBot:
-    strategy: str
-    connection: str
-    reason: str
-    mode: str = "paper"
-    market: str = "spot"
-
-
-@dataclass(frozen=True, slots=True)
-class StopBot:
-    strategy: str
-    connection: str
-    reason: str
-
-
-Action = TestConnection | ForgetConnection | StartBot | PauseBot | StopBot
+#: Bot actions are the bots' own type (bots/model.py): the planner speaks the bots' language.
+Action = TestConnection | ForgetConnection | BotCommand
 
 NO_CONFIG = "no valid config"
 REMOVED = "strategy removed from git"
 
 
 def plan(desired: Desired, observed: Observed, now: float) -> tuple[Action, ...]:
-    """Actions in a fixed order: forget, test, stop, pause, start; each group sorted by name."""
+    """Actions in a fixed order: forget, test, stop, pause, run; each group sorted by name."""
     forget = _forget(desired, observed)
     tests = _tests(desired, observed, now)
     stops, pauses, starts = _bots(desired, observed)
@@ -124,14 +88,14 @@ def _test_reason(desired: Desired, obs: ConnectionObservation | None, now: float
     return ""
 
 
-def verdict_for(desired: Desired, observed: Observed, strategy: Strategy) -> Verdict:
+def _verdict_for(desired: Desired, observed: Observed, strategy: Strategy) -> Verdict:
     state = desired.state
     assert state is not None
     conn = next((c for c in state.connections if c.name == strategy.connection), None)
     obs = observed.connections.get(strategy.connection)
     report = obs.report if obs else None
     current = obs is not None and obs.fingerprint == desired.fingerprints.get(strategy.connection)
-    return bot_verdict(strategy, conn, report, config_valid=True, fingerprint_current=current)
+    return bot_verdict(strategy, conn, report, fingerprint_current=current)
 
 
 def _bots(desired: Desired, observed: Observed) -> tuple[list[Action], list[Action], list[Action]]:
@@ -147,7 +111,9 @@ def _bots(desired: Desired, observed: Observed) -> tuple[list[Action], list[Acti
                 paused.state is BotState.PAUSED and paused.reason != NO_CONFIG
             ):
                 pauses.append(
-                    PauseBot(name, paused.connection, NO_CONFIG, paused.mode, paused.market)
+                    BotCommand(
+                        name, paused.connection, Gate.PAUSE, NO_CONFIG, paused.mode, paused.market
+                    )
                 )
         return stops, pauses, starts
 
@@ -155,11 +121,11 @@ def _bots(desired: Desired, observed: Observed) -> tuple[list[Action], list[Acti
     for name in sorted(observed.bots):
         old = observed.bots[name]
         if name not in wanted and old.state is not BotState.STOPPED:
-            stops.append(StopBot(name, old.connection, REMOVED))
+            stops.append(BotCommand(name, old.connection, Gate.STOP, REMOVED, old.mode, old.market))
 
     for strategy in sorted(state.strategies, key=lambda s: s.name):
         bot = observed.bots.get(strategy.name)
-        verdict = verdict_for(desired, observed, strategy)
+        verdict = _verdict_for(desired, observed, strategy)
         mode, market = strategy.mode.value, strategy.market.value
         same_target = (
             bot is not None
@@ -167,11 +133,18 @@ def _bots(desired: Desired, observed: Observed) -> tuple[list[Action], list[Acti
             and bot.mode == mode
             and bot.market == market
         )
-        if verdict.decision is Decision.ALLOW:
+        command = BotCommand(
+            strategy.name,
+            strategy.connection,
+            verdict.gate,
+            verdict.reason,
+            mode,
+            market,
+            pending=verdict.pending,
+        )
+        if verdict.allowed:
             if not (same_target and bot is not None and bot.state is BotState.RUNNING):
-                starts.append(
-                    StartBot(strategy.name, strategy.connection, verdict.reason, mode, market)
-                )
+                starts.append(command)
             continue
         # PENDING (no test of this connection in this process yet, e.g. just after a restart)
         # pauses like DENY: a bot never runs on a key nobody has tested since start-up; the
@@ -182,7 +155,5 @@ def _bots(desired: Desired, observed: Observed) -> tuple[list[Action], list[Acti
             and bot.state is BotState.PAUSED
             and bot.reason == verdict.reason
         ):
-            pauses.append(
-                PauseBot(strategy.name, strategy.connection, verdict.reason, mode, market)
-            )
+            pauses.append(command)
     return stops, pauses, starts

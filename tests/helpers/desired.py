@@ -1,7 +1,8 @@
 """Builders of desired states, reports and fakes at the exchange port, for reconciler unit tests.
 
 Used by tests/unit/test_plan.py and tests/unit/test_loop.py: real models, no sops, no network.
-`FakeTester` returns scripted `ConnectionReport`s per connection name and records every call.
+`FakeTester` returns scripted `ConnectionReport`s per connection name and records every call;
+`start_bot` / `pause_bot` / `stop_bot` build the planner's bot commands.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from backfuture_daemon.bots.model import BotCommand, Gate
 from backfuture_daemon.configuration.models import (
     Connection,
     DesiredState,
@@ -120,3 +122,31 @@ class FakeTester:
 
 def _fields(rep: ConnectionReport) -> dict[str, Any]:
     return {f: getattr(rep, f) for f in rep.__dataclass_fields__}
+
+
+def start_bot(
+    strategy: str, connection: str, reason: str, mode: str = "paper", market: str = "spot"
+) -> BotCommand:
+    return BotCommand(strategy, connection, Gate.RUN, reason, mode, market)
+
+
+def pause_bot(
+    strategy: str,
+    connection: str,
+    reason: str,
+    mode: str = "paper",
+    market: str = "spot",
+    *,
+    pending: bool = False,
+) -> BotCommand:
+    return BotCommand(strategy, connection, Gate.PAUSE, reason, mode, market, pending)
+
+
+def waiting_bot(strategy: str, connection: str) -> BotCommand:
+    """A bot paused until the first test of its connection in this process (pending)."""
+    reason = f'waiting for the first test of "{connection}"'
+    return pause_bot(strategy, connection, reason, pending=True)
+
+
+def stop_bot(strategy: str, connection: str, reason: str) -> BotCommand:
+    return BotCommand(strategy, connection, Gate.STOP, reason)

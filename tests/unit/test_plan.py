@@ -9,22 +9,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backfuture_daemon.bots.lifecycle import transition
-from backfuture_daemon.bots.model import BotState, BotStatus
+from backfuture_daemon.bots.model import BotCommand, BotState, BotStatus, Gate
 from backfuture_daemon.health import ConnectionStatus, ErrorClass
-from backfuture_daemon.reconciler.fingerprint import connection_fingerprint
+from backfuture_daemon.reconciler.desired import Desired
 from backfuture_daemon.reconciler.plan import (
     Action,
-    Desired,
     ForgetConnection,
     Observed,
-    PauseBot,
-    StartBot,
-    StopBot,
     TestConnection,
     plan,
 )
 from backfuture_daemon.reconciler.state import ConnectionObservation
-from tests.helpers.desired import conn, desired_state, failed, online, report, strat
+from tests.helpers.desired import (
+    conn,
+    desired_state,
+    failed,
+    online,
+    pause_bot,
+    report,
+    start_bot,
+    stop_bot,
+    strat,
+    waiting_bot,
+)
 
 SALT = "salt"
 NOW = 1_000.0
@@ -32,7 +39,7 @@ NOW = 1_000.0
 
 def desired(connections, strategies) -> Desired:  # type: ignore[no-untyped-def]
     state = desired_state(connections, strategies)
-    fps = {c.name: connection_fingerprint(c, SALT) for c in state.connections}
+    fps = Desired.from_state(state, SALT).fingerprints
     return Desired(state, fps, {c.name: "in" for c in state.connections})
 
 
@@ -55,15 +62,16 @@ def test_new_connection_is_tested_and_its_bot_waits_paused() -> None:
     d = desired([conn()], [strat()])
     actions = plan(d, Observed(), NOW)
     assert actions[0] == TestConnection("MEXC Main", "new connection")
-    assert isinstance(actions[1], PauseBot)
-    assert "waiting for the first test" in actions[1].reason
+    assert actions[1] == waiting_bot("BTC Bot", "MEXC Main")
+    assert isinstance(actions[1], BotCommand)
+    assert (actions[1].gate, actions[1].pending) == (Gate.PAUSE, True)
 
 
 def test_healthy_connection_starts_its_bot_and_then_nothing_to_do() -> None:
     d = desired([conn()], [strat()])
     o = Observed(connections={"MEXC Main": obs(d, "MEXC Main", online())})
     actions = plan(d, o, NOW)
-    assert actions == (StartBot("BTC Bot", "MEXC Main", 'connection "MEXC Main" online'),)
+    assert actions == (start_bot("BTC Bot", "MEXC Main", 'connection "MEXC Main" online'),)
     running = {"BTC Bot": bot("BTC Bot", BotState.RUNNING)}
     assert plan(d, replace(o, bots=running), NOW) == ()
 
@@ -85,7 +93,7 @@ def test_failed_connection_pauses_only_its_bots() -> None:
     )
     actions = plan(d, o, NOW)
     assert actions == (
-        PauseBot("BTC Bot", "MEXC Main", 'connection "MEXC Main" failed: ip_not_allowed'),
+        pause_bot("BTC Bot", "MEXC Main", 'connection "MEXC Main" failed: ip_not_allowed'),
     )
 
 
@@ -98,7 +106,7 @@ def test_removed_strategy_stops_and_removed_connection_is_forgotten() -> None:
     )
     assert plan(d, o, NOW) == (
         ForgetConnection("Old Conn"),
-        StopBot("Old Bot", "Old Conn", "strategy removed from git"),
+        stop_bot("Old Bot", "Old Conn", "strategy removed from git"),
     )
 
 
@@ -110,7 +118,7 @@ def test_changed_key_is_retested_at_once_and_pauses_until_then() -> None:
     )
     actions = plan(d, o, NOW)
     assert actions[0] == TestConnection("MEXC Main", "key or settings changed")
-    assert actions[1] == PauseBot(
+    assert actions[1] == pause_bot(
         "BTC Bot", "MEXC Main", 'connection "MEXC Main" changed; re-testing'
     )
 
@@ -122,11 +130,13 @@ def test_strategy_moved_to_another_connection_follows_that_connection() -> None:
     bad = failed("MEXC Other", ErrorClass.IP_NOT_ALLOWED)
     o = Observed({"MEXC Main": main, "MEXC Other": obs(d, "MEXC Other", bad)}, running)
     assert plan(d, o, NOW) == (
-        PauseBot("BTC Bot", "MEXC Other", 'connection "MEXC Other" failed: ip_not_allowed'),
+        pause_bot("BTC Bot", "MEXC Other", 'connection "MEXC Other" failed: ip_not_allowed'),
     )
     o = Observed({"MEXC Main": main, "MEXC Other": obs(d, "MEXC Other", online("MEXC Other"))})
     o = replace(o, bots=running)
-    assert plan(d, o, NOW) == (StartBot("BTC Bot", "MEXC Other", 'connection "MEXC Other" online'),)
+    assert plan(d, o, NOW) == (
+        start_bot("BTC Bot", "MEXC Other", 'connection "MEXC Other" online'),
+    )
 
 
 def test_renamed_connection_is_a_new_connection_tested_before_its_bots_run() -> None:
@@ -136,7 +146,7 @@ def test_renamed_connection_is_a_new_connection_tested_before_its_bots_run() -> 
     assert plan(d, o, NOW) == (
         ForgetConnection("MEXC Main"),
         TestConnection("MEXC Renamed", "new connection"),
-        PauseBot("BTC Bot", "MEXC Renamed", 'waiting for the first test of "MEXC Renamed"'),
+        waiting_bot("BTC Bot", "MEXC Renamed"),
     )
 
 
@@ -155,7 +165,11 @@ def test_suspended_strategy_and_connection_pause() -> None:
     d = desired([conn(suspend=True)], [strat(suspend=False), strat("S2", suspend=True)])
     o = Observed(connections={"MEXC Main": obs(d, "MEXC Main", online())})
     actions = plan(d, o, NOW)
-    reasons = {a.strategy: a.reason for a in actions if isinstance(a, PauseBot)}
+    reasons = {
+        a.strategy: a.reason
+        for a in actions
+        if isinstance(a, BotCommand) and a.gate is Gate.PAUSE and not a.pending
+    }
     assert reasons == {"BTC Bot": 'connection "MEXC Main" suspended', "S2": "strategy suspended"}
     assert not any(isinstance(a, TestConnection) for a in actions)
     assert actions[0] == ForgetConnection("MEXC Main")  # its old result is not current
@@ -169,7 +183,8 @@ def test_withdraw_permission_never_runs_even_if_status_online() -> None:
         bots={"BTC Bot": bot("BTC Bot", BotState.RUNNING)},
     )
     (action,) = plan(d, o, NOW)
-    assert isinstance(action, PauseBot)
+    assert isinstance(action, BotCommand)
+    assert action.gate is Gate.PAUSE
     assert "withdraw_enabled" in action.reason
 
 
@@ -177,12 +192,12 @@ def test_restored_running_bot_waits_paused_for_the_first_test_in_this_process() 
     # A bot persisted as running must not run on a key nobody has tested since the restart.
     d = desired([conn()], [strat()])
     restored = Observed(bots={"BTC Bot": bot("BTC Bot", BotState.RUNNING)})
-    waiting = PauseBot("BTC Bot", "MEXC Main", 'waiting for the first test of "MEXC Main"')
+    waiting = waiting_bot("BTC Bot", "MEXC Main")
     assert plan(d, restored, NOW) == (TestConnection("MEXC Main", "new connection"), waiting)
     testing = replace(restored, in_flight=frozenset({"MEXC Main"}))
     assert plan(d, testing, NOW) == (waiting,)
     assert plan(Desired(None), restored, NOW) == (
-        PauseBot("BTC Bot", "MEXC Main", "no valid config"),
+        pause_bot("BTC Bot", "MEXC Main", "no valid config"),
     )
 
 

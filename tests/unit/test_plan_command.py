@@ -3,15 +3,22 @@ running revision and the right changes for another one; rendering keeps secrets 
 
 from __future__ import annotations
 
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import pytest
+
 from backfuture_daemon.bots.lifecycle import BotLifecycle
-from backfuture_daemon.bots.model import BotState
+from backfuture_daemon.bots.model import BotCommand, BotState, Gate
 from backfuture_daemon.commands.plan import compare, observed_from_status
 from backfuture_daemon.configuration.models import DesiredState
+from backfuture_daemon.errors import UsageError
 from backfuture_daemon.health import ErrorClass
 from backfuture_daemon.reconciler.loop import Reconciler
-from backfuture_daemon.reconciler.plan import PauseBot, StartBot, StopBot, TestConnection
+from backfuture_daemon.reconciler.plan import TestConnection
 from backfuture_daemon.reconciler.watch import Probe
 from backfuture_daemon.telemetry.status import render_status
 from tests.helpers.desired import FakeTester, conn, desired_state, failed, strat
@@ -58,10 +65,10 @@ async def test_plan_shows_key_change_and_removed_strategy_without_secrets() -> N
     doc = await running_status(state())
     changed = desired_state([conn(key="mx0vROTATEDkey9999")], [strat()], digest="b2")
     result = compare(changed, doc)
-    kinds = [type(a) for a in result.actions]
+    kinds = [a.gate if isinstance(a, BotCommand) else type(a) for a in result.actions]
     assert TestConnection in kinds
-    assert PauseBot in kinds  # paused until the new key passes
-    assert StopBot in kinds  # ETH Bot: strategy removed
+    assert Gate.PAUSE in kinds  # paused until the new key passes
+    assert Gate.STOP in kinds  # ETH Bot: strategy removed
     text = result.render() + str(result.to_json())
     assert KEY not in text
     assert "mx0vROTATEDkey9999" not in text
@@ -70,6 +77,106 @@ async def test_plan_shows_key_change_and_removed_strategy_without_secrets() -> N
 
 def test_fresh_start_tests_everything_and_adds_bots() -> None:
     result = compare(state(), None)
-    assert [type(a) for a in result.actions] == [TestConnection, TestConnection, PauseBot, PauseBot]
+    kinds = [a.gate if isinstance(a, BotCommand) else type(a) for a in result.actions]
+    assert kinds == [TestConnection, TestConnection, Gate.PAUSE, Gate.PAUSE]
+    assert all(a.pending for a in result.actions if isinstance(a, BotCommand))
     assert "starts once its connection passes" in result.render()
-    assert not any(isinstance(a, StartBot) for a in result.actions)
+    assert "plan: 2 bot(s) added, 2 connection test(s)" in result.render()
+
+
+# -- a config plan cannot read, a /status it cannot read back: exit 2 naming what -----------
+
+
+def _plan(path: Path, *extra: str) -> int:
+    from backfuture_daemon.cli import main
+
+    return main(["plan", str(path), *extra])
+
+
+@pytest.mark.parametrize(
+    "error", [ValueError("bad int 'SECRETscalar77'"), KeyError("x"), TypeError]
+)
+def test_plan_exits_2_whatever_the_loader_raises(
+    error: BaseException | type[BaseException],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from backfuture_daemon.configuration import loading
+
+    def broken(path: Path, **_kw: object) -> DesiredState:
+        raise error
+
+    monkeypatch.setattr(loading, "load_revision", broken)
+    assert _plan(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the config" in err
+    assert "SECRETscalar77" not in err  # an unexpected error's text may echo a file's value
+    assert "Traceback" not in err
+
+
+def _status(**bot: object) -> dict[str, object]:
+    good = {
+        "strategy": "BTC Bot",
+        "connection": "MEXC Main",
+        "state": "running",
+        "reason": "ok",
+        "since": 12.5,
+    }
+    return {"connections": [{"name": "MEXC Main"}], "bots": [good | bot]}
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        (_status(state="zombie"), "bots[0].state: unknown value"),
+        (_status(since="yesterday"), "bots[0].since: expected a number"),
+        (_status(strategy=None), "bots[0].strategy: missing"),
+        ({"connections": [{"exchange": "mexc"}]}, "connections[0].name: missing"),
+        ({"connections": [{"name": "A", "report": {"status": "?"}}]}, "report.status"),
+        ({"connections": "MEXC Main"}, "connections: expected a list"),
+        ({"connections": [], "bots": [7]}, "bots[0]: expected an object"),
+    ],
+)
+def test_a_status_it_cannot_read_back_names_the_field(doc: dict[str, object], field: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(field)):
+        observed_from_status(doc)
+
+
+def test_a_good_status_still_reads_back() -> None:
+    observed = observed_from_status(_status())
+    assert observed.bots["BTC Bot"].since == 12.5
+    assert observed.in_flight == frozenset({"MEXC Main"})
+
+
+def test_plan_against_a_hostile_status_exits_2_with_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backfuture_daemon.configuration import loading
+
+    monkeypatch.setattr(loading, "load_revision", lambda path, **_kw: state())
+    body = json.dumps(_status(since="soon")).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert _plan(tmp_path, "--against", url) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    err = capsys.readouterr().err
+    assert "bots[0].since: expected a number" in err
+    assert "Traceback" not in err

@@ -11,7 +11,9 @@ from backfuture_daemon.bots.lifecycle import BotLifecycle
 from backfuture_daemon.bots.model import BotState
 from backfuture_daemon.bots.store import SCHEMA_VERSION, BotStore
 from backfuture_daemon.errors import UsageError
-from backfuture_daemon.reconciler.plan import PauseBot, StartBot, StopBot
+from tests.helpers.desired import pause_bot as PauseBot
+from tests.helpers.desired import start_bot as StartBot
+from tests.helpers.desired import stop_bot as StopBot
 
 
 def test_new_store_is_wal_and_versioned(tmp_path: Path) -> None:

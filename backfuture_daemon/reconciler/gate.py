@@ -1,9 +1,10 @@
-"""May a strategy's bot run? A pure verdict from the strategy, its connection and the last test.
+"""May a strategy's bot run? A pure verdict (and so a `Gate`) from the strategy, its connection
+and the last test.
 
-Called by the planner (reconciler/plan.py) for every strategy on every pass. The rule of the
-brief: a bot runs only while its strategy is not suspended, its connection is online or degraded
-(tested with the key that is configured now) and the config is valid; a key with withdraw
-permission never enables a bot, whatever else is true.
+Called by the planner (reconciler/plan.py) for every strategy on every pass; pure (no clock, I/O
+or env). The rule of the brief: a bot runs only while its strategy is not suspended, its
+connection is online or degraded (tested with the key that is configured now) and the config is
+valid; a key with withdraw permission never enables a bot, whatever else is true.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from backfuture_daemon.bots.model import Gate
 from backfuture_daemon.configuration.models import Connection, Strategy
 from backfuture_daemon.health import ConnectionReport, ErrorClass, Permission
 
@@ -31,6 +33,14 @@ class Verdict:
     def allowed(self) -> bool:
         return self.decision is Decision.ALLOW
 
+    @property
+    def gate(self) -> Gate:
+        return Gate.RUN if self.allowed else Gate.PAUSE
+
+    @property
+    def pending(self) -> bool:
+        return self.decision is Decision.PENDING
+
 
 def withdraw_enabled(report: ConnectionReport) -> bool:
     return (
@@ -44,12 +54,10 @@ def bot_verdict(
     connection: Connection | None,
     report: ConnectionReport | None,
     *,
-    config_valid: bool,
     fingerprint_current: bool,
 ) -> Verdict:
-    """`fingerprint_current`: `report` was produced for the connection settings configured now."""
-    if not config_valid:
-        return Verdict(Decision.DENY, "no valid config")
+    """`fingerprint_current`: `report` was produced for the connection settings configured now.
+    Without a valid config there is no strategy to judge: the planner pauses every bot itself."""
     if strategy.suspend:
         return Verdict(Decision.DENY, "strategy suspended")
     if connection is None:
