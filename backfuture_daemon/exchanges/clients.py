@@ -1,24 +1,63 @@
 """The ccxt async client factory: the only place ccxt instances are constructed.
 
-Used by markets.MarketCache (public, credential-free market loaders) and by the per-exchange
-adapters (one client per connection). Clients share one aiohttp session and one TLS context, so a
-thousand connections cost a thousand small objects, not a thousand connection pools.
-The session never follows HTTP redirects (egress.py): signed requests carry the API key.
+Used by markets.MarketCache and market_data.MarketDataHub (public, credential-free clients) and by
+the per-exchange adapters (one client per connection), each describing its client as a
+`ClientSpec`. Clients share one aiohttp session and one TLS context, so a thousand connections
+cost a thousand small objects, not a thousand connection pools. The session never follows HTTP
+redirects (egress.py): signed requests carry the API key.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from backfuture_daemon.exchanges.adapter import ClientSpec, ResponseMeta
 from backfuture_daemon.exchanges.egress import no_redirects
 
 if TYPE_CHECKING:
     import aiohttp
 
     from backfuture_daemon.configuration.models import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """How to build one ccxt client: the ccxt id, URL overrides and options (no credentials)."""
+
+    ccxt_id: str
+    urls: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    #: options replaced wholesale after construction (ccxt deep-merges constructor options).
+    options_replace: dict[str, Any] = field(default_factory=dict)
+    has: dict[str, Any] = field(default_factory=dict)
+    #: params for load_markets (e.g. KuCoin `marginables: False`).
+    load_markets_params: dict[str, Any] = field(default_factory=dict)
+    loopback: bool = False
+
+    @property
+    def cache_key(self) -> tuple[str, str]:
+        """Public data is shared per (ccxt id, endpoint): one copy for every connection."""
+        return (self.ccxt_id, repr(sorted(_flatten(self.urls))))
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.extend(_flatten(v, f"{prefix}{k}."))
+        else:
+            out.append((f"{prefix}{k}", str(v)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseMeta:
+    """The last HTTP answer of a client: status and Retry-After (seconds)."""
+
+    status: int | None = None
+    retry_after: float | None = None
 
 
 class ClientFactory:

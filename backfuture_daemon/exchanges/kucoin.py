@@ -10,19 +10,17 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from backfuture_daemon.exchanges.adapter import (
+from backfuture_daemon.exchanges.ccxt_base import (
     AdapterContext,
-    ClientSpec,
-    FuturesSupport,
-    KeyInfo,
-    ResponseMeta,
-    ServerTime,
+    CcxtAdapter,
+    Refused,
     balance_summary,
     endpoints_loopback,
+    market_problem,
     split_list,
 )
-from backfuture_daemon.exchanges.classify import classify_error
-from backfuture_daemon.exchanges.clients import take_response
+from backfuture_daemon.exchanges.clients import ClientSpec
+from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ServerTime
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection, Endpoints
@@ -99,29 +97,21 @@ def _data(response: Any) -> Any:
     return response.get("data") if isinstance(response, dict) else None
 
 
-class KucoinAdapter:
+class KucoinAdapter(CcxtAdapter):
     exchange = "kucoin"
     supports_futures = True
     clock_window_ms = CLOCK_WINDOW_MS
     clock_ahead_ms = CLOCK_WINDOW_MS  # KuCoin: ±5 s
 
     def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
-        self._ctx = ctx
-        self._spec = client_spec(connection.endpoints)
+        super().__init__(connection, ctx, client_spec(connection.endpoints))
         self._futures_spec = client_spec(connection.endpoints, futures=True)
-        self._client = ctx.make_client(self._spec, connection)
         self._futures_markets: dict[str, Any] = {}
         #: HF ("high-frequency") trading account, learned by `balance` (reference §4.2).
         self.hf: bool | None = None
 
-    def _now_ms(self) -> float:
-        return self._ctx.clock() * 1000.0
-
     async def server_time(self) -> ServerTime:
-        sent = self._now_ms()
-        response = await self._client.publicGetTimestamp()
-        received = self._now_ms()
-        return ServerTime(float(_data(response)), sent, received)
+        return await self._time_sample(self._client.publicGetTimestamp, _data)
 
     async def maintenance(self) -> str | None:
         data = _data(await self._client.publicGetStatus()) or {}
@@ -130,9 +120,6 @@ class KucoinAdapter:
             return None
         msg = str(data.get("msg") or "")[:80]
         return f"status {status!r}" + (f" ({msg})" if msg else "")
-
-    def compensate_clock(self, skew_ms: float) -> None:
-        self._client.options["timeDifference"] = round(skew_ms)
 
     async def balance(self, currencies: tuple[str, ...]) -> str:
         """All accounts (no `type`, so no row is dropped), then the trading account's rows.
@@ -163,27 +150,18 @@ class KucoinAdapter:
         label = "HF trading account (trade_hf)" if hf else "classic trading account (trade)"
         return balance_summary(label, free, currencies)
 
-    def take_response(self) -> ResponseMeta:
-        return take_response(self._client)
-
     async def key_info(self) -> KeyInfo | None:
-        import ccxt
-
-        try:
-            response = await self._client.privateGetUserApiKey()
-        except ccxt.BaseError as e:
-            c = classify_error(e, self.exchange)
-            if c.http_status == 404 or c.code == "404000" or (c.code and not c.known_code):
-                return None
-            raise
+        response = await self.guarded(
+            self._client.privateGetUserApiKey, keep=lambda r: r.not_found or r.business_rule
+        )
+        if isinstance(response, Refused):
+            return None
         data = _data(response)
         return parse_key_info(data) if isinstance(data, dict) else None
 
     async def trade_probe(self, symbols: tuple[str, ...]) -> bool:
         """POST /api/v1/orders/test (HF: /api/v1/hf/orders/test): checks the Spot permission
         without placing an order."""
-        import ccxt
-
         market_id = "BTC-USDT"
         markets: dict[str, Any] = self._client.markets or {}
         for s in symbols:
@@ -198,19 +176,13 @@ class KucoinAdapter:
             "price": "0.0001",
             "size": "1",
         }
-        try:
-            if self.hf:
-                await self._client.privatePostHfOrdersTest(body)
-            else:
-                await self._client.privatePostOrdersTest(body)
-        except ccxt.BaseError as e:
-            c = classify_error(e, self.exchange)
-            if c.scope_missing:
-                return False
-            if c.code is not None and not c.known_code:
-                return True
-            raise
-        return True
+        test_order = (
+            self._client.privatePostHfOrdersTest if self.hf else self._client.privatePostOrdersTest
+        )
+        answer = await self.guarded(
+            lambda: test_order(body), keep=lambda r: r.scope_missing or r.business_rule
+        )
+        return not (isinstance(answer, Refused) and answer.scope_missing)
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
         """Futures host reachable and the futures account readable with this key."""
@@ -231,12 +203,4 @@ class KucoinAdapter:
             market = self._futures_markets.get(f"{pair}:{quote}")
         else:
             market = (self._client.markets or {}).get(pair)
-        kind = "futures" if futures else "spot"
-        if market is None:
-            return f"{pair}: no such {kind} market on KuCoin"
-        if not market.get("active"):
-            return f"{pair}: {kind} market not active or not tradable by API"
-        return None
-
-    async def close(self) -> None:
-        await self._client.close()
+        return market_problem(market, pair, "futures" if futures else "spot", "KuCoin")

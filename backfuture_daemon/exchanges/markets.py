@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backfuture_daemon.exchanges.adapter import ClientSpec
+from backfuture_daemon.exchanges.clients import ClientSpec
 
 
 @dataclass(slots=True)
@@ -70,10 +70,6 @@ class MarketCache:
         entry.source, entry.loaded_at, entry.loading = client, self._clock(), None
         self.loads += 1
         return client
-
-    def loaded(self, spec: ClientSpec) -> bool:
-        entry = self._entries.get(spec.cache_key)
-        return entry is not None and entry.source is not None
 
     async def close(self) -> None:
         for entry in self._entries.values():

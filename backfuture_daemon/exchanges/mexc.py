@@ -9,20 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from backfuture_daemon.exchanges.adapter import (
+from backfuture_daemon.exchanges.ccxt_base import (
     AdapterContext,
-    ClientSpec,
-    FuturesSupport,
-    KeyInfo,
-    ResponseMeta,
-    ServerTime,
+    CcxtAdapter,
+    Refused,
     balance_summary,
     endpoints_loopback,
+    market_problem,
     split_list,
 )
-from backfuture_daemon.exchanges.classify import classify_error
-from backfuture_daemon.exchanges.clients import take_response
-from backfuture_daemon.redaction import Redactor
+from backfuture_daemon.exchanges.clients import ClientSpec
+from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ServerTime
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection, Endpoints
@@ -83,35 +80,23 @@ def parse_key_info(data: dict[str, Any]) -> KeyInfo:
     )
 
 
-class MexcAdapter:
+class MexcAdapter(CcxtAdapter):
     exchange = "mexc"
     supports_futures = False
     clock_window_ms = float(RECV_WINDOW_MS)
     clock_ahead_ms = 1000.0  # MEXC: timestamp < serverTime + 1000
 
     def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
-        self._ctx = ctx
-        self._spec = client_spec(connection.endpoints)
-        self._client = ctx.make_client(self._spec, connection)
+        super().__init__(connection, ctx, client_spec(connection.endpoints))
         self._access_key = connection.api_key.get_secret_value()
-        self._redact = Redactor(connection.secret_values())
         self._key_info_missing = False
 
-    def _now_ms(self) -> float:
-        return self._ctx.clock() * 1000.0
-
     async def server_time(self) -> ServerTime:
-        sent = self._now_ms()
-        data = await self._client.spotPublicGetTime()
-        received = self._now_ms()
-        return ServerTime(float(data["serverTime"]), sent, received)
+        return await self._time_sample(self._client.spotPublicGetTime, lambda d: d["serverTime"])
 
     async def maintenance(self) -> str | None:
         data = await self._client.spotPublicGetPing()
         return None if not data else f"ping answered {str(data)[:80]}"
-
-    def compensate_clock(self, skew_ms: float) -> None:
-        self._client.options["timeDifference"] = round(skew_ms)
 
     async def balance(self, currencies: tuple[str, ...]) -> str:
         data = await self._client.spotPrivateGetAccount()
@@ -123,46 +108,32 @@ class MexcAdapter:
         }
         return balance_summary("spot account", free, currencies)
 
-    def take_response(self) -> ResponseMeta:
-        return take_response(self._client)
-
     async def key_info(self) -> KeyInfo | None:
-        import ccxt
-
-        try:
-            data = await self._client.spotPrivateGetApiKeyInfo({"accessKey": self._access_key})
-        except ccxt.BaseError as e:
-            c = classify_error(e, self.exchange)
-            # An older deployment without the endpoint (404 / unknown code), or a key whose
-            # scopes do not cover it: fall back to probes.
-            if c.http_status == 404 or c.scope_missing or (c.code is not None and not c.known_code):
-                self._key_info_missing = True
-                return None
-            raise
+        # An older deployment without the endpoint (404 / unknown code), or a key whose scopes
+        # do not cover it: fall back to probes.
+        data = await self.guarded(
+            lambda: self._client.spotPrivateGetApiKeyInfo({"accessKey": self._access_key}),
+            keep=lambda r: r.not_found or r.scope_missing or r.business_rule,
+        )
+        if isinstance(data, Refused):
+            self._key_info_missing = True
+            return None
         return parse_key_info(data) if isinstance(data, dict) else None
 
     async def trade_probe(self, symbols: tuple[str, ...]) -> bool:
         """POST /api/v3/order/test: validated by the gateway (scope first), never matched."""
-        import ccxt
-
-        market_id = self._probe_market_id(symbols)
         params = {
-            "symbol": market_id,
+            "symbol": self._probe_market_id(symbols),
             "side": "BUY",
             "type": "LIMIT",
             "quantity": "1",
             "price": "0.0001",
         }
-        try:
-            await self._client.spotPrivatePostOrderTest(params)
-        except ccxt.BaseError as e:
-            c = classify_error(e, self.exchange)
-            if c.scope_missing:
-                return False
-            if c.code is not None and not c.known_code:
-                return True  # a business rule answered: the scope check already passed
-            raise
-        return True
+        answer = await self.guarded(
+            lambda: self._client.spotPrivatePostOrderTest(params),
+            keep=lambda r: r.scope_missing or r.business_rule,
+        )
+        return not (isinstance(answer, Refused) and answer.scope_missing)
 
     def _probe_market_id(self, symbols: tuple[str, ...]) -> str:
         markets: dict[str, Any] = self._client.markets or {}
@@ -176,15 +147,15 @@ class MexcAdapter:
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
         """Always unavailable; one cheap contract call says what the key could do there."""
-        import ccxt
-
         if self._key_info_missing:
             return FuturesSupport(False, FUTURES_DISABLED)  # keep the test within 5 requests
-        try:
-            await self._client.contractPrivateGetAccountAssets()
-        except ccxt.BaseError as e:
-            c = classify_error(e, self.exchange, redact=self._redact)
-            return FuturesSupport(False, f"{FUTURES_DISABLED} (contract account: {c.detail})")
+        answer = await self.guarded(
+            self._client.contractPrivateGetAccountAssets, keep=lambda _: True
+        )
+        if isinstance(answer, Refused):
+            return FuturesSupport(
+                False, f"{FUTURES_DISABLED} (contract account: {answer.c.detail})"
+            )
         return FuturesSupport(False, f"{FUTURES_DISABLED} (contract account readable)")
 
     async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
@@ -195,12 +166,4 @@ class MexcAdapter:
         quote = pair.split("/")[1]
         symbol = f"{pair}:{quote}" if futures else pair
         market = (self._client.markets or {}).get(symbol)
-        kind = "futures" if futures else "spot"
-        if market is None:
-            return f"{pair}: no such {kind} market on MEXC"
-        if not market.get("active"):
-            return f"{pair}: {kind} market not active or not tradable by API"
-        return None
-
-    async def close(self) -> None:
-        await self._client.close()
+        return market_problem(market, pair, "futures" if futures else "spot", "MEXC")

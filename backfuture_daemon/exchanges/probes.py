@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from backfuture_daemon.configuration.models import Connection, Market, Policy, Strategy
-from backfuture_daemon.exchanges.adapter import AdapterContext, ExchangeAdapter, KeyInfo
+from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.classify import Classified, classify_error
 from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.markets import MarketCache
+from backfuture_daemon.exchanges.port import ExchangeAdapter, KeyInfo
 from backfuture_daemon.exchanges.registry import adapter_for
 from backfuture_daemon.exchanges.steps import (
     STEP_ORDER,
@@ -146,7 +147,7 @@ class ConnectionTester:
         self.markets = MarketCache(
             self._factory, refresh_interval=market_refresh_interval, clock=monotonic
         )
-        self._ctx = AdapterContext(make_client=self._factory, markets=self.markets, clock=clock)
+        self._ctx = AdapterContext(make_client=self._factory, clock=clock)
         self._limit = asyncio.Semaphore(max_concurrency)
 
     async def close(self) -> None:

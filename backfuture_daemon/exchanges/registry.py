@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backfuture_daemon.exchanges.adapter import AdapterContext, ExchangeAdapter
+from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.port import ExchangeAdapter
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection

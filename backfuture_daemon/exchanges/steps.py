@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from backfuture_daemon.exchanges.adapter import KeyInfo
+from backfuture_daemon.exchanges.port import KeyInfo
 from backfuture_daemon.health import (
     CheckStep,
     ConnectionReport,

@@ -2,6 +2,7 @@
 
 Used by tests/integration/test_connection_test_*.py. Every key is a real sandbox key checked with
 real HMAC by the sandbox; the Connection points ccxt at the sandbox through `endpoints`.
+`key_info_404_proxy` plays an older deployment without the key-info endpoint.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
+from aiohttp import web
 from pydantic import SecretStr
 
 from backfuture_daemon.configuration.models import Connection, Endpoints, Policy, Strategy
+from backfuture_daemon.exchanges.probes import ConnectionTester
+from backfuture_daemon.health import CheckStep, ConnectionReport
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.server import Sandbox
 
@@ -85,3 +90,58 @@ def strategy(
         pairs=tuple(pairs),
         margin_limit=500,
     )
+
+
+async def report_for(
+    tester: ConnectionTester,
+    sandbox: Sandbox,
+    exchange: str,
+    *,
+    pairs: tuple[str, ...] = ("BTC/USDT",),
+    market: str = "spot",
+    policy: Policy = LOOPBACK_POLICY,
+    **key_kwargs: Any,
+) -> ConnectionReport:
+    """A new sandbox key (`key_kwargs`), a connection and one strategy for it, tested."""
+    key = add_key(sandbox, exchange, **key_kwargs)
+    conn = connection_for(sandbox, key)
+    return await tester.test(conn, [strategy(conn, pairs, market)], policy)
+
+
+def step_of(report: ConnectionReport, name: str) -> CheckStep:
+    return next(s for s in report.steps if s.name == name)
+
+
+KEY_INFO_PATHS = {"/api/v3/apiKeyInfo": b'{"code":404,"msg":"Not Found"}',
+                  "/api/v1/user/api-key": b'{"code":"404000","msg":"Url Not Found"}'}  # fmt: skip
+
+
+async def key_info_404_proxy(upstream: str) -> tuple[web.AppRunner, str]:
+    """A forwarding proxy in front of the sandbox that answers 404 for the key-info endpoints
+    (a fake at the port: ccxt and the sandbox are untouched). `await runner.cleanup()` it."""
+    session = aiohttp.ClientSession(auto_decompress=False)
+
+    async def forward(request: web.Request) -> web.Response:
+        if request.path in KEY_INFO_PATHS:
+            return web.Response(body=KEY_INFO_PATHS[request.path], status=404,
+                                content_type="application/json")  # fmt: skip
+        url = upstream + request.raw_path
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        async with session.request(
+            request.method, url, headers=headers, data=await request.read()
+        ) as resp:
+            return web.Response(body=await resp.read(), status=resp.status,
+                                content_type=resp.content_type)  # fmt: skip
+
+    async def close_session(_: web.Application) -> None:
+        await session.close()
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    app.on_cleanup.append(close_session)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}"

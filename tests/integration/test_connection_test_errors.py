@@ -10,9 +10,9 @@ import pytest
 
 from backfuture_daemon.configuration.models import Policy
 from backfuture_daemon.exchanges.probes import ConnectionTester
-from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.health import ConnectionReport, ConnectionStatus, ErrorClass
 from backfuture_daemon.health import StepStatus as S
+from backfuture_daemon.sandbox.server import Sandbox
 from tests.integration.connection_test_support import (
     FULL,
     FUTURES,
@@ -242,6 +242,21 @@ async def test_rate_limited(tester: ConnectionTester, sandbox: Sandbox, exchange
     assert_failed_with(report, E.RATE_LIMITED)
     assert step(report, "reachability") == (S.FAIL, E.RATE_LIMITED)
     assert_rest_unknown(report, "reachability")
+    assert report.transient
+
+
+@BOTH
+async def test_retry_after_is_reported(
+    tester: ConnectionTester, sandbox: Sandbox, exchange: str
+) -> None:
+    faults = sandbox.faults(exchange)
+    faults.rate_limit, faults.retry_after_s = True, 7
+    report = await run(tester, sandbox, exchange)
+    reachability = next(s for s in report.steps if s.name == "reachability")
+    assert (reachability.status, reachability.error_class) == (S.FAIL, E.RATE_LIMITED)
+    assert "retry after 7 s" in reachability.reason, reachability.reason
+    assert report.retry_after_seconds == 7.0
+    assert report.to_dict()["retry_after_seconds"] == 7.0
     assert report.transient
 
 

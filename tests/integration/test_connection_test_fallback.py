@@ -10,60 +10,28 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
-from aiohttp import web
 
 from backfuture_daemon.exchanges.probes import ConnectionTester
-from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.health import ConnectionStatus, ErrorClass, StepStatus
+from backfuture_daemon.sandbox.server import Sandbox
 from tests.integration.connection_test_support import (
     FULL,
     LOOPBACK_POLICY,
     add_key,
     connection_for,
+    key_info_404_proxy,
     strategy,
 )
 
 pytestmark = pytest.mark.integration
 S = StepStatus
-KEY_INFO_PATHS = {"/api/v3/apiKeyInfo": b'{"code":404,"msg":"Not Found"}',
-                  "/api/v1/user/api-key": b'{"code":"404000","msg":"Url Not Found"}'}  # fmt: skip
-
-
-async def _proxy(upstream: str) -> tuple[web.AppRunner, str]:
-    session = aiohttp.ClientSession(auto_decompress=False)
-
-    async def forward(request: web.Request) -> web.Response:
-        if request.path in KEY_INFO_PATHS:
-            return web.Response(body=KEY_INFO_PATHS[request.path], status=404,
-                                content_type="application/json")  # fmt: skip
-        url = upstream + request.raw_path
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        async with session.request(
-            request.method, url, headers=headers, data=await request.read()
-        ) as resp:
-            return web.Response(body=await resp.read(), status=resp.status,
-                                content_type=resp.content_type)  # fmt: skip
-
-    async def close_session(_: web.Application) -> None:
-        await session.close()
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    app.on_cleanup.append(close_session)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
 async def old_endpoints(sandbox: Sandbox) -> AsyncIterator[dict[str, dict[str, str]]]:
-    mexc_runner, mexc_url = await _proxy(sandbox.mexc_url)
-    kucoin_runner, kucoin_url = await _proxy(sandbox.kucoin_url)
+    mexc_runner, mexc_url = await key_info_404_proxy(sandbox.mexc_url)
+    kucoin_runner, kucoin_url = await key_info_404_proxy(sandbox.kucoin_url)
     yield {
         "mexc": {"spot": mexc_url},
         "kucoin": {"spot": kucoin_url, "futures": sandbox.kucoin_futures_url},

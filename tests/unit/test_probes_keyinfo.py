@@ -4,10 +4,10 @@ InnerTransfer, MEXC key status and read-only withdrawal scope, expired keys, IPv
 
 from __future__ import annotations
 
-from backfuture_daemon.exchanges.adapter import KeyInfo
 from backfuture_daemon.exchanges.clients import retry_after
 from backfuture_daemon.exchanges.kucoin import parse_key_info as kucoin_key_info
 from backfuture_daemon.exchanges.mexc import parse_key_info as mexc_key_info
+from backfuture_daemon.exchanges.port import KeyInfo
 from backfuture_daemon.exchanges.steps import (
     evaluate_ip_whitelist,
     evaluate_key_expiry,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backfuture_daemon.exchanges.adapter import KeyInfo, ServerTime
 from backfuture_daemon.exchanges.kucoin import parse_key_info as kucoin_key_info
 from backfuture_daemon.exchanges.mexc import parse_key_info as mexc_key_info
+from backfuture_daemon.exchanges.port import KeyInfo, ServerTime
 from backfuture_daemon.exchanges.steps import (
     build_report,
     evaluate_clock,
