@@ -1,84 +1,43 @@
-"""SQLite persistence of bot lifecycle state (WAL, one file under the state directory).
+"""Lifecycle rows of every bot (state, reason, since, mode) and a few daemon facts, on bots/db.py.
 
 Written by bots/lifecycle.py on every transition and read once at start-up, so a restart finds
 each bot where it was. Also keeps a few daemon facts (fingerprint salt, last applied revision)
 in `meta`. Never stores a secret: only names, states, reasons, revisions and salted digests.
-The schema is versioned with `PRAGMA user_version`; a newer file than this code refuses to open.
+The schema and its versions live in db.py; `db` is the shared connection the bots' runtime uses.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from backfuture_daemon.bots.db import FILENAME, SCHEMA_VERSION, Database
 from backfuture_daemon.bots.model import BotState, BotStatus
-from backfuture_daemon.errors import UsageError
 
-SCHEMA_VERSION = 1
-FILENAME = "backfuture.sqlite"
+__all__ = ["FILENAME", "SCHEMA_VERSION", "BotStore"]
+
 _MAX_TRANSITIONS = 10_000
-
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE bots (
-        strategy   TEXT PRIMARY KEY,
-        connection TEXT NOT NULL,
-        state      TEXT NOT NULL CHECK (state IN ('running', 'paused', 'stopped')),
-        reason     TEXT NOT NULL,
-        since      REAL NOT NULL,
-        mode       TEXT NOT NULL,
-        market     TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE TABLE bot_transitions (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
-        at         REAL NOT NULL,
-        strategy   TEXT NOT NULL,
-        connection TEXT NOT NULL,
-        from_state TEXT,
-        to_state   TEXT NOT NULL,
-        reason     TEXT NOT NULL
-    );
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-}
 
 
 class BotStore:
-    """One connection, used from the event loop thread only (writes are a few rows, fast)."""
+    """Lifecycle persistence over one `Database` (opened here from `path`, or shared via `on`)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, timeout=5.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+    def __init__(self, path: Path, db: Database | None = None) -> None:
+        self.db = db if db is not None else Database(path)
+        self.path = self.db.path
+        self._db = self.db.conn
 
     @classmethod
     def in_dir(cls, state_dir: Path) -> BotStore:
         return cls(state_dir / FILENAME)
 
+    @classmethod
+    def on(cls, db: Database) -> BotStore:
+        return cls(db.path, db)
+
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _migrate(self) -> None:
-        current = self.schema_version
-        if current > SCHEMA_VERSION:
-            raise UsageError(
-                f"{self.path}: state schema version {current} is newer than this daemon "
-                f"({SCHEMA_VERSION}); upgrade backfuture or use another --state-dir"
-            )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {version}")
+        return self.db.schema_version
 
     def load_bots(self) -> dict[str, BotStatus]:
         rows = self._db.execute(
@@ -99,8 +58,7 @@ class BotStore:
 
     def save(self, bot: BotStatus, previous: BotState | None, at: float) -> None:
         """Upsert the bot and record the transition, in one transaction."""
-        with self._db:
-            self._db.execute("BEGIN")
+        with self.db.transaction():
             self._db.execute(
                 "INSERT INTO bots (strategy, connection, state, reason, since, mode, market,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -150,8 +108,7 @@ class BotStore:
         return None if row is None else str(row[0])
 
     def set_meta(self, items: Iterable[tuple[str, str]]) -> None:
-        with self._db:
-            self._db.execute("BEGIN")
+        with self.db.transaction():
             self._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -160,7 +117,7 @@ class BotStore:
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (at shutdown), so a copy of one file is complete."""
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.checkpoint()
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
