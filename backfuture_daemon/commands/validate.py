@@ -15,7 +15,8 @@ from typing import Any
 
 from backfuture_daemon.configuration.loading import load_revision
 from backfuture_daemon.configuration.models import Connection, DesiredState, Strategy
-from backfuture_daemon.configuration.rules import PLACEHOLDER, explain_sizing
+from backfuture_daemon.configuration.rules import explain_sizing
+from backfuture_daemon.configuration.secrets_policy import PLACEHOLDER
 from backfuture_daemon.errors import ConfigError, ConfigIssue
 from backfuture_daemon.redaction import GLOBAL_REDACTOR, mask
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from backfuture_daemon.configuration.revision import Revision
 from backfuture_daemon.strategy.sizing import Sizing, SizingInput, resolve_sizing
 
 SECRET_FIELDS: tuple[str, ...] = ("api_key", "api_secret", "passphrase")
@@ -321,25 +322,11 @@ class ConfigDocument(Frozen):
     strategies: tuple[Strategy, ...] = Field(default=(), description="Bots on the connections.")
 
 
-@dataclass(frozen=True, slots=True)
-class Revision:
-    """Which config this is: git commit (when in a git work tree) + content digest of the files."""
-
-    digest: str
-    commit: str | None = None
-    #: The config files differ from `commit` (uncommitted edits): the commit alone would lie.
-    dirty: bool = False
-
-    @property
-    def id(self) -> str:
-        if not self.commit:
-            return f"sha256:{self.digest[:12]}"
-        return f"{self.commit[:12]}-dirty" if self.dirty else self.commit[:12]
-
-
 @dataclass(frozen=True)
 class DesiredState:
-    """One validated config revision: what the daemon should run. Built by loading.load_revision."""
+    """One validated config revision: what the daemon should run. Built by loading.load_revision.
+
+    `revision` (configuration/revision.py) names it; `Revision` stays importable from here."""
 
     revision: Revision
     policy: Policy

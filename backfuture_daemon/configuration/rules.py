@@ -1,8 +1,8 @@
 """Cross-object, cross-file rules of a config revision (the checks one model cannot make alone).
 
 Called by configuration/loading.py after every document passed its schema; returns every issue
-found (never stops at the first). Also owns the closed set of config error classes that metrics,
-`/status` and `validate --json` report (`CONFIG_ERROR_CLASSES`).
+found (never stops at the first). The closed set of config error classes is
+`errors.ConfigErrorClass`; `CONFIG_ERROR_CLASSES` here is its tuple of values.
 """
 
 from __future__ import annotations
@@ -23,28 +23,12 @@ from backfuture_daemon.configuration.models import (
     Strategy,
     is_loopback_host,
 )
-from backfuture_daemon.configuration.sops import DECRYPT_ERROR_CLASSES
-from backfuture_daemon.errors import ConfigIssue
+from backfuture_daemon.configuration.secrets_policy import PLACEHOLDER
+from backfuture_daemon.errors import ConfigErrorClass, ConfigIssue
 from backfuture_daemon.strategy.sizing import Sizing
 
-#: Every `error_class` a ConfigIssue can carry. Closed: metrics pre-declare one series per class.
-CONFIG_ERROR_CLASSES: tuple[str, ...] = (
-    "file_unreadable",  # the path or a file cannot be read (missing, permissions, too large)
-    "yaml_invalid",  # not YAML, several documents in one file, duplicate keys, not a mapping
-    "schema_invalid",  # a document does not match the models (types, ranges, unknown fields)
-    "reference_invalid",  # a strategy names a missing connection or a market it does not have
-    "duplicate_name",  # two connections or two strategies share a name; policy set twice
-    "plaintext_secret",  # a secret field outside an encrypted file, or not an ENC[...] value
-    "policy_violation",  # e.g. a non-loopback endpoint without policy.allow_remote_endpoints
-    "margin_exceeded",  # max funds of all groups with all adds > margin_limit
-    "sizing_invalid",  # adding/recovery settings that cannot work (distance >= 100 %, ...)
-    "duplicate_key",  # the same API key in two connections without policy.allow_key_reuse
-    "empty_config",  # no connection at all where one is required
-    *DECRYPT_ERROR_CLASSES,
-)
-
-#: Stands in for a secret that was not decrypted (--no-decrypt, or a file with issues).
-PLACEHOLDER = "<encrypted>"
+#: Every `error_class` a ConfigIssue can carry (the enum's values; kept for existing importers).
+CONFIG_ERROR_CLASSES: tuple[str, ...] = tuple(c.value for c in ConfigErrorClass)
 
 #: Floating-point slack when comparing money: far below a cent, far above float rounding.
 _EPSILON = 1e-9
@@ -188,7 +172,7 @@ def _endpoint_issues(c: Located[Connection], policy: Policy) -> list[ConfigIssue
         else:
             continue
         path = c.path("connections", f"endpoints.{field}")
-        out.append(ConfigIssue(c.file, path, message, "policy_violation"))
+        out.append(ConfigIssue(c.file, path, message, ConfigErrorClass.POLICY_VIOLATION))
     return out
 
 
@@ -217,7 +201,7 @@ def check_revision(
                 "connections",
                 "no connection in this revision; refusing to stop every bot because of an empty "
                 "config (restore the files, or stop the daemon deliberately)",
-                "empty_config",
+                ConfigErrorClass.EMPTY_CONFIG,
             )
         )
 
@@ -231,7 +215,7 @@ def check_revision(
                     c.path("connections", "name"),
                     f'connection name "{c.item.name}" is already used at {first.file}: '
                     f"{first.path('connections')}; names must be unique",
-                    "duplicate_name",
+                    ConfigErrorClass.DUPLICATE_NAME,
                 )
             )
         else:
@@ -254,7 +238,7 @@ def check_revision(
                         f'connection "{c.item.name}" uses the same API key as "{other.item.name}" '
                         f"({other.file}); use a separate key per connection (the brief's rule), "
                         "or set policy.allow_key_reuse: true",
-                        "duplicate_key",
+                        ConfigErrorClass.DUPLICATE_KEY,
                     )
                 )
             else:
@@ -270,7 +254,7 @@ def check_revision(
                     s.path("strategies", "name"),
                     f'strategy name "{s.item.name}" is already used at {first_s.file}: '
                     f"{first_s.path('strategies')}; names must be unique",
-                    "duplicate_name",
+                    ConfigErrorClass.DUPLICATE_NAME,
                 )
             )
         else:
@@ -288,7 +272,7 @@ def check_revision(
                     s.path("strategies", "connection"),
                     f'strategy "{s.item.name}": no connection named "{s.item.connection}"{hint} '
                     f"(known: {known})",
-                    "reference_invalid",
+                    ConfigErrorClass.REFERENCE_INVALID,
                 )
             )
         elif s.item.market not in conn.item.markets:
@@ -300,7 +284,7 @@ def check_revision(
                     f'strategy "{s.item.name}": market {s.item.market.value} is not enabled on '
                     f'connection "{conn.item.name}" (markets: {markets}); add it to the '
                     "connection's markets (and to the key's permissions) or change the market",
-                    "reference_invalid",
+                    ConfigErrorClass.REFERENCE_INVALID,
                 )
             )
         sizing = s.item.sizing()
@@ -311,7 +295,7 @@ def check_revision(
                     s.file,
                     s.path("strategies", "margin_limit"),
                     f'strategy "{s.item.name}": {margin}',
-                    "margin_exceeded",
+                    ConfigErrorClass.MARGIN_EXCEEDED,
                 )
             )
         for field, message in check_sizing(s.item, sizing):
@@ -320,7 +304,7 @@ def check_revision(
                     s.file,
                     s.path("strategies", field),
                     f'strategy "{s.item.name}": {message}',
-                    "sizing_invalid",
+                    ConfigErrorClass.SIZING_INVALID,
                 )
             )
     return issues

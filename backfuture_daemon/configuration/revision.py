@@ -1,0 +1,220 @@
+"""What a config revision IS: its files, its content digest, its git commit and its id.
+
+One implementation shared by the loader (configuration/loading.py names the revision it validated)
+and the watcher (reconciler/watch.py probes every few seconds without decrypting): so a probe and
+a load of the same files give the same digest, commit and id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+YAML_SUFFIXES = (".yaml", ".yml")
+MAX_FILE_BYTES = 5 * 1024 * 1024  # as Flux: a config document is never this large
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+def revision_id(commit: str | None, digest: str, dirty: bool = False) -> str:
+    """The id shown in logs, metrics and /status: `<commit12>[-dirty]` or `sha256:<digest12>`."""
+    if not commit:
+        return f"sha256:{digest[:12]}"
+    return f"{commit[:12]}-dirty" if dirty else commit[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """Which config this is: git commit (when in a git work tree) + content digest of the files."""
+
+    digest: str
+    commit: str | None = None
+    #: The config files differ from `commit` (uncommitted edits): the commit alone would lie.
+    dirty: bool = False
+
+    @property
+    def id(self) -> str:
+        return revision_id(self.commit, self.digest, self.dirty)
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What identifies a config revision on disk, without decrypting anything."""
+
+    target: str  # where the path points now (resolved symlinks)
+    commit: str | None  # git HEAD of the target, or the sha a git-sync link is named after
+    digest: str  # the content digest (`RevisionDigest`) of exactly the files the loader reads
+
+    @property
+    def revision_id(self) -> str:
+        return revision_id(self.commit, self.digest)
+
+
+def discover(path: Path) -> tuple[list[Path], bool]:
+    """Candidate files and whether `path` is a directory (the rule: configuration/loading.py)."""
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix in YAML_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )
+        return files, True
+    return [path], False
+
+
+class RevisionDigest:
+    """sha256 over each file's name and content, in discovery order: THE revision digest."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def add(self, name: str, content: bytes) -> None:
+        self._h.update(name.encode() + b"\0" + str(len(content)).encode() + b"\0" + content)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def read_for_digest(file: Path) -> bytes:
+    """A file's bytes, or a marker naming why they cannot be read (too large, vanished)."""
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return f"too large: {size}".encode()
+        return file.read_bytes()
+    except OSError as e:  # vanished between walk and read: part of an ongoing change
+        return f"unreadable: {e.errno}".encode()
+
+
+def content_digest(files: Sequence[Path]) -> str:
+    digest = RevisionDigest()
+    for f in files:
+        digest.add(f.name, read_for_digest(f))
+    return digest.hexdigest()
+
+
+# --- git ------------------------------------------------------------------------------------------
+
+
+def _git_dir(root: Path) -> Path | None:
+    dot = root / ".git"
+    if dot.is_dir():
+        return dot
+    if dot.is_file():  # a worktree: "gitdir: /path/to/repo/.git/worktrees/x"
+        text = dot.read_text(encoding="utf-8", errors="replace").strip()
+        if text.startswith("gitdir:"):
+            gd = Path(text.split(":", 1)[1].strip())
+            return gd if gd.is_absolute() else (root / gd)
+    return None
+
+
+def _find_git_dir(directory: Path) -> Path | None:
+    """The .git of the work tree holding `directory` (searched upwards, as git does)."""
+    for candidate in (directory, *directory.parents):
+        try:
+            gd = _git_dir(candidate)
+        except OSError:
+            return None
+        if gd is not None:
+            return gd
+    return None
+
+
+def git_head(directory: Path) -> str | None:
+    """HEAD's commit read from the files (no git process): detached, loose ref or packed-refs.
+
+    None outside a git work tree and on an unborn branch.
+    """
+    gd = _find_git_dir(directory.absolute())
+    if gd is None:
+        return None
+    try:
+        head = (gd / "HEAD").read_text(encoding="utf-8").strip()
+        if not head.startswith("ref:"):
+            return head if _SHA.match(head) else None
+        ref = head.split(":", 1)[1].strip()
+        common = gd
+        commondir = gd / "commondir"
+        if commondir.is_file():
+            common = (gd / commondir.read_text(encoding="utf-8").strip()).resolve()
+        for base in (gd, common):
+            loose = base / ref
+            if loose.is_file():
+                value = loose.read_text(encoding="utf-8").strip()
+                return value if _SHA.match(value) else None
+        packed = common / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[1] == ref and _SHA.match(parts[0]):
+                    return parts[0]
+    except OSError:
+        return None
+    return None  # unborn branch
+
+
+def _git(directory: Path, *args: str, timeout: float) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            env={
+                "GIT_TERMINAL_PROMPT": "0",
+                "GIT_OPTIONAL_LOCKS": "0",  # `status` must not write the index of a live checkout
+                "PATH": os.environ.get("PATH", os.defpath),
+                "HOME": os.environ.get("HOME", "/"),  # git reads safe.directory from ~/.gitconfig
+            },
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+
+
+def git_commit(
+    directory: Path, pathspecs: Sequence[str] = (".",), timeout: float = 5.0
+) -> tuple[str | None, bool]:
+    """(HEAD of the git work tree holding `directory`, whether `pathspecs` differ from it).
+
+    Pathspecs are relative to `directory` (added, edited and deleted files all count).
+    (None, False) without git, a repository or a commit: the content digest then names the
+    revision on its own.
+    """
+    commit = git_head(directory)
+    if commit is None:
+        return None, False
+    status = _git(
+        directory,
+        "status",
+        "--porcelain",
+        "--untracked-files=all",
+        "--",
+        *pathspecs,
+        timeout=timeout,
+    )
+    return commit, bool(status and status.strip())
+
+
+def probe_revision(path: Path) -> Probe:
+    """Cheap to call every few seconds: digests exactly the files the loader would read
+    (`discover`), so editor swap files or temp files change nothing."""
+    target = path.resolve()
+    root = target if target.is_dir() else target.parent
+    # HEAD before and after hashing: `git pull` writes the files, then moves HEAD, so a HEAD that
+    # moved meanwhile may name files we did not see. Hash again (a few times at most).
+    commit, digest = git_head(root), ""
+    for _ in range(3):
+        before = commit
+        digest = content_digest(discover(target)[0])
+        commit = git_head(root)
+        if commit == before:
+            break
+    if commit is None and _SHA.match(target.name):
+        commit = target.name  # git-sync names each worktree after its commit
+    return Probe(target=str(target), commit=commit, digest=digest)
