@@ -21,17 +21,19 @@ from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.classify import Classified, classify_error
 from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.markets import MarketCache
-from backfuture_daemon.exchanges.port import ExchangeAdapter, KeyInfo
+from backfuture_daemon.exchanges.port import ExchangeAdapter, KeyInfo, ServerTime
 from backfuture_daemon.exchanges.registry import adapter_for
 from backfuture_daemon.exchanges.steps import (
+    CLOCK_SAMPLES,
     STEP_ORDER,
     build_report,
-    evaluate_clock,
+    clock_decided,
     evaluate_ip_whitelist,
     evaluate_key_expiry,
     evaluate_pairs,
     evaluate_permissions,
     evaluate_withdraw,
+    judge_clock,
     not_checked,
 )
 from backfuture_daemon.health import CheckStep, ConnectionReport, ErrorClass, StepStatus
@@ -81,6 +83,8 @@ class _Run:
     stop_reason: str | None = None
     current: str = ""
     latency_ms: float | None = None
+    #: server-time samples: the reachability step's, then any the clock step needed.
+    time_samples: list[ServerTime] = field(default_factory=list)
     skew_ms: float | None = None
     key_info: KeyInfo | None = None
     #: why the key-info call failed (its dependent steps then say "not checked: ...").
@@ -88,7 +92,8 @@ class _Run:
     key_expiry: float | None = None
     trade: bool | None = None
     read: bool | None = None
-    #: the longest Retry-After (seconds) a rate-limited answer asked for.
+    #: the longest Retry-After (seconds) a rate-limited answer asked for, or the clock step's
+    #: early re-check (steps.CLOCK_RECHECK_SECONDS); reported as `retry_after_seconds`.
     retry_after: float | None = None
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
@@ -243,7 +248,8 @@ class ConnectionTester:
         a = run.adapter
         try:
             sample = await run.call(a.server_time)
-            run.latency_ms, run.skew_ms = sample.latency_ms, sample.skew_ms
+            run.latency_ms = sample.latency_ms
+            run.time_samples.append(sample)
             maintenance = await run.call(a.maintenance)
         except _Failed as f:
             run.fail("reachability", f.c)
@@ -261,13 +267,25 @@ class ConnectionTester:
         )
 
     async def _step_clock(self, run: _Run) -> None:
-        assert run.skew_ms is not None
         a = run.adapter
-        step = evaluate_clock(run.skew_ms, a.clock_window_ms, a.clock_ahead_ms)
-        if step.status is not S.PASS:
+        samples = run.time_samples
+        if not clock_decided(samples[0], a.clock_window_ms, a.clock_ahead_ms):
+            # That round trip may have been mostly queueing (ours or the network's): a skew is
+            # only known to ±RTT/2, so take a few more and judge on the fastest.
+            for _ in range(CLOCK_SAMPLES - 1):
+                try:
+                    samples.append(await run.call(a.server_time))
+                except _Failed:
+                    break
+        judged = judge_clock(samples, a.clock_window_ms, a.clock_ahead_ms)
+        run.skew_ms = judged.sample.skew_ms
+        if judged.recheck_after is not None:
+            # A clock can be fixed in minutes: ask for an early re-test (the reconciler reads it).
+            run.retry_after = max(run.retry_after or 0.0, judged.recheck_after)
+        if judged.step.status is not S.PASS:
             # Sign the rest of the test with the server's clock so the key is still checked.
-            run.adapter.compensate_clock(run.skew_ms)
-        run.add(step)
+            a.compensate_clock(judged.sample.skew_ms)
+        run.add(judged.step)
 
     async def _step_auth(self, run: _Run) -> None:
         currencies = tuple(dict.fromkeys(s.quote for s in run.strategies)) or ("USDT",)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from backfuture_daemon.exchanges.port import KeyInfo
+from backfuture_daemon.exchanges.port import KeyInfo, ServerTime
 from backfuture_daemon.health import (
     CheckStep,
     ConnectionReport,
@@ -33,6 +34,12 @@ STEP_ORDER: tuple[str, ...] = (
     "futures",
 )
 CLOCK_WARN_MS = 1000.0
+#: server-time samples taken when the first one does not decide the clock step.
+CLOCK_SAMPLES = 3
+#: a failed or uncertain clock is re-checked this soon (ConnectionReport.retry_after_seconds).
+CLOCK_RECHECK_SECONDS = 60.0
+#: round trips below this (±5 ms) are not worth mentioning in the reason.
+CLOCK_SHOWN_UNCERTAINTY_MS = 5.0
 KEY_EXPIRY_WARN_DAYS = 14.0
 
 
@@ -40,17 +47,34 @@ def not_checked(name: str, why: str) -> CheckStep:
     return CheckStep(name, S.UNKNOWN, f"not checked: {why}")
 
 
-def evaluate_clock(skew_ms: float, window_ms: float, ahead_ms: float | None = None) -> CheckStep:
-    """skew = local - server. ≤ 1 s pass; inside the exchange's window warn; beyond it fail.
+def evaluate_clock(
+    skew_ms: float,
+    window_ms: float,
+    ahead_ms: float | None = None,
+    uncertainty_ms: float = 0.0,
+) -> CheckStep:
+    """skew = local - server, known to within ±`uncertainty_ms` (half the round trip).
 
+    ≤ 1 s pass; inside the exchange's window warn; beyond it fail. A threshold counts as crossed
+    only when the skew exceeds it by more than the uncertainty (NTP's rule): a skew that may be
+    queueing in the round trip is not a clock fault. Beyond the window but within the
+    uncertainty the step warns "uncertain, re-checking" instead of failing.
     `window_ms` bounds a clock running behind (recvWindow); `ahead_ms` one running ahead, which
     MEXC rejects beyond 1 s (`timestamp < serverTime + 1000`, reference §2.1). Default: symmetric.
     """
     limit = window_ms if skew_ms <= 0 or ahead_ms is None else ahead_ms
+    warn_at = min(CLOCK_WARN_MS, limit)
+    size, u = abs(skew_ms), max(uncertainty_ms, 0.0)
     text = f"local clock is {skew_ms / 1000:+.2f} s off the exchange's"
-    if abs(skew_ms) <= min(CLOCK_WARN_MS, limit):
+    if u >= CLOCK_SHOWN_UNCERTAINTY_MS:
+        text += f" (±{u / 1000:.2f} s: round trip {2 * u / 1000:.2f} s)"
+    if size <= warn_at:
         return CheckStep("clock", S.PASS, text)
-    if abs(skew_ms) <= limit:
+    if size <= limit:
+        if size - u <= warn_at:
+            return CheckStep(
+                "clock", S.PASS, f"{text}; within the 1 s tolerance given the round trip"
+            )
         return CheckStep(
             "clock",
             S.WARN,
@@ -58,6 +82,14 @@ def evaluate_clock(skew_ms: float, window_ms: float, ahead_ms: float | None = No
             E.CLOCK_SKEW,
         )
     side = "ahead of" if skew_ms > 0 else "behind"
+    if size - u <= limit:
+        return CheckStep(
+            "clock",
+            S.WARN,
+            f"{text}: maybe more than {limit / 1000:g} s {side} the exchange, but the round trip "
+            f"makes it uncertain; re-checking in {CLOCK_RECHECK_SECONDS:g} s",
+            E.CLOCK_SKEW,
+        )
     return CheckStep(
         "clock",
         S.FAIL,
@@ -65,6 +97,42 @@ def evaluate_clock(skew_ms: float, window_ms: float, ahead_ms: float | None = No
         "rejected (this test signed with the server's time to check the rest)",
         E.CLOCK_SKEW,
     )
+
+
+def best_sample(samples: Sequence[ServerTime]) -> ServerTime:
+    """The lowest-RTT sample: its midpoint bounds the skew most tightly."""
+    return min(samples, key=lambda t: t.latency_ms)
+
+
+def clock_decided(sample: ServerTime, window_ms: float, ahead_ms: float | None = None) -> bool:
+    """True when more samples cannot change the verdict: it passes, or its uncertainty does not
+    reach back across the threshold it crossed."""
+    skew, u = sample.skew_ms, sample.latency_ms / 2.0
+    step = evaluate_clock(skew, window_ms, ahead_ms)
+    if step.status is S.PASS:
+        return True
+    return evaluate_clock(skew, window_ms, ahead_ms, u).status is step.status
+
+
+@dataclass(frozen=True, slots=True)
+class ClockJudgement:
+    step: CheckStep
+    #: the sample judged (lowest RTT); its skew is the one reported.
+    sample: ServerTime
+    #: seconds until the connection should be tested again: a clock that failed or was
+    #: uncertain is re-checked soon (an operator fixes NTP in minutes); None: the usual schedule.
+    recheck_after: float | None
+
+
+def judge_clock(
+    samples: Sequence[ServerTime], window_ms: float, ahead_ms: float | None = None
+) -> ClockJudgement:
+    """The clock step from one or more server-time samples, judged on the lowest-RTT one."""
+    best = best_sample(samples)
+    step = evaluate_clock(best.skew_ms, window_ms, ahead_ms, best.latency_ms / 2.0)
+    limit = window_ms if best.skew_ms <= 0 or ahead_ms is None else ahead_ms
+    beyond = abs(best.skew_ms) > limit
+    return ClockJudgement(step, best, CLOCK_RECHECK_SECONDS if beyond else None)
 
 
 def evaluate_permissions(
