@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv tools demo test lint format typecheck unit bench clean schema
+.PHONY: venv tools demo test lint format typecheck unit suite bench clean schema
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# promtool (Debian's prometheus package, unpacked locally) lints /metrics and tests alert rules.
+# promtool (Debian's prometheus package, unpacked locally) lints /metrics and tests alert rules;
+# chromium + chromium-driver (Debian) drive the status-page browser test.
 tools:
 	bash scripts/install-promtool.sh
+	bash scripts/install-chromium.sh
 
 demo: $(STAMP)
 	bash scripts/demo.sh
@@ -29,10 +31,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) tools
+# The fast tier (pure logic, no processes or servers): seconds, for every change.
+unit: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+# Everything: unit, integration (the sandbox over real HTTP), e2e (real processes).
+suite: $(STAMP) tools
 	$(BIN)/pytest -q -p no:cacheprovider
 
-test: lint typecheck unit
+test: lint typecheck suite
 
 format: $(STAMP)
 	$(BIN)/ruff format .

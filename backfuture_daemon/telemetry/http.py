@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from prometheus_client.exposition import choose_encoder
 
 from backfuture_daemon.reconciler.state import DaemonSnapshot
 from backfuture_daemon.redaction import redact_tree
+from backfuture_daemon.telemetry.page import render_page
 from backfuture_daemon.telemetry.status import render_status
 
 log = logging.getLogger("backfuture.http")
@@ -74,6 +76,18 @@ class _Handlers:
     async def status(self, request: web.Request) -> web.Response:
         return _json(render_status(self.snapshot_fn()))
 
+    async def page(self, request: web.Request) -> web.Response:
+        # The same redacted document as /status, rendered for a person.
+        doc = redact_tree(render_status(self.snapshot_fn()))
+        assert isinstance(doc, dict)
+        html = render_page(doc, now=time.time())
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            charset="utf-8",
+            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+        )
+
     async def reconcile(self, request: web.Request) -> web.Response:
         if self.reconcile_fn is None:
             return _json({"status": "unavailable", "reason": "reconcile not wired"}, 503)
@@ -110,6 +124,7 @@ def build_app(
 ) -> web.Application:
     handlers = _Handlers(registry, snapshot_fn, reconcile_fn, liveness_fn)
     app = web.Application()
+    app.router.add_get("/", handlers.page)
     app.router.add_get("/metrics", handlers.metrics)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
@@ -152,5 +167,5 @@ async def start_http_server(
         if isinstance(address, tuple) and len(address) >= 2:
             bound = int(address[1])
             break
-    log.info("serving /metrics /healthz /readyz /status on %s:%d", host, bound)
+    log.info("serving / /metrics /healthz /readyz /status on %s:%d", host, bound)
     return HttpServer(runner, host, bound)

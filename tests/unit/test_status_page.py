@@ -1,0 +1,111 @@
+"""The status page at `/`: every connection with its status and remedy, withdrawal highlighted,
+bots with their margin bar and group chart, valid for a person without JavaScript, no secret."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+import aiohttp
+from prometheus_client import CollectorRegistry
+
+from backfuture_daemon.redaction import redact_tree
+from backfuture_daemon.telemetry.http import start_http_server
+from backfuture_daemon.telemetry.page import render_page
+from backfuture_daemon.telemetry.status import render_status
+from tests.helpers.snapshots import CANARIES, NOW, realistic_snapshot, register_canaries
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _doc() -> dict[str, Any]:
+    doc = redact_tree(render_status(realistic_snapshot()))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_connections_statuses_remedies_and_withdrawal() -> None:
+    html = render_page(_doc(), now=NOW)
+    assert "Online / Connected" in html
+    assert "Degraded" in html
+    assert "WITHDRAWAL ENABLED" in html
+    assert "Disable the withdrawal permission" in html
+    assert "Unknown (not checked yet)" in html
+    assert html.count('class="withdraw-on"') == 1  # only the withdraw-enabled key
+    assert '<meta http-equiv="refresh"' in html
+    parsed = _Tags()
+    parsed.feed(html)
+    assert "script" not in parsed.tags
+    assert "link" not in parsed.tags  # no external assets
+
+
+def test_bot_margin_bar_and_group_chart_with_recovery_mark() -> None:
+    doc = _doc()
+    doc["bots"][0].update(
+        committed_quote=460.0,
+        margin_limit=500.0,
+        realized_pnl_quote=3.25,
+        groups=[
+            {
+                "pair": "BTC/USDT",
+                "base_price": 100.0,
+                "average_price": 96.5,
+                "take_profit_price": 97.7,
+                "add_prices": [98.5, 96.7, 94.54],
+                "last_price": 95.0,
+                "filled_adds": 2,
+                "committed_quote": 35.0,
+                "mode": "recovery",
+                "recovery_reason": "drawdown 8.1% >= 8%",
+            }
+        ],
+    )
+    html = render_page(doc, now=NOW)
+    assert "committed 460.00 of margin limit 500.00 (92%)" in html
+    assert 'class="hot"' in html  # above 90 % of the limit
+    assert html.count("<svg") == 1
+    assert "RECOVERY MODE" in html
+    assert "add 3" in html
+    assert "realized PnL 3.25" in html
+
+
+def test_names_are_escaped() -> None:
+    doc = _doc()
+    doc["connections"][0]["name"] = '<script>alert("x")</script>'
+    html = render_page(doc, now=NOW)
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+
+
+async def test_served_at_root_without_secrets() -> None:
+    register_canaries()
+    snapshot = realistic_snapshot()
+    server = await start_http_server(
+        "127.0.0.1",
+        0,
+        registry=CollectorRegistry(),
+        snapshot_fn=lambda: snapshot,
+        reconcile_fn=None,
+    )
+    try:
+        async with aiohttp.ClientSession() as session, session.get(server.url + "/") as resp:
+            assert resp.status == 200
+            assert resp.content_type == "text/html"
+            assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+            body = await resp.text()
+    finally:
+        await server.stop()
+    assert "MEXC Withdraw Key" in body
+    for canary in CANARIES:
+        assert canary not in body
