@@ -1,0 +1,398 @@
+"""The DCA engine: `decide(params, book, quotes, gate, now)` -> the order commands to issue now.
+
+Pure and deterministic: the same inputs give the same Decision, and `Decision.book` already
+reflects the commands, so deciding again on it issues nothing new. The margin limit is a hard cap:
+no Place takes the book's committed quote above it. Called by the bots runner on every tick; the
+runner sends `commands` in order (cancels of a group before its places) and reports fills back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Context, Decimal, localcontext
+
+from backfuture_daemon.strategy.groups import Group, GroupBook, OrderState, RestingOrder
+from backfuture_daemon.strategy.orders import (
+    Cancel,
+    OrderCommand,
+    OrderSide,
+    OrderType,
+    Place,
+    Purpose,
+    Skip,
+    SkipReason,
+)
+from backfuture_daemon.strategy.params import HUNDRED, AddsAllowed, DcaParams, Gate, OnStop, Quote
+from backfuture_daemon.strategy.recovery import (
+    enters_recovery,
+    improving_add,
+    recovery_overdue,
+    stop_loss_hit,
+    take_profit_price,
+)
+
+#: fixed arithmetic context, so results never depend on the caller's decimal settings.
+_CONTEXT = Context(prec=34)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStatus:
+    """What /status and metrics show per group."""
+
+    group_id: int
+    pair: str
+    opened_at: float
+    base_price: Decimal | None
+    average_price: Decimal | None
+    amount: Decimal
+    filled_adds: int
+    committed_quote: Decimal
+    take_profit_price: Decimal | None
+    mode: str
+    recovery_reason: str | None
+    recovery_since: float | None
+    recovery_overdue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    commands: tuple[OrderCommand, ...]
+    #: the input book with the commands reflected (Places resting, Cancels pending) and any
+    #: recovery entry or dust close recorded: persist it before sending the commands.
+    book: GroupBook
+    groups: tuple[GroupStatus, ...]
+    skipped: tuple[Skip, ...]
+    committed_quote: Decimal
+    margin_limit: Decimal
+
+
+def decide(
+    params: DcaParams, book: GroupBook, quotes: Mapping[str, Quote], gate: Gate, now: float
+) -> Decision:
+    with localcontext(_CONTEXT):
+        run = _Run(params, book, quotes, gate, now)
+        if gate is not Gate.PAUSE:
+            run.execute()
+        return run.decision()
+
+
+class _Run:
+    """One decide call's working state (local and discarded: decide stays pure)."""
+
+    def __init__(
+        self,
+        params: DcaParams,
+        book: GroupBook,
+        quotes: Mapping[str, Quote],
+        gate: Gate,
+        now: float,
+    ) -> None:
+        self.p, self.book, self.quotes, self.gate, self.now = params, book, quotes, gate, now
+        self.commands: list[OrderCommand] = []
+        self.skips: list[Skip] = []
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def decision(self) -> Decision:
+        return Decision(
+            commands=tuple(self.commands),
+            book=self.book,
+            groups=tuple(self._status(g) for g in self.book.groups),
+            skipped=tuple(self.skips),
+            committed_quote=self.book.committed_quote,
+            margin_limit=self.p.margin_limit,
+        )
+
+    def _emit(self, command: OrderCommand) -> None:
+        self.commands.append(command)
+        self.book = self.book.apply(command)
+
+    def _cancel(self, g: Group, order: RestingOrder, reason: str) -> None:
+        if order.state is OrderState.OPEN:
+            self._emit(Cancel(order.key, g.pair, reason))
+
+    def _place(
+        self,
+        group_id: int,
+        purpose: Purpose,
+        step: int,
+        side: OrderSide,
+        amount: Decimal,
+        price: Decimal | None,
+        note: str,
+    ) -> None:
+        g = self.book.group(group_id)
+        kind = OrderType.MARKET if price is None else OrderType.LIMIT
+        self._emit(Place(g.next_key(purpose, step), g.pair, side, kind, amount, price, note))
+
+    def _skip(
+        self, g: Group | None, pair: str, purpose: Purpose, step: int, why: SkipReason, detail: str
+    ) -> None:
+        self.skips.append(Skip(pair, purpose, step, why, detail, g.id if g else None))
+
+    def _fits(self, reserve: Decimal) -> bool:
+        return self.book.committed_quote + reserve <= self.p.margin_limit
+
+    # -- the decision ---------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        for group_id in sorted(g.id for g in self.book.groups):
+            self._manage(group_id)
+        if self.gate in (Gate.RUN, Gate.CLOSE_ONLY):
+            self._trim_to_cap()
+        if self.gate is Gate.RUN:
+            self._open_groups()
+
+    def _manage(self, group_id: int) -> None:
+        g = self.book.group(group_id)
+        if self.gate is Gate.STOP:
+            cancel_all = self.p.on_stop is OnStop.CANCEL_ALL
+            for o in g.open_orders():
+                if cancel_all or o.side is OrderSide.BUY:
+                    self._cancel(g, o, "bot stopped")
+            if cancel_all:
+                return
+            g = self.book.group(group_id)
+        q = self.quotes.get(g.pair)
+        if q is None:
+            self._skip(g, g.pair, Purpose.TAKE_PROFIT, 0, SkipReason.NO_QUOTE, "no market quote")
+            return
+        if g.amount > 0 and not g.in_recovery:
+            reason = enters_recovery(g, self.p, q.bid)
+            if reason is not None:
+                g = replace(g, recovery_reason=reason, recovery_since=self.now)
+                self.book = self.book.with_group(g)
+        if g.done:
+            for o in g.open_orders():
+                self._cancel(g, o, "group closed")
+            return
+        if any(o.key.purpose is Purpose.STOP for o in g.orders):
+            return  # a stop-loss sell is under way: nothing else until it settles
+        if g.amount > 0 and stop_loss_hit(g, q.bid):
+            self._stop_loss(g, q)
+            return
+        if self.gate is Gate.RUN:
+            mark = (self.book, len(self.commands), len(self.skips))
+            self._adds(g, q)
+            g = self.book.group(group_id)
+            reason = None if g.in_recovery else enters_recovery(g, self.p, q.bid)
+            if reason is not None:
+                # The adds just planned push the group over the margin trigger: plan again in
+                # recovery now, so the next decide on this book does not change its mind.
+                self.book, n_commands, n_skips = mark
+                del self.commands[n_commands:], self.skips[n_skips:]
+                g = replace(self.book.group(group_id), recovery_reason=reason)
+                g = replace(g, recovery_since=self.now)
+                self.book = self.book.with_group(g)
+                self._adds(g, q)
+        self._take_profit(self.book.group(group_id), q)
+
+    def _stop_loss(self, g: Group, q: Quote) -> None:
+        for o in g.open_orders():
+            self._cancel(g, o, "stop loss")
+        amount = q.rules.amount_down(g.amount)
+        why = q.rules.below_minimum(amount, q.bid)
+        if why:
+            self._skip(g, g.pair, Purpose.STOP, 0, SkipReason.BELOW_MINIMUM, why)
+            return
+        note = f"stop loss: bid {q.bid} ≤ {g.sizing.stop_loss_pct} % below the average"
+        self._place(g.id, Purpose.STOP, 0, OrderSide.SELL, amount, None, note)
+
+    def _adds(self, g: Group, q: Quote) -> None:
+        if g.base_price is None:
+            return  # adds are measured from the base fill price
+        s, rules, rec = g.sizing, q.rules, self.p.recovery
+        # A partly filled add keeps resting; it counts as one of the active slots.
+        partial = [o for o in g.open_orders(Purpose.ADD) if o.key.step < g.next_add_step]
+        desired: list[tuple[int, Decimal, Decimal, str]] = []
+        held, cost, step = g.amount, g.cost, g.next_add_step
+        if g.in_recovery and rec.adds_allowed is AddsAllowed.NONE:
+            if step <= s.max_adds:
+                self._skip(
+                    g,
+                    g.pair,
+                    Purpose.ADD,
+                    step,
+                    SkipReason.RECOVERY_NO_ADDS,
+                    "recovery: adds_allowed is none",
+                )
+            step = s.max_adds + 1
+        while step <= s.max_adds and len(desired) + len(partial) < s.max_active_adds:
+            price = rules.price_down(g.base_price * (1 - s.add_deviation_pct(step) / HUNDRED))
+            if price <= 0:
+                break
+            size = s.add_size(step) * (rec.add_size_multiplier if g.in_recovery else 1)
+            amount = rules.amount_down(size / price)
+            why = rules.below_minimum(amount, price)
+            if why:
+                self._skip(g, g.pair, Purpose.ADD, step, SkipReason.BELOW_MINIMUM, why)
+                step += 1
+                continue
+            note = f"add {step}"
+            if g.in_recovery:
+                gain = improving_add(held, cost, price, amount, s.min_avg_improvement_pct)
+                if gain is None:
+                    detail = f"add {step} at {price} would not lower the average by ≥ "
+                    self._skip(
+                        g,
+                        g.pair,
+                        Purpose.ADD,
+                        step,
+                        SkipReason.NO_IMPROVEMENT,
+                        detail + f"{s.min_avg_improvement_pct} %",
+                    )
+                    break
+                note = f"recovery add {step}: lowers the average by {gain:.4f} %"
+            desired.append((step, price, amount, note))
+            held, cost = held + amount, cost + price * amount
+            step += 1
+        wanted = {(d[0], d[1], d[2]) for d in desired}
+        resting = set()
+        for o in g.open_orders(Purpose.ADD):
+            if o in partial:
+                continue
+            if (o.key.step, o.price, o.placed_amount) in wanted:
+                resting.add(o.key.step)
+            else:
+                self._cancel(g, o, "add no longer wanted at this price/size")
+        for step, price, amount, note in desired:
+            if step in resting:
+                continue
+            if not self._fits(price * amount):
+                self._skip(
+                    g,
+                    g.pair,
+                    Purpose.ADD,
+                    step,
+                    SkipReason.MARGIN_CAP,
+                    self._cap_detail(price * amount),
+                )
+                break
+            self._place(g.id, Purpose.ADD, step, OrderSide.BUY, amount, price, note)
+
+    def _take_profit(self, g: Group, q: Quote) -> None:
+        if g.amount <= 0:
+            return
+        rules = q.rules
+        price = take_profit_price(g, self.p, rules)
+        amount = rules.amount_down(g.amount)
+        why = rules.below_minimum(amount, price)
+        tps = g.open_orders(Purpose.TAKE_PROFIT)
+        if any(o.price == price and o.amount == amount for o in tps):
+            return  # (a partly filled one included: the exchange holds its remainder)
+        for o in tps:
+            self._cancel(g, o, f"take profit moves to {price} x {amount}")
+        if why:
+            if g.sold_amount > 0:  # what a take profit left behind cannot be sold: dust
+                if not self.book.group(g.id).orders:
+                    self.book = self.book.close_dust(g.id)
+                else:
+                    for o in self.book.group(g.id).open_orders():
+                        self._cancel(g, o, "group closed (dust left)")
+                return
+            self._skip(g, g.pair, Purpose.TAKE_PROFIT, g.adds_used, SkipReason.BELOW_MINIMUM, why)
+            return
+        mode = "recovery " if g.in_recovery else ""
+        note = f"{mode}take profit above the average {g.average_price:.8f}"
+        self._place(g.id, Purpose.TAKE_PROFIT, g.adds_used, OrderSide.SELL, amount, price, note)
+
+    def _trim_to_cap(self) -> None:
+        """A lowered margin limit: cancel resting adds, farthest first, until the book fits."""
+        live = sum(
+            (
+                o.reserved_quote
+                for g in self.book.groups
+                for o in g.orders
+                if o.state is OrderState.CANCELLING
+            ),
+            Decimal(0),
+        )
+        excess = self.book.committed_quote - live - self.p.margin_limit
+        adds = sorted(
+            (
+                (o.key.step, -g.id, g.id, o)
+                for g in self.book.groups
+                for o in g.open_orders(Purpose.ADD)
+            ),
+            key=lambda t: (t[0], t[1]),
+            reverse=True,
+        )
+        for _, _, group_id, o in adds:
+            if excess <= 0:
+                break
+            self._cancel(self.book.group(group_id), o, "margin limit lowered")
+            excess -= o.reserved_quote
+
+    def _open_groups(self) -> None:
+        for pair in self.p.pairs:
+            existing = self.book.group_on(pair)
+            if existing is not None:
+                if existing.in_recovery:
+                    self._skip(
+                        existing,
+                        pair,
+                        Purpose.BASE,
+                        0,
+                        SkipReason.PAIR_IN_RECOVERY,
+                        f"group {existing.id} on {pair} is in recovery",
+                    )
+                continue
+            if len(self.book.groups) >= self.p.max_active_groups:
+                self._skip(
+                    None,
+                    pair,
+                    Purpose.BASE,
+                    0,
+                    SkipReason.MAX_ACTIVE_GROUPS,
+                    f"{self.p.max_active_groups} groups active",
+                )
+                continue
+            q = self.quotes.get(pair)
+            if q is None:
+                self._skip(None, pair, Purpose.BASE, 0, SkipReason.NO_QUOTE, "no market quote")
+                continue
+            rules = q.rules
+            price = rules.price_down(q.ask * (1 + self.p.entry_slippage_pct / HUNDRED))
+            amount = rules.amount_down(self.p.sizing.base_order_quote / price)
+            why = rules.below_minimum(amount, price)
+            if why:
+                self._skip(None, pair, Purpose.BASE, 0, SkipReason.BELOW_MINIMUM, why)
+                continue
+            if not self._fits(price * amount):
+                self._skip(
+                    None,
+                    pair,
+                    Purpose.BASE,
+                    0,
+                    SkipReason.MARGIN_CAP,
+                    self._cap_detail(price * amount),
+                )
+                continue
+            self.book, g = self.book.open_group(pair, self.p.sizing, self.now)
+            note = f"base order: marketable limit {self.p.entry_slippage_pct} % above ask {q.ask}"
+            self._place(g.id, Purpose.BASE, 0, OrderSide.BUY, amount, price, note)
+
+    def _cap_detail(self, reserve: Decimal) -> str:
+        return (
+            f"committed {self.book.committed_quote:.2f} + {reserve:.2f} would exceed the "
+            f"margin limit {self.p.margin_limit}"
+        )
+
+    def _status(self, g: Group) -> GroupStatus:
+        tp = g.open_orders(Purpose.TAKE_PROFIT)
+        return GroupStatus(
+            group_id=g.id,
+            pair=g.pair,
+            opened_at=g.opened_at,
+            base_price=g.base_price,
+            average_price=g.average_price,
+            amount=g.amount,
+            filled_adds=g.adds_used,
+            committed_quote=g.committed_quote,
+            take_profit_price=tp[-1].price if tp else None,
+            mode="recovery" if g.in_recovery else "normal",
+            recovery_reason=g.recovery_reason.value if g.recovery_reason else None,
+            recovery_since=g.recovery_since,
+            recovery_overdue=recovery_overdue(g, self.p, self.now),
+        )
