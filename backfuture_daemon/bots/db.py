@@ -45,6 +45,16 @@ _MIGRATIONS: dict[int, str] = {
     """,
     # Amounts and prices are Decimal strings: never a float in the money path.
     2: f"""
+    CREATE TABLE books (
+        strategy      TEXT NOT NULL,
+        {_MODE},
+        next_group_id INTEGER NOT NULL,
+        realized_pnl  TEXT NOT NULL,
+        closed_groups INTEGER NOT NULL,
+        dust          TEXT NOT NULL,
+        updated_at    REAL NOT NULL,
+        PRIMARY KEY (strategy, mode)
+    );
     CREATE TABLE groups (
         strategy   TEXT NOT NULL,
         {_MODE},
