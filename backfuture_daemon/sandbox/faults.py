@@ -11,6 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+_YEAR_MS = 365 * 86_400_000
+#: Accepted range of each numeric knob: wide enough for any test, narrow enough that no value
+#: overflows a timer or a clock (an hour of latency already outlasts every client timeout).
+_RANGES: dict[str, tuple[int, int]] = {
+    "latency_ms": (0, 3_600_000),
+    "hang_seconds": (0, 3_600),
+    "rate_limit_per_s": (0, 1_000_000),
+    "retry_after_s": (0, 86_400),
+    "clock_offset_ms": (-10 * _YEAR_MS, 10 * _YEAR_MS),
+}
+
 
 @dataclass(slots=True)
 class Faults:
@@ -50,12 +61,13 @@ class Faults:
                 if not isinstance(value, int) or not (value == 0 or 500 <= value <= 599):
                     raise ValueError("fault http_5xx: must be 0 (off) or a status 500..599")
             elif isinstance(current, int | float):
+                low, high = _RANGES[name]
                 if (
                     isinstance(value, bool)
                     or not isinstance(value, int | float)
-                    or (value < 0 and (name != "clock_offset_ms"))
+                    or not low <= value <= high  # also refuses NaN
                 ):
-                    raise ValueError(f"fault {name}: must be a non-negative number")
+                    raise ValueError(f"fault {name}: must be a number from {low} to {high}")
                 value = type(current)(value)
             staged[name] = value
         for name, value in staged.items():

@@ -56,6 +56,8 @@ _KNOWN_FIELDS = frozenset(
     {"exchange", "api_key", "api_secret", "passphrase", "note", *MUTABLE_FIELDS}
 )
 _DAY_MS = 86_400_000
+_MAX_DAYS = 36_500  #: a century: beyond it an expiry is a typo (and 1e308 days overflows)
+_MAX_BALANCE = 10**15  #: per currency; keeps every balance exact in Decimal's 28 digits
 
 
 @dataclass(slots=True)
@@ -147,6 +149,19 @@ class KeyStore:
         return iter(self._keys.values())
 
 
+def _amount(raw: Any) -> Decimal | None:
+    """A balance as a finite Decimal in [0, _MAX_BALANCE], or None (NaN, inf, text, bool...)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or not 0 <= value <= _MAX_BALANCE:
+        return None
+    return value
+
+
 def _parse_mutable(exchange: str, raw: Mapping[str, Any], issues: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "permissions" in raw:
@@ -181,8 +196,15 @@ def _parse_mutable(exchange: str, raw: Mapping[str, Any], issues: list[str]) -> 
             out["ip_whitelist"] = tuple(good)
     if "expires_in_days" in raw:
         days = raw["expires_in_days"]
-        if days is not None and (isinstance(days, bool) or not isinstance(days, int | float)):
-            issues.append("expires_in_days: must be a number of days (or null)")
+        if days is not None and (
+            isinstance(days, bool)
+            or not isinstance(days, int | float)
+            or not -_MAX_DAYS <= days <= _MAX_DAYS  # also refuses NaN
+        ):
+            issues.append(
+                f"expires_in_days: must be a number of days from -{_MAX_DAYS} to {_MAX_DAYS}"
+                " (0 or less: expired), or null"
+            )
         elif days is not None and exchange != "mexc":
             issues.append("expires_in_days: only MEXC keys expire")
         else:
@@ -208,12 +230,11 @@ def _parse_mutable(exchange: str, raw: Mapping[str, Any], issues: list[str]) -> 
         else:
             parsed: dict[str, Decimal] = {}
             for cur, amount in bal.items():
-                try:
-                    value = Decimal(str(amount))
-                except InvalidOperation:
-                    value = Decimal(-1)
-                if not isinstance(cur, str) or value < 0 or isinstance(amount, bool):
-                    issues.append(f"balances.{cur}: must be a non-negative number")
+                value = _amount(amount)
+                if not isinstance(cur, str) or value is None:
+                    issues.append(
+                        f"balances.{cur}: must be a non-negative number up to {_MAX_BALANCE:,}"
+                    )
                 else:
                     parsed[cur.upper()] = value
             out["balances"] = parsed
@@ -304,4 +325,10 @@ def load_keys_file(path: Path | str) -> list[SandboxKey]:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError([ConfigIssue(str(p), "", f"not valid YAML{at}")]) from None
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
+        # PyYAML's constructors raise these for `2024-13-45`, `!!int abc`, `!!bool maybe`, ...;
+        # their messages quote the scalar, which may be a secret: say only where to look.
+        raise ConfigError(
+            [ConfigIssue(str(p), "", "not valid YAML (a value its tag or type cannot take)")]
+        ) from None
     return parse_keys(document, file=str(p))

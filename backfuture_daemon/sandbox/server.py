@@ -1,29 +1,26 @@
 """The `Sandbox`: three aiohttp servers (MEXC spot+contract, KuCoin spot, KuCoin futures) over one
-key store and one market, the middleware that counts requests and injects faults, and the
-loopback-only admin routes (`/__sandbox/...`).
+key store and one market, and the middleware that counts requests, injects faults and keeps the
+admin routes (admin.py) loopback-only.
 
 Used by `backfuture sandbox` (commands/sandbox.py), the integration-test fixture and benchmarks.
-No access log is written: request lines carry API keys and signatures.
+No access log is written: request lines carry API keys and signatures (transport.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.errors import ConfigError
-from backfuture_daemon.sandbox import kucoin, mexc
+from backfuture_daemon.sandbox import admin, kucoin, mexc, transport
 from backfuture_daemon.sandbox.catalogue import Catalogue
 from backfuture_daemon.sandbox.engine import Engine, PriceFeed
 from backfuture_daemon.sandbox.faults import Faults
-from backfuture_daemon.sandbox.keys import KeyStore, SandboxKey, parse_key
+from backfuture_daemon.sandbox.keys import KeyStore, SandboxKey
 from backfuture_daemon.sandbox.venue import (
     VENUE,
     ApiError,
@@ -36,21 +33,13 @@ log = logging.getLogger(__name__)
 
 VENUES: tuple[str, ...] = ("mexc", "kucoin", "kucoinfutures")
 _ALIASES = {"kucoin_futures": "kucoinfutures", "kucoin-futures": "kucoinfutures"}
-ADMIN_PREFIX = "/__sandbox/"
-
-
-def _is_loopback(ip: str | None) -> bool:
-    try:
-        return ip is not None and ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
 
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     venue = request.app[VENUE]
-    if request.path.startswith(ADMIN_PREFIX):
-        if not _is_loopback(request.remote):
+    if request.path.startswith(admin.PREFIX):
+        if not admin.is_loopback(request.remote):
             return json_response({"error": "admin routes are loopback-only"}, 403)
         return await handler(request)
     route = request.match_info.route
@@ -107,8 +96,9 @@ class Sandbox:
         # Faults are per exchange: the KuCoin spot and futures ports share one set of knobs.
         self._faults = {"mexc": Faults(), "kucoin": Faults()}
         self._venues: dict[str, Venue] = {}
-        self._runners: dict[str, web.AppRunner] = {}
+        self._runners: dict[str, transport.AppRunner] = {}
         self._bound: dict[str, int] = {}
+        self._admin = admin.AdminRoutes(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -135,8 +125,8 @@ class Sandbox:
                 app[VENUE] = venue
                 for method, path, handler in routes:
                     app.router.add_route(method, path, handler)
-                self._add_admin_routes(app)
-                runner = web.AppRunner(
+                self._admin.add_to(app)
+                runner = transport.AppRunner(
                     app, access_log=None, handle_signals=False, shutdown_timeout=0.5
                 )
                 await runner.setup()
@@ -238,83 +228,9 @@ class Sandbox:
                 total[path] = total.get(path, 0) + n
         return total
 
+    def request_counts_by_venue(self) -> dict[str, dict[str, int]]:
+        return {name: dict(v.counts) for name, v in self._venues.items()}
+
     def reset_request_counts(self) -> None:
         for venue in self._venues.values():
             venue.counts.clear()
-
-    # ------------------------------------------------------------------ admin HTTP
-
-    def _add_admin_routes(self, app: web.Application) -> None:
-        app.router.add_get("/__sandbox/faults", self._admin_get_faults)
-        app.router.add_post("/__sandbox/faults", self._admin_faults)
-        app.router.add_post("/__sandbox/keys", self._admin_add_key)
-        app.router.add_post("/__sandbox/keys/{api_key}", self._admin_key)
-        app.router.add_get("/__sandbox/requests", self._admin_requests)
-        app.router.add_delete("/__sandbox/requests", self._admin_reset_requests)
-
-    @staticmethod
-    async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
-        try:
-            body = json.loads(await request.text() or "{}")
-        except ValueError:
-            return json_response({"error": "body must be a JSON object"}, 400)
-        if not isinstance(body, dict):
-            return json_response({"error": "body must be a JSON object"}, 400)
-        return body
-
-    async def _admin_get_faults(self, request: web.Request) -> web.Response:
-        return json_response(request.app[VENUE].faults.to_dict())
-
-    async def _admin_faults(self, request: web.Request) -> web.Response:
-        venue = request.app[VENUE]
-        body = await self._json_object(request)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            if body.pop("reset", False):
-                venue.faults.reset()
-            venue.faults.update(body)
-        except ValueError as e:
-            return json_response({"error": str(e)}, 400)
-        return json_response({"exchange": venue.exchange, "faults": venue.faults.to_dict()})
-
-    async def _admin_key(self, request: web.Request) -> web.Response:
-        body = await self._json_object(request)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            key = self.update_key(request.match_info["api_key"], **body)
-        except KeyError:
-            return json_response({"error": "no such sandbox key"}, 404)
-        except ValueError as e:
-            return json_response({"error": str(e)}, 400)
-        return json_response(
-            {
-                "exchange": key.exchange,
-                "permissions": sorted(key.permissions),
-                "ip_whitelist": list(key.ip_whitelist),
-                "frozen": key.frozen,
-                "expires_in_days": key.expires_in_days,
-            }
-        )
-
-    async def _admin_add_key(self, request: web.Request) -> web.Response:
-        """Add (or replace) a key from a keys-file entry."""
-        body = await self._json_object(request)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            key = parse_key(body, file="POST /__sandbox/keys")
-        except ConfigError as e:
-            return json_response({"error": str(e)}, 400)
-        self.add_key(key)
-        return json_response({"exchange": key.exchange, "added": True})
-
-    async def _admin_requests(self, request: web.Request) -> web.Response:
-        per_venue = {name: dict(v.counts) for name, v in self._venues.items()}
-        total = sum(sum(c.values()) for c in per_venue.values())
-        return json_response({"total": total, "venues": per_venue})
-
-    async def _admin_reset_requests(self, request: web.Request) -> web.Response:
-        self.reset_request_counts()
-        return json_response({"total": 0})

@@ -7,6 +7,7 @@ Used by the mexc/ and kucoin/ handlers and server.py (wiring, middleware).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import json
 import time
@@ -111,6 +112,18 @@ class ApiError(Exception):
         return json_response(self.body, self.status, self.headers)
 
 
+def normalise_ip(ip: str) -> str:
+    """An IPv4-mapped IPv6 address (how a dual-stack listener sees IPv4 callers) as plain IPv4,
+    the form exchanges show and whitelists hold; anything else unchanged."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return ip
+
+
 def client_ip(request: web.Request) -> str:
     """The caller's address as the TCP connection shows it: the only source of truth."""
-    return request.remote or ""
+    return normalise_ip(request.remote or "")

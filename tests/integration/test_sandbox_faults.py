@@ -16,7 +16,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from backfuture_daemon.sandbox import Sandbox
-from backfuture_daemon.sandbox.server import _is_loopback
+from backfuture_daemon.sandbox.admin import is_loopback as _is_loopback
 from tests.integration.conftest import CANARY, Clients
 
 pytestmark = pytest.mark.integration

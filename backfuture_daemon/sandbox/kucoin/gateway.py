@@ -1,7 +1,7 @@
 """KuCoin's API gateway as the sandbox plays it, shared by the spot and futures ports: the auth
 checks in KuCoin's order (headers -> key -> passphrase -> timestamp +-5 s -> signature -> IP ->
 account frozen -> permission) with its real codes, HTTP statuses and bodies, the response envelope,
-and how faults and unknown URLs look. Used by kucoin*.py and server.py (reference §4, §6, §9).
+and how faults and unknown URLs look. Used by spot.py, futures.py, server.py (reference §4, §6, §9).
 """
 
 from __future__ import annotations
