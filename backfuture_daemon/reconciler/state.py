@@ -65,3 +65,5 @@ class DaemonSnapshot:
     fingerprint_salt: str = ""
     started_at: float | None = None
     heartbeat_at: float | None = None  # last loop iteration; /healthz may check its age
+    #: Reconcile passes that failed with an unexpected error (logged, survived); a metric.
+    loop_errors_total: int = 0

@@ -18,12 +18,12 @@ from backfuture_daemon.bots.lifecycle import BotLifecycle
 from backfuture_daemon.bots.model import BotState
 from backfuture_daemon.bots.store import BotStore
 from backfuture_daemon.configuration.models import Connection, DesiredState, Policy, Strategy
+from backfuture_daemon.configuration.revision import Probe
 from backfuture_daemon.errors import ConfigError, ConfigIssue
 from backfuture_daemon.health import ConnectionReport, ErrorClass
 from backfuture_daemon.reconciler.backoff import BackoffPolicy
 from backfuture_daemon.reconciler.loop import LoopSettings, Reconciler
 from backfuture_daemon.reconciler.state import DaemonSnapshot
-from backfuture_daemon.reconciler.watch import Probe
 from tests.helpers.desired import FakeTester, conn, desired_state, failed, online, strat
 
 CANARY = "CANARYloopSECRET0000"
@@ -330,7 +330,7 @@ async def test_shutdown_lets_in_flight_tests_finish() -> None:
     tester.gate.set()
     await asyncio.wait_for(task, 1.0)
     assert sorted(tester.calls) == ["KC Main", "MEXC Main"]
-    assert not r._in_flight
+    assert not r.checks.in_flight
 
 
 async def test_shutdown_cancels_tests_past_the_deadline() -> None:
@@ -341,7 +341,7 @@ async def test_shutdown_cancels_tests_past_the_deadline() -> None:
     await asyncio.wait_for(tester.both_waiting.wait(), 1.0)
     stop.set()
     await asyncio.wait_for(task, 1.0)
-    assert not r._in_flight
+    assert not r.checks.in_flight
     assert tester.calls == []
 
 
@@ -364,14 +364,14 @@ async def test_unreadable_config_path_is_reported_once_then_recovers() -> None:
     def gone(path: Path) -> Probe:
         raise FileNotFoundError(2, "No such file or directory")
 
-    r._probe = gone
+    r.tracker.probe = gone
     for _ in range(3):
         r.request("resync")
         snap = await settle(r)
     assert snap.config.errors_total == {"file_unreadable": 1}
     assert snap.config.applied_revision == "sha256:d1d1d1d1d1d1"
     assert len([b for b in snap.bots if b.state is BotState.RUNNING]) == 2
-    r._probe = real_probe
+    r.tracker.probe = real_probe
     r.request("resync")
     snap = await settle(r)
     assert snap.config.last_error is None
@@ -382,7 +382,7 @@ async def test_key_rotated_while_the_old_key_is_tested_waits_for_the_new_result(
     r = make(repo, FakeTester(), clock)
     await settle(r)
     tester = GatedTester()
-    r._tester = tester
+    r.checks.tester = tester
     clock.now += 301  # scheduled re-checks of the old key are under way
     await r.reconcile_once()
     await asyncio.wait_for(tester.both_waiting.wait(), 1.0)
@@ -411,7 +411,7 @@ async def test_results_arriving_while_draining_pause_bots_but_start_none(tmp_pat
     await settle(r)
     tester = GatedTester()
     tester.script("MEXC Main", failed("MEXC Main", ErrorClass.NO_TRADE_PERMISSION))
-    r._tester = tester
+    r.checks.tester = tester
     clock.now += 301
     stop = asyncio.Event()
     task = asyncio.create_task(r.run(stop, watch=False))
@@ -445,7 +445,7 @@ async def test_config_symlink_whose_target_vanishes_keeps_the_last_good_revision
     tmp_path: Path,
 ) -> None:
     from backfuture_daemon.configuration.loading import load_revision
-    from backfuture_daemon.reconciler.watch import probe_revision
+    from backfuture_daemon.configuration.revision import probe_revision
 
     root = tmp_path / "root"
     target = root / ".worktrees" / "a"
@@ -506,7 +506,7 @@ async def test_a_sops_timeout_is_retried_with_backoff_not_frozen_until_the_next_
     )
     repo.set(slow)
     probe = repo.probe(Path("/config"))
-    r._probe = lambda path: Probe(target=str(path), commit=None, digest=probe.digest)
+    r.tracker.probe = lambda path: Probe(target=str(path), commit=None, digest=probe.digest)
     caplog.set_level(logging.ERROR)
     r.request("changed")
     snap = await settle(r)
@@ -557,7 +557,7 @@ async def test_a_due_config_retry_never_spins_when_the_path_turns_unreadable() -
         probes += 1
         raise FileNotFoundError(2, "No such file or directory")
 
-    r._probe = gone
+    r.tracker.probe = gone
     clock.now += 3600  # the retry is long due, but the path cannot be read at all
     stop = asyncio.Event()
     task = asyncio.create_task(r.run(stop, watch=False))
@@ -587,7 +587,7 @@ async def test_files_changing_while_read_are_read_again_neither_applied_nor_reje
             return torn
         return repo.load(path)
 
-    r._loader = load
+    r.tracker.loader = load
     repo.set(torn)
     r.request("changed")
     snap = await settle(r)
@@ -607,8 +607,8 @@ async def test_same_content_read_from_a_dirty_tree_keeps_the_applied_name() -> N
     dirty = replace(
         two_connections(), revision=Revision(digest="d1" * 8, commit="b" * 40, dirty=True)
     )
-    r._loader = lambda path: dirty
-    r._probe = lambda path: Probe(target=str(path), commit="b" * 40, digest="other")
+    r.tracker.loader = lambda path: dirty
+    r.tracker.probe = lambda path: Probe(target=str(path), commit="b" * 40, digest="other")
     r.request("changed")
     snap = await settle(r)
     assert snap.config.applied_revision == good  # not "bbbbbbbbbbbb-dirty": nothing changed

@@ -15,11 +15,11 @@ from backfuture_daemon.bots.lifecycle import BotLifecycle
 from backfuture_daemon.bots.model import BotCommand, BotState, Gate
 from backfuture_daemon.commands.plan import compare, observed_from_status
 from backfuture_daemon.configuration.models import DesiredState
+from backfuture_daemon.configuration.revision import Probe
 from backfuture_daemon.errors import UsageError
 from backfuture_daemon.health import ErrorClass
 from backfuture_daemon.reconciler.loop import Reconciler
 from backfuture_daemon.reconciler.plan import TestConnection
-from backfuture_daemon.reconciler.watch import Probe
 from backfuture_daemon.telemetry.status import render_status
 from tests.helpers.desired import FakeTester, conn, desired_state, failed, strat
 

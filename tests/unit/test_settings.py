@@ -1,8 +1,10 @@
-"""DaemonSettings from BACKFUTURE_* and the egress IPs it adds to the config's policy."""
+"""DaemonSettings from BACKFUTURE_* or flags: egress IPs added to the config's policy, and bind
+addresses checked before anything binds (a bad one names its flag or variable)."""
 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +36,45 @@ def test_settings_egress_ips_are_added_to_the_policy_once() -> None:
     assert with_egress_ips(policy, (b, a)).egress_ips == (a, b)
     assert with_egress_ips(policy, ()) is policy
     assert with_egress_ips(policy, (a,)) is policy
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("127.0.0.1:99999", "port 99999 is out of range"),
+        ("999.1.1.1:9464", "host '999.1.1.1' is neither an IP address nor a host name"),
+        ("bad host:9464", "is neither an IP address nor a host name"),
+        ("127.0.0.1", "expected HOST:PORT"),
+        ("127.0.0.1:http", "expected HOST:PORT"),
+    ],
+)
+def test_a_bad_bind_address_names_the_variable_or_the_flag(
+    value: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKFUTURE_HTTP", value)
+    with pytest.raises(UsageError, match=f"BACKFUTURE_HTTP: .*{why}"):
+        load_settings()
+    monkeypatch.delenv("BACKFUTURE_HTTP")
+    with pytest.raises(UsageError, match=f"--http: .*{why}"):
+        load_settings(flags={"http": "--http"}, http=value)
+
+
+def test_good_bind_addresses_parse() -> None:
+    assert load_settings(http="[::1]:0").http_host_port() == ("::1", 0)
+    assert load_settings(http=":9464").http_host_port() == ("127.0.0.1", 9464)
+    assert load_settings(http="metrics.internal:9464").http_host_port() == (
+        "metrics.internal",
+        9464,
+    )
+
+
+def test_run_with_a_bad_http_flag_exits_2_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backfuture_daemon.cli import main
+
+    assert main(["run", str(tmp_path), "--http", "127.0.0.1:99999"]) == 2
+    err = capsys.readouterr().err
+    assert "--http: " in err
+    assert "out of range" in err
+    assert "Traceback" not in err

@@ -1,0 +1,162 @@
+"""No revision and no bug in a pass kills the loop: a loader's unexpected exception is a rejected
+revision, any other exception is logged scrubbed (one JSON line), counted and survived, and the
+last good revision keeps running. Also: the loop's resync timer runs on the injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backfuture_daemon.bots.lifecycle import BotLifecycle
+from backfuture_daemon.bots.model import BotState
+from backfuture_daemon.configuration.models import DesiredState
+from backfuture_daemon.configuration.revision import Probe
+from backfuture_daemon.logs import JsonFormatter, install_redaction
+from backfuture_daemon.reconciler.loop import LoopSettings, Reconciler
+from tests.helpers.desired import FakeTester, conn, desired_state, strat
+
+#: Long enough to be cut out as a key-like token even though nobody registered it.
+CANARY = "CANARYloopCRASHsecretTOKEN0123456789abcdef"
+
+
+def good_state(digest: str = "g1") -> DesiredState:
+    return desired_state([conn()], [strat()], digest=digest)
+
+
+def make(load: object, probe: object, **kw: object) -> Reconciler:
+    return Reconciler(
+        Path("/config"),
+        loader=load,  # type: ignore[arg-type]
+        tester=FakeTester(),
+        lifecycle=BotLifecycle(None, lambda: 1_000.0),
+        salt="s",
+        clock=lambda: 1_000.0,
+        rand=lambda: 0.5,
+        probe=probe,  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def settle(r: Reconciler) -> None:
+    await r.reconcile_once()
+    await r.drain()
+    await r.reconcile_once()
+
+
+@pytest.fixture
+def json_lines() -> Iterator[io.StringIO]:
+    """The reconciler's log lines as the daemon writes them with BACKFUTURE_LOG_FORMAT=json."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    install_redaction(handler)
+    logger = logging.getLogger("backfuture.reconciler")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield stream
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError(f"invalid literal for int() with base 10: '{CANARY}'"),
+        KeyError(CANARY),
+        TypeError("unhashable type: 'list'"),
+        RecursionError("maximum recursion depth exceeded"),
+    ],
+)
+async def test_a_loader_crash_is_a_rejected_revision_and_the_last_good_one_keeps_running(
+    error: Exception,
+) -> None:
+    current: dict[str, object] = {"state": good_state(), "digest": "a"}
+
+    def load(path: Path) -> DesiredState:
+        state = current["state"]
+        if isinstance(state, Exception):
+            raise state
+        assert isinstance(state, DesiredState)
+        return state
+
+    r = make(load, lambda p: Probe(str(p), None, str(current["digest"])))
+    await settle(r)
+    assert [b.state for b in r.snapshot().bots] == [BotState.RUNNING]
+    current.update(state=error, digest="b")
+    r.request("commit")
+    await settle(r)
+    snap = r.snapshot()
+    assert snap.config.errors_total == {"file_unreadable": 1}
+    assert f"({type(error).__name__} while loading)" in (snap.config.last_error or "")
+    assert CANARY not in repr(snap)  # the exception's text may echo a value of the file
+    assert snap.config.applied_revision == "sha256:g1g1g1g1g1g1"
+    assert [b.state for b in snap.bots] == [BotState.RUNNING]
+
+
+async def test_an_unexpected_error_in_a_pass_is_logged_scrubbed_counted_and_survived(
+    json_lines: io.StringIO,
+) -> None:
+    probes = 0
+
+    def probe(path: Path) -> Probe:
+        nonlocal probes
+        probes += 1
+        if probes in (3, 4):  # after the first revision is applied and its test has run
+            raise RuntimeError(f"git said {CANARY}\nand more")
+        return Probe(str(path), None, "a")
+
+    settings = LoopSettings(resync_interval=0.01)
+    r = make(lambda p: good_state(), probe, settings=settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop, watch=False))
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if r.snapshot().loop_errors_total >= 1 and probes >= 5:
+            break
+    assert not task.done()  # survived
+    stop.set()
+    await asyncio.wait_for(task, 2.0)
+    snap = r.snapshot()
+    assert snap.loop_errors_total >= 1
+    assert snap.config.applied_revision == "sha256:g1g1g1g1g1g1"  # the last good one runs
+    lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
+    failed = [d for d in lines if d["msg"].startswith("reconcile pass failed")]
+    assert failed
+    assert failed[0]["level"] == "ERROR"
+    assert failed[0]["exception"] == "RuntimeError"
+    assert failed[0]["error_class"] == "internal_error"
+    assert "test_loop_survives_errors.py" in failed[0]["where"]
+    assert CANARY not in json_lines.getvalue()
+
+
+async def test_resync_runs_on_the_injected_monotonic_clock() -> None:
+    async def probes_within(monotonic: object) -> int:
+        probes = 0
+
+        def probe(path: Path) -> Probe:
+            nonlocal probes
+            probes += 1
+            return Probe(str(path), None, "a")
+
+        settings = LoopSettings(resync_interval=1_000.0)
+        r = make(lambda p: good_state(), probe, settings=settings, monotonic=monotonic)
+        stop = asyncio.Event()
+        task = asyncio.create_task(r.run(stop, watch=False))
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(task, 2.0)
+        return probes
+
+    frozen = await probes_within(lambda: 50.0)
+    ticks = iter(range(0, 10**12, 5_000))  # each reading 5,000 s on: a resync is always due
+    racing = await probes_within(lambda: float(next(ticks)))
+    # The first pass probes twice (before and after the load); a frozen clock never resyncs.
+    assert frozen == 2
+    assert racing > 4  # every pass re-reads the config: the loop keeps time by the clock given
