@@ -9,6 +9,7 @@ The catalogue (prefix `backfuture_`) is DESIGN.md "Metrics"; `METRIC_NAMES` list
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -122,6 +123,12 @@ class _Families:
             "exchange does not say. " + _CACHED,
             labels=conn,
         )
+        self.connection_strategies = GaugeMetricFamily(
+            PREFIX + "connection_strategies",
+            "Strategies in the running config that use this connection; 0 = an unused key "
+            "(delete it on the exchange if it is old).",
+            labels=conn,
+        )
         self.bot_enabled = GaugeMetricFamily(
             PREFIX + "bot_enabled",
             "1 while the strategy's bot is running, else 0.",
@@ -194,6 +201,7 @@ class _Families:
             self.permission,
             self.ip_restricted,
             self.key_expiry,
+            self.connection_strategies,
             self.bot_enabled,
             self.bot_state,
             self.bot_since,
@@ -208,8 +216,9 @@ class _Families:
             self.build_info,
         ]
 
-    def add_connection(self, obs: ConnectionObservation) -> None:
+    def add_connection(self, obs: ConnectionObservation, strategies: int) -> None:
         labels = [_label(obs.name), _label(obs.exchange)]
+        self.connection_strategies.add_metric(labels, float(strategies))
         report = obs.report
         status = report.status if report is not None else ConnectionStatus.UNKNOWN
         healthy = report is not None and report.healthy
@@ -287,8 +296,10 @@ class SnapshotCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         snapshot = self._snapshot_fn()
         families = _Families(self._config_errors)
+        # Bots of strategies removed from git (stopped) no longer use their connection.
+        users = Counter(b.connection for b in snapshot.bots if b.state is not BotState.STOPPED)
         for obs in snapshot.connections:
-            families.add_connection(obs)
+            families.add_connection(obs, users[obs.name])
         for bot in snapshot.bots:
             families.add_bot(bot)
         families.add_config(snapshot.config)

@@ -260,7 +260,8 @@ def test_help_says_connection_metrics_are_cached(registry: CollectorRegistry) ->
     }
     assert "backfuture_connection_up" in helps
     for name, line in helps.items():
-        if name.endswith(("next_check_timestamp_seconds", "consecutive_failures")):
+        # Scheduling and config facts, not results of a check:
+        if name.endswith(("next_check_timestamp_seconds", "consecutive_failures", "strategies")):
             continue
         assert "Cached result of the last scheduled connection check" in line, name
 
@@ -295,3 +296,21 @@ def test_secrets_never_reach_metrics(registry: CollectorRegistry) -> None:
     for canary in CANARIES:
         assert canary not in text
     assert "<redacted>" in text
+
+
+def test_connection_strategies_counts_users_and_reports_unused_keys() -> None:
+    snapshot = realistic_snapshot()
+    used = {b.connection for b in snapshot.bots}
+    unused = [c.name for c in snapshot.connections if c.name not in used]
+    assert unused, "the realistic snapshot has a connection without strategies"
+    values = {
+        s.labels["connection"]: s.value
+        for family in SnapshotCollector(lambda: snapshot).collect()
+        if family.name == "backfuture_connection_strategies"
+        for s in family.samples
+    }
+    assert values == {
+        c.name: float(sum(1 for b in snapshot.bots if b.connection == c.name))
+        for c in snapshot.connections
+    }
+    assert all(values[name] == 0.0 for name in unused)
