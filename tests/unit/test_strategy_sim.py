@@ -77,12 +77,13 @@ def quotes(
     return {pair: Quote(bid=p, ask=p, rules=r or rules())}
 
 
-def settle(book: GroupBook, prices: dict[str, Decimal], fee: Decimal = FEE) -> GroupBook:
-    """The exchange at these prices: confirm every pending cancel, then fill what crossed."""
-    for g in book.groups:
-        for o in g.orders:
-            if o.state is OrderState.CANCELLING:
-                book = book.cancelled(o.key)
+def settle(
+    book: GroupBook, prices: dict[str, Decimal], fee: Decimal = FEE, *, race: bool = False
+) -> GroupBook:
+    """The exchange at these prices: confirm every pending cancel, then fill what crossed.
+    With `race`, orders being cancelled may fill first (the cancel lost the race)."""
+    if not race:
+        book = _confirm_cancels(book)
     for gid in [g.id for g in book.groups]:
         if gid not in {g.id for g in book.groups}:
             continue
@@ -106,6 +107,14 @@ def settle(book: GroupBook, prices: dict[str, Decimal], fee: Decimal = FEE) -> G
                 continue
             book = book.fill(o.key, amount, at, (at * amount * fee).quantize(D("0.00000001")))
             if o.side is OrderSide.SELL and amount < o.amount and o.key in _keys(book, gid):
+                book = book.cancelled(o.key)
+    return _confirm_cancels(book) if race else book
+
+
+def _confirm_cancels(book: GroupBook) -> GroupBook:
+    for g in book.groups:
+        for o in g.orders:
+            if o.state is OrderState.CANCELLING:
                 book = book.cancelled(o.key)
     return book
 
