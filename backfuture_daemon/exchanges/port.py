@@ -158,6 +158,8 @@ class MarketFailure:
     error_class: ErrorClass
     detail: str
     at: float
+    #: seconds the exchange asked us to wait (Retry-After); polls of its endpoint pause.
+    retry_after: float | None = None
 
 
 class MarketDataPort(Protocol):

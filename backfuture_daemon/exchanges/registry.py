@@ -1,6 +1,7 @@
 """Which adapter serves which exchange. Adding an exchange = one module + one entry here.
 
-Read by probes.ConnectionTester; the config models' `ExchangeName` lists the same names.
+Read by probes.ConnectionTester (adapters) and market_data.MarketDataHub (public client specs);
+the config models' `ExchangeName` lists the same names.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.port import ExchangeAdapter
 
 if TYPE_CHECKING:
-    from backfuture_daemon.configuration.models import Connection
+    from backfuture_daemon.configuration.models import Connection, Endpoints
+    from backfuture_daemon.exchanges.clients import ClientSpec
 
 
 def _mexc(connection: Connection, ctx: AdapterContext) -> ExchangeAdapter:
@@ -35,3 +37,15 @@ def adapter_for(connection: Connection, ctx: AdapterContext) -> ExchangeAdapter:
     except KeyError:
         raise ValueError(f"no exchange adapter for {connection.exchange!r}") from None
     return factory(connection, ctx)
+
+
+def public_spec(exchange: str, endpoints: Endpoints | None) -> ClientSpec:
+    """The credential-free client spec of `exchange` at `endpoints` (spot): its `cache_key` is
+    the endpoint's identity, shared by every connection pointing there."""
+    from backfuture_daemon.exchanges import kucoin, mexc
+
+    if exchange == "mexc":
+        return mexc.client_spec(endpoints)
+    if exchange == "kucoin":
+        return kucoin.client_spec(endpoints)
+    raise ValueError(f"no exchange adapter for {exchange!r}")

@@ -1,0 +1,259 @@
+"""Shared public market data: one poll per (exchange endpoint, pair) per tick, whatever the
+number of bots reading it (issue 9 item 5).
+
+The daemon's composition root builds one `MarketDataHub` and runs `hub.run(interval, stop)`; each
+bot (or paper exchange) calls `hub.subscribe(exchange, endpoints, pairs)` and reads the returned
+`MarketSubscription`, a `MarketDataPort`. Polls use credential-free ccxt clients (fetch_ticker,
+fetch_order_book limit 20) on markets from the shared MarketCache. Failures are classified with
+classify.py and exposed per pair (`failure()`), never raised into callers; the last good snapshot
+stays readable with its timestamp. A Retry-After pauses that endpoint's polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from backfuture_daemon.exchanges.classify import classify_error
+from backfuture_daemon.exchanges.clients import ClientFactory, ClientSpec, take_response
+from backfuture_daemon.exchanges.markets import MarketCache
+from backfuture_daemon.exchanges.port import MarketFailure, OrderBook, Quote
+from backfuture_daemon.exchanges.registry import public_spec
+from backfuture_daemon.health import ErrorClass
+
+if TYPE_CHECKING:
+    from backfuture_daemon.configuration.models import Endpoints
+
+log = logging.getLogger("backfuture.exchanges.market_data")
+EndpointKey = tuple[str, str]
+BOOK_LIMIT = 20  # KuCoin serves 20 or 100 levels publicly; MEXC any limit up to 5000
+
+
+@dataclass(slots=True)
+class _Feed:
+    """One (endpoint, pair): how many subscriptions read it and what the last polls brought."""
+
+    subscribers: int = 0
+    quote: Quote | None = None
+    book: OrderBook | None = None
+    failure: MarketFailure | None = None
+
+
+@dataclass(slots=True)
+class _Endpoint:
+    exchange: str
+    spec: ClientSpec
+    feeds: dict[str, _Feed] = field(default_factory=dict)
+    client: Any | None = None
+    #: monotonic time before which the venue asked us not to call (Retry-After).
+    paused_until: float = 0.0
+
+
+class MarketSubscription:
+    """A `MarketDataPort` over one endpoint's shared feeds. `close()` when the bot stops."""
+
+    def __init__(self, hub: MarketDataHub, key: EndpointKey, pairs: tuple[str, ...]) -> None:
+        self._hub = hub
+        self._key = key
+        self.pairs = pairs
+        self._open = True
+
+    def _feed(self, pair: str) -> _Feed | None:
+        endpoint = self._hub._endpoints.get(self._key)
+        return endpoint.feeds.get(pair) if endpoint is not None else None
+
+    def quote(self, pair: str) -> Quote | None:
+        feed = self._feed(pair)
+        return feed.quote if feed is not None else None
+
+    def order_book(self, pair: str) -> OrderBook | None:
+        feed = self._feed(pair)
+        return feed.book if feed is not None else None
+
+    def failure(self, pair: str) -> MarketFailure | None:
+        feed = self._feed(pair)
+        return feed.failure if feed is not None else None
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._hub._release(self._key, self.pairs)
+
+
+class MarketDataHub:
+    """Polls every subscribed (endpoint, pair) once per `tick()`; `await close()` at the end."""
+
+    def __init__(
+        self,
+        make_client: Callable[[ClientSpec, None], Any] | None = None,
+        markets: MarketCache | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        timeout: float = 10.0,
+        book_limit: int = BOOK_LIMIT,
+        max_concurrency: int = 32,
+    ) -> None:
+        """Without `make_client`/`markets` the hub owns its own HTTP session and market cache;
+        pass the connection tester's to share them."""
+        self._factory: ClientFactory | None = None
+        if make_client is None:
+            self._factory = make_client = ClientFactory(timeout)
+        self._make_client = make_client
+        self._own_markets = markets is None
+        self._markets = markets or MarketCache(self._make_client, clock=monotonic)
+        self._clock = clock
+        self._monotonic = monotonic
+        self._book_limit = book_limit
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._endpoints: dict[EndpointKey, _Endpoint] = {}
+        self.ticks = 0
+        self.requests = 0  # ticker + order-book calls issued, for tests and benchmarks
+
+    def subscribe(
+        self, exchange: str, endpoints: Endpoints | None, pairs: Iterable[str]
+    ) -> MarketSubscription:
+        """Read `pairs` (`BTC/USDT`, spot) of `exchange` at `endpoints` from the next tick on."""
+        spec = public_spec(exchange, endpoints)
+        key = spec.cache_key
+        endpoint = self._endpoints.setdefault(key, _Endpoint(exchange, spec))
+        wanted = tuple(dict.fromkeys(pairs))
+        for pair in wanted:
+            endpoint.feeds.setdefault(pair, _Feed()).subscribers += 1
+        return MarketSubscription(self, key, wanted)
+
+    def _release(self, key: EndpointKey, pairs: tuple[str, ...]) -> None:
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            return
+        for pair in pairs:
+            feed = endpoint.feeds.get(pair)
+            if feed is not None:
+                feed.subscribers -= 1
+                if feed.subscribers <= 0:
+                    del endpoint.feeds[pair]
+
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        """Tick every `interval` seconds (start to start) until `stop` is set."""
+        while not stop.is_set():
+            started = self._monotonic()
+            await self.tick()
+            wait = max(interval - (self._monotonic() - started), 0.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+
+    async def tick(self) -> None:
+        """One round: every subscribed (endpoint, pair) polled once, concurrently. Never raises
+        for exchange problems (they land in each pair's `failure`)."""
+        self.ticks += 1
+        await self._drop_unused()
+        now = self._monotonic()
+        polls: list[Coroutine[Any, Any, None]] = []
+        for endpoint in self._endpoints.values():
+            if endpoint.paused_until > now:
+                continue
+            client = await self._client(endpoint)
+            if client is None:
+                continue
+            polls.extend(self._poll(endpoint, client, pair) for pair in endpoint.feeds)
+        await asyncio.gather(*polls)
+
+    async def _client(self, endpoint: _Endpoint) -> Any | None:
+        """The endpoint's public client with markets attached; None (failure recorded) when
+        the markets cannot be loaded this tick."""
+        try:
+            source = await self._markets.source(endpoint.spec)
+        except Exception as e:  # classified and exposed, never raised
+            self._failed(endpoint, endpoint.feeds, e, None)
+            return None
+        if endpoint.client is None:
+            endpoint.client = self._make_client(endpoint.spec, None)
+        endpoint.client.set_markets_from_exchange(source)
+        return endpoint.client
+
+    async def _poll(self, endpoint: _Endpoint, client: Any, pair: str) -> None:
+        async with self._limit:
+            try:
+                self.requests += 1
+                ticker = await client.fetch_ticker(pair)
+                self.requests += 1
+                book = await client.fetch_order_book(pair, self._book_limit)
+            except Exception as e:  # classified and exposed, never raised
+                self._failed(endpoint, (pair,), e, client)
+                return
+        feed = endpoint.feeds.get(pair)
+        if feed is None:  # unsubscribed meanwhile
+            return
+        at = self._clock()
+        feed.quote = Quote(
+            pair, _dec(ticker.get("bid")), _dec(ticker.get("ask")), _dec(ticker.get("last")), at
+        )
+        feed.book = OrderBook(
+            pair,
+            _levels(book.get("bids"), self._book_limit),
+            _levels(book.get("asks"), self._book_limit),
+            at,
+        )
+        feed.failure = None
+
+    def _failed(
+        self, endpoint: _Endpoint, pairs: Iterable[str], exc: Exception, client: Any | None
+    ) -> None:
+        meta = take_response(client) if client is not None else None
+        c = classify_error(exc, endpoint.exchange, http_status=meta.status if meta else None)
+        retry_after = meta.retry_after if meta is not None else None
+        if c.error_class is ErrorClass.RATE_LIMITED and retry_after:
+            endpoint.paused_until = max(endpoint.paused_until, self._monotonic() + retry_after)
+        if c.error_class is ErrorClass.UNKNOWN_ERROR:
+            log.warning("market data %s: unexpected %s (%s)", endpoint.exchange,
+                        type(exc).__name__, c.detail)  # fmt: skip
+        failure = MarketFailure(c.error_class, c.detail, self._clock(), retry_after)
+        for pair in pairs:
+            feed = endpoint.feeds.get(pair)
+            if feed is not None:
+                feed.failure = failure
+
+    async def _drop_unused(self) -> None:
+        for key, endpoint in list(self._endpoints.items()):
+            if not endpoint.feeds:
+                del self._endpoints[key]
+                if endpoint.client is not None:
+                    await endpoint.client.close()
+
+    async def close(self) -> None:
+        endpoints, self._endpoints = list(self._endpoints.values()), {}
+        for endpoint in endpoints:
+            if endpoint.client is not None:
+                await endpoint.client.close()
+        if self._own_markets:
+            await self._markets.close()
+        if self._factory is not None:
+            await self._factory.close()
+
+
+def _dec(value: object) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+def _levels(rows: object, limit: int) -> tuple[tuple[Decimal, Decimal], ...]:
+    out: list[tuple[Decimal, Decimal]] = []
+    for row in rows if isinstance(rows, list) else ():
+        if isinstance(row, list | tuple) and len(row) >= 2:
+            price, amount = _dec(row[0]), _dec(row[1])
+            if price is not None and amount is not None:
+                out.append((price, amount))
+        if len(out) >= limit:
+            break
+    return tuple(out)
