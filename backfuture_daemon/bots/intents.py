@@ -20,6 +20,7 @@ from backfuture_daemon.exchanges.port import (
     OrderAck,
     OrderRejected,
     OrderRequest,
+    OrderState,
     OrderType,
     Side,
     TradingPort,
@@ -105,6 +106,10 @@ class IntentLog:
     def failed(self, client_order_id: str, error: OrderRejected | TradingUnavailable) -> None:
         state = REJECTED if isinstance(error, OrderRejected) else UNKNOWN
         self._set(client_order_id, state, None, None, f"{error.error_class}: {error.detail}"[:200])
+
+    def filled(self, client_order_id: str) -> None:
+        """The order filled completely (a resting order the book has just seen fill)."""
+        self._set(client_order_id, OrderState.FILLED.value, None, None, "")
 
     def lost(self, client_order_id: str) -> None:
         self._set(client_order_id, LOST, None, None, "the exchange knows no such order")

@@ -1,0 +1,331 @@
+"""One bot at work: every tick read the shared quotes, ask the pure engine, send what it decides.
+
+A tick applies new fills, calls `strategy.engine.decide` on the bot's book, commits the resulting
+book together with the intents of every Place (bots/intents.py: before anything is sent), sends
+the commands to the `TradingPort` (the paper exchange or a live adapter alike) and applies the
+answers. Started, gated and stopped by bots/supervisor.py; the gate comes from the reconciler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from decimal import Decimal
+
+from backfuture_daemon.bots.books import BookStore
+from backfuture_daemon.bots.db import Database
+from backfuture_daemon.bots.intents import IntentLog
+from backfuture_daemon.exchanges.port import (
+    Fill,
+    MarketDataPort,
+    OrderRejected,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Side,
+    TradingPort,
+    TradingUnavailable,
+)
+from backfuture_daemon.logs import log_event
+from backfuture_daemon.strategy.engine import Decision, GroupStatus, decide
+from backfuture_daemon.strategy.groups import GroupBook
+from backfuture_daemon.strategy.groups import OrderState as BookOrderState
+from backfuture_daemon.strategy.orders import Cancel, OrderKey, Place, Skip
+from backfuture_daemon.strategy.params import DcaParams, Gate, MarketRules, Quote
+
+log = logging.getLogger("backfuture.bots")
+
+_GONE = (OrderState.CANCELED, OrderState.REJECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSpec:
+    """What a runner needs of its strategy (built by the daemon from the GitOps `Strategy`)."""
+
+    strategy: str
+    connection: str
+    mode: str  # paper | live
+    params: DcaParams
+    quote_currency: str
+    #: the paper account's starting quote balance; None: the margin limit.
+    paper_balance: Decimal | None = None
+    #: longest client order id the exchange accepts (bots/intents.ID_LIMITS).
+    id_limit: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class BotSnapshot:
+    """One bot as /status and the metrics show it."""
+
+    strategy: str
+    connection: str
+    mode: str
+    gate: str
+    groups: tuple[GroupStatus, ...]
+    committed_quote: Decimal
+    margin_limit: Decimal
+    #: (side, result) -> count; result is the order's last known state (open, filled, …).
+    orders: Mapping[tuple[str, str], int]
+    realized_pnl: Decimal
+    closed_groups: int
+    skipped: tuple[Skip, ...]
+    last_tick_at: float | None
+    last_error: str
+
+
+class BotRunner:
+    def __init__(
+        self,
+        spec: RunnerSpec,
+        db: Database,
+        port: TradingPort,
+        market_data: MarketDataPort,
+        rules: Callable[[str], MarketRules | None],
+        clock: Callable[[], float],
+        *,
+        gate: Gate = Gate.RUN,
+        interval: float = 1.0,
+    ) -> None:
+        self.spec, self.port, self._md = spec, port, market_data
+        self._rules, self._clock = rules, clock
+        self.interval = interval
+        self.gate = gate
+        self.intents = IntentLog(db, spec.strategy, spec.mode, clock, limit=spec.id_limit)
+        self._db = db
+        self._books = BookStore(db, spec.strategy, spec.mode)
+        self.book: GroupBook = self._books.load()
+        self.decision: Decision | None = None
+        self.last_tick_at: float | None = None
+        self.last_error = ""
+        #: reconcile the book with the port before the next decide (start, after PAUSE, after a
+        #: temporary failure whose outcome is unknown).
+        self.needs_reconcile = True
+        self.stopped = False
+        self._wake = asyncio.Event()
+        self._closing = False
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    def set_gate(self, gate: Gate) -> None:
+        if gate is not self.gate:
+            self.gate = gate
+            self.stopped = False
+            self._wake.set()
+
+    def close(self) -> None:
+        """Finish the current tick, then leave the loop (shutdown: orders stay as they are)."""
+        self._closing = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._closing:
+            await self.tick()
+            if self.gate is Gate.STOP and self.stopped:
+                return
+            self._wake.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    async def tick(self) -> None:
+        """One pass; errors of the exchange are kept in `last_error`, never raised."""
+        now = self._clock()
+        self.last_tick_at = now
+        if self.gate is Gate.PAUSE:
+            self.needs_reconcile = True
+            return
+        try:
+            if self.needs_reconcile:
+                await self.reconcile()
+            await self._collect_fills(self._pairs())
+            await self._decide_and_send(now)
+            self.last_error = ""
+        except (OrderRejected, TradingUnavailable) as e:
+            self.needs_reconcile = True
+            self.last_error = f"{e.error_class}: {e.detail}"[:200]
+            log_event(
+                log,
+                "WARNING",
+                "bot tick failed",
+                strategy=self.spec.strategy,
+                error=self.last_error,
+            )
+        if self.gate is Gate.STOP and not self.needs_reconcile:
+            self.stopped = True
+
+    async def _decide_and_send(self, now: float) -> None:
+        quotes = self._quotes()
+        decision = decide(self.spec.params, self.book, quotes, self.gate, now)
+        self.decision = decision
+        if decision.book != self.book or decision.commands:
+            requests = [(c, self._request(c)) for c in decision.commands if isinstance(c, Place)]
+            with self._db.transaction():
+                for place, request in requests:
+                    self.intents.write(place.key, request)
+                self._books.save(decision.book, now)
+            self.book = decision.book
+        filled_pairs: set[str] = set()
+        for command in decision.commands:
+            if isinstance(command, Place):
+                if await self._place(command):
+                    filled_pairs.add(command.pair)
+            else:
+                await self._cancel(command)
+        if filled_pairs:
+            await self._collect_fills(sorted(filled_pairs))
+
+    # ---- sending -------------------------------------------------------------------------
+
+    def _request(self, place: Place) -> OrderRequest:
+        return OrderRequest(
+            place.pair,
+            Side(place.side.value),
+            OrderType(place.type.value),
+            place.amount,
+            self.intents.client_id(place.key),
+            place.price,
+        )
+
+    async def _place(self, place: Place) -> bool:
+        """Send one Place (its intent is committed); True when it filled at once."""
+        request = self._request(place)
+        try:
+            ack = await self.intents.submit(self.port, place.key, request)
+        except OrderRejected as e:
+            error = f"{e.error_class}: {e.detail}"
+            log_event(log, "WARNING", "order rejected", strategy=self.spec.strategy,
+                      client_order_id=request.client_order_id, error=error)  # fmt: skip
+            self._forget(place.key)
+            return False
+        except TradingUnavailable:
+            self.needs_reconcile = True  # the outcome is unknown until a lookup
+            raise
+        return ack.state is OrderState.FILLED or ack.filled > 0
+
+    async def _cancel(self, cancel: Cancel) -> None:
+        cid = self.intents.client_id(cancel.key)
+        try:
+            ack = await self.port.cancel(cancel.pair, cid)
+        except OrderRejected:
+            self.intents.lost(cid)
+            self._forget(cancel.key)
+            return
+        self.intents.answered(ack)
+        await self._collect_fills([cancel.pair])  # a fill before the cancel counts first
+        if ack.state in _GONE:
+            self._forget(cancel.key)
+
+    def _forget(self, key: OrderKey) -> None:
+        """The exchange does not hold this order (rejected, cancelled, never arrived)."""
+        try:
+            book = self.book.cancelled(key)
+        except KeyError:
+            return
+        if book != self.book:
+            self._books.save(book, self._clock())
+            self.book = book
+
+    # ---- fills and reconciliation -----------------------------------------------------------
+
+    async def _collect_fills(self, pairs: list[str]) -> None:
+        for pair in pairs:
+            since = self.intents.last_fill_at(pair)
+            for fill in await self.port.fills_since(pair, since):
+                self._apply_fill(fill)
+
+    def _apply_fill(self, fill: Fill) -> None:
+        intent = self.intents.intent(fill.client_order_id) if fill.client_order_id else None
+        with self._db.transaction():
+            if not self.intents.record_fill(fill):
+                return
+            if intent is None:
+                log_event(log, "WARNING", "fill of an order this bot never sent",
+                          strategy=self.spec.strategy, trade_id=fill.trade_id)  # fmt: skip
+                return
+            fee = (
+                fill.fee if fill.fee_currency == self.spec.quote_currency else fill.fee * fill.price
+            )
+            try:
+                book = self.book.fill(intent.key, fill.amount, fill.price, fee)
+            except (KeyError, ValueError) as e:
+                log_event(log, "WARNING", "fill does not match the book",
+                          strategy=self.spec.strategy, trade_id=fill.trade_id,
+                          error=str(e))  # fmt: skip
+                return
+            self._books.save(book, self._clock())
+            if _order_gone(book, intent.key):
+                self.intents.filled(intent.client_order_id)
+        self.book = book
+
+    async def reconcile(self) -> None:
+        """Make the book agree with the port: answer unsettled intents, apply missed fills, drop
+        orders the exchange no longer holds, re-send cancels still pending."""
+        for intent in self.intents.unsettled():
+            ack = await self.port.fetch_order_by_client_id(intent.pair, intent.client_order_id)
+            if ack is None:
+                self.intents.lost(intent.client_order_id)
+                self._forget(intent.key)
+            else:
+                self.intents.answered(ack)
+        await self._collect_fills(self._pairs())
+        for group in self.book.groups:
+            if not group.orders:
+                continue
+            held = {a.client_order_id for a in await self.port.open_orders(group.pair)}
+            for order in group.orders:
+                cid = self.intents.client_id(order.key)
+                if cid in held:
+                    if order.state is BookOrderState.CANCELLING:
+                        await self._cancel(Cancel(order.key, group.pair, "cancel re-sent"))
+                    continue
+                ack = await self.port.fetch_order_by_client_id(group.pair, cid)
+                if ack is None or ack.state in _GONE:
+                    self._forget(order.key)
+        self.needs_reconcile = False
+
+    # ---- inputs and outputs ----------------------------------------------------------------
+
+    def _pairs(self) -> list[str]:
+        pairs = dict.fromkeys(self.spec.params.pairs)
+        pairs.update(dict.fromkeys(g.pair for g in self.book.groups))
+        return list(pairs)
+
+    def _quotes(self) -> dict[str, Quote]:
+        quotes: dict[str, Quote] = {}
+        for pair in self._pairs():
+            q, rules = self._md.quote(pair), self._rules(pair)
+            if q is None or rules is None or not q.bid or not q.ask:
+                continue
+            quotes[pair] = Quote(q.bid, q.ask, rules)
+        return quotes
+
+    def snapshot(self) -> BotSnapshot:
+        d = self.decision
+        return BotSnapshot(
+            strategy=self.spec.strategy,
+            connection=self.spec.connection,
+            mode=self.spec.mode,
+            gate=self.gate.value,
+            groups=d.groups if d is not None and d.book == self.book else _statuses(self),
+            committed_quote=self.book.committed_quote,
+            margin_limit=self.spec.params.margin_limit,
+            orders=self.intents.counts(),
+            realized_pnl=self.book.realized_pnl,
+            closed_groups=self.book.closed_groups,
+            skipped=d.skipped if d is not None else (),
+            last_tick_at=self.last_tick_at,
+            last_error=self.last_error,
+        )
+
+
+def _statuses(runner: BotRunner) -> tuple[GroupStatus, ...]:
+    """Group statuses of the current book (the engine computes them; PAUSE decides nothing)."""
+    now = runner.last_tick_at or 0.0
+    return decide(runner.spec.params, runner.book, {}, Gate.PAUSE, now).groups
+
+
+def _order_gone(book: GroupBook, key: OrderKey) -> bool:
+    group = next((g for g in book.groups if g.id == key.group_id), None)
+    return group is None or group.order(key) is None
