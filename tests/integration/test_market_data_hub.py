@@ -56,10 +56,13 @@ async def test_fifty_subscribers_on_three_pairs_cost_three_tickers_and_three_boo
     for sub in subs:
         for pair in sub.pairs:
             quote, book = sub.quote(pair), sub.order_book(pair)
-            assert quote is not None and book is not None
-            assert quote.bid is not None and quote.ask is not None
+            assert quote is not None
+            assert book is not None
+            assert quote.bid is not None
+            assert quote.ask is not None
             assert quote.bid <= quote.ask
-            assert 0 < len(book.bids) <= 20 and 0 < len(book.asks) <= 20
+            assert 0 < len(book.bids) <= 20
+            assert 0 < len(book.asks) <= 20
             assert book.bids[0][0] <= book.asks[0][0]
             assert sub.failure(pair) is None
     assert subs[0].quote("SOL/USDT") is not None  # same endpoint: any polled pair is readable
@@ -120,7 +123,8 @@ async def test_an_unavailable_exchange_is_exposed_and_the_last_snapshot_kept(
     await hub.tick()
     assert sub.failure("BTC/USDT") is None
     after = sub.quote("BTC/USDT")
-    assert after is not None and after.timestamp >= before.timestamp
+    assert after is not None
+    assert after.timestamp >= before.timestamp
 
 
 @pytest.mark.parametrize("exchange", ["mexc", "kucoin"])
@@ -160,7 +164,8 @@ async def test_markets_that_cannot_load_are_a_failure_not_an_exception(
     await hub.tick()
     for pair in PAIRS:
         failure = sub.failure(pair)
-        assert failure is not None and failure.error_class is ErrorClass.EXCHANGE_UNAVAILABLE
+        assert failure is not None
+        assert failure.error_class is ErrorClass.EXCHANGE_UNAVAILABLE
         assert sub.quote(pair) is None
     sandbox.faults("mexc").http_5xx = 0
     await hub.tick()
