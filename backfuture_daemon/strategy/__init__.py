@@ -1,6 +1,8 @@
 """Layer `strategy`: the trading maths, pure (stdlib only; no clock, network, env or I/O).
 
-Risk presets, DCA sizing (the series formula, written once) and, on top, the engine that turns a
-bot's book and a market quote into order commands. Imports nothing from the package; every other
-layer may import it (configuration uses it for the margin rule).
+presets/sizing: risk presets and the DCA series formula (configuration's margin rule). params: the
+engine's input (DcaParams, GroupSizing, RecoveryParams, MarketRules, Quote, Gate). orders: Place |
+Cancel with deterministic keys. groups: the immutable book. recovery, adds: Recovery Mode and the
+add ladder. engine.decide: book + quotes -> Decision. status: per-group view. ladder: the table
+`validate`/`plan` print. Imports nothing from the package; every other layer may import it.
 """

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Context, Decimal, localcontext
 
+from backfuture_daemon.strategy.adds import wanted_adds
 from backfuture_daemon.strategy.groups import Group, GroupBook, OrderState, RestingOrder
 from backfuture_daemon.strategy.orders import (
     Cancel,
@@ -23,36 +24,16 @@ from backfuture_daemon.strategy.orders import (
     Skip,
     SkipReason,
 )
-from backfuture_daemon.strategy.params import HUNDRED, AddsAllowed, DcaParams, Gate, OnStop, Quote
+from backfuture_daemon.strategy.params import HUNDRED, DcaParams, Gate, OnStop, Quote
 from backfuture_daemon.strategy.recovery import (
     enters_recovery,
-    improving_add,
-    recovery_overdue,
     stop_loss_hit,
     take_profit_price,
 )
+from backfuture_daemon.strategy.status import GroupStatus, group_status
 
 #: fixed arithmetic context, so results never depend on the caller's decimal settings.
 _CONTEXT = Context(prec=34)
-
-
-@dataclass(frozen=True, slots=True)
-class GroupStatus:
-    """What /status and metrics show per group."""
-
-    group_id: int
-    pair: str
-    opened_at: float
-    base_price: Decimal | None
-    average_price: Decimal | None
-    amount: Decimal
-    filled_adds: int
-    committed_quote: Decimal
-    take_profit_price: Decimal | None
-    mode: str
-    recovery_reason: str | None
-    recovery_since: float | None
-    recovery_overdue: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +79,7 @@ class _Run:
         return Decision(
             commands=tuple(self.commands),
             book=self.book,
-            groups=tuple(self._status(g) for g in self.book.groups),
+            groups=tuple(group_status(g, self.p, self.now) for g in self.book.groups),
             skipped=tuple(self.skips),
             committed_quote=self.book.committed_quote,
             margin_limit=self.p.margin_limit,
@@ -200,54 +181,10 @@ class _Run:
         self._place(g.id, Purpose.STOP, 0, OrderSide.SELL, amount, None, note)
 
     def _adds(self, g: Group, q: Quote) -> None:
-        if g.base_price is None:
-            return  # adds are measured from the base fill price
-        s, rules, rec = g.sizing, q.rules, self.p.recovery
-        # A partly filled add keeps resting; it counts as one of the active slots.
+        desired, skips = wanted_adds(g, self.p, q.rules)
+        self.skips.extend(skips)
         partial = [o for o in g.open_orders(Purpose.ADD) if o.key.step < g.next_add_step]
-        desired: list[tuple[int, Decimal, Decimal, str]] = []
-        held, cost, step = g.amount, g.cost, g.next_add_step
-        if g.in_recovery and rec.adds_allowed is AddsAllowed.NONE:
-            if step <= s.max_adds:
-                self._skip(
-                    g,
-                    g.pair,
-                    Purpose.ADD,
-                    step,
-                    SkipReason.RECOVERY_NO_ADDS,
-                    "recovery: adds_allowed is none",
-                )
-            step = s.max_adds + 1
-        while step <= s.max_adds and len(desired) + len(partial) < s.max_active_adds:
-            price = rules.price_down(g.base_price * (1 - s.add_deviation_pct(step) / HUNDRED))
-            if price <= 0:
-                break
-            size = s.add_size(step) * (rec.add_size_multiplier if g.in_recovery else 1)
-            amount = rules.amount_down(size / price)
-            why = rules.below_minimum(amount, price)
-            if why:
-                self._skip(g, g.pair, Purpose.ADD, step, SkipReason.BELOW_MINIMUM, why)
-                step += 1
-                continue
-            note = f"add {step}"
-            if g.in_recovery:
-                gain = improving_add(held, cost, price, amount, s.min_avg_improvement_pct)
-                if gain is None:
-                    detail = f"add {step} at {price} would not lower the average by ≥ "
-                    self._skip(
-                        g,
-                        g.pair,
-                        Purpose.ADD,
-                        step,
-                        SkipReason.NO_IMPROVEMENT,
-                        detail + f"{s.min_avg_improvement_pct} %",
-                    )
-                    break
-                note = f"recovery add {step}: lowers the average by {gain:.4f} %"
-            desired.append((step, price, amount, note))
-            held, cost = held + amount, cost + price * amount
-            step += 1
-        wanted = {(d[0], d[1], d[2]) for d in desired}
+        wanted = {(d.step, d.price, d.amount) for d in desired}
         resting = set()
         for o in g.open_orders(Purpose.ADD):
             if o in partial:
@@ -256,7 +193,8 @@ class _Run:
                 resting.add(o.key.step)
             else:
                 self._cancel(g, o, "add no longer wanted at this price/size")
-        for step, price, amount, note in desired:
+        for d in desired:
+            step, price, amount = d.step, d.price, d.amount
             if step in resting:
                 continue
             if not self._fits(price * amount):
@@ -269,7 +207,7 @@ class _Run:
                     self._cap_detail(price * amount),
                 )
                 break
-            self._place(g.id, Purpose.ADD, step, OrderSide.BUY, amount, price, note)
+            self._place(g.id, Purpose.ADD, step, OrderSide.BUY, amount, price, d.note)
 
     def _take_profit(self, g: Group, q: Quote) -> None:
         if g.amount <= 0:
@@ -377,22 +315,4 @@ class _Run:
         return (
             f"committed {self.book.committed_quote:.2f} + {reserve:.2f} would exceed the "
             f"margin limit {self.p.margin_limit}"
-        )
-
-    def _status(self, g: Group) -> GroupStatus:
-        tp = g.open_orders(Purpose.TAKE_PROFIT)
-        return GroupStatus(
-            group_id=g.id,
-            pair=g.pair,
-            opened_at=g.opened_at,
-            base_price=g.base_price,
-            average_price=g.average_price,
-            amount=g.amount,
-            filled_adds=g.adds_used,
-            committed_quote=g.committed_quote,
-            take_profit_price=tp[-1].price if tp else None,
-            mode="recovery" if g.in_recovery else "normal",
-            recovery_reason=g.recovery_reason.value if g.recovery_reason else None,
-            recovery_since=g.recovery_since,
-            recovery_overdue=recovery_overdue(g, self.p, self.now),
         )
