@@ -93,7 +93,8 @@ class ConnectionChecks:
     """Observations of every connection, the tests in flight and the heap of due re-checks.
 
     `desired` and `revision` are read when a result comes in (the config may have moved on while
-    the test ran); `on_done(name)` wakes the loop after every test.
+    the test ran); `on_done(name)` wakes the loop after every test; `on_error(exc)` hears of a
+    bug while recording a result (it must not vanish with the test's task).
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class ConnectionChecks:
         desired: Callable[[], Desired],
         revision: Callable[[], str | None],
         on_done: Callable[[str], None],
+        on_error: Callable[[Exception], None],
         emit: events.Emit,
         backoff: BackoffPolicy,
         check_timeout: float,
@@ -117,6 +119,7 @@ class ConnectionChecks:
         self._desired = desired
         self._revision = revision
         self._on_done = on_done
+        self._on_error = on_error
         self._emit = emit
         self._backoff = backoff
         self._timeout = check_timeout
@@ -206,6 +209,9 @@ class ConnectionChecks:
                 if report.checked_at is None:
                     report = replace(report, checked_at=self._clock())
             self._record(conn, report, fingerprint, inputs, why)
+        except Exception as e:
+            self._on_error(e)
+            self._record_failed(conn, fingerprint, inputs, why)
         finally:
             self.in_flight.pop(conn.name, None)
             self._on_done(conn.name)
@@ -214,13 +220,39 @@ class ConnectionChecks:
         self, conn: Connection, strategies: Sequence[Strategy], policy: Policy
     ) -> ConnectionReport:
         try:
-            return await asyncio.wait_for(self.tester.test(conn, strategies, policy), self._timeout)
+            report: object = await asyncio.wait_for(
+                self.tester.test(conn, strategies, policy), self._timeout
+            )
         except TimeoutError:
             reason = f"connection test timed out after {self._timeout:g}s"
             return synthetic(conn, ErrorClass.EXCHANGE_UNAVAILABLE, reason)
         except Exception as e:  # the tester must not raise; never let it kill the loop
             reason = f"{type(e).__name__}: {events.safe(str(e))}"
             return synthetic(conn, ErrorClass.UNKNOWN_ERROR, reason)
+        if not isinstance(report, ConnectionReport):  # a tester that broke its contract
+            reason = f"the tester returned {type(report).__name__}, not a report"
+            return synthetic(conn, ErrorClass.UNKNOWN_ERROR, reason)
+        return report
+
+    def _record_failed(self, conn: Connection, fp: str, inputs: str, why: str) -> None:
+        """A result that could not be recorded still schedules the next test, backed off without
+        the code that just failed: never an immediate re-test, so never a hot loop."""
+        old = self.observations.get(conn.name)
+        reason = "the result of this test could not be recorded (a bug; see the log)"
+        report = synthetic(conn, ErrorClass.UNKNOWN_ERROR, reason)
+        failures = consecutive_failures(old, fp, report)
+        delay = min(self._backoff.cap, self._backoff.base * 2.0 ** (failures - 1))
+        self.observations[conn.name] = recorded(
+            old,
+            conn,
+            report,
+            fingerprint=fp,
+            inputs=inputs,
+            why=why,
+            failures=failures,
+            next_check_at=self._clock() + delay,
+        )
+        heapq.heappush(self._due, (self._clock() + delay, conn.name))
 
     def _record(
         self, conn: Connection, report: ConnectionReport, fp: str, inputs: str, why: str

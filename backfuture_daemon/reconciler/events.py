@@ -148,14 +148,16 @@ def config_rejected(
     )
 
 
-def loop_failed(error: BaseException, *, total: int, retry_in: float, where: str) -> Event:
-    """An unexpected error in a reconcile pass: named by type, its text scrubbed; survived."""
+def loop_failed(error: BaseException, *, total: int, retry_in: float | None, where: str) -> Event:
+    """An unexpected error in a reconcile pass (or while recording a test result): named by
+    type, its text scrubbed; survived. `retry_in`: when the next pass comes, if delayed."""
     detail = safe(str(error), 200)
+    then = f"; next pass in {describe_delay(retry_in)}" if retry_in is not None else ""
     return event(
         logging.ERROR,
         f"reconcile pass failed: {type(error).__name__}"
         + (f": {detail}" if detail else "")
-        + f"; the last good revision keeps running; next pass in {describe_delay(retry_in)}",
+        + f"; the last good revision keeps running{then}",
         error_class="internal_error",
         exception=type(error).__name__,
         where=where,

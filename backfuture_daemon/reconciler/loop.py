@@ -108,6 +108,7 @@ class Reconciler:
             desired=lambda: self.tracker.desired,
             revision=lambda: self.tracker.status.applied_revision,
             on_done=lambda name: self.request(f"connection {name} tested", config=False),
+            on_error=lambda e: self._fail(e, retry_in=None),
             emit=emit,
             backoff=self._settings.backoff,
             check_timeout=self._settings.check_timeout,
@@ -291,7 +292,7 @@ class Reconciler:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watcher
 
-    def _fail(self, error: Exception, retry_in: float) -> None:
+    def _fail(self, error: Exception, retry_in: float | None) -> None:
         self._loop_errors += 1
         self._config_dirty = True  # the pass may have stopped half-way: read again next time
         ev = events.loop_failed(

@@ -160,3 +160,55 @@ async def test_resync_runs_on_the_injected_monotonic_clock() -> None:
     # The first pass probes twice (before and after the load); a frozen clock never resyncs.
     assert frozen == 2
     assert racing > 4  # every pass re-reads the config: the loop keeps time by the clock given
+
+
+class ContractBreakingTester(FakeTester):
+    async def test(self, connection, strategies, policy):  # type: ignore[no-untyped-def]
+        self.calls.append(connection.name)
+        return "online"  # not a ConnectionReport
+
+
+async def test_a_tester_returning_no_report_is_an_unknown_error_not_a_crash() -> None:
+    r = Reconciler(
+        Path("/config"),
+        loader=lambda p: good_state(),
+        tester=ContractBreakingTester(),
+        lifecycle=BotLifecycle(None, lambda: 1_000.0),
+        salt="s",
+        clock=lambda: 1_000.0,
+        rand=lambda: 0.5,
+        probe=lambda p: Probe(str(p), None, "a"),
+    )
+    await settle(r)
+    (obs,) = r.snapshot().connections
+    assert obs.report is not None
+    assert [c.value for c in obs.report.error_classes] == ["unknown_error"]
+    assert "returned str" in obs.report.steps[0].reason
+    assert [b.state for b in r.snapshot().bots] == [BotState.PAUSED]
+
+
+async def test_a_bug_while_recording_a_result_is_counted_not_lost_with_the_task(
+    json_lines: io.StringIO,
+) -> None:
+    def rand() -> float:  # the backoff's random source, called while recording a result
+        raise RuntimeError(f"entropy pool says {CANARY}")
+
+    r = Reconciler(
+        Path("/config"),
+        loader=lambda p: good_state(),
+        tester=FakeTester(),
+        lifecycle=BotLifecycle(None, lambda: 1_000.0),
+        salt="s",
+        clock=lambda: 1_000.0,
+        rand=rand,
+        probe=lambda p: Probe(str(p), None, "a"),
+    )
+    await settle(r)
+    snap = r.snapshot()
+    assert snap.loop_errors_total == 1
+    assert not r.checks.in_flight  # not re-tested at once: no hot loop on a bug
+    (obs,) = snap.connections
+    assert obs.next_check_at == 1_005.0  # backed off (base 5 s) without the failing code
+    assert [b.state for b in snap.bots] == [BotState.PAUSED]  # never ran on an unrecorded test
+    assert "reconcile pass failed: RuntimeError" in json_lines.getvalue()
+    assert CANARY not in json_lines.getvalue()
