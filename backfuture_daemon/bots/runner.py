@@ -30,11 +30,12 @@ from backfuture_daemon.exchanges.port import (
     TradingUnavailable,
 )
 from backfuture_daemon.logs import log_event
-from backfuture_daemon.strategy.engine import Decision, GroupStatus, decide
+from backfuture_daemon.strategy.engine import Decision, decide
 from backfuture_daemon.strategy.groups import GroupBook
 from backfuture_daemon.strategy.groups import OrderState as BookOrderState
 from backfuture_daemon.strategy.orders import Cancel, OrderKey, Place, Skip
 from backfuture_daemon.strategy.params import DcaParams, Gate, MarketRules, Quote
+from backfuture_daemon.strategy.status import GroupStatus, group_status
 
 log = logging.getLogger("backfuture.bots")
 
@@ -122,7 +123,13 @@ class BotRunner:
 
     async def run(self) -> None:
         while not self._closing:
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception as e:  # a bug in one tick must not end the bot: log, retry later
+                self.needs_reconcile = True
+                self.last_error = f"internal error: {type(e).__name__}"
+                log_event(log, "ERROR", "bot tick crashed", strategy=self.spec.strategy,
+                          error=repr(e)[:200])  # fmt: skip
             if self.gate is Gate.STOP and self.stopped:
                 return
             self._wake.clear()
@@ -303,12 +310,13 @@ class BotRunner:
 
     def snapshot(self) -> BotSnapshot:
         d = self.decision
+        now = self.last_tick_at if self.last_tick_at is not None else self._clock()
         return BotSnapshot(
             strategy=self.spec.strategy,
             connection=self.spec.connection,
             mode=self.spec.mode,
             gate=self.gate.value,
-            groups=d.groups if d is not None and d.book == self.book else _statuses(self),
+            groups=tuple(group_status(g, self.spec.params, now) for g in self.book.groups),
             committed_quote=self.book.committed_quote,
             margin_limit=self.spec.params.margin_limit,
             orders=self.intents.counts(),
@@ -318,12 +326,6 @@ class BotRunner:
             last_tick_at=self.last_tick_at,
             last_error=self.last_error,
         )
-
-
-def _statuses(runner: BotRunner) -> tuple[GroupStatus, ...]:
-    """Group statuses of the current book (the engine computes them; PAUSE decides nothing)."""
-    now = runner.last_tick_at or 0.0
-    return decide(runner.spec.params, runner.book, {}, Gate.PAUSE, now).groups
 
 
 def _order_gone(book: GroupBook, key: OrderKey) -> bool:

@@ -1,0 +1,132 @@
+"""Runs the bots: one `BotRunner` task per strategy, started, re-gated and stopped as gates change.
+
+The daemon builds one supervisor on the shared database and market data and calls `apply(spec,
+gate)` for every bot command the reconciler issues; `shutdown()` drains the runners (each finishes
+its tick; resting orders stay, the book is in SQLite). `snapshot()` is what /status and the
+metrics read. Paper bots get a `PaperExchange`; live bots the port `live_port` builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from decimal import Decimal
+
+from backfuture_daemon.bots.db import Database
+from backfuture_daemon.bots.paper import PaperExchange, PaperFees
+from backfuture_daemon.bots.runner import BotRunner, BotSnapshot, RunnerSpec
+from backfuture_daemon.exchanges.port import MarketDataPort, TradingPort
+from backfuture_daemon.logs import log_event
+from backfuture_daemon.strategy.params import Gate, MarketRules
+
+log = logging.getLogger("backfuture.bots")
+
+
+class BotSupervisor:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        market_data: Callable[[RunnerSpec], MarketDataPort],
+        rules: Callable[[RunnerSpec, str], MarketRules | None],
+        clock: Callable[[], float],
+        interval: float = 1.0,
+        live_port: Callable[[RunnerSpec], TradingPort] | None = None,
+        slippage_cap: Decimal = Decimal("0.05"),
+    ) -> None:
+        self._db, self._md, self._rules, self._clock = db, market_data, rules, clock
+        self._interval, self._live_port, self._cap = interval, live_port, slippage_cap
+        self._runners: dict[str, BotRunner] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def runners(self) -> Mapping[str, BotRunner]:
+        return self._runners
+
+    def apply(self, spec: RunnerSpec, gate: Gate | str) -> None:
+        """Bring the bot to `gate` (a `bots.model.Gate` or the engine's `Gate`, same values).
+
+        A new strategy spec replaces the old one (sizing changes reach new groups only: each group
+        keeps its own); a changed mode is another book, so the old runner is closed first."""
+        gate = Gate(gate.value if isinstance(gate, Gate) else str(gate))
+        runner = self._runners.get(spec.strategy)
+        if runner is not None and runner.spec.mode != spec.mode:
+            runner.close()
+            runner = None
+        if runner is None:
+            runner = self._build(spec, gate)
+            self._runners[spec.strategy] = runner
+        else:
+            runner.spec = replace(spec)
+            runner.set_gate(gate)
+        task = self._tasks.get(spec.strategy)
+        if task is None or task.done():
+            if gate is Gate.STOP and runner.stopped:
+                return  # stopped and settled: nothing to run
+            self._tasks[spec.strategy] = asyncio.create_task(
+                self._run(runner), name=f"bot:{spec.strategy}"
+            )
+
+    def _build(self, spec: RunnerSpec, gate: Gate) -> BotRunner:
+        md = self._md(spec)
+        port: TradingPort
+        if spec.mode == "paper":
+            port = PaperExchange(
+                self._db,
+                spec.strategy,
+                md,
+                quote=spec.quote_currency,
+                start_balance=spec.paper_balance or spec.params.margin_limit,
+                fees=lambda pair: _fees(self._rules(spec, pair)),
+                slippage_cap=self._cap,
+                clock=self._clock,
+            )
+        elif self._live_port is not None:
+            port = self._live_port(spec)
+        else:
+            raise ValueError(f"strategy {spec.strategy!r}: live trading is not wired in")
+        return BotRunner(
+            spec,
+            self._db,
+            port,
+            md,
+            lambda pair: self._rules(spec, pair),
+            self._clock,
+            gate=gate,
+            interval=self._interval,
+        )
+
+    async def _run(self, runner: BotRunner) -> None:
+        log_event(log, "INFO", "bot runner started", strategy=runner.spec.strategy,
+                  mode=runner.spec.mode, gate=runner.gate.value)  # fmt: skip
+        await runner.run()
+        log_event(log, "INFO", "bot runner finished", strategy=runner.spec.strategy,
+                  gate=runner.gate.value)  # fmt: skip
+
+    def forget(self, strategy: str) -> None:
+        """Drop a bot that finished its STOP (its rows stay in SQLite)."""
+        task = self._tasks.get(strategy)
+        if task is None or task.done():
+            self._tasks.pop(strategy, None)
+            self._runners.pop(strategy, None)
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Let every runner finish its tick and leave; cancel those still running after `grace`."""
+        for runner in self._runners.values():
+            runner.close()
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self._tasks.clear()
+
+    def snapshot(self) -> dict[str, BotSnapshot]:
+        return {name: r.snapshot() for name, r in sorted(self._runners.items())}
+
+
+def _fees(rules: MarketRules | None) -> PaperFees:
+    return PaperFees() if rules is None else PaperFees(rules.maker_fee, rules.taker_fee)

@@ -1,0 +1,95 @@
+"""BotSupervisor: one task per bot, gates applied as they change, STOP settles then ends the task,
+shutdown drains every runner (no task left), a new supervisor on the same SQLite resumes the book;
+the snapshot carries what /status and the metrics need."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal as D
+from pathlib import Path
+
+from backfuture_daemon.bots.db import Database
+from backfuture_daemon.bots.manual_market import ManualMarketData
+from backfuture_daemon.bots.model import Gate as BotGate
+from backfuture_daemon.bots.runner import RunnerSpec
+from backfuture_daemon.bots.supervisor import BotSupervisor
+from backfuture_daemon.strategy.params import DcaParams, GroupSizing, MarketRules
+
+PAIR = "BTC/USDT"
+RULES = MarketRules(price_tick=D("0.01"), amount_step=D("0.00001"), taker_fee=D("0.001"))
+PARAMS = DcaParams(
+    pairs=(PAIR,),
+    margin_limit=D(200),
+    max_active_groups=1,
+    sizing=GroupSizing(
+        base_order_quote=D(10),
+        add_order_quote=D(10),
+        max_adds=3,
+        max_active_adds=2,
+        step_pct=D("1.5"),
+        step_scale=D("1.2"),
+        volume_scale=D("1.5"),
+        take_profit_pct=D("1.2"),
+    ),
+)
+SPEC = RunnerSpec("BTC Bot", "MEXC Main", "paper", PARAMS, "USDT", paper_balance=D(150))
+
+
+def supervisor(db: Database, md: ManualMarketData) -> BotSupervisor:
+    return BotSupervisor(
+        db, market_data=lambda _: md, rules=lambda _s, _p: RULES, clock=lambda: 5.0, interval=0.01
+    )
+
+
+async def until(check: Callable[[], bool]) -> None:
+    for _ in range(400):  # 2 s at most
+        if check():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached in 2 s")
+
+
+async def test_run_stop_shutdown_and_resume(tmp_path: Path) -> None:
+    md = ManualMarketData()
+    md.set_price(PAIR, D(100))
+    db = Database.in_dir(tmp_path)
+    sup = supervisor(db, md)
+    sup.apply(SPEC, BotGate.RUN)
+    runner = sup.runners["BTC Bot"]
+    await until(lambda: len(runner.book.groups) == 1 and len(runner.book.groups[0].orders) == 3)
+    snap = sup.snapshot()["BTC Bot"]
+    (group,) = snap.groups
+    assert (snap.mode, snap.gate, snap.margin_limit) == ("paper", "run", D(200))
+    assert (group.pair, group.filled_adds, group.mode, group.recovery_reason) == (
+        PAIR,
+        0,
+        "normal",
+        None,
+    )
+    assert group.take_profit_price is not None
+    assert snap.committed_quote == group.committed_quote > 0
+    assert snap.orders[("buy", "filled")] == 1
+    assert snap.orders[("buy", "open")] == 2
+    assert (await runner.port.balances())["USDT"].free < D(150)  # paper_balance, not the limit
+
+    await sup.shutdown()
+    assert all(t.done() for t in asyncio.all_tasks() if t.get_name().startswith("bot:"))
+    book = runner.book
+    db.close()
+
+    db = Database.in_dir(tmp_path)
+    again = supervisor(db, md)
+    again.apply(SPEC, "pause")
+    assert again.runners["BTC Bot"].book == book  # resumed from SQLite
+    again.apply(SPEC, BotGate.STOP)
+    stopped = again.runners["BTC Bot"]
+    await until(lambda: stopped.stopped)
+    await until(lambda: all(t.done() for t in again._tasks.values()))
+    assert [o.key.purpose.value for o in stopped.book.groups[0].orders] == ["take_profit"]
+    again.apply(SPEC, BotGate.STOP)  # settled: no new task
+    assert all(t.done() for t in again._tasks.values())
+    again.forget("BTC Bot")
+    assert again.snapshot() == {}
+    await again.shutdown()
+    db.close()
