@@ -150,6 +150,11 @@ class _Run:
             return
         if any(o.key.purpose is Purpose.STOP for o in g.orders):
             return  # a stop-loss sell is under way: nothing else until it settles
+        for o in g.open_orders(Purpose.BASE):
+            if o.price is not None and q.ask > o.price:
+                # no longer marketable (the price ran up): drop it; once the exchange confirms,
+                # an unfilled group leaves the book and the next decide opens one at the new ask
+                self._cancel(g, o, f"base order no longer marketable (ask {q.ask})")
         if g.amount > 0 and stop_loss_hit(g, q.bid):
             self._stop_loss(g, q)
             return

@@ -170,7 +170,10 @@ class GroupBook:
         return self.with_group(replace(g, orders=orders))
 
     def cancelled(self, key: OrderKey) -> GroupBook:
-        """The exchange no longer holds the order (cancel confirmed, rejected or expired)."""
+        """The exchange no longer holds the order (cancel confirmed, rejected or expired).
+        Confirming an order the book no longer holds changes nothing."""
+        if all(g.id != key.group_id for g in self.groups):
+            return self
         g = self.group(key.group_id)
         g = replace(g, orders=tuple(o for o in g.orders if o.key != key))
         return self.with_group(g)._settled()

@@ -285,3 +285,41 @@ def test_decide_reports_group_status() -> None:
     assert s.take_profit_price == D("101.20")
     assert d.committed_quote == s.committed_quote
     assert s.committed_quote == D("9.95") + D("0.10152") * D("98.5") + D("0.15511") * D("96.7")
+
+
+def test_a_base_order_the_price_ran_away_from_is_dropped_and_reopened_at_the_new_ask() -> None:
+    p = params()
+    d, book = step(p, GroupBook(), "100")  # base limit 100.50
+    d, book = step(p, book, "101")  # ask 101 > 100.50: not filled, cancelled
+    (c,) = d.commands
+    assert isinstance(c, Cancel)
+    assert c.key.purpose is Purpose.BASE
+    d, book = step(p, book, "101")  # confirmed: group 1 gone, group 2 opens at the new ask
+    (base,) = d.commands
+    assert isinstance(base, Place)
+    assert (base.key.group_id, base.price) == (2, D("101.50"))
+
+
+def test_confirming_a_cancel_of_a_closed_group_changes_nothing() -> None:
+    p = params()
+    d, _ = step(p, GroupBook(), "100")
+    key = d.commands[0].key
+    empty = d.book.cancelled(key)
+    assert empty.groups == ()
+    assert empty.cancelled(key) == empty
+
+
+def test_a_partly_filled_add_keeps_resting_and_the_take_profit_follows_the_position() -> None:
+    p = params()
+    _, book = step(p, GroupBook(), "100")
+    d, book = step(p, book, "100")
+    (add1, _) = _places(d.commands, Purpose.ADD)
+    book = book.fill(add1.key, D("0.05"), D("98.5"), D(0))
+    d = decide(p, book, quotes("98.6"), Gate.RUN, 0.0)
+    assert not [c for c in _cancels(d.commands) if c.key.purpose is Purpose.ADD]
+    assert _places(d.commands, Purpose.ADD) == []  # add 1 (partly filled) and add 2 fill 2 slots
+    (tp,) = _places(d.commands, Purpose.TAKE_PROFIT)
+    assert tp.amount == D("0.09950") + D("0.05")
+    assert d.book.groups[0].adds_used == 1
+    assert d.book.group(1).order(add1.key) is not None
+    assert decide(p, d.book, quotes("98.6"), Gate.RUN, 0.0).commands == ()

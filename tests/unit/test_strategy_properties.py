@@ -6,6 +6,7 @@ idempotent (deciding again on the book it returned issues nothing new).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -35,7 +36,8 @@ def _dec(lo: str, hi: str, places: int = 2) -> st.SearchStrategy[Decimal]:
     return st.decimals(D(lo), D(hi), places=places, allow_nan=False, allow_infinity=False)
 
 
-Scenario = tuple[DcaParams, str, bool, list[tuple[Gate, Decimal, Decimal]]]
+Move = tuple[Gate, Decimal, Decimal, Decimal | None]
+Scenario = tuple[DcaParams, str, bool, list[Move]]
 
 
 @st.composite
@@ -78,7 +80,9 @@ def scenarios(draw: st.DrawFn, *, recovering: bool = False) -> Scenario:
     if recovering:
         gates = st.just(Gate.RUN)
     up = "0.03" if recovering else "0.06"
-    moves = st.tuples(gates, _dec("-0.06", up, 3), _dec("-0.06", up, 3))
+    # sometimes a config change lowers the margin limit (to a share of what it was)
+    cuts = st.none() if recovering else st.none() | st.none() | st.none() | _dec("0.1", "1")
+    moves = st.tuples(gates, _dec("-0.06", up, 3), _dec("-0.06", up, 3), cuts)
     return p, fee, draw(st.booleans()), draw(st.lists(moves, min_size=1, max_size=25))
 
 
@@ -127,7 +131,7 @@ def _check_recovery_add(g: Group, c: Place) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
-def test_any_price_path_keeps_every_money_rule(scenario: Scenario) -> None:
+def test_any_price_path_and_margin_cut_keeps_every_money_rule(scenario: Scenario) -> None:
     _play(scenario)
 
 
@@ -142,17 +146,32 @@ def _play(scenario: Scenario) -> None:
     prices = {"BTC/USDT": D(100), "ETH/USDT": D(20)}
     book = GroupBook()
     now = 0.0
-    for gate, move_a, move_b in path:
+    lowered = False
+    for gate, move_a, move_b, cut in path:
+        if cut is not None:
+            p = replace(p, margin_limit=(p.margin_limit * cut).quantize(D("0.01")))
+            lowered = True
         prices = {
             "BTC/USDT": max(D("1"), (prices["BTC/USDT"] * (1 + move_a)).quantize(D("0.01"))),
             "ETH/USDT": max(D("1"), (prices["ETH/USDT"] * (1 + move_b)).quantize(D("0.01"))),
         }
+        before = book.committed_quote
         book = settle(book, prices, D(fee), race=race)
-        assert book.committed_quote <= p.margin_limit
+        assert book.committed_quote <= before  # fills and cancels never commit more
         q = _quotes({k: v for k, v in prices.items() if k in p.pairs}, fee)
         d = decide(p, book, q, gate, now)
         assert decide(p, book, q, gate, now) == d  # deterministic
-        assert d.book.committed_quote <= p.margin_limit
+        if not lowered:
+            assert d.book.committed_quote <= p.margin_limit
+        # above a lowered cap: nothing more is committed, and nothing is sold for it
+        assert d.book.committed_quote <= max(p.margin_limit, book.committed_quote)
+        if any(isinstance(c, Place) and c.side is OrderSide.BUY for c in d.commands):
+            assert d.book.committed_quote <= p.margin_limit
+        assert all(
+            c.key.purpose in (Purpose.TAKE_PROFIT, Purpose.STOP)
+            for c in d.commands
+            if isinstance(c, Place) and c.side is OrderSide.SELL
+        )
         _check_places(p, d, q)
         again = decide(p, d.book, q, gate, now)  # idempotent
         assert again.commands == ()
