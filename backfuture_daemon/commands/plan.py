@@ -38,6 +38,8 @@ from backfuture_daemon.reconciler.state import ConnectionObservation
 from backfuture_daemon.redaction import GLOBAL_REDACTOR, scrub_text, shorten
 
 FRESH_SALT = "plan"
+#: A /status of thousands of connections is a few MB; anything far larger is not one.
+MAX_STATUS_BYTES = 64 * 2**20
 _CLASSES = {c.value for c in ErrorClass}  # without --against nothing is compared, any salt will do
 
 
@@ -139,10 +141,16 @@ def compare(state: DesiredState, running: dict[str, Any] | None) -> PlanResult:
     observed = observed_from_status(running) if running else Observed()
     # now=0: routine re-checks that are merely due are not changes of the config.
     actions = plan(desired, observed, 0.0)
+    config = (running or {}).get("config") or {}
+    if not isinstance(config, dict):
+        raise _bad("config", "expected an object")
+    applied = config.get("applied_revision")
+    if applied is not None and not isinstance(applied, str):
+        raise _bad("config.applied_revision", "expected text")
     return PlanResult(
         revision=state.revision.id,
         against=(running or {}).get("_url") if running else None,
-        running_revision=((running or {}).get("config") or {}).get("applied_revision"),
+        running_revision=applied,
         actions=actions,
     )
 
@@ -282,7 +290,12 @@ def fetch_status(url: str, timeout: float) -> dict[str, Any]:
         raise UsageError(f"--against {url}: expected an http(s) URL")
     try:
         with urllib.request.urlopen(status_url, timeout=timeout) as resp:  # noqa: S310
-            doc = json.loads(resp.read().decode("utf-8"))
+            body = resp.read(MAX_STATUS_BYTES + 1)
+        if len(body) > MAX_STATUS_BYTES:
+            raise ValueError(f"larger than {MAX_STATUS_BYTES // 2**20} MiB")
+        doc = json.loads(body.decode("utf-8"))
+    except RecursionError as e:
+        raise UsageError(f"--against {status_url}: not a backfuture /status document") from e
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise UsageError(f"--against {status_url}: cannot read the daemon's status ({e})") from e
     if not isinstance(doc, dict) or "connections" not in doc:

@@ -143,20 +143,22 @@ def test_a_status_it_cannot_read_back_names_the_field(doc: dict[str, object], fi
         observed_from_status(doc)
 
 
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [(["x"], "config: expected an object"), ({"applied_revision": 7}, "config.applied_revision")],
+)
+def test_a_status_whose_config_cannot_be_read_names_the_field(config: object, field: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(field)):
+        compare(state(), {**_status(), "config": config})
+
+
 def test_a_good_status_still_reads_back() -> None:
     observed = observed_from_status(_status())
     assert observed.bots["BTC Bot"].since == 12.5
     assert observed.in_flight == frozenset({"MEXC Main"})
 
 
-def test_plan_against_a_hostile_status_exits_2_with_the_field(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from backfuture_daemon.configuration import loading
-
-    monkeypatch.setattr(loading, "load_revision", lambda path, **_kw: state())
-    body = json.dumps(_status(since="soon")).encode()
-
+def _serve_once(body: bytes) -> tuple[HTTPServer, threading.Thread]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(200)
@@ -170,6 +172,28 @@ def test_plan_against_a_hostile_status_exits_2_with_the_field(
     server = HTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    return server, thread
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (json.dumps(_status(since="soon")).encode(), "bots[0].since: expected a number"),
+        (b"[" * 100_000 + b"]" * 100_000, "not a backfuture /status document"),
+        (b"{not json", "cannot read the daemon's status"),
+    ],
+)
+def test_plan_against_a_hostile_status_exits_2_with_a_clear_message(
+    body: bytes,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from backfuture_daemon.configuration import loading
+
+    monkeypatch.setattr(loading, "load_revision", lambda path, **_kw: state())
+    server, thread = _serve_once(body)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         assert _plan(tmp_path, "--against", url) == 2
@@ -178,5 +202,5 @@ def test_plan_against_a_hostile_status_exits_2_with_the_field(
         server.server_close()
         thread.join()
     err = capsys.readouterr().err
-    assert "bots[0].since: expected a number" in err
+    assert message in err
     assert "Traceback" not in err
