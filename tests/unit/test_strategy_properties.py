@@ -86,7 +86,7 @@ def scenarios(draw: st.DrawFn, *, recovering: bool = False) -> Scenario:
     return p, fee, draw(st.booleans()), draw(st.lists(moves, min_size=1, max_size=25))
 
 
-def _quotes(prices: dict[str, Decimal], fee: str) -> dict[str, Quote]:
+def market_quotes(prices: dict[str, Decimal], fee: str) -> dict[str, Quote]:
     r = MarketRules(
         price_tick=D("0.01"),
         amount_step=D("0.0001"),
@@ -158,7 +158,7 @@ def _play(scenario: Scenario) -> None:
         before = book.committed_quote
         book = settle(book, prices, D(fee), race=race)
         assert book.committed_quote <= before  # fills and cancels never commit more
-        q = _quotes({k: v for k, v in prices.items() if k in p.pairs}, fee)
+        q = market_quotes({k: v for k, v in prices.items() if k in p.pairs}, fee)
         d = decide(p, book, q, gate, now)
         assert decide(p, book, q, gate, now) == d  # deterministic
         if not lowered:
