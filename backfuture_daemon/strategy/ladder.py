@@ -112,6 +112,50 @@ def ladder_for(params: DcaParams, reference_price: Decimal = HUNDRED) -> Ladder:
     )
 
 
+def ladder_warnings(
+    ladder: Ladder,
+    *,
+    stop_loss_pct: Decimal | None = None,
+    taker_fee: Decimal | None = None,
+    min_notional: Decimal | None = None,
+) -> tuple[str, ...]:
+    """What reference/bots.md §2.4 asks `validate` to flag about a ladder (empty: nothing).
+
+    Over the margin limit; an add at or below price zero; a take profit that 2 × the taker fee
+    eats; an order under 1.05 × the exchange minimum notional; a stop loss (from the average)
+    that fires before the next add could fill.
+    """
+    out: list[str] = []
+    rows = ladder.rows
+    if not ladder.fits:
+        out.append(
+            f"{ladder.max_active_groups} group(s) × {_r2(ladder.group_quote):.2f} = "
+            f"{_r2(ladder.total_quote):.2f} exceeds the margin limit {_r2(ladder.margin_limit):.2f}"
+        )
+    for r in rows:
+        if r.price <= 0:
+            out.append(f"add {r.step} lies {_r2(r.deviation_pct):.2f} % below entry: at or below 0")
+            break
+    tp_pct = (rows[0].take_profit_price / rows[0].average_price - 1) * HUNDRED
+    if taker_fee is not None and tp_pct <= 2 * taker_fee * HUNDRED:
+        out.append(f"take profit {_r2(tp_pct):.2f} % does not clear 2 × the taker fee {taker_fee}")
+    if min_notional is not None:
+        small = [r.step for r in rows if r.size_quote < min_notional * Decimal("1.05")]
+        if small:
+            steps = ", ".join(map(str, small))
+            out.append(f"step(s) {steps} under 1.05 × the exchange minimum notional {min_notional}")
+    if stop_loss_pct is not None:
+        for i in range(1, len(rows)):
+            before, nxt = rows[i - 1], rows[i]
+            if before.average_price * (1 - stop_loss_pct / HUNDRED) >= nxt.price:
+                out.append(
+                    f"stop loss {stop_loss_pct} % from the average fires before add {nxt.step} "
+                    f"({_r2(nxt.deviation_pct):.2f} % below entry) can fill"
+                )
+                break
+    return tuple(out)
+
+
 def ladder_from_sizing(sizing: Sizing, margin_limit: float, reference_price: float = 100) -> Ladder:
     """For `validate`/`plan`: straight from `Strategy.sizing()` and `Strategy.margin_limit`."""
     params = DcaParams.from_sizing(sizing, pairs=(), margin_limit=margin_limit)

@@ -7,7 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from backfuture_daemon.strategy.ladder import build_ladder, ladder_for, ladder_from_sizing
+from backfuture_daemon.strategy.ladder import (
+    build_ladder,
+    ladder_for,
+    ladder_from_sizing,
+    ladder_warnings,
+)
 from backfuture_daemon.strategy.params import DcaParams, OnStop, RecoveryParams, Side
 from backfuture_daemon.strategy.sizing import SizingInput, resolve_sizing
 from tests.unit.test_strategy_sim import params, reference_sizing
@@ -117,3 +122,22 @@ def test_short_is_not_implemented_yet() -> None:
             pairs=(), margin_limit=D(1), max_active_groups=1, sizing=reference_sizing(),
             side=Side.SHORT,
         )  # fmt: skip
+
+
+def test_ladder_warnings_flag_what_validate_must_show() -> None:
+    ladder = ladder_for(params())
+    assert ladder_warnings(ladder) == ()
+    assert ladder_warnings(ladder, taker_fee=D("0.001"), min_notional=D(5)) == ()
+    (fee,) = ladder_warnings(ladder, taker_fee=D("0.006"))
+    assert "does not clear 2 × the taker fee" in fee
+    (small,) = ladder_warnings(ladder, min_notional=D(10))
+    assert small.startswith("step(s) 0, 1 under")
+    (stop,) = ladder_warnings(ladder, stop_loss_pct=D(5))
+    assert "before add 5 (11.16 % below entry)" in stop  # avg 94.88 × 0.95 > 88.84
+    assert ladder_warnings(ladder, stop_loss_pct=D(12)) == ()
+    over = build_ladder(reference_sizing(), max_active_groups=4, margin_limit=D(500))
+    assert ladder_warnings(over)[0].endswith("exceeds the margin limit 500.00")
+    deep = build_ladder(
+        reference_sizing(step_pct=D(20), step_scale=D(2)), max_active_groups=1, margin_limit=D(1e4)
+    )
+    assert any("at or below 0" in w for w in ladder_warnings(deep))
