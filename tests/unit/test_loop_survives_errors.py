@@ -18,6 +18,7 @@ from backfuture_daemon.bots.model import BotState
 from backfuture_daemon.configuration.models import DesiredState
 from backfuture_daemon.configuration.revision import Probe
 from backfuture_daemon.logs import JsonFormatter, install_redaction
+from backfuture_daemon.reconciler.backoff import BackoffPolicy
 from backfuture_daemon.reconciler.loop import LoopSettings, Reconciler
 from tests.helpers.desired import FakeTester, conn, desired_state, strat
 
@@ -112,19 +113,21 @@ async def test_an_unexpected_error_in_a_pass_is_logged_scrubbed_counted_and_surv
             raise RuntimeError(f"git said {CANARY}\nand more")
         return Probe(str(path), None, "a")
 
-    settings = LoopSettings(resync_interval=0.01)
+    backoff = BackoffPolicy(base=0.02, cap=0.05)  # the pause after a failed pass
+    settings = LoopSettings(resync_interval=0.01, backoff=backoff)
     r = make(lambda p: good_state(), probe, settings=settings)
     stop = asyncio.Event()
     task = asyncio.create_task(r.run(stop, watch=False))
     for _ in range(200):
         await asyncio.sleep(0.01)
-        if r.snapshot().loop_errors_total >= 1 and probes >= 5:
+        if probes >= 6:
             break
-    assert not task.done()  # survived
+    assert not task.done()  # survived, and kept reconciling after the failures
     stop.set()
     await asyncio.wait_for(task, 2.0)
+    assert probes >= 6
     snap = r.snapshot()
-    assert snap.loop_errors_total >= 1
+    assert snap.loop_errors_total == 2
     assert snap.config.applied_revision == "sha256:g1g1g1g1g1g1"  # the last good one runs
     lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
     failed = [d for d in lines if d["msg"].startswith("reconcile pass failed")]

@@ -170,7 +170,7 @@ def _serve_once(body: bytes) -> tuple[HTTPServer, threading.Thread]:
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     return server, thread
 
