@@ -171,6 +171,13 @@ class IntentLog:
         ).fetchall()
         return tuple(_intent(r) for r in rows)
 
+    def has_fill(self, trade_id: str) -> bool:
+        row = self.db.conn.execute(
+            "SELECT 1 FROM fills WHERE strategy=? AND mode=? AND trade_id=?",
+            (self.strategy, self.mode, trade_id),
+        ).fetchone()
+        return row is not None
+
     def last_fill_at(self, pair: str) -> float:
         row = self.db.conn.execute(
             "SELECT max(at) FROM fills WHERE strategy=? AND mode=? AND pair=?",

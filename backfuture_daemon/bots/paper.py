@@ -2,9 +2,10 @@
 
 Built by the bot supervisor for a strategy in `mode: paper`; the runner cannot tell it from a live
 adapter. Fills follow reference/bots.md §4 (freqtrade's dry-run, made persistent): market orders
-walk the order book (VWAP, slippage capped), a marketable limit fills at once at its price as taker,
-a resting limit fills whole at its price as maker once the book trades through it. Orders, fills and
-balances live in SQLite (mode='paper'), so a restart settles what the price crossed while down.
+walk the order book (VWAP, slippage capped), a marketable limit fills at once as taker at the book's
+VWAP, never worse than its limit; a resting limit fills whole at its price as maker once the book
+trades through it. No partial fills, no queue. Orders, fills and balances live in SQLite
+(mode='paper'), so a restart settles what the price crossed while down.
 """
 
 from __future__ import annotations
@@ -132,7 +133,14 @@ class PaperExchange:
         if order.price is None or order.price <= 0:
             raise OrderRejected(TradingErrorClass.ORDER_REJECTED, "a limit order needs a price")
         if self._crossed(order.side, order.price, bid, ask):
-            return self._fill_now(order, order.price, fees.taker, base, quote)
+            # As a venue matches it: against the book at the book's prices, bounded by the limit.
+            price = order.price
+            if book is not None:
+                levels = book.asks if order.side is Side.BUY else book.bids
+                if levels:
+                    vwap = walk_book(levels, order.amount, self._cap, order.side)
+                    price = min(vwap, price) if order.side is Side.BUY else max(vwap, price)
+            return self._fill_now(order, price, fees.taker, base, quote)
         return self._rest(order, fees.maker, base, quote)
 
     async def cancel(self, pair: str, client_order_id: str) -> OrderAck:

@@ -33,7 +33,7 @@ from backfuture_daemon.logs import log_event
 from backfuture_daemon.strategy.engine import Decision, decide
 from backfuture_daemon.strategy.groups import GroupBook
 from backfuture_daemon.strategy.groups import OrderState as BookOrderState
-from backfuture_daemon.strategy.orders import Cancel, OrderKey, Place, Skip
+from backfuture_daemon.strategy.orders import Cancel, OrderCommand, OrderKey, Place, Skip
 from backfuture_daemon.strategy.params import DcaParams, Gate, MarketRules, Quote
 from backfuture_daemon.strategy.status import GroupStatus, group_status
 
@@ -89,10 +89,14 @@ class BotRunner:
         *,
         gate: Gate = Gate.RUN,
         interval: float = 1.0,
+        reject_backoff: float = 30.0,
     ) -> None:
         self.spec, self.port, self._md = spec, port, market_data
         self._rules, self._clock = rules, clock
         self.interval = interval
+        #: seconds without new Places on a pair after the exchange refused one there.
+        self.reject_backoff = reject_backoff
+        self._refused_until: dict[str, float] = {}
         self.gate = gate
         self.intents = IntentLog(db, spec.strategy, spec.mode, clock, limit=spec.id_limit)
         self._db = db
@@ -166,15 +170,16 @@ class BotRunner:
         quotes = self._quotes()
         decision = decide(self.spec.params, self.book, quotes, self.gate, now)
         self.decision = decision
-        if decision.book != self.book or decision.commands:
-            requests = [(c, self._request(c)) for c in decision.commands if isinstance(c, Place)]
+        commands, book = self._held_back(decision.commands, decision.book, now)
+        if book != self.book or commands:
+            requests = [(c, self._request(c)) for c in commands if isinstance(c, Place)]
             with self._db.transaction():
                 for place, request in requests:
                     self.intents.write(place.key, request)
-                self._books.save(decision.book, now)
-            self.book = decision.book
+                self._books.save(book, now)
+            self.book = book
         filled_pairs: set[str] = set()
-        for command in decision.commands:
+        for command in commands:
             if isinstance(command, Place):
                 if await self._place(command):
                     filled_pairs.add(command.pair)
@@ -184,6 +189,23 @@ class BotRunner:
             await self._collect_fills(sorted(filled_pairs))
 
     # ---- sending -------------------------------------------------------------------------
+
+    def _held_back(
+        self, commands: tuple[OrderCommand, ...], book: GroupBook, now: float
+    ) -> tuple[tuple[OrderCommand, ...], GroupBook]:
+        """Drop new Places on a pair whose last order was refused less than `reject_backoff`
+        ago (e.g. insufficient_funds): the engine would ask again every tick, the exchange would
+        refuse again, and every refusal is an intent row."""
+        held = {pair for pair, until in self._refused_until.items() if until > now}
+        if not held:
+            return commands, book
+        kept: list[OrderCommand] = []
+        for c in commands:
+            if isinstance(c, Place) and c.pair in held:
+                book = book.cancelled(c.key)
+            else:
+                kept.append(c)
+        return tuple(kept), book
 
     def _request(self, place: Place) -> OrderRequest:
         return OrderRequest(
@@ -204,6 +226,7 @@ class BotRunner:
             error = f"{e.error_class}: {e.detail}"
             log_event(log, "WARNING", "order rejected", strategy=self.spec.strategy,
                       client_order_id=request.client_order_id, error=error)  # fmt: skip
+            self._refused_until[place.pair] = self._clock() + self.reject_backoff
             self._forget(place.key)
             return False
         except TradingUnavailable:
@@ -243,13 +266,16 @@ class BotRunner:
                 self._apply_fill(fill)
 
     def _apply_fill(self, fill: Fill) -> None:
+        if self.intents.has_fill(fill.trade_id):
+            return  # seen before: no write transaction for it (fills_since overlaps on purpose)
         intent = self.intents.intent(fill.client_order_id) if fill.client_order_id else None
+        if intent is None:
+            # Another bot's or a human's trade on the same account: not this bot's ledger.
+            log_event(log, "DEBUG", "fill of an order this bot never sent",
+                      strategy=self.spec.strategy, trade_id=fill.trade_id)  # fmt: skip
+            return
         with self._db.transaction():
             if not self.intents.record_fill(fill):
-                return
-            if intent is None:
-                log_event(log, "WARNING", "fill of an order this bot never sent",
-                          strategy=self.spec.strategy, trade_id=fill.trade_id)  # fmt: skip
                 return
             fee = (
                 fill.fee if fill.fee_currency == self.spec.quote_currency else fill.fee * fill.price

@@ -40,6 +40,7 @@ class BotSupervisor:
         self._interval, self._live_port, self._cap = interval, live_port, slippage_cap
         self._runners: dict[str, BotRunner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def runners(self) -> Mapping[str, BotRunner]:
@@ -52,12 +53,15 @@ class BotSupervisor:
         keeps its own); a changed mode is another book, so the old runner is closed first."""
         gate = Gate(gate.value if isinstance(gate, Gate) else str(gate))
         runner = self._runners.get(spec.strategy)
-        if runner is not None and runner.spec.mode != spec.mode:
-            runner.close()
-            runner = None
-        if runner is None:
-            runner = self._build(spec, gate)
-            self._runners[spec.strategy] = runner
+        if runner is None or runner.spec.mode != spec.mode:
+            new = self._build(spec, gate)  # first: a spec that cannot run leaves the old one be
+            if runner is not None:
+                runner.close()  # another book: the old runner finishes its tick, then leaves
+                old = self._tasks.pop(spec.strategy, None)
+                if old is not None and not old.done():
+                    self._retiring.add(old)
+                    old.add_done_callback(self._retiring.discard)
+            runner = self._runners[spec.strategy] = new
         else:
             runner.spec = replace(spec)
             runner.set_gate(gate)
@@ -116,7 +120,7 @@ class BotSupervisor:
         """Let every runner finish its tick and leave; cancel those still running after `grace`."""
         for runner in self._runners.values():
             runner.close()
-        tasks = [t for t in self._tasks.values() if not t.done()]
+        tasks = [t for t in (*self._tasks.values(), *self._retiring) if not t.done()]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=grace)
             for task in late:

@@ -55,13 +55,14 @@ class World:
     def clock(self) -> float:
         return self.now
 
-    def runner(self, on_stop: OnStop = OnStop.KEEP_TAKE_PROFIT) -> BotRunner:
+    def runner(self, on_stop: OnStop = OnStop.KEEP_TAKE_PROFIT, balance: str = "500") -> BotRunner:
         db = Database.in_dir(self.path)
         s = spec(on_stop)
         fees = PaperFees(RULES.maker_fee, RULES.taker_fee)
         port = PaperExchange(
-            db, s.strategy, self.md, quote="USDT", start_balance=D(500), fees=fees, clock=self.clock
-        )
+            db, s.strategy, self.md, quote="USDT", start_balance=D(balance), fees=fees,
+            clock=self.clock,
+        )  # fmt: skip
         return BotRunner(s, db, port, self.md, lambda _: RULES, self.clock)
 
     async def tick(self, runner: BotRunner, price: str | None = None) -> None:
@@ -200,3 +201,15 @@ async def test_an_intent_whose_send_died_is_re_decided_not_doubled(tmp_path: Pat
     assert bought["BTC"].free == g.amount  # one base order, not two
     filled = [a for a in await again.port.open_orders(PAIR) if a.state is OrderState.FILLED]
     assert filled == []
+
+
+async def test_a_refused_order_is_not_asked_again_every_tick(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    r = w.runner(balance="5")  # the base order needs ~10 USDT
+    for _ in range(5):
+        await w.tick(r)
+    assert r.intents.counts() == {("buy", "rejected"): 1}
+    assert r.book.groups == ()
+    w.now += r.reject_backoff
+    await w.tick(r)
+    assert r.intents.counts() == {("buy", "rejected"): 2}

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
+
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.manual_market import ManualMarketData
 from backfuture_daemon.bots.model import Gate as BotGate
+from backfuture_daemon.bots.paper import PaperExchange
 from backfuture_daemon.bots.runner import RunnerSpec
 from backfuture_daemon.bots.supervisor import BotSupervisor
 from backfuture_daemon.strategy.params import DcaParams, GroupSizing, MarketRules
@@ -92,4 +95,42 @@ async def test_run_stop_shutdown_and_resume(tmp_path: Path) -> None:
     again.forget("BTC Bot")
     assert again.snapshot() == {}
     await again.shutdown()
+    db.close()
+
+
+async def test_a_mode_change_is_another_runner_and_shutdown_waits_for_both(tmp_path: Path) -> None:
+    md = ManualMarketData()
+    md.set_price(PAIR, D(100))
+    db = Database.in_dir(tmp_path)
+    sup = supervisor(db, md)
+    sup.apply(SPEC, BotGate.RUN)
+    first = sup.runners["BTC Bot"]
+    await until(lambda: first.book.groups != ())
+
+    smaller = RunnerSpec("BTC Bot", "MEXC Main", "paper", PARAMS, "USDT", paper_balance=D(9))
+    sup.apply(smaller, BotGate.RUN)  # same mode: same runner, new spec
+    assert sup.runners["BTC Bot"] is first
+    assert first.spec.paper_balance == D(9)
+
+    live = RunnerSpec("BTC Bot", "MEXC Main", "live", PARAMS, "USDT")
+    with pytest.raises(ValueError, match="live trading is not wired in"):
+        sup.apply(live, BotGate.RUN)
+    assert sup.runners["BTC Bot"] is first  # the paper bot keeps running
+    assert not sup._tasks["BTC Bot"].done()
+
+    def live_port(spec: RunnerSpec) -> PaperExchange:  # stands in for a live adapter
+        return PaperExchange(
+            db, "live stand-in", md, quote="USDT", start_balance=D(50), clock=lambda: 5.0
+        )
+
+    sup._live_port = live_port
+    sup.apply(live, BotGate.RUN)
+    second = sup.runners["BTC Bot"]
+    assert second is not first
+    assert second.spec.mode == "live"
+    await until(lambda: second.book.groups != ())
+    await sup.shutdown()
+    assert all(t.done() for t in asyncio.all_tasks() if t.get_name().startswith("bot:"))
+    rows = db.conn.execute("SELECT DISTINCT mode FROM books ORDER BY mode").fetchall()
+    assert rows == [("live",), ("paper",)]
     db.close()

@@ -81,13 +81,21 @@ async def test_market_slippage_is_capped_and_thin_book_fills_at_last_level(
     assert (await ex.place(buy("m3", "3"))).average_price == D(100)
 
 
-async def test_marketable_limit_fills_at_once_at_its_price_as_taker(tmp_path: Path) -> None:
+async def test_marketable_limit_fills_at_once_as_taker_never_worse_than_its_limit(
+    tmp_path: Path,
+) -> None:
     md = ManualMarketData()
-    md.set_book(PAIR, ((D(99), D(5)),), ((D(100), D(5)),))
+    md.set_book(PAIR, ((D(99), D(5)), (D(90), D(5))), ((D(100), D(1)), (D(102), D(5))))
     ex = paper(Database.in_dir(tmp_path), md)
-    ack = await ex.place(buy("l1", "1", "101"))
-    assert (ack.state, ack.average_price) == (OrderState.FILLED, D(101))
-    assert await free(ex, "USDT") == (D("898.798"), 0)  # 101 + 0.202 taker
+    ack = await ex.place(buy("l1", "1", "101"))  # the best ask covers it: 100
+    assert (ack.state, ack.average_price) == (OrderState.FILLED, D(100))
+    assert await free(ex, "USDT") == (D("899.8"), 0)  # 100 + 0.2 taker
+    ack = await ex.place(buy("l2", "2", "101"))  # 1 @ 100 + 1 @ 102 = 101: bounded by 101
+    assert ack.average_price == D(101)
+    ack = await ex.place(sell("l3", "2", "95"))  # 2 @ 99 on the bid side
+    assert ack.average_price == D(99)
+    ack = await ex.place(sell("l4", "1", "100"))  # the bid is below the limit: it rests
+    assert ack.state is OrderState.OPEN
 
 
 async def test_resting_buy_fills_whole_at_its_price_as_maker_once_crossed(
