@@ -242,7 +242,7 @@ class _Run:
 
     def _trim_to_cap(self) -> None:
         """A lowered margin limit: cancel resting adds, farthest first, until the book fits."""
-        live = sum(
+        pending = sum(
             (
                 o.reserved_quote
                 for g in self.book.groups
@@ -251,7 +251,7 @@ class _Run:
             ),
             Decimal(0),
         )
-        excess = self.book.committed_quote - live - self.p.margin_limit
+        excess = self.book.committed_quote - pending - self.p.margin_limit
         adds = sorted(
             (
                 (o.key.step, -g.id, g.id, o)
@@ -296,7 +296,9 @@ class _Run:
                 self._skip(None, pair, Purpose.BASE, 0, SkipReason.NO_QUOTE, "no market quote")
                 continue
             rules = q.rules
-            price = rules.price_down(q.ask * (1 + self.p.entry_slippage_pct / HUNDRED))
+            # marketable: the slippage allowance rounded down, but never under the ask
+            limit = rules.price_down(q.ask * (1 + self.p.entry_slippage_pct / HUNDRED))
+            price = max(limit, rules.price_up(q.ask))
             amount = rules.amount_down(self.p.sizing.base_order_quote / price)
             why = rules.below_minimum(amount, price)
             if why:

@@ -323,3 +323,15 @@ def test_a_partly_filled_add_keeps_resting_and_the_take_profit_follows_the_posit
     assert d.book.groups[0].adds_used == 1
     assert d.book.group(1).order(add1.key) is not None
     assert decide(p, d.book, quotes("98.6"), Gate.RUN, 0.0).commands == ()
+
+
+def test_a_coarse_tick_never_makes_the_base_order_unmarketable() -> None:
+    r = replace(rules(), price_tick=D(1))
+    p = replace(params(), entry_slippage_pct=D("0.1"))
+    q = {PAIR: replace(quotes("100.2", r)[PAIR], ask=D("100.2"))}
+    d = decide(p, GroupBook(), q, Gate.RUN, 0.0)
+    (base,) = d.commands
+    assert isinstance(base, Place)
+    assert base.price == D(101)  # 100.2 × 1.001 floors to 100 < ask: the ask rounded up
+    assert base.reserved_quote <= D(10)
+    assert decide(p, d.book, q, Gate.RUN, 0.0).commands == ()
