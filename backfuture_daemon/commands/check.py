@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from backfuture_daemon.settings import load_settings
 
     path: Path = args.path
-    if not path.exists():
+    if not _exists(path):
         _err(f"backfuture check: {path}: no such file or directory")
         return 2
     try:
@@ -179,3 +179,10 @@ def _out(text: str) -> None:
 
 def _err(text: str) -> None:
     sys.stderr.write(GLOBAL_REDACTOR(text) + "\n")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: no such file either way
+        return False

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path: Path = args.path
-    if not path.exists():
+    if not _exists(path):
         print(f"backfuture validate: {path}: no such file or directory", file=sys.stderr)
         return 2
     decrypt = not args.no_decrypt
@@ -187,3 +187,10 @@ def _invalid_text(path: Path, exc: ConfigError) -> str:
         f"({', '.join(exc.error_classes)}); nothing from this revision would be applied"
     )
     return "\n".join(lines)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: no such file either way
+        return False

@@ -62,7 +62,37 @@ def load_revision(
     decrypt=False (`--no-decrypt`, PR CI without keys) checks structure and schema with every
     secret required to be an ENC[...] value. Decrypted secrets go to GLOBAL_REDACTOR.
     `env` is the environment for sops (default: this process's).
+
+    A revision is data, never a crash: whatever the files hold, the outcome is a DesiredState or
+    a ConfigError (an unexpected failure becomes an issue naming its type, never its text).
     """
+    try:
+        return _load(path, decrypt, sops_timeout, allow_empty, env, extra_egress_ips)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        issue = ConfigIssue(
+            str(path),
+            "",
+            f"cannot be validated ({type(exc).__name__} while reading it); nothing from this "
+            "revision is applied",
+            ConfigErrorClass.FILE_UNREADABLE if isinstance(exc, OSError) else _SCHEMA,
+        )
+        raise ConfigError([issue]) from None
+
+
+_SCHEMA = ConfigErrorClass.SCHEMA_INVALID
+_DECRYPT_FAILED = ConfigErrorClass.DECRYPT_FAILED
+
+
+def _load(
+    path: Path,
+    decrypt: bool,
+    sops_timeout: float,
+    allow_empty: bool,
+    env: Mapping[str, str] | None,
+    extra_egress_ips: Sequence[IpAddress],
+) -> DesiredState:
     if not path.exists():
         raise ConfigError(
             [ConfigIssue(str(path), "", "does not exist", ConfigErrorClass.FILE_UNREADABLE)]
@@ -135,6 +165,10 @@ def _validate_documents(
         except ValidationError as exc:
             issues += schema_issues(doc.file, doc.data, exc)
             model = _salvage(doc.data, broken)
+        except Exception as exc:
+            message = f"cannot be validated ({type(exc).__name__})"
+            issues.append(ConfigIssue(doc.file, "", message, _SCHEMA))
+            continue
         if model.policy is not None:
             if policy is not None:
                 issues.append(
@@ -219,6 +253,10 @@ def _decrypt_all(
         except DecryptError as exc:
             message = str(exc).removeprefix(f"{exc.file}: ")
             doc.issues.append(ConfigIssue(doc.file, "", message, exc.error_class))
+            return
+        except Exception as exc:
+            message = f"cannot be decrypted ({type(exc).__name__})"
+            doc.issues.append(ConfigIssue(doc.file, "", message, _DECRYPT_FAILED))
             return
         _register_secrets(data)
         doc.data = data

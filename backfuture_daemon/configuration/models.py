@@ -99,6 +99,12 @@ class Endpoints(Frozen):
             raise ValueError("must be an http(s) URL with a host, e.g. http://127.0.0.1:9101")
         if parts.username or parts.password:
             raise ValueError("must not carry credentials (user:password@); keys go in api_key")
+        try:
+            port = parts.port  # urlsplit checks the port only when asked: 99999, "abc"
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError("the port must be a number from 1 to 65535")
         return v.rstrip("/")
 
     def hosts(self) -> list[str]:

@@ -7,9 +7,11 @@ a load of the same files give the same digest, commit and id.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,16 +56,58 @@ class Probe:
         return revision_id(self.commit, self.digest)
 
 
-def discover(path: Path) -> tuple[list[Path], bool]:
-    """Candidate files and whether `path` is a directory (the rule: configuration/loading.py)."""
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.iterdir()
-            if p.suffix in YAML_SUFFIXES and not p.name.startswith(".") and p.is_file()
-        )
-        return files, True
-    return [path], False
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """The files of a revision: regular `*.yaml`/`*.yml` files to read, and the entries named like
+    documents that are refused (with why: a dangling, looping or escaping symlink, a FIFO, a
+    directory). Refused entries are reported by the loader, never silently skipped."""
+
+    files: tuple[Path, ...]
+    is_dir: bool
+    refused: tuple[tuple[Path, str], ...] = ()
+
+
+def discover(path: Path) -> Discovery:
+    """What the revision at `path` is made of (the rule: configuration/loading.py).
+
+    Raises OSError when the directory itself cannot be listed.
+    """
+    if not path.is_dir():
+        return Discovery((path,), False)
+    root = path.resolve()
+    files: list[Path] = []
+    refused: list[tuple[Path, str]] = []
+    for p in sorted(path.iterdir()):
+        if p.suffix not in YAML_SUFFIXES or p.name.startswith("."):
+            continue
+        problem = _entry_problem(root, p)
+        if problem is None:
+            files.append(p)
+        else:
+            refused.append((p, problem))
+    return Discovery(tuple(files), True, tuple(refused))
+
+
+def _entry_problem(root: Path, p: Path) -> str | None:
+    """Why a directory entry named like a document cannot be one (None: a regular file)."""
+    try:
+        if p.is_symlink():
+            try:
+                target = p.resolve(strict=True)
+            except RuntimeError:
+                return "a symlink loop"
+            except OSError as e:
+                return "a symlink loop" if e.errno == errno.ELOOP else "a dangling symlink"
+            if not target.is_relative_to(root):
+                return "a symlink pointing outside the config directory (refused)"
+        mode = p.stat().st_mode
+    except OSError as e:
+        return f"cannot stat: {e.strerror}"
+    if stat.S_ISDIR(mode):
+        return "a directory named like a document"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device)"
+    return None
 
 
 class RevisionDigest:
@@ -79,21 +123,47 @@ class RevisionDigest:
         return self._h.hexdigest()
 
 
+def read_regular_file(file: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """At most `limit` bytes of a regular file. Never blocks on a FIFO (opened non-blocking and
+    refused): OSError for anything that is not a regular file or is larger than `limit`."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket, device or directory)")
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"{st.st_size} bytes: larger than the 5 MiB limit")
+        chunks: list[bytes] = []
+        left = limit + 1  # a file growing while read is caught too
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, "larger than the 5 MiB limit")
+        return data
+    finally:
+        os.close(fd)
+
+
 def read_for_digest(file: Path) -> bytes:
     """A file's bytes, or a marker naming why they cannot be read (too large, vanished)."""
     try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return f"too large: {size}".encode()
-        return file.read_bytes()
+        return read_regular_file(file)
     except OSError as e:  # vanished between walk and read: part of an ongoing change
         return f"unreadable: {e.errno}".encode()
 
 
-def content_digest(files: Sequence[Path]) -> str:
+def content_digest(found: Discovery) -> str:
+    """The digest the loader computes for the same files (refused entries count by name)."""
     digest = RevisionDigest()
-    for f in files:
-        digest.add(f.name, read_for_digest(f))
+    for f in found.files:
+        digest.add(f.name if found.is_dir else f.resolve().name, read_for_digest(f))
+    for f, problem in found.refused:
+        digest.add(f.name, f"refused: {problem}".encode())
     return digest.hexdigest()
 
 
@@ -204,14 +274,17 @@ def git_commit(
 def probe_revision(path: Path) -> Probe:
     """Cheap to call every few seconds: digests exactly the files the loader would read
     (`discover`), so editor swap files or temp files change nothing."""
-    target = path.resolve()
+    try:
+        target = path.resolve()
+    except RuntimeError:  # a symlink loop (Python 3.11 raises it from a non-strict resolve)
+        raise OSError(errno.ELOOP, "a symlink loop", str(path)) from None
     root = target if target.is_dir() else target.parent
     # HEAD before and after hashing: `git pull` writes the files, then moves HEAD, so a HEAD that
     # moved meanwhile may name files we did not see. Hash again (a few times at most).
     commit, digest = git_head(root), ""
     for _ in range(3):
         before = commit
-        digest = content_digest(discover(target)[0])
+        digest = content_digest(discover(target))
         commit = git_head(root)
         if commit == before:
             break

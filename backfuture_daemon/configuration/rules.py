@@ -17,18 +17,46 @@ from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 from backfuture_daemon.configuration.models import (
+    Adding,
+    ConfigDocument,
     Connection,
+    Endpoints,
+    ExchangeName,
     Market,
+    Mode,
     Policy,
+    RecoveryMode,
+    RiskLevel,
     Strategy,
     is_loopback_host,
 )
 from backfuture_daemon.configuration.secrets_policy import PLACEHOLDER
 from backfuture_daemon.errors import ConfigErrorClass, ConfigIssue
+from backfuture_daemon.health import ConnectionStatus, ErrorClass, Permission, StepStatus
 from backfuture_daemon.strategy.sizing import Sizing
 
 #: Every `error_class` a ConfigIssue can carry (the enum's values; kept for existing importers).
 CONFIG_ERROR_CLASSES: tuple[str, ...] = tuple(c.value for c in ConfigErrorClass)
+
+#: The shortest secret redaction can remove without rewriting other text (KuCoin requires
+#: passphrases of at least 7 characters; real keys and secrets are far longer than 8).
+MIN_SECRET_LENGTH = {"api_key": 8, "api_secret": 8, "passphrase": 7}
+
+#: Words the daemon itself prints (JSON, /status, metrics, logs): a secret inside one of them
+#: would rewrite that word wherever it appears.
+_VOCABULARY: tuple[str, ...] = tuple(
+    {
+        *(str(v) for e in (ConfigErrorClass, ErrorClass, ConnectionStatus, StepStatus) for v in e),
+        *(str(v) for e in (Permission, ExchangeName, Market, Mode, RiskLevel) for v in e),
+        *(
+            name
+            for m in (ConfigDocument, Policy, Connection, Endpoints, Strategy, Adding, RecoveryMode)
+            for name in m.model_fields
+        ),
+        *("true", "false", "null", "none", "redacted", "encrypted", "connections", "strategies"),
+        *("revision", "running", "paused", "stopped", "online", "degraded", "failed", "error"),
+    }
+)
 
 #: Floating-point slack when comparing money: far below a cent, far above float rounding.
 _EPSILON = 1e-9
@@ -176,6 +204,52 @@ def _endpoint_issues(c: Located[Connection], policy: Policy) -> list[ConfigIssue
     return out
 
 
+def _public_texts(
+    connections: Sequence[Located[Connection]], strategies: Sequence[Located[Strategy]]
+) -> list[str]:
+    """Cleartext the revision itself makes public (names, pairs, labels, URLs), lower case."""
+    out = [w.lower() for w in _VOCABULARY]
+    for c in connections:
+        out += [c.item.name.lower(), *(f"{k} {v}".lower() for k, v in c.item.labels.items())]
+        if c.item.endpoints is not None:
+            out += [u.lower() for u in (c.item.endpoints.spot, c.item.endpoints.futures) if u]
+    for s in strategies:
+        out += [s.item.name.lower(), s.item.connection.lower(), *(p.lower() for p in s.item.pairs)]
+    return out
+
+
+def unsafe_secret_issues(
+    connections: Sequence[Located[Connection]], strategies: Sequence[Located[Strategy]]
+) -> list[ConfigIssue]:
+    """Secrets too short or too common to redact safely: redaction removes a secret wherever it
+    appears, so `true` or `Main` would rewrite JSON and names (and tell a reader the secret)."""
+    public = _public_texts(connections, strategies)
+    out: list[ConfigIssue] = []
+    for c in connections:
+        for field, minimum in MIN_SECRET_LENGTH.items():
+            secret = getattr(c.item, field)
+            value = secret.get_secret_value() if secret is not None else None
+            if value is None or value == PLACEHOLDER:
+                continue
+            if len(value.strip()) < minimum:
+                why = f"shorter than {minimum} characters"
+            elif any(value.lower() in text for text in public):
+                why = "a word that appears in names, pairs or the daemon's own output"
+            else:
+                continue
+            out.append(
+                ConfigIssue(
+                    c.file,
+                    c.path("connections", field),
+                    f'connection "{c.item.name}": the {field} is {why}, so it cannot be kept out '
+                    "of logs and outputs without rewriting other text. Create a new key on the "
+                    "exchange with a longer, random value (and set it with `sops edit`)",
+                    ConfigErrorClass.POLICY_VIOLATION,
+                )
+            )
+    return out
+
+
 def check_revision(
     policy: Policy,
     connections: Sequence[Located[Connection]],
@@ -222,6 +296,9 @@ def check_revision(
             by_name[c.item.name] = c
         if c.item.endpoints is not None:
             issues += _endpoint_issues(c, policy)
+
+    if secrets_known:
+        issues += unsafe_secret_issues(connections, strategies)
 
     if secrets_known and not policy.allow_key_reuse:
         prints = key_fingerprints(connections)

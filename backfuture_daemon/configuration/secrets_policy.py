@@ -24,6 +24,13 @@ ENC_VALUE = re.compile(
     r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:str\]$"
 )
 
+#: Any value sops encrypted, whatever its original type (sops keeps it in `type:`).
+_ENC_ANY = re.compile(r"^ENC\[AES256_GCM,data:[^\]]*,type:(?P<type>[a-z]+)\]$")
+
+#: What Go yaml.v3 (sops) decodes as false into a bool: YAML 1.1 and 1.2 spellings. Anything
+#: else that is set (true, y, yes, "yes", on, 1...) may turn the MAC off, so it is refused.
+_FALSE_WORDS = frozenset({"false", "no", "n", "off", ""})
+
 #: sops key sources whose server address is written in the (committed) file's metadata.
 _ADDRESSED_KEY_SOURCES = ("hc_vault", "azure_kv")
 
@@ -55,7 +62,7 @@ def check_secrets(doc: Document) -> None:
         isinstance(conns, list)
         and conns
         and isinstance(meta, Mapping)
-        and meta.get("mac_only_encrypted") is True
+        and _set(meta.get("mac_only_encrypted"))
     ):
         # The MAC would not cover cleartext fields: a commit could re-point these keys
         # (endpoints, exchange) at another host without being able to decrypt them.
@@ -84,16 +91,52 @@ def check_secrets(doc: Document) -> None:
         )
 
 
+_KINDS = {"int": "a number", "float": "a number", "bool": "a boolean", "list": "a list"}
+
+
+def _set(flag: Any) -> bool:
+    """Whether sops may read `flag` as true (the guard errs on the side of "set")."""
+    if flag is None or flag is False:
+        return False
+    return not (isinstance(flag, str) and flag.strip().lower() in _FALSE_WORDS)
+
+
+def _enc_type(value: Any) -> str | None:
+    """The original type of an ENC[...] value, or of every leaf of an encrypted list/mapping
+    ("list"/"mapping" when all leaves are encrypted); None when it is not encrypted."""
+    if isinstance(value, str):
+        m = _ENC_ANY.match(value)
+        return m.group("type") if m else None
+    if isinstance(value, list | Mapping):
+        leaves = list(value.values()) if isinstance(value, Mapping) else value
+        if leaves and all(_enc_type(v) is not None for v in leaves):
+            return "mapping" if isinstance(value, Mapping) else "list"
+    return None
+
+
 def _check_connection(doc: Document, i: int, c: Mapping[str, Any]) -> None:
     label = object_label(c, "connection")
     for f in SECRET_FIELDS:
         if f not in c or c[f] is None:
             continue
         where = f"connections[{i}].{f}"
+        kind = _enc_type(c[f])
+        if doc.encrypted and kind not in (None, "str"):
+            doc.issues.append(
+                ConfigIssue(
+                    doc.file,
+                    where,
+                    f"encrypted, but as {_KINDS.get(kind, 'a ' + kind)}, not a string{label}: "
+                    f"{f} is one string. "
+                    f"Set it as a quoted string with `sops edit {doc.path.name}`",
+                    ConfigErrorClass.SCHEMA_INVALID,
+                )
+            )
+            continue
         if not doc.encrypted:
             hint = (
                 "the value looks encrypted but the file has no `sops:` metadata (deleted?)"
-                if is_enc(c[f])
+                if kind is not None
                 else "a plaintext secret in a file that is not SOPS-encrypted"
             )
             message = (

@@ -33,6 +33,17 @@ def _config_filter(change: object, path: str) -> bool:
     return bool(tail) and (tail[0] in ("HEAD", "packed-refs") or tail[0] == "refs")
 
 
+def _parent_filter(name: str) -> Callable[[object, str], bool]:
+    """In the parent directory only the config path itself matters (a symlink swap, the path
+    appearing or vanishing): a log file or state directory beside it must not wake the loop,
+    or each pass's own log line would trigger the next."""
+
+    def keep(change: object, path: str) -> bool:
+        return Path(path).name == name
+
+    return keep
+
+
 async def _watch(
     paths: list[Path],
     *,
@@ -41,12 +52,13 @@ async def _watch(
     stop: asyncio.Event,
     debounce_ms: int,
     on_batch: Callable[[], None] | None = None,
+    watch_filter: Callable[[object, str], bool] | None = None,
 ) -> None:
     from watchfiles import awatch
 
     async for changes in awatch(
         *paths,
-        watch_filter=_config_filter if recursive else None,
+        watch_filter=_config_filter if recursive else watch_filter,
         recursive=recursive,
         stop_event=stop,
         debounce=debounce_ms,
@@ -71,7 +83,8 @@ async def watch_config(
     Each watcher gets its own stop event: watchfiles sets the event it was given when its task
     is cancelled, and the daemon's own stop event must only ever mean "shut down".
     """
-    parent = Path(os.path.abspath(path)).parent  # noqa: ASYNC240 (no I/O: cwd join)
+    absolute = Path(os.path.abspath(path))  # noqa: ASYNC240 (no I/O: cwd join)
+    parent = absolute.parent
     parent_stop = asyncio.Event()
     inner_stop = asyncio.Event()
     inner: asyncio.Task[None] | None = None
@@ -113,6 +126,7 @@ async def watch_config(
                     stop=parent_stop,
                     debounce_ms=debounce_ms,
                     on_batch=aim,
+                    watch_filter=_parent_filter(absolute.name),
                 )
             except Exception as e:  # a vanished directory, inotify limits: poll meanwhile
                 log.warning(

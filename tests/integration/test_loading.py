@@ -242,7 +242,7 @@ def test_duplicate_yaml_keys_and_multi_document_files(repo: Repo) -> None:
         ("list.yaml", "yaml_invalid"),
         ("multi.yaml", "yaml_invalid"),
     ]
-    assert "duplicate key 'strategies'" in issues[0].message
+    assert "duplicate key: strategies" in issues[0].message
 
 
 def test_every_error_is_reported_with_field_paths(repo: Repo) -> None:

@@ -88,3 +88,11 @@ def test_messages_name_the_host_not_the_key() -> None:
     for issue in issues_for("http://proxy.example", **kwargs) + issues_for("http://10.0.0.1"):
         assert CANARY_KEY not in issue.message
         assert CANARY_SECRET not in issue.message
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:99999", "http://127.0.0.1:0", "http://[::1]:65536", "http://x:abc"]
+)
+def test_a_port_outside_1_to_65535_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="port must be a number from 1 to 65535"):
+        Endpoints(spot=url)

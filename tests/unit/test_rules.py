@@ -190,3 +190,42 @@ def test_error_classes_form_a_closed_set() -> None:
         allow_empty=False,
     )
     assert set(classes(everything)) <= set(CONFIG_ERROR_CLASSES)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("api_secret", "true", "shorter than 8"),
+        ("api_key", "abc1234", "shorter than 8"),
+        ("api_secret", "strategies", "appears in names"),  # a word of the daemon's own JSON
+        ("api_secret", "conservative", "appears in names"),  # a risk level
+        ("api_key", "spot main", "appears in names"),  # inside the connection's own name
+    ],
+)
+def test_secrets_too_short_or_too_common_to_redact_are_refused(
+    field: str, value: str, why: str
+) -> None:
+    issues = run([c(**{field: value})], [s()])
+    assert classes(issues) == ["policy_violation"]
+    assert issues[0].path == f"connections[0].{field}"
+    assert why in issues[0].message
+    assert 'connection "MEXC Spot Main"' in issues[0].message
+    assert f" {value} " not in f" {issues[0].message} "  # the value itself is never shown
+
+
+def test_a_short_kucoin_passphrase_is_refused_naming_connection_and_field() -> None:
+    conn = c(
+        "KuCoin Main",
+        exchange="kucoin",
+        passphrase="Main",
+        api_key="CANARYkcKEY1234",
+        api_secret="CANARYkcSECRET1234",
+    )
+    issues = run([conn])
+    assert [(i.path, i.error_class) for i in issues] == [
+        ("connections[0].passphrase", "policy_violation")
+    ]
+    assert "shorter than 7 characters" in issues[0].message
+    ok = c("KuCoin Main", exchange="kucoin", passphrase="Pass7ch", api_key="CANARYkc12345678")
+    assert run([ok]) == []  # 7 characters (KuCoin's minimum) is enough
+    assert run([conn], secrets_known=False) == []  # not decrypted: the values are unknown

@@ -93,19 +93,46 @@ def test_a_commit_landing_while_files_are_hashed_is_not_named_after_files_it_lac
     (tmp_path / "a.yaml").write_text("version: 1\n")
     head = ["a" * 40]
     monkeypatch.setattr(revision, "git_head", lambda root: head[0])
-    real_read = Path.read_bytes
+    real_read = revision.read_regular_file
     landed = False
 
-    def read_bytes(self: Path) -> bytes:
+    def read_regular_file(path: Path) -> bytes:
         nonlocal landed
-        data = real_read(self)
+        data = real_read(path)
         if not landed:  # `git pull` writes b.yaml and moves HEAD right after we read a.yaml
             landed = True
             (tmp_path / "b.yaml").write_text("version: 1\n")
             head[0] = "b" * 40
         return data
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(revision, "read_regular_file", read_regular_file)
     probe = probe_revision(tmp_path)
     assert probe.commit == "b" * 40
     assert probe.digest == probe_revision(tmp_path).digest  # b.yaml is in what it names "b…"
+
+
+async def test_a_log_file_beside_the_config_does_not_wake_the_loop(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "c.yaml").write_text("version: 1\n")
+    reasons: list[str] = []
+    seen = asyncio.Event()
+
+    def notify(why: str) -> None:
+        reasons.append(why)
+        seen.set()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch_config(config, notify, stop, debounce_ms=20))
+    await asyncio.sleep(0.2)  # watchers armed
+    log = tmp_path / "daemon.log"
+    for i in range(10):  # what a DEBUG log line per pass would do
+        with log.open("a") as f:
+            f.write(f"pass {i}\n")
+        await asyncio.sleep(0.03)
+    await asyncio.sleep(0.3)
+    assert reasons == []
+    (config / "c.yaml").write_text("version: 1\n# edited\n")  # the config itself still wakes it
+    await asyncio.wait_for(seen.wait(), 2.0)
+    stop.set()
+    await asyncio.wait_for(task, 3.0)
