@@ -7,6 +7,7 @@ daemon's logs, /metrics, /status, nor in `backfuture plan` output.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -430,3 +431,46 @@ def test_shutdown_drains_checks_and_a_second_sigint_forces_exit(
             forced.stop()
     finally:
         sandbox.faults(latency_ms=0)
+
+
+#: Commits that made PyYAML or the loader raise something other than a config error (issue 8):
+#: the daemon must reject each one and keep running the last good revision.
+HOSTILE = {
+    "impossible date": "version: 1\nstrategies:\n  - name: X\n    margin_limit: 2024-13-45\n",
+    "bad !!int": "version: !!int abc\n",
+    "bad !!bool": "version: !!bool maybe\n",
+    "a set": "version: 1\npolicy: !!set [1]\n",
+    "a list as a key": "version: 1\n? [a]\n: b\n",
+    "5,000 digits": "version: 1\nx: " + "9" * 5000 + "\n",
+    "deep nesting": "version: 1\nx: " + "[" * 20000 + "]" * 20000 + "\n",
+}
+
+
+def test_hostile_commits_are_rejected_and_the_daemon_keeps_running(
+    sandbox: SandboxProc, tmp_path: Path
+) -> None:
+    repo = ConfigRepo(tmp_path / "repo", documents(sandbox))
+    json_logs = {"BACKFUTURE_LOG_FORMAT": "json"}
+    daemon = DaemonProc(repo.path, tmp_path, repo.key_file, extra_env=json_logs)
+    try:
+        wait_until(lambda: daemon.bots().get(BOT) == "running", 10, "bot running")
+        good = daemon.status()["config"]["applied_revision"]
+        for n, (what, text) in enumerate(HOSTILE.items(), start=1):
+            atomic_write(repo.path / "hostile.yaml", text)
+            repo.commit(f"hostile: {what}")
+
+            def rejected(want: int = n) -> bool:
+                return bool(daemon.status()["config"]["reloads_total"].get("failure", 0) >= want)
+
+            wait_until(rejected, 15, f"{what} rejected")
+            status = daemon.status()
+            assert status["config"]["applied_revision"] == good, what
+            assert {b["strategy"]: b["state"] for b in status["bots"]} == {BOT: "running"}, what
+        assert daemon.p.poll() is None  # alive
+        lines = daemon.output().splitlines()
+        for line in lines:
+            json.loads(line)  # every log line is one JSON document, even for the worst input
+        assert not any("Traceback" in line for line in lines)
+        assert_no_canary(daemon)
+    finally:
+        daemon.stop()
