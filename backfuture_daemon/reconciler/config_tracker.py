@@ -80,6 +80,12 @@ def load_issues(error: Exception, path: Path) -> list[ConfigIssue]:
     return [ConfigIssue(str(path), "", text, "file_unreadable")]
 
 
+def is_transient(probe: Probe | None, classes: Sequence[str]) -> bool:
+    """Retry the same digest after a backoff: only when every class is of the environment (an
+    unreadable path is re-probed on every trigger anyway, so it never needs a timer)."""
+    return probe is not None and bool(classes) and set(classes) <= TRANSIENT_CONFIG_CLASSES
+
+
 def empty_guard(state: DesiredState, running: int, path: Path) -> ConfigIssue | None:
     """Argo CD `allowEmpty: false`: an emptied revision while bots run is far more often a broken
     checkout or merge than an intent; suspending strategies stops every bot on purpose."""
@@ -258,7 +264,7 @@ class ConfigTracker:
         self.status = rejected(self.status, probe, classes, text)
         self.loaded_once = True
         retry_in: float | None = None
-        if probe is not None and classes and set(classes) <= TRANSIENT_CONFIG_CLASSES:
+        if is_transient(probe, classes):
             self._failures += 1
             retry_in = transient_delay(self._failures, self._backoff, self._rand)
             self.retry_at = now + retry_in

@@ -274,11 +274,13 @@ class Reconciler:
                     pause = transient_delay(failures, self._settings.backoff, self._rand)
                     self._fail(e, pause)
                 force = False
-                timeout = next_resync - self._monotonic()
-                for due in (self.checks.next_due(), self.tracker.retry_at):
-                    if due is not None:
-                        timeout = min(timeout, due - self._clock())
-                await _wait_any(self._wake, stop, max(timeout, pause))
+                wait = wait_seconds(
+                    resync_in=next_resync - self._monotonic(),
+                    due=(self.checks.next_due(), self.tracker.retry_at),
+                    now=self._clock(),
+                    floor=pause,
+                )
+                await _wait_any(self._wake, stop, wait)
                 self._wake.clear()
                 if self._monotonic() >= next_resync:
                     self._config_dirty = True
@@ -317,6 +319,18 @@ class Reconciler:
         persisted as paused); nothing starts once shutdown began."""
         actions = plan(self.desired, self._observed(), self._clock())
         self._apply(tuple(a for a in actions if isinstance(a, BotCommand) and a.gate is Gate.PAUSE))
+
+
+def wait_seconds(
+    *, resync_in: float, due: tuple[float | None, ...], now: float, floor: float
+) -> float:
+    """How long the loop may sleep: until the resync, a re-check or a config retry falls due,
+    but at least `floor` (a due time the planner does not act on must never spin)."""
+    timeout = resync_in
+    for at in due:
+        if at is not None:
+            timeout = min(timeout, at - now)
+    return max(timeout, floor)
 
 
 def _where(tb: TracebackType | None) -> str:

@@ -1,5 +1,6 @@
-"""The config tracker's decisions as pure functions: when to load, relabel or skip a probe, what a
-loader's exception becomes, the empty-set guard, and the wording of the events it logs."""
+"""The reconciler's decisions as pure functions: when to load, relabel or skip a probe, what a
+loader's exception becomes, the empty-set guard, which failures retry on a timer, how long the
+loop sleeps, and the wording of the events it logs."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from backfuture_daemon.reconciler import events
 from backfuture_daemon.reconciler.config_tracker import (
     Step,
     empty_guard,
+    is_transient,
     load_issues,
     next_step,
     relabelled,
 )
+from backfuture_daemon.reconciler.loop import wait_seconds
 from backfuture_daemon.reconciler.state import ConfigStatus
 from tests.helpers.desired import conn, desired_state, strat
 
@@ -110,3 +113,18 @@ def test_an_unexpected_error_is_named_by_type_and_scrubbed() -> None:
     assert ev.message.endswith("; the last good revision keeps running; next pass in 2s")
     assert token not in ev.message
     assert ev.fields["loop_errors_total"] == 3
+
+
+def test_only_failures_of_the_environment_are_retried_on_a_timer() -> None:
+    assert is_transient(probe(), ["decrypt_timeout"])
+    assert is_transient(probe(), ["decrypt_timeout", "decrypt_key_missing"])
+    assert not is_transient(probe(), ["decrypt_timeout", "plaintext_secret"])
+    assert not is_transient(probe(), [])
+    assert not is_transient(None, ["decrypt_timeout"])  # unreadable path: re-probed anyway
+
+
+def test_the_loop_sleeps_until_the_first_due_time_but_never_spins() -> None:
+    assert wait_seconds(resync_in=60.0, due=(None, None), now=100.0, floor=0.005) == 60.0
+    assert wait_seconds(resync_in=60.0, due=(130.0, 110.0), now=100.0, floor=0.005) == 10.0
+    assert wait_seconds(resync_in=60.0, due=(90.0, None), now=100.0, floor=0.005) == 0.005
+    assert wait_seconds(resync_in=-5.0, due=(), now=0.0, floor=2.5) == 2.5  # after a failure
