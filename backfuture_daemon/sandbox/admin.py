@@ -1,6 +1,7 @@
 """The sandbox's loopback-only admin routes (`/__sandbox/...`), mounted on every venue port by
-server.py: faults, keys and request counters. They exist for tests, benchmarks and the demo;
-the middleware in server.py refuses any caller that `is_loopback` rejects.
+server.py: faults, keys, the market under test control and request counters. They exist for
+tests, benchmarks and the demo; the middleware in server.py refuses any caller that
+`is_loopback` rejects.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class AdminRoutes:
         app.router.add_post(PREFIX + "faults", self.set_faults)
         app.router.add_post(PREFIX + "keys", self.add_key)
         app.router.add_post(PREFIX + "keys/{api_key}", self.update_key)
+        app.router.add_get(PREFIX + "market", self.get_market)
+        app.router.add_post(PREFIX + "market", self.set_market)
         app.router.add_get(PREFIX + "requests", self.requests)
         app.router.add_delete(PREFIX + "requests", self.reset_requests)
 
@@ -160,3 +163,17 @@ class AdminRoutes:
     async def reset_requests(self, request: web.Request) -> web.Response:
         self.sandbox.reset_request_counts()
         return json_response({"total": 0})
+
+    async def get_market(self, request: web.Request) -> web.Response:
+        """`GET /__sandbox/market?symbol=BTC/USDT`: mode (walk|hold|path), price now, plan."""
+        try:
+            return json_response(self.sandbox.market_state(request.query.get("symbol", "")))
+        except ValueError as e:
+            return _error(str(e))
+
+    async def set_market(self, request: web.Request) -> web.Response:
+        """`POST /__sandbox/market` with {"symbol", one of "price" | "path" | "resume": true}."""
+        try:
+            return json_response(self.sandbox.control_market(await json_object(request)))
+        except (BadBody, ValueError) as e:
+            return _error(str(e))

@@ -1,19 +1,22 @@
 """The sandbox's market: a seeded price feed over the catalogue's instruments that moves over
-time, and a small matching engine (limit orders rest and fill when the price crosses; market
-orders fill at the last price) over per-key accounts.
+time (or follows a test's control, control.py), and a small matching engine (limit orders rest
+and fill when the price crosses; market orders fill at the last price) over per-key accounts.
 
-Called by the venue handlers (mexc/, kucoin/). Everything is in memory and
-O(1) or O(open orders of one key) per request; prices are computed, never stored.
+Called by the venue handlers (mexc/, kucoin/); quotes.py derives candles, books and trades from
+the same feed. Everything is in memory and O(1) or O(open orders of one key) per request.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from backfuture_daemon.sandbox.catalogue import Catalogue, Instrument
+from backfuture_daemon.sandbox.control import Command, PriceControl, describe
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
@@ -22,7 +25,7 @@ Status = Literal["open", "filled", "canceled"]
 _MASK64 = (1 << 64) - 1
 
 
-def _mix(x: int) -> int:
+def mix(x: int) -> int:
     """splitmix64 finaliser: a cheap, well-spread integer hash."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
@@ -31,15 +34,16 @@ def _mix(x: int) -> int:
 
 
 def _symbol_salt(seed: int, symbol: str) -> int:
-    h = _mix(seed)
+    h = mix(seed)
     for byte in symbol.encode():
-        h = _mix(h ^ byte)
+        h = mix(h ^ byte)
     return h
 
 
 class PriceFeed:
     """Deterministic, seeded prices as a pure function of (symbol, time): smooth value noise in
-    three octaves (5 s, 1 min, 10 min) around each instrument's start price. No state, O(1)."""
+    three octaves (5 s, 1 min, 10 min) around each instrument's start price, O(1) — unless a
+    test took control of a symbol (`control`), whose segments then answer."""
 
     _OCTAVES: tuple[tuple[int, float], ...] = ((5_000, 0.0015), (60_000, 0.004), (600_000, 0.012))
 
@@ -50,16 +54,21 @@ class PriceFeed:
         self._base = {i.symbol: i.start_price for i in instruments}
         self._tick = {i.symbol: i.price_tick for i in instruments}
         self._salt = {i.symbol: _symbol_salt(seed, i.symbol) for i in instruments}
+        #: test control over the walk (POST /__sandbox/market); empty: the walk alone
+        self.control = PriceControl()
 
     def _noise(self, salt: int, period: int, t_ms: int) -> float:
         k, rem = divmod(t_ms, period)
-        a = _mix(salt ^ k) / _MASK64 * 2.0 - 1.0
-        b = _mix(salt ^ (k + 1)) / _MASK64 * 2.0 - 1.0
+        a = mix(salt ^ k) / _MASK64 * 2.0 - 1.0
+        b = mix(salt ^ (k + 1)) / _MASK64 * 2.0 - 1.0
         f = rem / period
         f = f * f * (3.0 - 2.0 * f)
         return a + (b - a) * f
 
     def price(self, symbol: str, t_ms: int) -> Decimal:
+        controlled = self.control.price(symbol, t_ms)
+        if controlled is not None:
+            return controlled.quantize(self._tick[symbol], rounding=ROUND_DOWN)
         salt = self._salt[symbol]
         drift = sum(amp * self._noise(salt + p, p, t_ms) for p, amp in self._OCTAVES)
         raw = Decimal(repr(self._base[symbol] * math.exp(drift)))
@@ -161,6 +170,18 @@ class Engine:
     def last_price(self, symbol: str, now_ms: int) -> Decimal:
         return self.feed.price(symbol, now_ms)
 
+    def control_market(self, command: Command, now_ms: int) -> dict[str, Any]:
+        """Hold, path or resume one symbol's price from `now_ms` on; resting orders fill as the
+        new path crosses them (on their owner's next look, like any fill)."""
+        inst = self.catalogue.by_symbol[command.symbol]
+        current = self.feed.price(command.symbol, now_ms)
+        self.feed.control.apply(command, now_ms, current, inst.price_tick)
+        return self.market_state(command.symbol, now_ms)
+
+    def market_state(self, symbol: str, now_ms: int) -> dict[str, Any]:
+        segment = self.feed.control.segment(symbol, now_ms)
+        return describe(segment, symbol, self.feed.price(symbol, now_ms))
+
     def place(self, acct: Account, order: Order, now_ms: int) -> Order:
         """Validate funds, lock them, and fill what is immediately fillable."""
         inst = self.catalogue.by_symbol[order.symbol]
@@ -242,7 +263,8 @@ class Engine:
         """Fill resting limit orders whose price was crossed since they were last checked."""
         for oid in list(acct.open_ids):
             order = acct.orders[oid]
-            if now_ms > order.checked_ms:
+            # `>=`: a test may move the price within the millisecond of the last look.
+            if now_ms >= order.checked_ms:
                 crossed_at = self._first_cross(order, order.checked_ms, now_ms)
                 if crossed_at is not None:
                     assert order.price is not None
@@ -251,19 +273,24 @@ class Engine:
 
     def _first_cross(self, order: Order, start: int, end: int) -> int | None:
         """First time in (start, end] the price reached the order's limit, looking at the price
-        path on a whole-second grid (coarser beyond an hour: at most `_MAX_SAMPLES` looks)."""
+        path on a whole-second grid (coarser beyond an hour: at most `_MAX_SAMPLES` looks) and at
+        every turn of a controlled price (linear in between, so no crossing is missed)."""
         assert order.price is not None
-        step = max(self._GRID_MS, -(-(end - start) // self._MAX_SAMPLES))
-        step = -(-step // self._GRID_MS) * self._GRID_MS
-        t = (start // step + 1) * step
-        while True:
-            t = min(t, end)
+        turns = self.feed.control.breakpoints(order.symbol, start, end)
+        for t in heapq.merge(self._grid(start, end), turns):
             p = self.feed.price(order.symbol, t)
             if p <= order.price if order.side == "buy" else p >= order.price:
                 return t
-            if t >= end:
-                return None
+        return None
+
+    def _grid(self, start: int, end: int) -> Iterator[int]:
+        step = max(self._GRID_MS, -(-(end - start) // self._MAX_SAMPLES))
+        step = -(-step // self._GRID_MS) * self._GRID_MS
+        t = (start // step + 1) * step
+        while t < end:
+            yield t
             t += step
+        yield end
 
     def cancel(self, acct: Account, order_id: str, now_ms: int) -> Order:
         self.refresh(acct, now_ms)
@@ -292,47 +319,3 @@ def decimal_str(value: Decimal | None) -> str:
         return "0"
     text = format(value.normalize(), "f")
     return text if text != "-0" else "0"
-
-
-@dataclass(frozen=True, slots=True)
-class Candle:
-    open_ms: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-
-
-def candles(
-    feed: PriceFeed, symbol: str, interval_ms: int, end_ms: int, *, start_ms: int | None = None,
-    limit: int = 500,
-) -> list[Candle]:  # fmt: skip
-    """Candles of the seeded path, oldest first: the last `limit` up to `end_ms`, or those from
-    `start_ms` on. High/low are looked up at a few points per candle (cheap, not exact)."""
-    last_open = (end_ms // interval_ms) * interval_ms
-    first_open = last_open - (limit - 1) * interval_ms
-    if start_ms is not None:
-        first_open = max(first_open, -(-start_ms // interval_ms) * interval_ms)
-        last_open = min(last_open, first_open + (limit - 1) * interval_ms)
-    out: list[Candle] = []
-    for t in range(first_open, last_open + 1, interval_ms):
-        close_t = min(t + interval_ms - 1, end_ms)
-        points = [feed.price(symbol, t + (close_t - t) * k // 4) for k in range(5)]
-        vol = Decimal(_mix(t ^ feed.seed) % 100_000) / 1000
-        out.append(Candle(t, points[0], max(points), min(points), points[-1], vol))
-    return out
-
-
-def book(
-    feed: PriceFeed, inst: Instrument, now_ms: int, depth: int
-) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
-    """A synthetic order book around the last price: (bids high→low, asks low→high)."""
-    last = feed.price(inst.symbol, now_ms)
-    tick = inst.price_tick
-    size = max(inst.min_amount, Decimal(1000) / Decimal(inst.start_price)).quantize(
-        inst.amount_tick
-    )
-    bids = [(last - tick * (i + 1), size * (i + 1)) for i in range(depth)]
-    asks = [(last + tick * (i + 1), size * (i + 1)) for i in range(depth)]
-    return bids, asks

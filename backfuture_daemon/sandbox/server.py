@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from backfuture_daemon.sandbox import admin, kucoin, mexc, transport
 from backfuture_daemon.sandbox.catalogue import Catalogue
+from backfuture_daemon.sandbox.control import parse_command
 from backfuture_daemon.sandbox.engine import Engine, PriceFeed
 from backfuture_daemon.sandbox.faults import Faults
 from backfuture_daemon.sandbox.keys import KeyStore, SandboxKey
@@ -216,6 +218,38 @@ class Sandbox:
         if "balances" in changes:
             self.engine.reset_account(key.exchange, key.api_key, key.balances)
         return key
+
+    def set_market(
+        self,
+        symbol: str,
+        *,
+        price: float | None = None,
+        path: list[list[float]] | None = None,
+        resume: bool = False,
+    ) -> dict[str, Any]:
+        """Take control of a spot symbol's mid price on every venue (and of the perpetuals that
+        follow it): hold `price`, move linearly through `path` ([seconds_from_now, price] points,
+        then hold), or `resume` the seeded walk. ValueError on bad input. Returns the new state."""
+        body: dict[str, Any] = {"symbol": symbol}
+        if price is not None:
+            body["price"] = price
+        if path is not None:
+            body["path"] = path
+        if resume:
+            body["resume"] = True
+        return self.control_market(body)
+
+    def control_market(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """`set_market` from a `POST /__sandbox/market` body (control.CommandError if invalid).
+        Times count on the market clock (real time): a venue with `clock_offset_ms` sees the
+        change at its own shifted time, as it sees the whole price path."""
+        command = parse_command(body, self.engine.catalogue.by_symbol)
+        return self.engine.control_market(command, int(time.time() * 1000))
+
+    def market_state(self, symbol: str) -> dict[str, Any]:
+        if symbol not in self.engine.catalogue.by_symbol:
+            raise ValueError(f"unknown spot symbol {symbol!r}")
+        return self.engine.market_state(symbol, int(time.time() * 1000))
 
     def request_counts(self, exchange: str | None = None) -> dict[str, int]:
         """Requests served per route path: all venues summed, or one venue (mexc, kucoin,

@@ -18,9 +18,9 @@ from backfuture_daemon.sandbox.engine import (
     Order,
     PriceFeed,
     UnknownOrder,
-    candles,
 )
 from backfuture_daemon.sandbox.kucoin.gateway import mask_ip
+from backfuture_daemon.sandbox.quotes import candles
 
 pytestmark = pytest.mark.integration
 

@@ -11,13 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.sandbox.catalogue import Instrument
-from backfuture_daemon.sandbox.engine import (
-    book,
-    candles,
-    decimal_str,
-)
+from backfuture_daemon.sandbox.engine import decimal_str
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.kucoin.gateway import fail, ok
+from backfuture_daemon.sandbox.quotes import book, candles, trades
 from backfuture_daemon.sandbox.venue import (
     Venue,
     cached,
@@ -215,3 +212,17 @@ async def orderbook_100(request: web.Request) -> web.Response:
 async def orderbook_full(request: web.Request, key: SandboxKey) -> web.Response:
     venue = venue_of(request)
     return ok(_book(venue, instrument(venue, request.query.get("symbol")), 100))
+
+
+async def histories(request: web.Request) -> web.Response:
+    """`GET /api/v1/market/histories`: the last 100 public trades at the price path."""
+    venue = venue_of(request)
+    inst = instrument(venue, request.query.get("symbol"))
+    rows = trades(venue.engine.feed, inst, venue.now_ms(), 100)
+    return ok(
+        [
+            {"sequence": str(t.time_ms), "price": decimal_str(t.price),
+             "size": decimal_str(t.amount), "side": t.side, "time": t.time_ms * 1_000_000}
+            for t in rows
+        ]
+    )  # fmt: skip

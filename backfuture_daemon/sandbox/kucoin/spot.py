@@ -32,6 +32,7 @@ from backfuture_daemon.sandbox.kucoin.gateway import (
 from backfuture_daemon.sandbox.kucoin.market_data import (
     all_tickers,
     currencies,
+    histories,
     instrument,
     kucoin_id,
     level1,
@@ -334,6 +335,7 @@ def routes() -> list[Route]:
         ("GET", f"{v1}/market/orderbook/level2_100", orderbook_100),
         ("GET", "/api/v3/market/orderbook/level2", private("General", orderbook_full)),
         ("GET", f"{v1}/market/candles", market_candles),
+        ("GET", f"{v1}/market/histories", histories),
         ("GET", "/api/ua/v1/account/mode", private("General", account_mode)),
         ("GET", "/api/v3/margin/symbols", private("General", margin_symbols)),
         ("GET", f"{v1}/isolated/symbols", private("General", isolated_symbols)),

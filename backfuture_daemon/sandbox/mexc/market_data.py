@@ -11,12 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.sandbox.catalogue import Instrument
-from backfuture_daemon.sandbox.engine import (
-    book,
-    candles,
-    decimal_str,
-)
+from backfuture_daemon.sandbox.engine import decimal_str
 from backfuture_daemon.sandbox.mexc.gateway import Params, err
+from backfuture_daemon.sandbox.quotes import book, candles, trades
 from backfuture_daemon.sandbox.venue import (
     Venue,
     cached,
@@ -220,3 +217,45 @@ async def depth(request: web.Request) -> web.Response:
             "timestamp": now,
         }
     )
+
+
+def _trade_window(venue: Venue, params: Params) -> tuple[int, int, int | None]:
+    """(end, limit, start) of a trades request: the last `limit` (default 500, at most 1000)."""
+    limit = min(1000, max(1, int_param(params, "limit", 500) or 500))
+    now = venue.now_ms()
+    end = int_param(params, "endTime", None)
+    return (min(now, end) if end else now), limit, int_param(params, "startTime", None)
+
+
+async def recent_trades(request: web.Request) -> web.Response:
+    """`GET /api/v3/trades`: the public tape, newest last, at the price path."""
+    venue = venue_of(request)
+    inst = instrument(venue, request.query)
+    assert inst is not None
+    end, limit, _ = _trade_window(venue, request.query)
+    rows = trades(venue.engine.feed, inst, end, limit)
+    return json_response(
+        [
+            {"id": None, "price": decimal_str(t.price), "qty": decimal_str(t.amount),
+             "quoteQty": decimal_str(t.price * t.amount), "time": t.time_ms,
+             "isBuyerMaker": t.side == "sell", "isBestMatch": True,
+             "tradeType": "BID" if t.side == "buy" else "ASK"}
+            for t in rows
+        ]
+    )  # fmt: skip
+
+
+async def agg_trades(request: web.Request) -> web.Response:
+    """`GET /api/v3/aggTrades` (ccxt's default for fetch_trades), with startTime/endTime."""
+    venue = venue_of(request)
+    inst = instrument(venue, request.query)
+    assert inst is not None
+    end, limit, start = _trade_window(venue, request.query)
+    rows = trades(venue.engine.feed, inst, end, limit, start_ms=start)
+    return json_response(
+        [
+            {"a": None, "f": None, "l": None, "p": decimal_str(t.price),
+             "q": decimal_str(t.amount), "T": t.time_ms, "m": t.side == "sell", "M": True}
+            for t in rows
+        ]
+    )  # fmt: skip

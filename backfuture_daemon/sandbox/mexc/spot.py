@@ -22,12 +22,14 @@ from backfuture_daemon.sandbox.engine import (
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.mexc.gateway import Params, Route, err, private
 from backfuture_daemon.sandbox.mexc.market_data import (
+    agg_trades,
     default_symbols,
     depth,
     exchange_info,
     instrument,
     klines,
     ping,
+    recent_trades,
     server_time,
     ticker_24hr,
     ticker_price,
@@ -322,6 +324,8 @@ def routes() -> list[Route]:
         ("GET", f"{p}/ticker/price", ticker_price),
         ("GET", f"{p}/klines", klines),
         ("GET", f"{p}/depth", depth),
+        ("GET", f"{p}/trades", recent_trades),
+        ("GET", f"{p}/aggTrades", agg_trades),
         ("GET", f"{p}/account", private("SPOT_ACCOUNT_READ", account)),
         ("GET", f"{p}/apiKeyInfo", private(None, api_key_info)),
         ("POST", f"{p}/apiKeyInfo", private(None, set_api_key_info)),
