@@ -4,6 +4,7 @@ Called by probes.ConnectionTester (and anything else that catches ccxt errors). 
 class often misleads (reference/exchanges.md §0.5: MEXC 700006 "IP not whitelisted" is a
 BadRequest), so the exchange code parsed from the message (`"<id> <json body>"`) wins; the ccxt
 class is only the fallback. `describe` renders the vendor text short and redacted for a reason.
+`trading_error` maps the same classification onto what an order call's caller does next.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backfuture_daemon.exchanges.port import (
+    OrderRejected,
+    TradingErrorClass,
+    TradingUnavailable,
+)
 from backfuture_daemon.health import ErrorClass
 from backfuture_daemon.redaction import GLOBAL_REDACTOR, scrub_tokens, shorten
 
@@ -228,3 +234,64 @@ def describe(
     if redact is not None:
         raw = redact(raw)
     return shorten(scrub_tokens(GLOBAL_REDACTOR(raw)), 160)
+
+
+#: Balance too low for the order (reference §5, §6): MEXC 30004 / 10101, KuCoin 200004.
+INSUFFICIENT_FUNDS_CODES: dict[str, frozenset[str]] = {
+    "mexc": frozenset({"30004", "10101"}),
+    "kucoin": frozenset({"200004"}),
+}
+#: Codes that name a missing or malformed parameter: the key's own problem only when the
+#: parameter is the signature (MEXC 700004, reference §5).
+PARAMETER_CODES: frozenset[tuple[str, str]] = frozenset({("mexc", "700004")})
+_TEMPORARY = {
+    ErrorClass.RATE_LIMITED: TradingErrorClass.RATE_LIMITED,
+    ErrorClass.EXCHANGE_UNAVAILABLE: TradingErrorClass.EXCHANGE_UNAVAILABLE,
+}
+_KEY_PROBLEMS = frozenset(
+    {
+        ErrorClass.INVALID_KEY,
+        ErrorClass.NO_READ_PERMISSION,
+        ErrorClass.NO_TRADE_PERMISSION,
+        ErrorClass.NO_FUTURES_PERMISSION,
+        ErrorClass.IP_NOT_ALLOWED,
+        ErrorClass.ACCOUNT_SUSPENDED,
+        ErrorClass.CLOCK_SKEW,
+    }
+)
+
+
+def trading_error(
+    exc: BaseException,
+    exchange: str,
+    *,
+    redact: Callable[[str], str] | None = None,
+    http_status: int | None = None,
+    retry_after: float | None = None,
+) -> OrderRejected | TradingUnavailable:
+    """An order call's failure as the exception its caller handles: `TradingUnavailable` (retry
+    later; a `place` outcome is unknown until looked up by client id) or `OrderRejected`."""
+    import ccxt
+
+    c = classify_error(exc, exchange, redact=redact, http_status=http_status)
+    family = FAMILY.get(exchange, exchange)
+    if isinstance(exc, ccxt.InsufficientFunds) or c.code in INSUFFICIENT_FUNDS_CODES.get(
+        family, frozenset()
+    ):
+        return OrderRejected(TradingErrorClass.INSUFFICIENT_FUNDS, c.detail)
+    if c.error_class in _TEMPORARY:
+        wait = retry_after if c.error_class is ErrorClass.RATE_LIMITED else None
+        return TradingUnavailable(_TEMPORARY[c.error_class], c.detail, wait)
+    if (family, c.code) in PARAMETER_CODES and "signature" not in c.detail.lower():
+        # "Mandatory parameter 'quantity' ... malformed": the order, not the key, is wrong.
+        return OrderRejected(TradingErrorClass.ORDER_REJECTED, c.detail)
+    if c.error_class in _KEY_PROBLEMS:
+        return OrderRejected(TradingErrorClass.AUTH_REJECTED, c.detail)
+    rejected = (ccxt.BadRequest, ccxt.InvalidOrder, ccxt.ArgumentsRequired, ccxt.NotSupported)
+    if c.error_class is not ErrorClass.UNKNOWN_ERROR or c.code is not None:
+        # a pair rule, or a business rule's code outside the table (size, price, unknown order)
+        return OrderRejected(TradingErrorClass.ORDER_REJECTED, c.detail)
+    if isinstance(exc, rejected):
+        return OrderRejected(TradingErrorClass.ORDER_REJECTED, c.detail)
+    # No code, no known class: the request may or may not have been executed.
+    return TradingUnavailable(TradingErrorClass.EXCHANGE_UNAVAILABLE, c.detail)
