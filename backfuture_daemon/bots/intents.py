@@ -131,6 +131,11 @@ class IntentLog:
         Raises what the port raises (after recording it): OrderRejected for good, or
         TradingUnavailable when the outcome is unknown until a lookup by client order id."""
         self.write(key, order)
+        return await self.send(port, order)
+
+    async def send(self, port: TradingPort, order: OrderRequest) -> OrderAck:
+        """Send an intent already written (`write`, e.g. in the runner's book transaction) and
+        record the answer; raises as `submit` does."""
         try:
             ack = await port.place(order)
         except (OrderRejected, TradingUnavailable) as e:

@@ -11,10 +11,16 @@ trades through it. No partial fills, no queue. Orders, fills and balances live i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 
 from backfuture_daemon.bots.db import Database
+from backfuture_daemon.bots.paper_sim import (
+    DEFAULT_FEES,
+    PaperFees,
+    order_problem,
+    split_pair,
+    walk_book,
+)
 from backfuture_daemon.exchanges.port import (
     Balance,
     Fill,
@@ -28,6 +34,9 @@ from backfuture_daemon.exchanges.port import (
     TradingErrorClass,
     TradingUnavailable,
 )
+from backfuture_daemon.strategy.params import MarketRules
+
+__all__ = ["PaperExchange", "PaperFees", "walk_book"]
 
 ZERO = Decimal(0)
 _MODE = "paper"
@@ -35,45 +44,6 @@ _SELECT_ORDERS = (
     "SELECT client_order_id, order_id, pair, side, type, amount, price, state, filled,"
     " average_price, locked, created_at FROM paper_orders WHERE strategy=? AND mode=?"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PaperFees:
-    """Fee rates as fractions of the cost (0.001 = 0.1 %), charged in the quote currency."""
-
-    maker: Decimal = Decimal("0.001")
-    taker: Decimal = Decimal("0.001")
-
-
-def split_pair(pair: str) -> tuple[str, str]:
-    base, _, quote = pair.partition("/")
-    if not base or not quote:
-        raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"bad pair {pair!r}")
-    return base, quote.split(":")[0]
-
-
-def walk_book(
-    levels: tuple[tuple[Decimal, Decimal], ...], amount: Decimal, cap: Decimal, side: Side
-) -> Decimal:
-    """VWAP of `amount` taken from `levels` (best first). A book too thin for the amount fills the
-    rest at its last level; the price is capped `cap` (fraction) away from the best level, as
-    freqtrade's dry-run does."""
-    if not levels:
-        raise TradingUnavailable(TradingErrorClass.EXCHANGE_UNAVAILABLE, "empty order book")
-    left, cost = amount, ZERO
-    for price, size in levels:
-        take = min(left, size)
-        cost += take * price
-        left -= take
-        if left <= 0:
-            break
-    if left > 0:
-        cost += left * levels[-1][0]
-    vwap = cost / amount
-    best = levels[0][0]
-    if side is Side.BUY:
-        return min(vwap, best * (1 + cap))
-    return max(vwap, best * (1 - cap))
 
 
 class PaperExchange:
@@ -91,11 +61,14 @@ class PaperExchange:
         *,
         quote: str,
         start_balance: Decimal,
-        fees: PaperFees | Callable[[str], PaperFees] = PaperFees(),
+        fees: PaperFees | Callable[[str], PaperFees] = DEFAULT_FEES,
         slippage_cap: Decimal = Decimal("0.05"),
+        rules: Callable[[str], MarketRules | None] | None = None,
         clock: Callable[[], float],
     ) -> None:
+        """`rules`: the pair's precision and minimums, checked as a live venue checks them."""
         self._db = db
+        self._rules = rules
         self._strategy = strategy
         self._md = market_data
         self._fees = fees
@@ -122,6 +95,11 @@ class PaperExchange:
         fees = self._fees_for(order.pair)
         book = self._md.order_book(order.pair)
         bid, ask = self._top(order.pair)
+        rules = self._rules(order.pair) if self._rules is not None else None
+        if rules is not None:
+            why = order_problem(order, rules, ask if order.side is Side.BUY else bid)
+            if why:
+                raise OrderRejected(TradingErrorClass.ORDER_REJECTED, why)
         if order.type is OrderType.MARKET:
             if book is None:
                 raise TradingUnavailable(

@@ -221,7 +221,7 @@ class BotRunner:
         """Send one Place (its intent is committed); True when it filled at once."""
         request = self._request(place)
         try:
-            ack = await self.intents.submit(self.port, place.key, request)
+            ack = await self.intents.send(self.port, request)  # written with the book
         except OrderRejected as e:
             error = f"{e.error_class}: {e.detail}"
             log_event(log, "WARNING", "order rejected", strategy=self.spec.strategy,

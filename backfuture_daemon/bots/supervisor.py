@@ -15,7 +15,8 @@ from dataclasses import replace
 from decimal import Decimal
 
 from backfuture_daemon.bots.db import Database
-from backfuture_daemon.bots.paper import PaperExchange, PaperFees
+from backfuture_daemon.bots.paper import PaperExchange
+from backfuture_daemon.bots.paper_sim import PaperFees
 from backfuture_daemon.bots.runner import BotRunner, BotSnapshot, RunnerSpec
 from backfuture_daemon.exchanges.port import MarketDataPort, TradingPort
 from backfuture_daemon.logs import log_event
@@ -85,6 +86,7 @@ class BotSupervisor:
                 start_balance=spec.paper_balance or spec.params.margin_limit,
                 fees=lambda pair: _fees(self._rules(spec, pair)),
                 slippage_cap=self._cap,
+                rules=lambda pair: self._rules(spec, pair),
                 clock=self._clock,
             )
         elif self._live_port is not None:

@@ -22,6 +22,7 @@ from backfuture_daemon.exchanges.port import (
     TradingErrorClass,
     TradingUnavailable,
 )
+from backfuture_daemon.strategy.params import MarketRules
 
 PAIR = "BTC/USDT"
 FEES = PaperFees(maker=D("0.001"), taker=D("0.002"))
@@ -196,3 +197,27 @@ async def test_restart_keeps_the_ledger_and_settles_what_was_crossed_while_down(
     # 1000 - 95.095 - 80.080 reserved; r1's reserve spent exactly (95 + 0.095 maker)
     assert await free(again, "USDT") == (D("824.825"), D("80.080"))
     assert await free(again, "BTC") == (D(1), 0)
+
+
+async def test_orders_are_checked_against_the_market_rules_like_a_live_venue(
+    tmp_path: Path,
+) -> None:
+    md = ManualMarketData()
+    md.set_book(PAIR, ((D(99), D(5)),), ((D(100), D(5)),))
+    rules = MarketRules(price_tick=D("0.01"), amount_step=D("0.001"), min_notional=D(5))
+    ex = PaperExchange(
+        Database.in_dir(tmp_path), "S", md, quote="USDT", start_balance=D(1000), fees=FEES,
+        rules=lambda _pair: rules, clock=lambda: 7.0,
+    )  # fmt: skip
+    refused = {
+        "amount precision": buy("a", "0.0015", "90"),
+        "price precision": buy("b", "0.1", "90.005"),
+        "notional": buy("c", "0.04", "90"),  # 3.6 < 5
+        "market notional": buy("d", "0.049"),  # at the best ask 100: 4.9 < 5
+    }
+    for name, order in refused.items():
+        with pytest.raises(OrderRejected) as info:
+            await ex.place(order)
+        assert info.value.error_class is TradingErrorClass.ORDER_REJECTED, name
+    assert (await ex.place(buy("e", "0.05"))).state is OrderState.FILLED
+    assert (await ex.place(buy("f", "0.1", "90.01"))).state is OrderState.OPEN
