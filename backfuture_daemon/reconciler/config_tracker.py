@@ -180,6 +180,11 @@ class ConfigTracker:
         self._last_probe: Probe | None = None
         self._failures = 0  # transient config failures in a row (same digest)
 
+    def reread(self) -> None:
+        """Forget the last probe: the next `observe` loads the files even if they look unchanged
+        (after a pass that failed half-way, so a revision is never skipped as "seen")."""
+        self._last_probe = None
+
     def retry_due(self) -> bool:
         return self.retry_at is not None and self.retry_at <= self._clock()
 

@@ -265,21 +265,22 @@ class Reconciler:
         failures = 0
         try:
             while not stop.is_set():
-                pause = MIN_WAIT
                 try:
                     await self.reconcile_once(force=force)
-                    failures = 0
                 except Exception as e:
+                    # Retried after a backoff (not at the next trigger, not at once).
                     failures += 1
-                    pause = transient_delay(failures, self._settings.backoff, self._rand)
-                    self._fail(e, pause)
+                    wait = transient_delay(failures, self._settings.backoff, self._rand)
+                    self._fail(e, wait)
+                else:
+                    failures = 0
+                    wait = wait_seconds(
+                        resync_in=next_resync - self._monotonic(),
+                        due=(self.checks.next_due(), self.tracker.retry_at),
+                        now=self._clock(),
+                        floor=MIN_WAIT,
+                    )
                 force = False
-                wait = wait_seconds(
-                    resync_in=next_resync - self._monotonic(),
-                    due=(self.checks.next_due(), self.tracker.retry_at),
-                    now=self._clock(),
-                    floor=pause,
-                )
                 await _wait_any(self._wake, stop, wait)
                 self._wake.clear()
                 if self._monotonic() >= next_resync:
@@ -296,7 +297,9 @@ class Reconciler:
 
     def _fail(self, error: Exception, retry_in: float | None) -> None:
         self._loop_errors += 1
-        self._config_dirty = True  # the pass may have stopped half-way: read again next time
+        # The pass may have stopped half-way through a load: read the files again next time.
+        self._config_dirty = True
+        self.tracker.reread()
         ev = events.loop_failed(
             error, total=self._loop_errors, retry_in=retry_in, where=_where(error.__traceback__)
         )

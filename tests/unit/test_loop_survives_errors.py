@@ -215,3 +215,38 @@ async def test_a_bug_while_recording_a_result_is_counted_not_lost_with_the_task(
     assert [b.state for b in snap.bots] == [BotState.PAUSED]  # never ran on an unrecorded test
     assert "reconcile pass failed: RuntimeError" in json_lines.getvalue()
     assert CANARY not in json_lines.getvalue()
+
+
+async def test_a_revision_whose_pass_failed_half_way_is_loaded_on_the_next_pass() -> None:
+    digest = "a"
+    probes = 0
+
+    def probe(path: Path) -> Probe:
+        nonlocal probes
+        probes += 1
+        if probes == 4:  # the re-probe after loading revision b, once
+            raise RuntimeError("git crashed")
+        return Probe(str(path), None, digest)
+
+    def load(path: Path) -> DesiredState:
+        return good_state("g1" if digest == "a" else "g2")
+
+    backoff = BackoffPolicy(base=0.02, cap=0.05)
+    r = make(load, probe, settings=LoopSettings(resync_interval=60.0, backoff=backoff))
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop, watch=False))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if r.snapshot().config.applied_revision == "sha256:g1g1g1g1g1g1":
+            break
+    digest = "b"
+    r.request("commit b")
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if r.snapshot().config.applied_revision == "sha256:g2g2g2g2g2g2":
+            break
+    stop.set()
+    await asyncio.wait_for(task, 2.0)
+    assert r.snapshot().loop_errors_total == 1
+    # Without re-reading, b would count as "seen" and never be applied until the next commit.
+    assert r.snapshot().config.applied_revision == "sha256:g2g2g2g2g2g2"

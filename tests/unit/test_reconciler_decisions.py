@@ -127,4 +127,4 @@ def test_the_loop_sleeps_until_the_first_due_time_but_never_spins() -> None:
     assert wait_seconds(resync_in=60.0, due=(None, None), now=100.0, floor=0.005) == 60.0
     assert wait_seconds(resync_in=60.0, due=(130.0, 110.0), now=100.0, floor=0.005) == 10.0
     assert wait_seconds(resync_in=60.0, due=(90.0, None), now=100.0, floor=0.005) == 0.005
-    assert wait_seconds(resync_in=-5.0, due=(), now=0.0, floor=2.5) == 2.5  # after a failure
+    assert wait_seconds(resync_in=-5.0, due=(), now=0.0, floor=2.5) == 2.5
