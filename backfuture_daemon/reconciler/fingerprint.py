@@ -1,7 +1,8 @@
 """Salted fingerprints: tell that a connection's key or settings changed without storing secrets.
 
-The reconcile loop fingerprints every connection of each new revision and re-tests the ones whose
-fingerprint changed; `backfuture plan --against` does the same with the daemon's published salt.
+`Desired.from_state` (reconciler/desired.py) fingerprints every connection of each applied
+revision, so the planner re-tests the ones whose fingerprint changed; `backfuture plan --against`
+builds it with the daemon's published salt.
 HMAC-SHA256 over a canonical JSON form, cut to 16 hex digits: API secrets are high-entropy, so
 the salt may be shown in /status while the value stays useless for recovering a secret.
 """
