@@ -114,6 +114,11 @@ class BotRunner:
 
     # ---- the loop ------------------------------------------------------------------------
 
+    def reload(self) -> None:
+        """Read the book again from SQLite (another runner of this bot wrote it last)."""
+        self.book = self._books.load()
+        self.needs_reconcile = True
+
     def set_gate(self, gate: Gate) -> None:
         if gate is not self.gate:
             self.gate = gate

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from decimal import Decimal
 
 from backfuture_daemon.bots.db import Database
@@ -35,10 +34,15 @@ class BotSupervisor:
         clock: Callable[[], float],
         interval: float = 1.0,
         live_port: Callable[[RunnerSpec], TradingPort] | None = None,
+        release: Callable[[MarketDataPort], None] | None = None,
         slippage_cap: Decimal = Decimal("0.05"),
     ) -> None:
+        """`market_data(spec)` gives the bot its quotes (a MarketDataHub subscription); `release`
+        is called with it when the bot is forgotten or replaced (to close the subscription)."""
         self._db, self._md, self._rules, self._clock = db, market_data, rules, clock
         self._interval, self._live_port, self._cap = interval, live_port, slippage_cap
+        self._release = release
+        self._feeds: dict[str, MarketDataPort] = {}
         self._runners: dict[str, BotRunner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
@@ -50,32 +54,39 @@ class BotSupervisor:
     def apply(self, spec: RunnerSpec, gate: Gate | str) -> None:
         """Bring the bot to `gate` (a `bots.model.Gate` or the engine's `Gate`, same values).
 
-        A new strategy spec replaces the old one (sizing changes reach new groups only: each group
-        keeps its own); a changed mode is another book, so the old runner is closed first."""
+        A new spec replaces the old one in place (sizing changes reach new groups only: each
+        group keeps its own). Other pairs or another mode need a new runner (its own market data,
+        for a mode its own book): it starts once the old one has finished its tick, so two
+        runners never write one book at the same time."""
         gate = Gate(gate.value if isinstance(gate, Gate) else str(gate))
         runner = self._runners.get(spec.strategy)
-        if runner is None or runner.spec.mode != spec.mode:
-            new = self._build(spec, gate)  # first: a spec that cannot run leaves the old one be
+        after: asyncio.Task[None] | None = None
+        if runner is None or _needs_new_runner(runner.spec, spec):
+            md = self._md(spec)
+            new = self._build(spec, gate, md)  # first: a spec that cannot run leaves the old be
             if runner is not None:
-                runner.close()  # another book: the old runner finishes its tick, then leaves
-                old = self._tasks.pop(spec.strategy, None)
-                if old is not None and not old.done():
-                    self._retiring.add(old)
-                    old.add_done_callback(self._retiring.discard)
+                runner.close()
+                after = self._tasks.pop(spec.strategy, None)
+                if after is not None and not after.done():
+                    self._retiring.add(after)
+                    after.add_done_callback(self._retiring.discard)
+            old_feed = self._feeds.get(spec.strategy)
+            self._feeds[spec.strategy] = md
+            if old_feed is not None and self._release is not None:
+                self._release(old_feed)
             runner = self._runners[spec.strategy] = new
         else:
-            runner.spec = replace(spec)
+            runner.spec = spec
             runner.set_gate(gate)
         task = self._tasks.get(spec.strategy)
         if task is None or task.done():
             if gate is Gate.STOP and runner.stopped:
                 return  # stopped and settled: nothing to run
             self._tasks[spec.strategy] = asyncio.create_task(
-                self._run(runner), name=f"bot:{spec.strategy}"
+                self._run(runner, after), name=f"bot:{spec.strategy}"
             )
 
-    def _build(self, spec: RunnerSpec, gate: Gate) -> BotRunner:
-        md = self._md(spec)
+    def _build(self, spec: RunnerSpec, gate: Gate, md: MarketDataPort) -> BotRunner:
         port: TradingPort
         if spec.mode == "paper":
             port = PaperExchange(
@@ -104,7 +115,10 @@ class BotSupervisor:
             interval=self._interval,
         )
 
-    async def _run(self, runner: BotRunner) -> None:
+    async def _run(self, runner: BotRunner, after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            await asyncio.wait([after])  # the runner it replaces finishes its tick first
+            runner.reload()
         log_event(log, "INFO", "bot runner started", strategy=runner.spec.strategy,
                   mode=runner.spec.mode, gate=runner.gate.value)  # fmt: skip
         await runner.run()
@@ -117,6 +131,9 @@ class BotSupervisor:
         if task is None or task.done():
             self._tasks.pop(strategy, None)
             self._runners.pop(strategy, None)
+            feed = self._feeds.pop(strategy, None)
+            if feed is not None and self._release is not None:
+                self._release(feed)
 
     async def shutdown(self, grace: float = 10.0) -> None:
         """Let every runner finish its tick and leave; cancel those still running after `grace`."""
@@ -132,6 +149,10 @@ class BotSupervisor:
 
     def snapshot(self) -> dict[str, BotSnapshot]:
         return {name: r.snapshot() for name, r in sorted(self._runners.items())}
+
+
+def _needs_new_runner(old: RunnerSpec, new: RunnerSpec) -> bool:
+    return old.mode != new.mode or old.params.pairs != new.params.pairs
 
 
 def _fees(rules: MarketRules | None) -> PaperFees:

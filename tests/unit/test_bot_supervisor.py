@@ -134,3 +134,39 @@ async def test_a_mode_change_is_another_runner_and_shutdown_waits_for_both(tmp_p
     rows = db.conn.execute("SELECT DISTINCT mode FROM books ORDER BY mode").fetchall()
     assert rows == [("live",), ("paper",)]
     db.close()
+
+
+async def test_new_pairs_start_a_new_runner_after_the_old_one_on_the_same_book(
+    tmp_path: Path,
+) -> None:
+    md = ManualMarketData()
+    md.set_price(PAIR, D(100))
+    md.set_price("ETH/USDT", D(50))
+    db = Database.in_dir(tmp_path)
+    released: list[object] = []
+    sup = BotSupervisor(
+        db,
+        market_data=lambda _: md,
+        rules=lambda _s, _p: RULES,
+        clock=lambda: 5.0,
+        interval=0.01,
+        release=released.append,
+    )
+    two = DcaParams(
+        pairs=(PAIR, "ETH/USDT"), margin_limit=D(200), max_active_groups=2, sizing=PARAMS.sizing
+    )
+    sup.apply(SPEC, BotGate.RUN)
+    first = sup.runners["BTC Bot"]
+    await until(lambda: len(first.book.groups) == 1)
+    sup.apply(RunnerSpec("BTC Bot", "MEXC Main", "paper", two, "USDT"), BotGate.RUN)
+    second = sup.runners["BTC Bot"]
+    assert second is not first
+    assert released == [md]
+    await until(lambda: len(second.book.groups) == 2)
+    assert [(g.id, g.pair) for g in second.book.groups] == [(1, PAIR), (2, "ETH/USDT")]
+    base_fills = db.conn.execute("SELECT count(*) FROM fills").fetchone()[0]
+    assert base_fills == 2  # the BTC group was carried over, not opened twice
+    await sup.shutdown()
+    sup.forget("BTC Bot")
+    assert released == [md, md]
+    db.close()
