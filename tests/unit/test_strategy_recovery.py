@@ -155,3 +155,26 @@ def test_improving_add_and_break_even_maths() -> None:
     g = replace(book.groups[0], entry_fees=D(0))
     be = break_even_price(g, rules(fee="0.001"))
     assert be == D(100) * D("1.001") / D("0.999")
+
+
+def test_the_demo_path_adds_enters_recovery_and_closes_at_the_recovery_take_profit() -> None:
+    rec = RecoveryParams(enabled=True)  # the config defaults: 8 %, 0.8, 0.8, improve_only, 0.5
+    p = params(recovery=rec)
+    book = GroupBook()
+    modes = []
+    for price in ("100", "100", "98.5", "96.7", "94.54", "91.95", "90", "92", "94"):
+        d, book = step(p, book, price)
+        modes.append(d.groups[0].mode if d.groups else "-")
+    assert modes == ["normal"] * 5 + ["recovery"] * 4
+    g = book.groups[0]
+    assert g.recovery_reason is RecoveryReason.ADDS_USED  # 4 of 5 adds used
+    assert g.adds_used == 4
+    (tp,) = g.open_orders(Purpose.TAKE_PROFIT)
+    avg = g.average_price
+    assert avg is not None
+    assert tp.price is not None
+    assert tp.price < avg * D("1.012")  # the recovery take profit (0.4 %), not the normal 1.2 %
+    d, book = step(p, book, str(tp.price))
+    d, book = step(p, book, str(tp.price))
+    assert book.closed_groups == 1
+    assert book.realized_pnl > 0
