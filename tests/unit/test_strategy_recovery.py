@@ -162,13 +162,16 @@ def test_the_demo_path_adds_enters_recovery_and_closes_at_the_recovery_take_prof
     p = params(recovery=rec)
     book = GroupBook()
     modes = []
-    for price in ("100", "100", "98.5", "96.7", "94.54", "91.95", "90", "92", "94"):
+    for price in ("100", "100", "98.5", "96.7", "94.54", "91.9", "92", "94"):
         d, book = step(p, book, price)
         modes.append(d.groups[0].mode if d.groups else "-")
-    assert modes == ["normal"] * 5 + ["recovery"] * 4
+    assert modes == ["normal"] * 5 + ["recovery"] * 3
     g = book.groups[0]
     assert g.recovery_reason is RecoveryReason.ADDS_USED  # 4 of 5 adds used
     assert g.adds_used == 4
+    (add5,) = g.open_orders(Purpose.ADD)  # re-placed at half size (50.63 -> 25.31)
+    assert add5.price is not None
+    assert abs(add5.amount * add5.price - D("25.31")) < D("0.01")
     (tp,) = g.open_orders(Purpose.TAKE_PROFIT)
     avg = g.average_price
     assert avg is not None
