@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from backfuture_daemon.strategy.engine import decide
 from backfuture_daemon.strategy.groups import GroupBook, RecoveryReason
@@ -28,7 +29,7 @@ def _recovery(**over: object) -> RecoveryParams:
     return RecoveryParams(**fields)  # type: ignore[arg-type]
 
 
-def _opened(p_recovery: RecoveryParams, **sizing: object) -> GroupBook:
+def _opened(p_recovery: RecoveryParams, **sizing: Any) -> GroupBook:
     p = params(recovery=p_recovery, **sizing)
     _, book = step(p, GroupBook(), "100")
     _, book = step(p, book, "100")  # base filled at 100; adds 1, 2 and the TP rest
