@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
-from decimal import Decimal
 
 from backfuture_daemon.bots.books import BookStore
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.intents import IntentLog
+from backfuture_daemon.bots.spec import BotSnapshot, RunnerSpec
 from backfuture_daemon.exchanges.port import (
     Fill,
     MarketDataPort,
@@ -33,48 +32,15 @@ from backfuture_daemon.logs import log_event
 from backfuture_daemon.strategy.engine import Decision, decide
 from backfuture_daemon.strategy.groups import GroupBook
 from backfuture_daemon.strategy.groups import OrderState as BookOrderState
-from backfuture_daemon.strategy.orders import Cancel, OrderCommand, OrderKey, Place, Skip
-from backfuture_daemon.strategy.params import DcaParams, Gate, MarketRules, Quote
-from backfuture_daemon.strategy.status import GroupStatus, group_status
+from backfuture_daemon.strategy.orders import Cancel, OrderCommand, OrderKey, Place
+from backfuture_daemon.strategy.params import Gate, MarketRules, Quote
+from backfuture_daemon.strategy.status import group_status
+
+__all__ = ["BotRunner", "BotSnapshot", "RunnerSpec"]
 
 log = logging.getLogger("backfuture.bots")
 
 _GONE = (OrderState.CANCELED, OrderState.REJECTED)
-
-
-@dataclass(frozen=True, slots=True)
-class RunnerSpec:
-    """What a runner needs of its strategy (built by the daemon from the GitOps `Strategy`)."""
-
-    strategy: str
-    connection: str
-    mode: str  # paper | live
-    params: DcaParams
-    quote_currency: str
-    #: the paper account's starting quote balance; None: the margin limit.
-    paper_balance: Decimal | None = None
-    #: longest client order id the exchange accepts (bots/intents.ID_LIMITS).
-    id_limit: int = 32
-
-
-@dataclass(frozen=True, slots=True)
-class BotSnapshot:
-    """One bot as /status and the metrics show it."""
-
-    strategy: str
-    connection: str
-    mode: str
-    gate: str
-    groups: tuple[GroupStatus, ...]
-    committed_quote: Decimal
-    margin_limit: Decimal
-    #: (side, result) -> count; result is the order's last known state (open, filled, …).
-    orders: Mapping[tuple[str, str], int]
-    realized_pnl: Decimal
-    closed_groups: int
-    skipped: tuple[Skip, ...]
-    last_tick_at: float | None
-    last_error: str
 
 
 class BotRunner:
@@ -176,13 +142,14 @@ class BotRunner:
         decision = decide(self.spec.params, self.book, quotes, self.gate, now)
         self.decision = decision
         commands, book = self._held_back(decision.commands, decision.book, now)
+        self._log_changes(book)
         if book != self.book or commands:
             requests = [(c, self._request(c)) for c in commands if isinstance(c, Place)]
             with self._db.transaction():
                 for place, request in requests:
                     self.intents.write(place.key, request)
                 self._books.save(book, now)
-            self.book = book
+            self._adopt(book)
         filled_pairs: set[str] = set()
         for command in commands:
             if isinstance(command, Place):
@@ -192,6 +159,30 @@ class BotRunner:
                 await self._cancel(command)
         if filled_pairs:
             await self._collect_fills(sorted(filled_pairs))
+
+    def _adopt(self, book: GroupBook) -> None:
+        """Take `book` (already saved) as the bot's book; log the groups it closed."""
+        if book.closed_groups > self.book.closed_groups:
+            open_now = {g.id for g in book.groups}
+            pnl = str(book.realized_pnl - self.book.realized_pnl)
+            for g in self.book.groups:
+                if g.id not in open_now:
+                    log_event(log, "INFO", "bot group closed", strategy=self.spec.strategy,
+                              mode=self.spec.mode, pair=g.pair, group=g.id,
+                              realized_pnl=pnl)  # fmt: skip
+        self.book = book
+
+    def _log_changes(self, book: GroupBook) -> None:
+        before = {g.id: g for g in self.book.groups}
+        for g in book.groups:
+            old = before.get(g.id)
+            if old is None:
+                log_event(log, "INFO", "bot group opened", strategy=self.spec.strategy,
+                          mode=self.spec.mode, pair=g.pair, group=g.id)  # fmt: skip
+            elif g.recovery_reason is not None and old.recovery_reason is None:
+                log_event(log, "INFO", "bot group entered recovery", strategy=self.spec.strategy,
+                          mode=self.spec.mode, pair=g.pair, group=g.id,
+                          reason=g.recovery_reason.value)  # fmt: skip
 
     # ---- sending -------------------------------------------------------------------------
 
@@ -260,7 +251,7 @@ class BotRunner:
             return
         if book != self.book:
             self._books.save(book, self._clock())
-            self.book = book
+            self._adopt(book)
 
     # ---- fills and reconciliation -----------------------------------------------------------
 
@@ -295,7 +286,11 @@ class BotRunner:
             self._books.save(book, self._clock())
             if _order_gone(book, intent.key):
                 self.intents.filled(intent.client_order_id)
-        self.book = book
+        key = intent.key
+        log_event(log, "INFO", "bot fill", strategy=self.spec.strategy, mode=self.spec.mode,
+                  pair=fill.pair, group=key.group_id, purpose=key.purpose.value, step=key.step,
+                  side=fill.side.value, price=str(fill.price), amount=str(fill.amount))  # fmt: skip
+        self._adopt(book)
 
     async def reconcile(self) -> None:
         """Make the book agree with the port: answer unsettled intents, apply missed fills, drop

@@ -5,6 +5,7 @@ intent whose send died is found unanswered and re-decided, never doubled."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -77,7 +78,10 @@ def resting(runner: BotRunner) -> list[tuple[str, int, D | None]]:
     return sorted((o.key.purpose.value, o.key.step, o.price) for o in g.open_orders())
 
 
-async def test_group_opens_adds_and_closes_at_take_profit(tmp_path: Path) -> None:
+async def test_group_opens_adds_and_closes_at_take_profit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="backfuture.bots")
     w = World(tmp_path)
     r = w.runner()
     await w.tick(r)
@@ -112,6 +116,12 @@ async def test_group_opens_adds_and_closes_at_take_profit(tmp_path: Path) -> Non
     assert snap.orders[("sell", "filled")] == 1
     assert snap.orders[("buy", "filled")] >= 2
     assert snap.last_error == ""
+    said = [r.getMessage() for r in caplog.records]
+    assert said.count("bot group opened") == 2  # the closed one, and the next one at once
+    assert said.count("bot group closed") == 1
+    assert (
+        said.count("bot fill") == snap.orders[("sell", "filled")] + snap.orders[("buy", "filled")]
+    )
 
 
 async def test_restart_resumes_the_book_and_settles_fills_crossed_while_down(
