@@ -2,63 +2,28 @@
 
 The runner saves the book in the same transaction as the intents it is about to send and as each
 fill it applies, so after a crash the book, the intent log and the fill ledger agree. A group that
-leaves the book keeps its row with `closed_at` set (history, realized PnL). The codec follows the
-dataclasses' type hints, so a field added to the engine's values needs no change here.
+leaves the book keeps its row with `closed_at` set (history). Group bodies are written with the
+engine's versioned codec (strategy/codec.py), so a shape change is refused, never misread.
 """
 
 from __future__ import annotations
 
 import json
-import types
-import typing
-from dataclasses import fields, is_dataclass
 from decimal import Decimal
-from enum import Enum
-from typing import Any
 
 from backfuture_daemon.bots.db import Database
+from backfuture_daemon.strategy.codec import book_from_data, book_to_data
 from backfuture_daemon.strategy.groups import Group, GroupBook
 
 
-def encode(value: Any) -> Any:
-    """A JSON-ready form: dataclass -> dict, Decimal -> str, Enum -> value, tuple -> list."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, tuple | list):
-        return [encode(v) for v in value]
-    return value
+def _group_json(g: Group) -> str:
+    """One group as the engine's versioned codec writes it (a one-group book)."""
+    return json.dumps(book_to_data(GroupBook(groups=(g,))))
 
 
-def decode(hint: Any, raw: Any) -> Any:
-    """The inverse of `encode`, driven by the target's type hint."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if raw is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return decode(inner, raw)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], v) for v in raw)
-        return tuple(decode(a, v) for a, v in zip(args, raw, strict=True))
-    if isinstance(hint, type) and is_dataclass(hint):
-        hints = typing.get_type_hints(hint)
-        return hint(
-            **{f.name: decode(hints[f.name], raw[f.name]) for f in fields(hint) if f.name in raw}
-        )
-    if hint is Decimal:
-        return Decimal(raw)
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(raw)
-    if hint is float:
-        return float(raw)
-    return raw
+def _group_from_json(text: str) -> Group:
+    (g,) = book_from_data(json.loads(text)).groups
+    return g
 
 
 class BookStore:
@@ -81,9 +46,9 @@ class BookStore:
             " ORDER BY CAST(group_id AS INTEGER)",
             (self.strategy, self.mode),
         ).fetchall()
-        dust = decode(tuple[tuple[str, Decimal], ...], json.loads(head[3]))
+        dust = tuple((str(pair), Decimal(amount)) for pair, amount in json.loads(head[3]))
         return GroupBook(
-            groups=tuple(decode(Group, json.loads(r[0])) for r in rows),
+            groups=tuple(_group_from_json(r[0]) for r in rows),
             next_group_id=int(head[0]),
             realized_pnl=Decimal(head[1]),
             closed_groups=int(head[2]),
@@ -100,7 +65,7 @@ class BookStore:
                 " realized_pnl=excluded.realized_pnl, closed_groups=excluded.closed_groups,"
                 " dust=excluded.dust, updated_at=excluded.updated_at",
                 (self.strategy, self.mode, book.next_group_id, str(book.realized_pnl),
-                 book.closed_groups, json.dumps(encode(book.dust)), now),
+                 book.closed_groups, json.dumps([[p, str(a)] for p, a in book.dust]), now),
             )  # fmt: skip
             open_ids = {str(g.id) for g in book.groups}
             for g in book.groups:
@@ -109,7 +74,7 @@ class BookStore:
                     " body) VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(strategy, mode, group_id)"
                     " DO UPDATE SET body=excluded.body, closed_at=NULL",
                     (self.strategy, self.mode, str(g.id), g.pair, g.opened_at,
-                     json.dumps(encode(g))),
+                     _group_json(g)),
                 )  # fmt: skip
             stale = c.execute(
                 "SELECT group_id FROM groups WHERE strategy=? AND mode=? AND closed_at IS NULL",
