@@ -1,6 +1,6 @@
 """The sandbox's loopback-only admin routes (`/__sandbox/...`), mounted on every venue port by
-server.py: faults, keys, the market under test control and request counters. They exist for
-tests, benchmarks and the demo; the middleware in server.py refuses any caller that
+server.py: faults, keys, the market under test control, order audits and request counters. They
+exist for tests, benchmarks and the demo; the middleware in server.py refuses any caller that
 `is_loopback` rejects.
 """
 
@@ -109,6 +109,7 @@ class AdminRoutes:
         app.router.add_post(PREFIX + "keys/{api_key}", self.update_key)
         app.router.add_get(PREFIX + "market", self.get_market)
         app.router.add_post(PREFIX + "market", self.set_market)
+        app.router.add_get(PREFIX + "orders", self.orders)
         app.router.add_get(PREFIX + "requests", self.requests)
         app.router.add_delete(PREFIX + "requests", self.reset_requests)
 
@@ -177,3 +178,13 @@ class AdminRoutes:
             return json_response(self.sandbox.control_market(await json_object(request)))
         except (BadBody, ValueError) as e:
             return _error(str(e))
+
+    async def orders(self, request: web.Request) -> web.Response:
+        """`GET /__sandbox/orders?api_key=K`: every order ever accepted for the key (audits)."""
+        api_key = request.query.get("api_key", "")
+        if not api_key:
+            return _error("api_key: required (GET /__sandbox/orders?api_key=...)")
+        try:
+            return json_response(self.sandbox.orders_of(api_key))
+        except KeyError:
+            return _error("no such sandbox key", 404)

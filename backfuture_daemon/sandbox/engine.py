@@ -9,6 +9,7 @@ the same feed. Everything is in memory and O(1) or O(open orders of one key) per
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +76,21 @@ class PriceFeed:
         return raw.quantize(self._tick[symbol], rounding=ROUND_DOWN)
 
 
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution of an order (the sandbox fills an order whole, so at most one per order)."""
+
+    trade_id: str
+    time_ms: int
+    price: Decimal
+    amount: Decimal
+    maker: bool  #: True: the order rested and the price came to it; False: it took liquidity
+
+    @property
+    def cost(self) -> Decimal:
+        return self.price * self.amount
+
+
 @dataclass(slots=True)
 class Order:
     id: str
@@ -98,6 +114,7 @@ class Order:
     reserved: Decimal = Decimal(0)  #: locked in `reserve_currency` while open
     reserve_currency: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    fills: list[Fill] = field(default_factory=list)
 
     @property
     def is_open(self) -> bool:
@@ -153,6 +170,7 @@ class Engine:
         self.feed = feed
         self.catalogue = feed.catalogue
         self._accounts: dict[tuple[str, str], Account] = {}
+        self._trade_ids = itertools.count(1)
 
     def account(self, exchange: str, api_key: str, balances: dict[str, Decimal]) -> Account:
         acct = self._accounts.get((exchange, api_key))
@@ -161,6 +179,10 @@ class Engine:
             acct.reset_balances(balances)
             self._accounts[(exchange, api_key)] = acct
         return acct
+
+    def find_account(self, exchange: str, api_key: str) -> Account | None:
+        """The key's account if it ever made a private call that needed one (audits)."""
+        return self._accounts.get((exchange, api_key))
 
     def reset_account(self, exchange: str, api_key: str, balances: dict[str, Decimal]) -> None:
         acct = self._accounts.get((exchange, api_key))
@@ -192,14 +214,14 @@ class Engine:
         acct.orders[order.id] = order
         acct.by_client_id[order.client_id] = order.id
         if order.type == "market":
-            self._fill(acct, order, last, now_ms)
+            self._fill(acct, order, last, now_ms, maker=False)
             return order
         assert order.price is not None
         crosses = order.price >= last if order.side == "buy" else order.price <= last
         if crosses and order.post_only:
             self._cancel(acct, order, now_ms)
         elif crosses:
-            self._fill(acct, order, last, now_ms)  # taker: at the market price
+            self._fill(acct, order, last, now_ms, maker=False)  # taker: at the market price
         elif order.time_in_force in ("IOC", "FOK"):
             self._cancel(acct, order, now_ms)
         else:
@@ -231,7 +253,9 @@ class Engine:
             acct._add(acct.free, order.reserve_currency, order.reserved)
             order.reserved = Decimal(0)
 
-    def _fill(self, acct: Account, order: Order, price: Decimal, now_ms: int) -> None:
+    def _fill(
+        self, acct: Account, order: Order, price: Decimal, now_ms: int, *, maker: bool
+    ) -> None:
         inst = self.catalogue.by_symbol[order.symbol]
         amount = order.amount
         if order.quote_amount is not None and order.type == "market":
@@ -249,6 +273,8 @@ class Engine:
             else:
                 acct._add(acct.free, inst.quote, cost)
         order.filled, order.cost = amount, cost
+        trade_id = f"{0x5C35C02709E4F6000000 + next(self._trade_ids):020x}"
+        order.fills.append(Fill(trade_id, now_ms, price, amount, maker))
         order.status = "filled"
         order.updated_ms = now_ms
         acct.open_ids.pop(order.id, None)
@@ -268,7 +294,7 @@ class Engine:
                 crossed_at = self._first_cross(order, order.checked_ms, now_ms)
                 if crossed_at is not None:
                     assert order.price is not None
-                    self._fill(acct, order, order.price, crossed_at)  # maker: its own price
+                    self._fill(acct, order, order.price, crossed_at, maker=True)  # at its price
             order.checked_ms = now_ms
 
     def _first_cross(self, order: Order, start: int, end: int) -> int | None:
@@ -311,6 +337,32 @@ class Engine:
         self.refresh(acct, now_ms)
         orders = (acct.orders[i] for i in acct.open_ids)
         return [o for o in orders if symbol is None or o.symbol == symbol]
+
+
+def order_record(o: Order) -> dict[str, Any]:
+    """An order as the audit route shows it: exchange-neutral, with its fills."""
+    return {
+        "order_id": o.id,
+        "client_order_id": o.client_id or None,
+        "market": o.market,
+        "symbol": o.symbol,
+        "instrument_id": o.instrument_id,
+        "side": o.side,
+        "type": o.type,
+        "price": decimal_str(o.price) if o.price is not None else None,
+        "amount": decimal_str(o.amount),
+        "quote_amount": decimal_str(o.quote_amount) if o.quote_amount is not None else None,
+        "status": o.status,
+        "filled": decimal_str(o.filled),
+        "cost": decimal_str(o.cost),
+        "created_ms": o.created_ms,
+        "updated_ms": o.updated_ms,
+        "fills": [
+            {"trade_id": f.trade_id, "time_ms": f.time_ms, "price": decimal_str(f.price),
+             "amount": decimal_str(f.amount), "liquidity": "maker" if f.maker else "taker"}
+            for f in o.fills
+        ],
+    }  # fmt: skip
 
 
 def decimal_str(value: Decimal | None) -> str:

@@ -20,7 +20,7 @@ from aiohttp import web
 from backfuture_daemon.sandbox import admin, kucoin, mexc, transport
 from backfuture_daemon.sandbox.catalogue import Catalogue
 from backfuture_daemon.sandbox.control import parse_command
-from backfuture_daemon.sandbox.engine import Engine, PriceFeed
+from backfuture_daemon.sandbox.engine import Engine, PriceFeed, order_record
 from backfuture_daemon.sandbox.faults import Faults
 from backfuture_daemon.sandbox.keys import KeyStore, SandboxKey
 from backfuture_daemon.sandbox.venue import (
@@ -250,6 +250,21 @@ class Sandbox:
         if symbol not in self.engine.catalogue.by_symbol:
             raise ValueError(f"unknown spot symbol {symbol!r}")
         return self.engine.market_state(symbol, int(time.time() * 1000))
+
+    def orders_of(self, api_key: str) -> dict[str, Any]:
+        """Every order the sandbox ever accepted for a key (spot and futures, open and done),
+        oldest first, with client order ids, status and fills; KeyError for an unknown key."""
+        key = self.keys.find(api_key)
+        if key is None:
+            raise KeyError("no such sandbox key")
+        acct = self.engine.find_account(key.exchange, api_key)
+        if acct is None:
+            return {"exchange": key.exchange, "orders": []}
+        self.engine.refresh(acct, self.faults(key.exchange).now_ms())
+        return {
+            "exchange": key.exchange,
+            "orders": [order_record(o) for o in acct.orders.values()],
+        }
 
     def request_counts(self, exchange: str | None = None) -> dict[str, int]:
         """Requests served per route path: all venues summed, or one venue (mexc, kucoin,
