@@ -66,7 +66,8 @@ def _online(name: str, exchange: str) -> ConnectionReport:
 
 def realistic_snapshot() -> DaemonSnapshot:
     """Four connections (online, degraded, failed with withdraw + a leaked secret, never checked),
-    three bots, a failed config reload with a secret in its error and six reconcile results."""
+    three bots, a failed config reload with a secret in its error, six reconcile results and
+    two reconcile passes that failed with an unexpected error (survived)."""
     online = _online("MEXC Spot Main", "mexc")
     degraded = replace(
         online,
@@ -197,4 +198,5 @@ def realistic_snapshot() -> DaemonSnapshot:
         ready=True,
         version="0.1.0",
         sops_version="3.11.0",
+        loop_errors_total=2,
     )
