@@ -1,11 +1,14 @@
 """A crash must be boring: the paper bot is killed at its Nth call to the exchange port — before
 the call reaches the exchange, or after the exchange acted but before the answer was recorded —
-then restarted on the same SQLite. For every N the restarted bot ends with a book that agrees with
-the paper ledger, never more than one base order filled per group, and the margin cap kept."""
+or right after its Nth SQLite commit, then restarted on the same file. For every N the restarted
+bot ends with a book that agrees with the paper ledger, never more than one base order filled per
+group, every simulated execution booked once, and the margin cap kept."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -38,10 +41,30 @@ PARAMS = DcaParams(
 )
 SPEC = RunnerSpec("Crashy", "C", "paper", PARAMS, "USDT")
 PATH = [100, 100, 99, 98.5, 98, 97, 96, 97, 99, 101, 102, 100, 98, 99, 101, 103, 103]
+#: commits the whole path makes without a crash, once the bot is built.
+COMMITS = 67
 
 
 class Killed(BaseException):
     """SIGKILL: nothing after it runs (no except Exception catches it)."""
+
+
+class KillingDatabase(Database):
+    """Killed right after its `kill_at`th commit (a kill before a commit is a rollback: the same
+    as a kill right after the previous one)."""
+
+    kill_at = 0
+    commits = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        outer = self._depth == 0
+        with super().transaction() as conn:
+            yield conn
+        if outer:
+            self.commits += 1
+            if self.commits == self.kill_at:
+                raise Killed
 
 
 class KillAt:
@@ -79,7 +102,7 @@ class KillAt:
 
 
 def open_bot(path: Path, md: ManualMarketData, clock: Callable[[], float]) -> BotRunner:
-    db = Database.in_dir(path)
+    db = KillingDatabase.in_dir(path)
     port = PaperExchange(
         db, SPEC.strategy, md, quote="USDT", start_balance=D(80), rules=lambda _p: RULES,
         fees=PaperFees(D(0), D("0.001")), clock=clock,
@@ -92,11 +115,26 @@ def open_bot(path: Path, md: ManualMarketData, clock: Callable[[], float]) -> Bo
 async def test_killed_at_any_port_call_restarts_boringly(
     tmp_path: Path, n: int, before: bool
 ) -> None:
+    await crash_and_restart(tmp_path, port_call=n, before=before)
+
+
+@pytest.mark.parametrize("n", range(1, COMMITS + 1))
+async def test_killed_after_any_commit_restarts_boringly(tmp_path: Path, n: int) -> None:
+    await crash_and_restart(tmp_path, commit=n)
+
+
+async def crash_and_restart(
+    tmp_path: Path, *, port_call: int = 0, before: bool = False, commit: int = 0
+) -> None:
     now = [0.0]
     md = ManualMarketData(lambda: now[0])
     bot = open_bot(tmp_path, md, lambda: now[0])
+    db = bot.intents.db
+    assert isinstance(db, KillingDatabase)
+    db.kill_at = db.commits + commit if commit else 0
     assert isinstance(bot.port, PaperExchange)
-    bot.port = KillAt(bot.port, n, before)
+    if port_call:
+        bot.port = KillAt(bot.port, port_call, before)
     step, killed = 0, False
     try:
         for step, price in enumerate(PATH):  # noqa: B007 (the restart resumes at `step`)
@@ -105,7 +143,7 @@ async def test_killed_at_any_port_call_restarts_boringly(
             await bot.tick()
     except Killed:
         killed = True
-    assert killed  # the path makes 46 port calls: every n < 46 kills
+    assert killed  # the path makes 46 port calls and COMMITS commits: every n kills
     bot.intents.db.close()
 
     bot = open_bot(tmp_path, md, lambda: now[0])  # the restart
