@@ -77,8 +77,9 @@ async def _serve(sandbox: Sandbox) -> int:
         print(f"{len(sandbox.keys)} keys:")
         for key in sandbox.keys:
             print(f"  {key.exchange:<6} {mask(key.api_key):<10} {key.note}")
-        print("admin: POST /__sandbox/faults, POST /__sandbox/keys/{api_key}, "
-              "GET /__sandbox/requests (loopback only); Ctrl-C to stop", flush=True)  # fmt: skip
+        print("admin (loopback only): POST /__sandbox/faults, POST /__sandbox/keys/{api_key}, "
+              "POST /__sandbox/market, GET /__sandbox/orders?api_key=K, GET /__sandbox/requests; "
+              "Ctrl-C to stop", flush=True)  # fmt: skip
         await stop.wait()
     finally:
         await sandbox.stop()

@@ -37,6 +37,8 @@ class Faults:
     maintenance: bool = False  #: exchange-specific maintenance answers
     clock_offset_ms: int = 0  #: server clock = real clock + offset (stale client timestamps)
     mexc_futures_orders_disabled: bool = True  #: MEXC contract orders -> code 1002 (real)
+    accept_then_timeout: bool = False  #: orders are accepted, then the answer hangs
+    drop_cancel_answer: bool = False  #: cancels are carried out, then the answer hangs
 
     def now_ms(self) -> int:
         """The venue's clock in epoch milliseconds (served by /time endpoints, used for windows)."""

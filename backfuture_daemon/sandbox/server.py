@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.sandbox import admin, kucoin, mexc, transport
+from backfuture_daemon.sandbox import admin, kucoin, mexc, order_faults, transport
 from backfuture_daemon.sandbox.catalogue import Catalogue
 from backfuture_daemon.sandbox.control import parse_command
 from backfuture_daemon.sandbox.engine import Engine, PriceFeed, order_record
@@ -44,29 +44,36 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         if not admin.is_loopback(request.remote):
             return json_response({"error": "admin routes are loopback-only"}, 403)
         return await handler(request)
-    route = request.match_info.route
-    resource = route.resource
-    venue.counts[resource.canonical if resource is not None else "<unmatched>"] += 1
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "<unmatched>"
+    venue.counts[route] += 1
     faults = venue.faults
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)
     if faults.timeout:
-        # Hang past any client timeout; stop() releases hung requests at once.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(venue.stopping.wait(), faults.hang_seconds)
-        return web.Response(status=504, text="")
+        return await _hang(venue)
     if venue.fault_responder is not None:
         injected = venue.fault_responder(venue, request, venue.over_budget())
         if injected is not None:
             return injected
     try:
-        return await handler(request)
+        response = await handler(request)
     except ApiError as e:
         return e.response()
     except web.HTTPException as e:
         if e.status in (404, 405) and venue.not_found is not None:
             return venue.not_found(e.status)
         raise
+    if order_faults.withheld(faults, request.method, route, response):
+        return await _hang(venue)  # done on the exchange; the answer never comes
+    return response
+
+
+async def _hang(venue: Venue) -> web.Response:
+    """Hang past any client timeout; stop() releases hung requests at once."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(venue.stopping.wait(), venue.faults.hang_seconds)
+    return web.Response(status=504, text="")
 
 
 class Sandbox:

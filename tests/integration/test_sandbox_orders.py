@@ -229,3 +229,53 @@ async def test_audit_lists_every_order_ever_accepted_for_a_key(
     status, body = await _audit(sandbox, "")
     assert status == 400
     assert "api_key" in body["error"]
+
+
+# ----------------------------------------------------------------------------- lost answers
+
+
+@pytest.mark.parametrize("venue", ["mexc", "kucoin-hf", "kucoin-classic"])
+async def test_accept_then_timeout_places_the_order_and_withholds_the_answer(
+    sandbox: Sandbox, clients: Clients, venue: str
+) -> None:
+    symbol = "BTC/USDT"
+    sandbox.set_market(symbol, price=100)
+    if venue == "mexc":
+        ex, key = clients.mexc("mx0-it-healthy"), "mx0-it-healthy"
+        await ex.load_markets()
+    else:
+        hf = venue == "kucoin-hf"
+        key = "kc-it-hf" if hf else "kc-it-healthy"
+        ex = clients.kucoin(key, options={"hf": hf})
+        await ex.load_markets(False, {"marginables": False})
+    faults = sandbox.faults(venue.split("-")[0])
+    faults.accept_then_timeout = True
+    ex.timeout = 300
+    with pytest.raises(ccxt.RequestTimeout):
+        await ex.create_order(symbol, "limit", "buy", 0.05, 95, {"clientOrderId": "lost-1"})
+    with pytest.raises(ccxt.InsufficientFunds):  # a refusal is answered as usual
+        await ex.create_order(symbol, "limit", "buy", 50, 95, {"clientOrderId": "lost-2"})
+    faults.accept_then_timeout = False
+    found = await ex.fetch_order(None, symbol, {"clientOrderId": "lost-1"})  # it was placed
+    assert found["status"] == "open"
+    assert [o["client_order_id"] for o in sandbox.orders_of(key)["orders"]] == ["lost-1"]
+
+    faults.drop_cancel_answer = True
+    with pytest.raises(ccxt.RequestTimeout):
+        await ex.cancel_order(found["id"], symbol)
+    faults.drop_cancel_answer = False
+    assert (await ex.fetch_order(found["id"], symbol))["status"] == "canceled"  # it was done
+
+
+async def test_order_faults_are_switched_through_the_admin_route(sandbox: Sandbox) -> None:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            sandbox.kucoin_futures_url + "/__sandbox/faults",
+            data=json.dumps({"accept_then_timeout": True, "drop_cancel_answer": True}),
+        ) as r,
+    ):
+        assert r.status == 200
+    assert sandbox.faults("kucoin").accept_then_timeout
+    assert sandbox.faults("kucoin").drop_cancel_answer
+    assert not sandbox.faults("mexc").accept_then_timeout

@@ -1,0 +1,56 @@
+"""Faults that hit live trading where it hurts: an order request the exchange ACCEPTS but whose
+answer never arrives (`accept_then_timeout`), and a cancel that is carried out but whose answer
+is lost (`drop_cancel_answer`). A bot must then look its order up by client order id.
+
+The middleware in server.py asks `withheld(...)` after the handler ran; both knobs live on
+faults.Faults (so `POST /__sandbox/faults` sets them) and hang like the `timeout` fault.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from backfuture_daemon.sandbox.faults import Faults
+
+#: (method, route) of every order placement on the three venues; `.../test` routes excluded.
+PLACEMENTS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/api/v3/order"),  # MEXC spot
+        ("POST", "/api/v1/private/order/create"),  # MEXC contract
+        ("POST", "/api/v1/private/order/submit"),
+        ("POST", "/api/v1/orders"),  # KuCoin classic spot and futures
+        ("POST", "/api/v1/hf/orders"),  # KuCoin HF
+    }
+)
+_CONTRACT_CANCEL = ("POST", "/api/v1/private/order/cancel")
+
+
+def is_cancel(method: str, route: str) -> bool:
+    """DELETE on any order route (one order, by client id, or all), or MEXC's contract cancel."""
+    return (method == "DELETE" and "order" in route.lower()) or (method, route) == _CONTRACT_CANCEL
+
+
+def _accepted(response: web.StreamResponse) -> bool:
+    """Did the exchange say yes? HTTP 200 and no failure in the envelope (KuCoin answers some
+    refusals with 200 and a code; MEXC contract with `success: false`)."""
+    if response.status != 200 or not isinstance(response, web.Response):
+        return False
+    try:
+        body = json.loads(response.body or b"{}")  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    if not isinstance(body, dict):
+        return True
+    return body.get("success", True) is not False and body.get("code", 0) in (0, 200, "200000")
+
+
+def withheld(faults: Faults, method: str, route: str, response: web.StreamResponse) -> bool:
+    """True when this answer must be swallowed: the order was accepted (or the cancel done) and
+    the matching fault is on."""
+    if faults.accept_then_timeout and (method, route) in PLACEMENTS:
+        return _accepted(response)
+    if faults.drop_cancel_answer and is_cancel(method, route):
+        return _accepted(response)
+    return False
