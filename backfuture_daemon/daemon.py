@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 
 from backfuture_daemon import __version__
@@ -61,10 +62,18 @@ def bind_warning(host: str, port: int) -> str | None:
 
 class Daemon:
     """One daemon process' worth of objects. `tester`: the connection test port (exchanges'
-    ConnectionTester by default; a fake in tests)."""
+    ConnectionTester by default; a fake in tests); `clock`: wall time for bot transitions,
+    test results and due times (the loop's resync timer keeps its own monotonic clock)."""
 
-    def __init__(self, settings: DaemonSettings, *, tester: Tester | None = None) -> None:
+    def __init__(
+        self,
+        settings: DaemonSettings,
+        *,
+        tester: Tester | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
+        self._clock = clock
         self.reconciler: Reconciler | None = None
         self.url: str | None = None  # http://host:port once serving
         self.started = asyncio.Event()  # set once the endpoints answer
@@ -122,9 +131,10 @@ class Daemon:
                 extra_egress_ips=settings.egress_ips,
             ),
             tester=tester,
-            lifecycle=BotLifecycle(store, time.time),
+            lifecycle=BotLifecycle(store, self._clock),
             salt=salt,
             settings=loop_settings(settings),
+            clock=self._clock,
             version=__version__,
             sops_version=await asyncio.to_thread(sops_version),
             on_applied=lambda state: store.set_meta([("applied_revision", state.revision.id)]),

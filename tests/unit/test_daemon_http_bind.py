@@ -1,5 +1,5 @@
-"""The composition root embedded in a test: it serves, warns when POST /reconcile is reachable
-from other machines (0.0.0.0, ::), and stops cleanly on its stop event."""
+"""The composition root embedded in a test: it serves, runs on the clock it is given, warns when
+POST /reconcile is reachable from other machines (0.0.0.0, ::), and stops on its stop event."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ async def test_an_embedded_daemon_on_all_interfaces_warns_serves_and_stops(
     config.mkdir()
     (config / "main.yaml").write_text("version: 1\n")
     settings = load_settings(config_path=config, state_dir=tmp_path / "state", http="0.0.0.0:0")
-    daemon = Daemon(settings, tester=FakeTester())
+    daemon = Daemon(settings, tester=FakeTester(), clock=lambda: 1_234.5)
     stop = asyncio.Event()
     caplog.set_level(logging.INFO, logger="backfuture")
     task = asyncio.create_task(daemon.run(stop))
@@ -51,6 +51,8 @@ async def test_an_embedded_daemon_on_all_interfaces_warns_serves_and_stops(
     port = daemon.url.rsplit(":", 1)[1]
     status = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/status")
     assert "config" in status
+    assert daemon.reconciler is not None
+    assert daemon.reconciler.snapshot().started_at == 1_234.5  # the injected clock
     stop.set()
     assert await asyncio.wait_for(task, 30) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
