@@ -1,11 +1,12 @@
-"""Commit-to-applied latency, idle CPU and RSS of `backfuture run` with 100 connections.
+"""Commit-to-applied latency, idle CPU and RSS of `backfuture run` with N (100) connections.
 
 Runs the sandbox and the daemon as real processes on a git repository of SOPS-encrypted config
 (100 MEXC connections, one strategy each) and prints:
   * time from a commit landing in the work tree to the daemon applying it, p50/p95 over
     repeated commits: (a) a strategy change (suspend/resume: no exchange call), (b) a commit
     adding a connection + strategy (needs a connection test before the bot runs);
-  * the first full round: 100 connection tests until every bot runs;
+  * the first full round: N connection tests until every bot runs, then how the connections
+    ended (online / degraded / failed, error classes, clock skew and round-trip spread);
   * idle CPU share of one core (30 s without work due) and RSS; the amortised cost of the
     periodic re-check round (CPU of one round / the 5 min interval).
 Targets: p95 <= 2 s commit -> applied; idle CPU <= 1 % of one core.
@@ -94,6 +95,47 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def connection_tally(status: dict[str, Any]) -> str:
+    """`1000 online` / `998 online, 2 degraded (clock_skew)`, plus the clock and latency spread."""
+    counts: dict[str, int] = {}
+    classes: dict[str, int] = {}
+    skews, latencies = [], []
+    for c in status["connections"]:
+        counts[c["status"]] = counts.get(c["status"], 0) + 1
+        report = c.get("report") or {}
+        for cls in report.get("error_classes") or ():
+            classes[cls] = classes.get(cls, 0) + 1
+        if report.get("clock_skew_ms") is not None:
+            skews.append(abs(float(report["clock_skew_ms"])))
+        if report.get("latency_ms") is not None:
+            latencies.append(float(report["latency_ms"]))
+    text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    if classes:
+        text += " (" + ", ".join(f"{c} x{n}" for c, n in sorted(classes.items())) + ")"
+    if skews:
+        text += f"; |clock skew| max {max(skews):.0f} ms"
+    if latencies:
+        text += f"; server-time round trip p50 {statistics.median(latencies):.0f} ms, "
+        text += f"max {max(latencies):.0f} ms"
+    return text
+
+
+def not_running(status: dict[str, Any], limit: int = 5) -> list[str]:
+    """Why some bots are not running: their state and their connection's failing steps."""
+    conns = {c["name"]: c for c in status["connections"]}
+    out = []
+    for b in status["bots"]:
+        if b["state"] == "running":
+            continue
+        report = (conns.get(b["connection"]) or {}).get("report") or {}
+        bad = [f"{s['name']}: {s['reason']}" for s in report.get("steps", ())
+               if s["status"] in ("fail", "unknown")]  # fmt: skip
+        out.append(f"{b['strategy']} {b['state']} ({b['reason']}) {'; '.join(bad)[:300]}")
+        if len(out) >= limit:
+            break
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=100)
@@ -131,10 +173,22 @@ def main() -> int:
                 b["strategy"] == name and b["state"] == state for b in daemon.status()["bots"]
             )
 
+        # Each poll renders the whole /status (every connection's report): at 1,000 connections
+        # polling every 10 ms would be the daemon's main load and slow what it measures.
+        poll = 0.01 if n <= 200 else 0.25
+        patience = max(30.0, n * 0.06)
         ready_cpu = cpu_seconds(pid)  # start-up: imports, sops, first load
-        wait_until(lambda: running() == n, 120, f"{n} bots running", step=0.2)
+        try:
+            wait_until(lambda: running() == n, max(120.0, n * 0.3), f"{n} bots running", step=0.2)
+        except AssertionError:
+            status = daemon.status()
+            print(f"  NOT all bots running: connections {connection_tally(status)}")
+            for line in not_running(status):
+                print(f"    {line}")
+            raise
         first_round = time.monotonic() - started
-        round_cpu = cpu_seconds(pid) - ready_cpu  # the 100 connection tests
+        round_cpu = cpu_seconds(pid) - ready_cpu  # the first round of connection tests
+        first_tally = connection_tally(daemon.status())
 
         # (a) strategy changes: suspend / resume one bot per commit.
         strategy_latency: list[float] = []
@@ -148,7 +202,7 @@ def main() -> int:
             repo.write({"strategies.yaml": docs["strategies.yaml"]})
             repo.commit(f"bench {c}")
             name = f"Bot {i:03d}"
-            wait_until(partial(bot_is, name, want), 30, f"{name} {want}", step=0.01)
+            wait_until(partial(bot_is, name, want), patience, f"{name} {want}", step=poll)
             strategy_latency.append(time.monotonic() - t0)
 
         # (b) commits adding a connection + strategy: test, then running.
@@ -161,7 +215,7 @@ def main() -> int:
             t0 = time.monotonic()
             repo.commit(f"add connection {total - 1}")
             name = f"Bot {total - 1:03d}"
-            wait_until(partial(bot_is, name, "running"), 30, f"{name} running", step=0.01)
+            wait_until(partial(bot_is, name, "running"), patience, f"{name} running", step=poll)
             add_latency.append(time.monotonic() - t0)
 
         time.sleep(2.0)  # let the last commit's follow-up passes finish
@@ -177,6 +231,11 @@ def main() -> int:
               f"from daemon start; {total_cpu:.2f} CPU-s including start-up "
               f"(imports, sops, first load)")  # fmt: skip
         print(f"  sandbox API requests during the run: {requests} (every test is real HTTP)")
+        print(f"  connections after the first round: {first_tally}")
+        final = daemon.status()
+        bots_running = sum(1 for b in final["bots"] if b["state"] == "running")
+        print(f"  at the end: connections {connection_tally(final)}; "
+              f"bots running {bots_running}/{len(final['bots'])}")  # fmt: skip
         rows = (
             (f"strategy change ({len(strategy_latency)} commits)", strategy_latency),
             (f"new connection, bot running ({len(add_latency)} commits)", add_latency),
