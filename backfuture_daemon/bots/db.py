@@ -101,6 +101,7 @@ _MIGRATIONS: dict[int, str] = {
         at              REAL NOT NULL,
         PRIMARY KEY (strategy, mode, trade_id)
     );
+    CREATE INDEX fills_by_pair ON fills (strategy, mode, pair, at);
     CREATE TABLE paper_orders (
         strategy        TEXT NOT NULL,
         {_MODE},
@@ -119,6 +120,7 @@ _MIGRATIONS: dict[int, str] = {
         updated_at      REAL NOT NULL,
         PRIMARY KEY (strategy, mode, client_order_id)
     );
+    CREATE INDEX paper_orders_open ON paper_orders (strategy, mode, pair, state);
     CREATE TABLE paper_fills (
         strategy        TEXT NOT NULL,
         {_MODE},
@@ -136,6 +138,7 @@ _MIGRATIONS: dict[int, str] = {
         at              REAL NOT NULL,
         PRIMARY KEY (strategy, mode, seq)
     );
+    CREATE INDEX paper_fills_by_pair ON paper_fills (strategy, mode, pair, at);
     CREATE TABLE paper_balances (
         strategy TEXT NOT NULL,
         {_MODE},
