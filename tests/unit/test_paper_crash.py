@@ -111,7 +111,9 @@ def open_bot(path: Path, md: ManualMarketData, clock: Callable[[], float]) -> Bo
 
 
 @pytest.mark.parametrize("before", [True, False], ids=["before-send", "after-exchange-acted"])
-@pytest.mark.parametrize("n", range(1, 46))
+# Every 5th call: with the paper exchange on the same SQLite file the commit sweep below already
+# covers each point between two port calls; this keeps the port-level view (live adapters).
+@pytest.mark.parametrize("n", range(1, 46, 5))
 async def test_killed_at_any_port_call_restarts_boringly(
     tmp_path: Path, n: int, before: bool
 ) -> None:
