@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from backfuture_daemon.configuration.models import (
+    NAME_PATTERN,
     Adding,
     ConfigDocument,
     Connection,
@@ -46,6 +47,9 @@ _KNOWN_KEYS = frozenset(
     for model in (ConfigDocument, Policy, Connection, Endpoints, Strategy, Adding, RecoveryMode)
     for name in model.model_fields
 ) | {"sops", "mac_only_encrypted", "age", "recipient", "enc", "lastmodified", "mac", "version"}
+
+
+_NAME = re.compile(NAME_PATTERN)
 
 
 class LimitExceeded(Exception):
@@ -289,4 +293,5 @@ def _refusal_class(problem: str) -> ConfigErrorClass:
 def object_label(obj: Any, kind: str) -> str:
     """` (connection "NAME")` for messages, when the object has a string name."""
     name = obj.get("name") if isinstance(obj, Mapping) else None
-    return f' ({kind} "{name}")' if isinstance(name, str) and name else ""
+    # Only a valid name is public: anything else may be a pasted value of any length.
+    return f' ({kind} "{name}")' if isinstance(name, str) and _NAME.match(name) else ""

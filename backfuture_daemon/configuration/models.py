@@ -243,7 +243,9 @@ class Strategy(Frozen):
     name: Annotated[
         str, Field(pattern=NAME_PATTERN, description="Unique human name; metric label.")
     ]
-    connection: str = Field(description="Name of the connection this bot trades on.")
+    connection: Annotated[
+        str, Field(pattern=NAME_PATTERN, description="Name of the connection this bot trades on.")
+    ]
     market: Market = Field(default=Market.SPOT, description="Must be among the connection's.")
     mode: Mode = Field(default=Mode.PAPER, description="paper simulates fills; live trades.")
     pairs: tuple[str, ...] = Field(
@@ -275,9 +277,11 @@ class Strategy(Frozen):
     @field_validator("pairs")
     @classmethod
     def _pairs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for p in v:
-            if not PAIR_PATTERN.match(p):
-                raise ValueError(f"pair {p!r} must look like BASE/QUOTE in capitals, e.g. BTC/USDT")
+        for i, p in enumerate(v):
+            if not PAIR_PATTERN.match(p):  # not echoed: a value that is no pair may be anything
+                raise ValueError(
+                    f"pair #{i + 1} must look like BASE/QUOTE in capitals, e.g. BTC/USDT"
+                )
         if len(set(v)) != len(v):
             raise ValueError("pairs must not repeat")
         quotes = sorted({p.split("/")[1] for p in v})

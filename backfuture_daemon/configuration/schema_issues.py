@@ -75,7 +75,7 @@ def _friendly(err: Mapping[str, Any]) -> str:
             hint = f'did you mean "{close[0]}"? ' if close else ""
             return f"unknown field; {hint}allowed: {', '.join(fields)}"
         return "unknown field"
-    if typ == "string_pattern_mismatch" and loc and loc[-1] == "name":
+    if typ == "string_pattern_mismatch" and loc and loc[-1] in ("name", "connection"):
         return (
             "names are 2-64 characters: letters, digits, spaces and . _ - / ( ), starting with a "
             "letter or digit"
