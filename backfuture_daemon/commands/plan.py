@@ -63,11 +63,10 @@ def run(args: argparse.Namespace) -> int:
     from backfuture_daemon.configuration.loading import load_revision
     from backfuture_daemon.settings import load_settings
 
+    egress_ips = load_settings().egress_ips  # a bad BACKFUTURE_* value: UsageError, exit 2
     try:
         state = load_revision(
-            args.path,
-            sops_timeout=args.sops_timeout,
-            extra_egress_ips=load_settings().egress_ips,
+            args.path, sops_timeout=args.sops_timeout, extra_egress_ips=egress_ips
         )
     except (ConfigError, DecryptError) as e:
         issues = e.issues if isinstance(e, ConfigError) else (str(e),)

@@ -204,3 +204,13 @@ def test_plan_against_a_hostile_status_exits_2_with_a_clear_message(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_a_bad_setting_is_named_as_a_setting_not_as_an_unreadable_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BACKFUTURE_EGRESS_IPS", "not-an-ip")
+    assert _plan(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "BACKFUTURE_EGRESS_IPS" in err
+    assert "cannot read the config" not in err
