@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from backfuture_daemon.strategy.orders import Skip
 from backfuture_daemon.strategy.params import DcaParams
@@ -48,3 +49,56 @@ class BotSnapshot:
     skipped: tuple[Skip, ...]
     last_tick_at: float | None
     last_error: str
+
+    def as_status(self) -> dict[str, Any]:
+        """Plain JSON data for /status: money as exact decimal strings, times as epoch seconds."""
+        return {
+            "strategy": self.strategy,
+            "connection": self.connection,
+            "trading_mode": self.mode,
+            "gate": self.gate,
+            "committed_quote": str(self.committed_quote),
+            "margin_limit": str(self.margin_limit),
+            "realized_pnl": str(self.realized_pnl),
+            "closed_groups": self.closed_groups,
+            "orders": [
+                {"side": side, "result": result, "count": n}
+                for (side, result), n in sorted(self.orders.items())
+            ],
+            "groups": [_group(g) for g in self.groups],
+            "skipped": [_skip(s) for s in self.skipped],
+            "last_tick_at": self.last_tick_at,
+            "last_error": self.last_error,
+        }
+
+
+def _money(x: Decimal | None) -> str | None:
+    return None if x is None else str(x)
+
+
+def _group(g: GroupStatus) -> dict[str, Any]:
+    return {
+        "pair": g.pair,
+        "group_id": g.group_id,
+        "opened_at": g.opened_at,
+        "base_price": _money(g.base_price),
+        "average_price": _money(g.average_price),
+        "amount": str(g.amount),
+        "filled_adds": g.filled_adds,
+        "committed_quote": str(g.committed_quote),
+        "take_profit_price": _money(g.take_profit_price),
+        "mode": g.mode,
+        "recovery_reason": g.recovery_reason,
+        "recovery_since": g.recovery_since,
+        "recovery_overdue": g.recovery_overdue,
+    }
+
+
+def _skip(s: Skip) -> dict[str, Any]:
+    return {
+        "pair": s.pair,
+        "purpose": s.purpose.value,
+        "step": s.step,
+        "reason": s.reason.value,
+        "detail": s.detail,
+    }

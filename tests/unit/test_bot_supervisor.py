@@ -5,6 +5,7 @@ the snapshot carries what /status and the metrics need."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
@@ -75,6 +76,12 @@ async def test_run_stop_shutdown_and_resume(tmp_path: Path) -> None:
     assert snap.orders[("buy", "filled")] == 1
     assert snap.orders[("buy", "open")] == 2
     assert (await runner.port.balances())["USDT"].free < D(150)  # paper_balance, not the limit
+    status = json.loads(json.dumps(snap.as_status()))  # plain JSON for /status
+    assert status["groups"][0]["pair"] == PAIR
+    assert status["groups"][0]["mode"] == "normal"
+    assert D(status["committed_quote"]) == snap.committed_quote
+    assert {"side": "buy", "result": "filled", "count": 1} in status["orders"]
+    assert (status["trading_mode"], status["margin_limit"]) == ("paper", "200")
 
     await sup.shutdown()
     assert all(t.done() for t in asyncio.all_tasks() if t.get_name().startswith("bot:"))
