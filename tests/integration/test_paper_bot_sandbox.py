@@ -2,7 +2,8 @@
 shared MarketDataHub through ccxt, the price driven by `POST /__sandbox/market`. The bot opens a
 group, adds as the price falls, enters Recovery Mode and closes at take profit as the price
 returns; the second test restarts the daemon's bots (new supervisor on the same SQLite) in the
-middle, while the take profit is crossed."""
+middle, while the take profit is crossed; the third pauses the bot (connection failed) while the
+price crosses an add and resumes it."""
 
 from __future__ import annotations
 
@@ -175,6 +176,31 @@ async def test_paper_bot_through_a_restart_settles_the_take_profit_crossed_while
         assert snap.realized_pnl > 0
         sells = db.conn.execute("SELECT count(*) FROM fills WHERE side='sell'").fetchone()[0]
         assert sells == 1
+    finally:
+        await sup.shutdown()
+        db.close()
+
+
+async def test_paused_bot_sends_nothing_and_reconciles_on_resume(
+    market: Market, tmp_path: Path
+) -> None:
+    await market.move(price=100.0)
+    await until(lambda: mid(market) == D(100))
+    db, sup, r = start(tmp_path, market)
+    try:
+        await until(lambda: bool(r.book.groups) and len(r.book.groups[0].open_orders()) == 3)
+        sup.apply(SPEC, "pause")  # the connection failed its re-test
+        await until(lambda: r.needs_reconcile)
+        sent = db.conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+        await market.move(price=98.0)  # through add 1 while paused
+        await until(lambda: mid(market) == D(98))
+        await asyncio.sleep(0.2)  # a few runner ticks: paused, it neither looks nor sends
+        assert adds(r) == ()
+        assert db.conn.execute("SELECT count(*) FROM orders").fetchone()[0] == sent
+        sup.apply(SPEC, "run")  # the connection passed again
+        await until(lambda: adds(r) == (1,))
+        assert not r.needs_reconcile
+        assert r.snapshot().gate == "run"
     finally:
         await sup.shutdown()
         db.close()
