@@ -20,6 +20,7 @@ from backfuture_daemon.configuration.models import Connection, Market, Policy, S
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.classify import Classified, classify_error
 from backfuture_daemon.exchanges.clients import ClientFactory
+from backfuture_daemon.exchanges.market_data import MarketDataHub
 from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import ExchangeAdapter, KeyInfo, ServerTime
 from backfuture_daemon.exchanges.registry import adapter_for
@@ -154,6 +155,13 @@ class ConnectionTester:
         )
         self._ctx = AdapterContext(make_client=self._factory, clock=clock)
         self._limit = asyncio.Semaphore(max_concurrency)
+
+    def market_data_hub(self) -> MarketDataHub:
+        """A MarketDataHub on this tester's HTTP session and market cache (markets loaded once
+        for both). Close the hub before the tester."""
+        return MarketDataHub(
+            self._factory, self.markets, clock=self._clock, monotonic=self._monotonic
+        )
 
     async def close(self) -> None:
         await self.markets.close()

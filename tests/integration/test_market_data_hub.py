@@ -12,8 +12,15 @@ import pytest
 
 from backfuture_daemon.configuration.models import Endpoints
 from backfuture_daemon.exchanges.market_data import MarketDataHub
-from backfuture_daemon.health import ErrorClass
+from backfuture_daemon.exchanges.probes import ConnectionTester
+from backfuture_daemon.health import ConnectionStatus, ErrorClass
 from backfuture_daemon.sandbox.server import Sandbox
+from tests.integration.connection_test_support import (
+    LOOPBACK_POLICY,
+    add_key,
+    connection_for,
+    strategy,
+)
 
 pytestmark = pytest.mark.integration
 PAIRS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
@@ -170,3 +177,22 @@ async def test_markets_that_cannot_load_are_a_failure_not_an_exception(
     sandbox.faults("mexc").http_5xx = 0
     await hub.tick()
     assert all(sub.quote(p) is not None for p in PAIRS)
+
+
+async def test_a_hub_from_the_connection_tester_shares_its_market_data(sandbox: Sandbox) -> None:
+    tester = ConnectionTester(timeout=2.0)
+    hub = tester.market_data_hub()
+    try:
+        key = add_key(sandbox, "mexc")
+        conn = connection_for(sandbox, key)
+        sandbox.reset_request_counts()
+        report = await tester.test(conn, [strategy(conn)], LOOPBACK_POLICY)
+        assert report.status is ConnectionStatus.ONLINE, report.to_dict()
+        sub = hub.subscribe("mexc", conn.endpoints, ["BTC/USDT"])
+        await hub.tick()
+        assert sub.quote("BTC/USDT") is not None
+        assert sandbox.request_counts("mexc")["/api/v3/exchangeInfo"] == 1
+        assert tester.markets.loads == 1
+    finally:
+        await hub.close()
+        await tester.close()
