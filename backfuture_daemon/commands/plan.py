@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,13 +186,28 @@ def _text(item: dict[str, Any], where: str, key: str, default: str | None = None
     return value
 
 
+def _list(item: dict[str, Any], where: str, key: str) -> list[Any]:
+    value = item.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(f"{where}.{key}", "expected a list")
+    return value
+
+
 def _number(item: dict[str, Any], where: str, key: str) -> float | None:
     value = item.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(f"{where}.{key}", "expected a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of a thousand digits
+        number = math.inf
+    if not math.isfinite(number):  # JSON as Python reads it allows Infinity and NaN
+        raise _bad(f"{where}.{key}", "expected a finite number")
+    return number
 
 
 def _choice(enum: type[Any], value: object, where: str, default: str) -> Any:
@@ -252,9 +268,9 @@ def _report(c: dict[str, Any], where: str, name: str) -> ConnectionReport | None
         raise _bad(f"{where}.report", "expected an object")
     exchange = _text(c, where, "exchange", "")
     where = f"{where}.report"
-    classes = tuple(ErrorClass(x) for x in r.get("error_classes") or [] if x in _CLASSES)
+    classes = tuple(ErrorClass(x) for x in _list(r, where, "error_classes") if x in _CLASSES)
     steps = []
-    for i, s in enumerate(r.get("steps") or []):
+    for i, s in enumerate(_list(r, where, "steps")):
         if not isinstance(s, dict):
             raise _bad(f"{where}.steps[{i}]", "expected an object")
         steps.append(

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backfuture_daemon.bots.lifecycle import BotLifecycle
 from backfuture_daemon.bots.model import BotCommand, BotState, Gate
@@ -136,6 +138,20 @@ def _status(**bot: object) -> dict[str, object]:
         ({"connections": [{"name": "A", "report": {"status": "?"}}]}, "report.status"),
         ({"connections": "MEXC Main"}, "connections: expected a list"),
         ({"connections": [], "bots": [7]}, "bots[0]: expected an object"),
+        (_status(since=float("nan")), "bots[0].since: expected a finite number"),
+        (
+            {"connections": [{"name": "A", "report": {"status": "online", "steps": 5}}]},
+            "connections[0].report.steps: expected a list",
+        ),
+        (
+            {"connections": [{"name": "A", "report": {"error_classes": {"a": 1}}}]},
+            "connections[0].report.error_classes: expected a list",
+        ),
+        (_status(since=10**400), "bots[0].since: expected a finite number"),
+        (
+            {"connections": [{"name": "A", "scheduling": {"consecutive_failures": float("inf")}}]},
+            "connections[0].scheduling.consecutive_failures: expected a finite number",
+        ),
     ],
 )
 def test_a_status_it_cannot_read_back_names_the_field(doc: dict[str, object], field: str) -> None:
@@ -214,3 +230,69 @@ def test_a_bad_setting_is_named_as_a_setting_not_as_an_unreadable_config(
     err = capsys.readouterr().err
     assert "BACKFUTURE_EGRESS_IPS" in err
     assert "cannot read the config" not in err
+
+
+# Any JSON in any field of a /status document: read back, or a UsageError naming the field.
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.sampled_from(["running", "paused", "stopped", "online", "failed", "pass", "withdraw"]),
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_FIELDS = [
+    "name",
+    "exchange",
+    "fingerprint",
+    "inputs_digest",
+    "scheduling",
+    "report",
+    "strategy",
+    "connection",
+    "state",
+    "reason",
+    "since",
+    "mode",
+    "market",
+]
+_ITEM = st.one_of(_JSON, st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=6))
+_REPORT = st.dictionaries(
+    st.sampled_from(["status", "steps", "error_classes", "permissions"]), _JSON, max_size=4
+)
+_DOC = st.fixed_dictionaries(
+    {},
+    optional={
+        "connections": st.one_of(
+            _JSON,
+            st.lists(
+                st.one_of(_ITEM, st.fixed_dictionaries({"name": _JSON, "report": _REPORT})),
+                max_size=3,
+            ),
+        ),
+        "bots": st.one_of(_JSON, st.lists(_ITEM, max_size=3)),
+        "config": _JSON,
+        "fingerprint_salt": _JSON,
+    },
+)
+
+
+_FUZZ_STATE = state()
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DOC)
+def test_any_status_document_reads_back_or_names_a_field(doc: dict[str, object]) -> None:
+    error: UsageError | None = None
+    try:
+        compare(_FUZZ_STATE, doc)
+    except UsageError as e:
+        error = e
+    assert error is None or "the /status document's field" in str(error)
