@@ -187,7 +187,7 @@ def _find_git_dir(directory: Path) -> Path | None:
     for candidate in (directory, *directory.parents):
         try:
             gd = _git_dir(candidate)
-        except OSError:
+        except (OSError, ValueError):
             return None
         if gd is not None:
             return gd
@@ -222,7 +222,7 @@ def git_head(directory: Path) -> str | None:
                 parts = line.split()
                 if len(parts) == 2 and parts[1] == ref and _SHA.match(parts[0]):
                     return parts[0]
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not text (UnicodeDecodeError)
         return None
     return None  # unborn branch
 

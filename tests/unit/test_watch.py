@@ -136,3 +136,11 @@ async def test_a_log_file_beside_the_config_does_not_wake_the_loop(tmp_path: Pat
     await asyncio.wait_for(seen.wait(), 2.0)
     stop.set()
     await asyncio.wait_for(task, 3.0)
+
+
+def test_a_garbled_git_head_names_no_commit_and_never_raises(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_bytes(b"ref: refs/heads/\xff\xfe\n")
+    (tmp_path / "a.yaml").write_text("version: 1\n")
+    assert git_head(tmp_path) is None
+    assert probe_revision(tmp_path).commit is None
