@@ -135,7 +135,9 @@ class BotRunner:
                 error=self.last_error,
             )
         if self.gate is Gate.STOP and not self.needs_reconcile:
-            self.stopped = True
+            # A kept take profit is still watched (it can fill and its PnL must be booked);
+            # the runner is done once nothing of the bot rests at the exchange.
+            self.stopped = not any(g.orders for g in self.book.groups)
 
     async def _decide_and_send(self, now: float) -> None:
         quotes = self._quotes()

@@ -152,11 +152,17 @@ async def test_stop_cancels_entries_and_adds_but_keeps_the_take_profit(tmp_path:
     r.set_gate(Gate.STOP)
     await w.tick(r)
     assert [o[0] for o in resting(r)] == ["take_profit"]
-    assert r.stopped
     port_open = await r.port.open_orders(PAIR)
     assert [o.client_order_id for o in port_open] == [
         r.intents.client_id(o.key) for o in r.book.groups[0].open_orders()
     ]
+    assert not r.stopped  # the kept take profit is still watched
+    (tp,) = r.book.groups[0].open_orders()
+    assert tp.price is not None
+    await w.tick(r, str(tp.price + 1))
+    assert r.book.groups == ()  # it filled and was booked; no new group under STOP
+    assert r.snapshot().closed_groups == 1
+    assert r.stopped
 
 
 async def test_stop_with_cancel_all_leaves_nothing_resting(tmp_path: Path) -> None:
@@ -167,6 +173,7 @@ async def test_stop_with_cancel_all_leaves_nothing_resting(tmp_path: Path) -> No
     r.set_gate(Gate.STOP)
     await w.tick(r)
     assert await r.port.open_orders(PAIR) == ()
+    assert r.stopped  # nothing rests: the runner is done (the group's base stays in the book)
 
 
 async def test_pause_sends_nothing_and_resume_reconciles_first(tmp_path: Path) -> None:

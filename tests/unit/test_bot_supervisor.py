@@ -94,9 +94,17 @@ async def test_run_stop_shutdown_and_resume(tmp_path: Path) -> None:
     assert again.runners["BTC Bot"].book == book  # resumed from SQLite
     again.apply(SPEC, BotGate.STOP)
     stopped = again.runners["BTC Bot"]
+    await until(
+        lambda: [o.key.purpose.value for o in stopped.book.groups[0].orders] == ["take_profit"]
+    )
+    assert not stopped.stopped  # the kept take profit is watched until it fills
+    tp = stopped.book.groups[0].orders[0].price
+    assert tp is not None
+    md.set_price(PAIR, tp + 1)
     await until(lambda: stopped.stopped)
     await until(lambda: all(t.done() for t in again._tasks.values()))
-    assert [o.key.purpose.value for o in stopped.book.groups[0].orders] == ["take_profit"]
+    assert stopped.book.groups == ()
+    assert stopped.snapshot().realized_pnl > 0
     again.apply(SPEC, BotGate.STOP)  # settled: no new task
     assert all(t.done() for t in again._tasks.values())
     again.forget("BTC Bot")
