@@ -1,9 +1,8 @@
 """The composition root: `Daemon(settings).run(stop)` wires the whole daemon and runs it.
 
-`backfuture run` (commands/run.py) builds one from DaemonSettings and stops it from a signal;
-tests and benchmarks may embed it and stop it by setting the event (uvicorn `Server` style). It
-opens the SQLite bot store, builds the connection tester, the reconcile loop, the metrics registry
-and the HTTP endpoints, and closes them in reverse order. Nothing else builds these objects.
+`backfuture run` (commands/run.py) stops it from a signal; tests embed it and set the event
+(uvicorn `Server` style). It opens the bot store, builds the tester, the reconcile loop, metrics
+and HTTP endpoints, and closes them in reverse order. Nothing else builds these objects.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """`backfuture plan PATH [--against URL]`: what `backfuture run` would do with this config.
 
-Loads and decrypts the revision (configuration.loading), then runs the daemon's own pure planner
-(reconciler/plan.py) against either nothing (a fresh start) or a running daemon's `/status`
-(`--against http://127.0.0.1:9464`): connections to test, bots to start / pause / stop.
-Exit codes follow argocd/flux diff: 0 no changes, 1 changes, 2 error. Secrets never printed:
-keys are compared through the daemon's salted fingerprints.
+Loads the revision, then runs the daemon's own planner against nothing (a fresh start) or a running
+daemon's /status read back field by field. Exit codes follow argocd/flux diff: 0 no changes,
+1 changes, 2 error. Keys are compared through the daemon's salted fingerprints, never printed.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """`backfuture run PATH [--http HOST:PORT] [--state-dir DIR]`: the GitOps daemon, one process.
 
-Argparse, logging and signals only: DaemonSettings (env BACKFUTURE_*, overridden by flags) go to
-the composition root (backfuture_daemon/daemon.py), which wires and runs everything. Signals:
-SIGTERM/SIGINT stop gracefully (exit 0), a second SIGINT forces exit (130); SIGHUP forces a
-reconcile. Exit 2 on usage errors (bad path, bind address, busy port, state dir, setting).
+Argparse, logging and signals only; backfuture_daemon/daemon.py wires and runs everything.
+SIGTERM/SIGINT stop gracefully (exit 0), a second SIGINT forces exit (130), SIGHUP forces a
+reconcile. Exit 2 on usage errors (path, bind address, busy port, state dir, a setting).
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """When to test a connection next: pure, with an injected random source (no clock, no env).
 
-The connection checks (reconciler/checks.py) call `next_check_delay` after every test; the loop
-and the config tracker back off failed passes and transient config failures with `transient_delay`.
-Transient failures back off exponentially with full jitter (Flux: 750 ms → 15 min); permanent
-ones (invalid key, permissions, IP, withdrawal…) wait a long interval, because exchanges penalise
-repeated bad-key calls; healthy connections are re-checked on a jittered interval.
+Called by reconciler/checks.py after every test, and by the loop and config tracker for failed
+passes and transient config failures. Transient failures back off with full jitter (Flux: 750 ms
+→ 15 min); permanent ones (exchanges penalise bad-key calls) and healthy ones wait long intervals.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""Connection tests: run them (bounded, with a timeout), record the results, know when each is due.
+"""Connection tests: run them (bounded, with a timeout), record results, know when each is due.
 
-The reconcile loop (reconciler/loop.py) starts a test for every `TestConnection` the planner emits
-and reads `observations` back as the planner's observed connections. Each test runs as its own
-task through the `Tester` port (exchanges/probes.py ConnectionTester, or a fake); the pure helpers
-below (`recorded`, `synthetic`) decide what a result means for scheduling and backoff.
+The loop (reconciler/loop.py) starts one task per `TestConnection` through the `Tester` port
+(exchanges/probes.py ConnectionTester, or a fake) and reads `observations` back for the planner;
+the pure helpers `recorded` / `synthetic` decide what a result means for scheduling and backoff.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""The config half of the loop: which revision runs, which one was tried, and when to read again.
+"""The config half of the loop: which revision runs, which one was tried, when to read again.
 
-The reconcile loop (reconciler/loop.py) calls `ConfigTracker.observe()` when the files may have
-changed (watcher, resync, SIGHUP) or a transient failure is due for a retry. `observe` does the
-I/O (probe, load, probe again) through injected functions; what a probe or a load *means* is
-decided by the pure functions below it. The last good revision keeps running whatever is read.
+The loop calls `ConfigTracker.observe()` on a possible change (watcher, resync, SIGHUP) or a due
+retry; it probes, loads and re-probes through injected functions, while the pure functions below
+decide what a probe or a load means. Whatever is read, the last good revision keeps running.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The wording of the reconciler's log lines, as pure functions returning `Event`s.
 
-The config tracker, the connection checks and the loop (reconciler/config_tracker.py, checks.py,
-loop.py) build an `Event` here and hand it to an injected `Emit` (the loop's logger in the
-daemon; a list in tests). One line per event, naming connection / strategy / revision /
-error_class as fields; every free text from outside (vendor reasons, exceptions) is scrubbed.
+config_tracker.py, checks.py and loop.py build an `Event` here and hand it to an injected `Emit`
+(the loop's logger in the daemon, a list in tests): one line per event, naming connection /
+strategy / revision / error_class as fields; free text from outside is scrubbed.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Salted fingerprints: tell that a connection's key or settings changed without storing secrets.
 
-`Desired.from_state` (reconciler/desired.py) fingerprints every connection of each applied
-revision, so the planner re-tests the ones whose fingerprint changed; `backfuture plan --against`
-builds it with the daemon's published salt.
-HMAC-SHA256 over a canonical JSON form, cut to 16 hex digits: API secrets are high-entropy, so
-the salt may be shown in /status while the value stays useless for recovering a secret.
+`Desired.from_state` (reconciler/desired.py) fingerprints every connection of an applied revision;
+`backfuture plan --against` does it with the daemon's published salt. HMAC-SHA256 of canonical
+JSON, 16 hex digits: secrets are high-entropy, so the salt may be public in /status.
 """
 
 from __future__ import annotations

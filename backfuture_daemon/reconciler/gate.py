@@ -1,10 +1,8 @@
-"""May a strategy's bot run? A pure verdict (and so a `Gate`) from the strategy, its connection
-and the last test.
+"""May a strategy's bot run? A pure verdict (and so a `Gate`) from strategy, connection and test.
 
-Called by the planner (reconciler/plan.py) for every strategy on every pass; pure (no clock, I/O
-or env). The rule of the brief: a bot runs only while its strategy is not suspended, its
-connection is online or degraded (tested with the key that is configured now) and the config is
-valid; a key with withdraw permission never enables a bot, whatever else is true.
+Called by the planner (reconciler/plan.py) for every strategy on every pass; no clock, I/O or env.
+The brief's rule: a bot runs only while its strategy and connection are not suspended and the key
+configured now tested online or degraded; a key with withdraw permission never enables a bot.
 """
 
 from __future__ import annotations

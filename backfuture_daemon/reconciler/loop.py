@@ -1,11 +1,8 @@
 """The reconcile loop: observe -> plan -> apply, the one place where the daemon acts.
 
-The composition root (backfuture_daemon/daemon.py) builds a `Reconciler` and awaits `run(stop)`;
-tests drive `reconcile_once()` with a fake tester and injected clocks. The config half lives in
-reconciler/config_tracker.py, the connection tests in reconciler/checks.py, the log wording in
-reconciler/events.py; this module plans, applies, publishes the `DaemonSnapshot` and runs the
-loop. Triggers: config change (reconciler/watch.py), periodic resync, a re-check or config retry
-falling due, SIGHUP and POST /reconcile (`request(force=True)`).
+daemon.py builds a `Reconciler` and awaits `run(stop)`; tests drive `reconcile_once()` with fakes
+and injected clocks. Config: config_tracker.py; tests: checks.py; wording: events.py. Triggers:
+file change (watch.py), resync, a due re-check or retry, SIGHUP and POST /reconcile.
 """
 
 from __future__ import annotations

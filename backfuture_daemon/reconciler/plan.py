@@ -1,9 +1,8 @@
 """The planner: desired (last good config) + observed (tests, bots) -> the actions to take.
 
-A purely computational function (kopf `detect_changing_cause` style): no clock, network or env;
-`now` is passed in. Called by the reconcile loop (reconciler/loop.py) on every pass and by
-`backfuture plan`. Idempotent (applying the plan and planning again yields no bot action and no
-second test of the same connection) and deterministic (same inputs, same tuple, same order).
+Pure (kopf `detect_changing_cause` style): no clock, network or env; `now` is passed in. Called by
+the loop on every pass and by `backfuture plan`; emits the bots' own `BotCommand`. Idempotent and
+deterministic (same inputs, same tuple, same order).
 """
 
 from __future__ import annotations
