@@ -9,20 +9,16 @@ after it is loaded a test costs 3–5 HTTP requests. Concurrent tests are bounde
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
 
 from backfuture_daemon.configuration.models import Connection, Market, Policy, Strategy
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
-from backfuture_daemon.exchanges.classify import Classified, classify_error
 from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.market_data import MarketDataHub
 from backfuture_daemon.exchanges.markets import MarketCache
-from backfuture_daemon.exchanges.port import ExchangeAdapter, KeyInfo, ServerTime
+from backfuture_daemon.exchanges.port import KeyInfo
+from backfuture_daemon.exchanges.probe_run import ProbeFailed, ProbeRun
 from backfuture_daemon.exchanges.registry import adapter_for
 from backfuture_daemon.exchanges.steps import (
     CLOCK_SAMPLES,
@@ -40,94 +36,8 @@ from backfuture_daemon.exchanges.steps import (
 from backfuture_daemon.health import CheckStep, ConnectionReport, ErrorClass, StepStatus
 from backfuture_daemon.redaction import Redactor, mask
 
-T = TypeVar("T")
-log = logging.getLogger("backfuture.exchanges")
 E = ErrorClass
 S = StepStatus
-
-_WHAT: dict[ErrorClass, str] = {
-    E.INVALID_KEY: "key rejected",
-    E.NO_READ_PERMISSION: "key cannot read balances",
-    E.NO_TRADE_PERMISSION: "key cannot trade",
-    E.NO_FUTURES_PERMISSION: "key cannot use futures",
-    E.IP_NOT_ALLOWED: "request IP not allowed for this key",
-    E.CLOCK_SKEW: "request timestamp rejected",
-    E.RATE_LIMITED: "rate limited",
-    E.EXCHANGE_UNAVAILABLE: "exchange API unavailable",
-    E.ACCOUNT_SUSPENDED: "account frozen or restricted",
-    E.PAIR_NOT_TRADABLE: "pair not tradable",
-    E.FUTURES_UNAVAILABLE: "futures unavailable",
-}
-
-
-class _Failed(Exception):
-    """A probe call failed; carries the classification (never the raw vendor exception)."""
-
-    def __init__(self, classified: Classified) -> None:
-        super().__init__(classified.detail)
-        self.c = classified
-
-
-@dataclass
-class _Run:
-    """One test in progress: the steps so far and the facts the report carries."""
-
-    connection: Connection
-    adapter: ExchangeAdapter
-    redact: Redactor
-    strategies: list[Strategy]
-    policy: Policy
-    needs_trade: bool
-    needs_futures: bool
-    now: float
-    steps: list[CheckStep] = field(default_factory=list)
-    stop_reason: str | None = None
-    current: str = ""
-    latency_ms: float | None = None
-    #: server-time samples: the reachability step's, then any the clock step needed.
-    time_samples: list[ServerTime] = field(default_factory=list)
-    skew_ms: float | None = None
-    key_info: KeyInfo | None = None
-    #: why the key-info call failed (its dependent steps then say "not checked: ...").
-    key_info_failed: str | None = None
-    key_expiry: float | None = None
-    trade: bool | None = None
-    read: bool | None = None
-    #: the longest Retry-After (seconds) a rate-limited answer asked for, or the clock step's
-    #: early re-check (steps.CLOCK_RECHECK_SECONDS); reported as `retry_after_seconds`.
-    retry_after: float | None = None
-
-    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        self.adapter.take_response()  # forget answers from before this call
-        try:
-            return await fn()
-        except Exception as e:  # every exchange problem becomes data
-            meta = self.adapter.take_response()
-            c = classify_error(
-                e, self.adapter.exchange, redact=self.redact, http_status=meta.status
-            )
-            if c.error_class is E.RATE_LIMITED and meta.retry_after is not None:
-                c = dataclasses.replace(c, retry_after=meta.retry_after)
-                self.retry_after = max(self.retry_after or 0.0, meta.retry_after)
-            if c.error_class is E.UNKNOWN_ERROR:
-                # Possibly a bug of ours (an unexpected response shape): say so in the log.
-                log.warning(
-                    'connection "%s": %s: unexpected %s (%s)',
-                    self.connection.name, self.current, type(e).__name__, c.detail,
-                )  # fmt: skip
-            raise _Failed(c) from None
-
-    def fail(self, name: str, c: Classified, error_class: ErrorClass | None = None) -> CheckStep:
-        cls = error_class or c.error_class
-        wait = "" if c.retry_after is None else f"; retry after {c.retry_after:g} s"
-        step = CheckStep(
-            name, S.FAIL, f"{_WHAT.get(cls, 'exchange error')} ({c.detail}{wait})", cls
-        )
-        self.steps.append(step)
-        return step
-
-    def add(self, step: CheckStep) -> None:
-        self.steps.append(step)
 
 
 class ConnectionTester:
@@ -184,7 +94,7 @@ class ConnectionTester:
             not mine and Market.SPOT in connection.markets
         )
         adapter = adapter_for(connection, self._ctx)
-        run = _Run(
+        run = ProbeRun(
             connection,
             adapter,
             Redactor(connection.secret_values()),
@@ -221,8 +131,8 @@ class ConnectionTester:
             key_masked=mask(connection.api_key.get_secret_value()),
         )
 
-    async def _sequence(self, run: _Run) -> None:
-        steps: dict[str, Callable[[_Run], Awaitable[None]]] = {
+    async def _sequence(self, run: ProbeRun) -> None:
+        steps: dict[str, Callable[[ProbeRun], Awaitable[None]]] = {
             "reachability": self._step_reachability,
             "clock": self._step_clock,
             "auth": self._step_auth,
@@ -252,14 +162,14 @@ class ConnectionTester:
 
     # ---- steps (each appends exactly one CheckStep) -------------------------------------
 
-    async def _step_reachability(self, run: _Run) -> None:
+    async def _step_reachability(self, run: ProbeRun) -> None:
         a = run.adapter
         try:
             sample = await run.call(a.server_time)
             run.latency_ms = sample.latency_ms
             run.time_samples.append(sample)
             maintenance = await run.call(a.maintenance)
-        except _Failed as f:
+        except ProbeFailed as f:
             run.fail("reachability", f.c)
             run.stop_reason = f"exchange not reachable ({f.c.error_class})"
             return
@@ -274,7 +184,7 @@ class ConnectionTester:
             )
         )
 
-    async def _step_clock(self, run: _Run) -> None:
+    async def _step_clock(self, run: ProbeRun) -> None:
         a = run.adapter
         samples = run.time_samples
         if not clock_decided(samples[0], a.clock_window_ms, a.clock_ahead_ms):
@@ -283,7 +193,7 @@ class ConnectionTester:
             for _ in range(CLOCK_SAMPLES - 1):
                 try:
                     samples.append(await run.call(a.server_time))
-                except _Failed:
+                except ProbeFailed:
                     break
         judged = judge_clock(samples, a.clock_window_ms, a.clock_ahead_ms)
         run.skew_ms = judged.sample.skew_ms
@@ -295,11 +205,11 @@ class ConnectionTester:
             a.compensate_clock(judged.sample.skew_ms)
         run.add(judged.step)
 
-    async def _step_auth(self, run: _Run) -> None:
+    async def _step_auth(self, run: ProbeRun) -> None:
         currencies = tuple(dict.fromkeys(s.quote for s in run.strategies)) or ("USDT",)
         try:
             summary = await run.call(lambda: run.adapter.balance(currencies))
-        except _Failed as f:
+        except ProbeFailed as f:
             cls = E.NO_READ_PERMISSION if f.c.scope_missing else f.c.error_class
             run.fail("auth", f.c, cls)
             run.stop_reason = f"auth failed ({cls})"
@@ -307,11 +217,11 @@ class ConnectionTester:
         run.read = True
         run.add(CheckStep("auth", S.PASS, f"key valid; balances readable ({summary})"))
 
-    async def _step_permissions(self, run: _Run) -> None:
+    async def _step_permissions(self, run: ProbeRun) -> None:
         a = run.adapter
         try:
             info = await run.call(a.key_info)
-        except _Failed as f:
+        except ProbeFailed as f:
             run.fail("permissions", f.c)
             run.key_info_failed = f"key info unavailable ({f.c.error_class})"
             return
@@ -326,7 +236,7 @@ class ConnectionTester:
                 try:
                     await run.call(lambda: a.attach_markets(self.markets, futures=False))
                     trade = await run.call(lambda: a.trade_probe(symbols))
-                except _Failed as f:
+                except ProbeFailed as f:
                     run.fail("permissions", f.c)
                     return
                 probed = True
@@ -354,13 +264,13 @@ class ConnectionTester:
             )
         )
 
-    async def _step_withdraw(self, run: _Run) -> None:
+    async def _step_withdraw(self, run: ProbeRun) -> None:
         if run.key_info_failed:
             run.add(not_checked("withdraw", run.key_info_failed))
             return
         run.add(evaluate_withdraw(run.key_info))
 
-    async def _step_ip_whitelist(self, run: _Run) -> None:
+    async def _step_ip_whitelist(self, run: ProbeRun) -> None:
         if run.key_info_failed:
             run.add(not_checked("ip_whitelist", run.key_info_failed))
             return
@@ -368,21 +278,21 @@ class ConnectionTester:
         require = run.policy.require_ip_whitelist
         run.add(evaluate_ip_whitelist(run.key_info, egress, require=require))
 
-    async def _step_key_expiry(self, run: _Run) -> None:
+    async def _step_key_expiry(self, run: ProbeRun) -> None:
         if run.key_info_failed:
             run.add(not_checked("key_expiry", run.key_info_failed))
             return
         step, run.key_expiry = evaluate_key_expiry(run.key_info, run.now)
         run.add(step)
 
-    async def _step_pairs(self, run: _Run) -> None:
+    async def _step_pairs(self, run: ProbeRun) -> None:
         if not run.strategies:
             run.add(evaluate_pairs((), 0))
             return
         a = run.adapter
         try:
             await run.call(lambda: a.attach_markets(self.markets, futures=run.needs_futures))
-        except _Failed as f:
+        except ProbeFailed as f:
             run.fail("pairs", f.c)
             return
         problems, checked = [], 0
@@ -394,7 +304,7 @@ class ConnectionTester:
                     problems.append(f'{problem} (strategy "{s.name}")')
         run.add(evaluate_pairs(problems, checked))
 
-    async def _step_futures(self, run: _Run) -> None:
+    async def _step_futures(self, run: ProbeRun) -> None:
         a = run.adapter
         quote = next(s.quote for s in run.strategies if s.market is Market.FUTURES)
         info = run.key_info
@@ -410,7 +320,7 @@ class ConnectionTester:
             return
         try:
             support = await run.call(lambda: a.futures_probe(quote))
-        except _Failed as f:
+        except ProbeFailed as f:
             run.fail("futures", f.c, E.NO_FUTURES_PERMISSION if f.c.scope_missing else None)
             return
         if support.available:
