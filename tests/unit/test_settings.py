@@ -78,3 +78,22 @@ def test_run_with_a_bad_http_flag_exits_2_without_a_traceback(
     assert "--http: " in err
     assert "out of range" in err
     assert "Traceback" not in err
+
+
+def test_settings_become_the_loops_settings_with_a_consistent_backoff() -> None:
+    from backfuture_daemon.daemon import loop_settings
+
+    loop = loop_settings(
+        load_settings(
+            resync_interval_seconds=7,
+            check_timeout_seconds=3,
+            backoff_base_seconds=10,
+            backoff_cap_seconds=2,  # below the base: raised to it, never a crash
+            recheck_interval_seconds=30,
+            permanent_recheck_interval_seconds=90,
+        )
+    )
+    assert loop.resync_interval == 7
+    assert loop.check_timeout == 3 * 4 + 5  # one test makes several requests
+    assert (loop.backoff.base, loop.backoff.cap) == (10, 10)
+    assert (loop.backoff.healthy_interval, loop.backoff.permanent_interval) == (30, 90)
