@@ -6,6 +6,7 @@ Requests are counted on the sandbox side (`Sandbox.request_counts`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -196,3 +197,20 @@ async def test_a_hub_from_the_connection_tester_shares_its_market_data(sandbox: 
     finally:
         await hub.close()
         await tester.close()
+
+
+async def test_run_ticks_until_stopped(sandbox: Sandbox, hub: MarketDataHub) -> None:
+    sub = hub.subscribe("mexc", endpoints(sandbox, "mexc"), ["BTC/USDT"])
+    stop = asyncio.Event()
+    runner = asyncio.create_task(hub.run(0.05, stop))
+    for _ in range(200):
+        if hub.ticks >= 3:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(runner, 2.0)
+    assert hub.ticks >= 3
+    ticks = hub.ticks
+    await asyncio.sleep(0.1)
+    assert hub.ticks == ticks  # stopped: no tick after stop
+    assert sub.quote("BTC/USDT") is not None
