@@ -1,0 +1,164 @@
+"""Binance spot behind the ExchangeAdapter interface (ccxt `binance`).
+
+Built by registry.py for connections with `exchange: binance`; driven by probes.ConnectionTester.
+Implicit ccxt methods only (no call triggers load_markets); markets come from the shared cache,
+loaded from the public exchangeInfo alone (reference/exchanges-more.md §A). Facts: §B, §C, §1.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from backfuture_daemon.exchanges.binance_codes import PERMISSION_CODE
+from backfuture_daemon.exchanges.binance_keys import parse_api_restrictions
+from backfuture_daemon.exchanges.ccxt_base import (
+    AdapterContext,
+    CcxtAdapter,
+    Refused,
+    balance_summary,
+    endpoints_loopback,
+    market_problem,
+)
+from backfuture_daemon.exchanges.clients import ClientSpec
+from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ServerTime
+
+if TYPE_CHECKING:
+    from backfuture_daemon.configuration.models import Connection, Endpoints
+    from backfuture_daemon.exchanges.markets import MarketCache
+
+#: Binance's default window (ccxt would send 10000); the server allows up to 60000.
+RECV_WINDOW_MS = 5000
+#: ccxt's `urls['api']` keys Binance uses, with their paths under the API host (§E: every key
+#: a call may use must point at the endpoint, or it would still reach the real exchange).
+_PATHS: dict[str, str] = {
+    "public": "/api/v3",
+    "private": "/api/v3",
+    "v1": "/api/v1",
+    "sapi": "/sapi/v1",
+    "sapiV2": "/sapi/v2",
+    "sapiV3": "/sapi/v3",
+    "sapiV4": "/sapi/v4",
+    "fapiPublic": "/fapi/v1",
+    "fapiPublicV2": "/fapi/v2",
+    "fapiPublicV3": "/fapi/v3",
+    "fapiPrivate": "/fapi/v1",
+    "fapiPrivateV2": "/fapi/v2",
+    "fapiPrivateV3": "/fapi/v3",
+    "fapiData": "/futures/data",
+    "dapiPublic": "/dapi/v1",
+    "dapiPrivate": "/dapi/v1",
+    "dapiPrivateV2": "/dapi/v2",
+    "dapiData": "/futures/data",
+    "eapiPublic": "/eapi/v1",
+    "eapiPrivate": "/eapi/v1",
+    "papi": "/papi/v1",
+    "papiV2": "/papi/v2",
+}
+FUTURES_NOT_BUILT = (
+    "USDⓈ-M futures (binanceusdm) are not wired into this adapter yet: only spot is tested"
+)
+
+
+def client_spec(endpoints: Endpoints | None) -> ClientSpec:
+    base = endpoints.spot if endpoints else None
+    return ClientSpec(
+        ccxt_id="binance",
+        urls={name: f"{base}{path}" for name, path in _PATHS.items()} if base else {},
+        options={
+            "recvWindow": RECV_WINDOW_MS,
+            "adjustForTimeDifference": False,
+            # load_markets would otherwise sign three sapi calls (capital/config/getall,
+            # margin/allPairs, isolated/allPairs) that a least-privilege or IP-restricted key
+            # may be refused, and fetch futures lists no spot strategy needs (§A).
+            "fetchMargins": False,
+            "fetchMarkets": {"types": ["spot"]},
+        },
+        has={"fetchCurrencies": False},
+        loopback=endpoints_loopback(endpoints),
+    )
+
+
+class BinanceAdapter(CcxtAdapter):
+    exchange = "binance"
+    supports_futures = False
+    clock_window_ms = float(RECV_WINDOW_MS)
+    clock_ahead_ms = 1000.0  # Binance: timestamp < serverTime + 1000
+
+    def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
+        super().__init__(connection, ctx, client_spec(connection.endpoints))
+
+    async def server_time(self) -> ServerTime:
+        return await self._time_sample(self._client.publicGetTime, lambda d: d["serverTime"])
+
+    async def maintenance(self) -> str | None:
+        """`GET /sapi/v1/system/status` (unsigned): status 0 normal, 1 system maintenance."""
+        data = await self._client.sapiGetSystemStatus()
+        status = str(data.get("status", "0")) if isinstance(data, dict) else "0"
+        if status == "0":
+            return None
+        return f"system status {status} ({str(data.get('msg', ''))[:60]})"
+
+    async def balance(self, currencies: tuple[str, ...]) -> str:
+        data = await self._client.privateGetAccount({"omitZeroBalances": "true"})
+        rows = data.get("balances") if isinstance(data, dict) else None
+        free = {
+            str(r.get("asset")).upper(): str(r.get("free", "0")).rstrip("0").rstrip(".") or "0"
+            for r in rows or []
+            if isinstance(r, dict)
+        }
+        return balance_summary("spot account", free, currencies)
+
+    async def key_info(self) -> KeyInfo | None:
+        """The key's own flags; refused (a deployment without the endpoint, or a key it will
+        not show): None, and the tester falls back to the order-test probe."""
+        data = await self.guarded(
+            self._client.sapiGetAccountApiRestrictions,
+            keep=lambda r: r.not_found or r.business_rule or r.c.code == PERMISSION_CODE,
+        )
+        if isinstance(data, Refused) or not isinstance(data, dict):
+            return None
+        return parse_api_restrictions(data, self._now_ms())
+
+    async def trade_probe(self, symbols: tuple[str, ...]) -> bool:
+        """POST /api/v3/order/test: validated like an order (permission first), never matched.
+        Without the trading permission Binance answers 401 -2015 (§1.2); ccxt may call that
+        DDoSProtection after the balance read (§C.2), so the code decides, not the class."""
+        params = {
+            "symbol": self._probe_market_id(symbols),
+            "side": "BUY",
+            "type": "MARKET",
+            "quoteOrderQty": "10",
+        }
+        answer = await self.guarded(
+            lambda: self._client.privatePostOrderTest(params),
+            keep=lambda r: r.c.code == PERMISSION_CODE or r.business_rule,
+        )
+        return not (isinstance(answer, Refused) and answer.c.code == PERMISSION_CODE)
+
+    def _probe_market_id(self, symbols: tuple[str, ...]) -> str:
+        markets: dict[str, Any] = self._client.markets or {}
+        for s in symbols:
+            if s in markets:
+                return str(markets[s]["id"])
+        return "BTCUSDT"
+
+    async def futures_probe(self, quote: str) -> FuturesSupport:
+        return FuturesSupport(False, FUTURES_NOT_BUILT)
+
+    async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
+        self._client.set_markets_from_exchange(await cache.source(self._spec))
+
+    def pair_problem(self, pair: str, *, futures: bool) -> str | None:
+        if futures:
+            return f"{pair}: {FUTURES_NOT_BUILT}"
+        market = (self._client.markets or {}).get(pair)
+        problem = market_problem(market, pair, "spot", "Binance")
+        if problem or market is None:
+            return problem
+        info = market.get("info") or {}
+        # ccxt's `active` is status == TRADING only; the API may still not trade it (§1.3).
+        if info.get("isSpotTradingAllowed") is False:
+            return (
+                f"{pair}: spot market listed but not tradable by API (isSpotTradingAllowed false)"
+            )
+        return None
