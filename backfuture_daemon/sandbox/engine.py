@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from backfuture_daemon.sandbox.catalogue import Catalogue, Instrument
 from backfuture_daemon.sandbox.control import Command, PriceControl, describe
+from backfuture_daemon.sandbox.positions import PositionBook
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
@@ -142,6 +143,7 @@ class Account:
     orders: dict[str, Order] = field(default_factory=dict)
     open_ids: dict[str, None] = field(default_factory=dict)  #: insertion-ordered set
     by_client_id: dict[str, str] = field(default_factory=dict)
+    futures: PositionBook = field(default_factory=PositionBook)  #: perpetual positions
 
     def reset_balances(self, balances: dict[str, Decimal]) -> None:
         self.free = dict(balances)
@@ -273,6 +275,12 @@ class Engine:
             else:
                 acct._add(acct.free, inst.quote, cost)
         order.filled, order.cost = amount, cost
+        multiplier = order.extra.get("multiplier")
+        if order.market == "futures" and isinstance(multiplier, Decimal):
+            leverage = order.extra.get("leverage_value", Decimal(1))
+            assert isinstance(leverage, Decimal)
+            pos = acct.futures.get(order.instrument_id, order.symbol, multiplier)
+            pos.fill(order.side, amount, price, leverage, now_ms)
         trade_id = f"{0x5C35C02709E4F6000000 + next(self._trade_ids):020x}"
         order.fills.append(Fill(trade_id, now_ms, price, amount, maker))
         order.status = "filled"
@@ -286,26 +294,37 @@ class Engine:
         acct.open_ids.pop(order.id, None)
 
     def refresh(self, acct: Account, now_ms: int) -> None:
-        """Fill resting limit orders whose price was crossed since they were last checked."""
+        """Fill resting limit orders whose price was crossed since they were last checked, then
+        liquidate perpetual positions whose mark crossed their liquidation price."""
         for oid in list(acct.open_ids):
             order = acct.orders[oid]
             # `>=`: a test may move the price within the millisecond of the last look.
             if now_ms >= order.checked_ms:
-                crossed_at = self._first_cross(order, order.checked_ms, now_ms)
-                if crossed_at is not None:
-                    assert order.price is not None
-                    self._fill(acct, order, order.price, crossed_at, maker=True)  # at its price
+                assert order.price is not None
+                below = order.side == "buy"
+                at = self._first_touch(order.symbol, order.price, below, order.checked_ms, now_ms)
+                if at is not None:
+                    self._fill(acct, order, order.price, at, maker=True)  # at its own price
             order.checked_ms = now_ms
+        for pos in acct.futures.open():
+            level = pos.liquidation_price()
+            if level is not None and now_ms >= pos.checked_ms:
+                at = self._first_touch(pos.symbol, level, pos.qty > 0, pos.checked_ms, now_ms)
+                if at is not None:
+                    pos.liquidate(at)
+            pos.checked_ms = now_ms
 
-    def _first_cross(self, order: Order, start: int, end: int) -> int | None:
-        """First time in (start, end] the price reached the order's limit, looking at the price
-        path on a whole-second grid (coarser beyond an hour: at most `_MAX_SAMPLES` looks) and at
-        every turn of a controlled price (linear in between, so no crossing is missed)."""
-        assert order.price is not None
-        turns = self.feed.control.breakpoints(order.symbol, start, end)
+    def _first_touch(
+        self, symbol: str, level: Decimal, below: bool, start: int, end: int
+    ) -> int | None:
+        """First time in (start, end] the price reached `level` (from above when `below`),
+        looking at the price path on a whole-second grid (coarser beyond an hour: at most
+        `_MAX_SAMPLES` looks) and at every turn of a controlled price (linear in between, so no
+        crossing is missed)."""
+        turns = self.feed.control.breakpoints(symbol, start, end)
         for t in heapq.merge(self._grid(start, end), turns):
-            p = self.feed.price(order.symbol, t)
-            if p <= order.price if order.side == "buy" else p >= order.price:
+            p = self.feed.price(symbol, t)
+            if p <= level if below else p >= level:
                 return t
         return None
 

@@ -1,7 +1,7 @@
-"""KuCoin futures on its own sandbox port: active contracts, time/status, the futures account
-overview, order test and the order lifecycle (orders rest and fill like spot ones, but move no
-balances and open no positions). Authentication is KuCoin's (gateway.private); trading needs the
-`Futures` permission, reading needs `General`.
+"""KuCoin futures on its own sandbox port: active contracts, time/status, order test and the
+order lifecycle of USDT perpetuals (leverage 1..max per contract, isolated margin checked at
+placement, fills open positions: futures_account.py). Authentication is KuCoin's
+(gateway.private); trading needs the `Futures` permission, reading needs `General`.
 
 server.py mounts `routes()` on the KuCoin futures port. Reference: exchanges.md §4.4.
 """
@@ -20,6 +20,12 @@ from backfuture_daemon.sandbox.engine import (
     decimal_str,
 )
 from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.kucoin.futures_account import (
+    account_overview,
+    check_margin,
+    position,
+    positions,
+)
 from backfuture_daemon.sandbox.kucoin.gateway import (
     Route,
     fail,
@@ -130,29 +136,6 @@ async def ticker(request: web.Request) -> web.Response:
     )
 
 
-async def account_overview(request: web.Request, key: SandboxKey) -> web.Response:
-    currency = request.query.get("currency", "XBT")
-    amount = float(key.balances.get(currency, Decimal(0)))
-    return ok(
-        {
-            "accountEquity": amount,
-            "unrealisedPNL": 0,
-            "marginBalance": amount,
-            "positionMargin": 0,
-            "orderMargin": 0,
-            "frozenFunds": 0,
-            "availableBalance": amount,
-            "currency": currency,
-            "riskRatio": 0,
-            "maxWithdrawAmount": amount,
-        }
-    )
-
-
-async def positions(request: web.Request, key: SandboxKey) -> web.Response:
-    return ok([])
-
-
 def _order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
     c = _contract(venue, body.get("symbol"))
     side, otype = body.get("side"), body.get("type", "limit")
@@ -167,6 +150,14 @@ def _order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
         raise fail("100001", "Parameter Error", 200) from None
     if size <= 0 or (otype == "limit" and (price is None or price <= 0)):
         raise fail("100001", "Parameter Error", 200)
+    try:
+        leverage = Decimal(str(body.get("leverage", 1)))
+    except ArithmeticError:
+        leverage = Decimal(0)
+    if not leverage.is_finite() or not 1 <= leverage <= c.max_leverage:
+        raise fail("100001", f"leverage must be 1 to {c.max_leverage}", 200)
+    if price is not None and price % c.price_tick:
+        raise fail("100001", "Price increment invalid.", 200)
     return Order(
         id=f"{0x6705F5C311545B1000000000 + venue.next_id():024x}",
         client_id=str(body["clientOid"]),
@@ -179,7 +170,12 @@ def _order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
         market="futures",
         instrument_id=c.id,
         post_only=bool(body.get("postOnly")),
-        extra={"leverage": str(body.get("leverage", "1")), "marginMode": body.get("marginMode")},
+        extra={
+            "leverage": str(body.get("leverage", "1")),
+            "leverage_value": leverage,
+            "multiplier": c.multiplier,
+            "marginMode": body.get("marginMode"),
+        },
     )
 
 
@@ -235,6 +231,10 @@ async def create_order(request: web.Request, key: SandboxKey) -> web.Response:
     venue = venue_of(request)
     order = _order_from_body(venue, parse_body(request))
     acct = venue.engine.account("kucoin", key.api_key, key.balances)
+    if order.client_id in acct.by_client_id:
+        raise fail("300012", "clientOid duplicate", 200)
+    venue.engine.refresh(acct, order.created_ms)
+    check_margin(venue, key, acct, order)
     venue.engine.place(acct, order, order.created_ms)
     return ok({"orderId": order.id, "clientOid": order.client_id})
 
@@ -307,6 +307,7 @@ def routes() -> list[Route]:
         ("GET", f"{v1}/ticker", ticker),
         ("GET", f"{v1}/account-overview", private("General", account_overview)),
         ("GET", f"{v1}/positions", private("General", positions)),
+        ("GET", f"{v1}/position", private("General", position)),
         ("POST", f"{v1}/orders/test", private("Futures", order_test)),
         ("POST", f"{v1}/orders", private("Futures", create_order)),
         ("DELETE", f"{v1}/orders", private("Futures", cancel_all)),
