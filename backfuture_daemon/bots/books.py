@@ -55,8 +55,11 @@ class BookStore:
             dust=dust,
         )
 
-    def save(self, book: GroupBook, now: float) -> None:
-        """Upsert the header and every open group; close the rows of groups that left the book."""
+    def save(self, book: GroupBook, now: float, previous: GroupBook | None = None) -> None:
+        """Upsert the header and the open groups; close the rows of groups that left the book.
+
+        `previous`: the book as last committed (the runner's own), so only the groups that
+        changed are written; None writes every group and looks the stale rows up."""
         with self.db.transaction() as c:
             c.execute(
                 "INSERT INTO books (strategy, mode, next_group_id, realized_pnl, closed_groups,"
@@ -67,8 +70,10 @@ class BookStore:
                 (self.strategy, self.mode, book.next_group_id, str(book.realized_pnl),
                  book.closed_groups, json.dumps([[p, str(a)] for p, a in book.dust]), now),
             )  # fmt: skip
-            open_ids = {str(g.id) for g in book.groups}
+            before = {g.id: g for g in previous.groups} if previous is not None else {}
             for g in book.groups:
+                if before.get(g.id) == g:
+                    continue
                 c.execute(
                     "INSERT INTO groups (strategy, mode, group_id, pair, opened_at, closed_at,"
                     " body) VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(strategy, mode, group_id)"
@@ -76,13 +81,17 @@ class BookStore:
                     (self.strategy, self.mode, str(g.id), g.pair, g.opened_at,
                      _group_json(g)),
                 )  # fmt: skip
-            stale = c.execute(
-                "SELECT group_id FROM groups WHERE strategy=? AND mode=? AND closed_at IS NULL",
-                (self.strategy, self.mode),
-            ).fetchall()
-            for (group_id,) in stale:
-                if group_id not in open_ids:
-                    c.execute(
-                        "UPDATE groups SET closed_at=? WHERE strategy=? AND mode=? AND group_id=?",
-                        (now, self.strategy, self.mode, group_id),
-                    )
+            open_ids = {str(g.id) for g in book.groups}
+            if previous is not None:
+                stale = [str(gid) for gid in before if str(gid) not in open_ids]
+            else:
+                rows = c.execute(
+                    "SELECT group_id FROM groups WHERE strategy=? AND mode=? AND closed_at IS NULL",
+                    (self.strategy, self.mode),
+                ).fetchall()
+                stale = [str(r[0]) for r in rows if str(r[0]) not in open_ids]
+            for group_id in stale:
+                c.execute(
+                    "UPDATE groups SET closed_at=? WHERE strategy=? AND mode=? AND group_id=?",
+                    (now, self.strategy, self.mode, group_id),
+                )

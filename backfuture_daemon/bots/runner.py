@@ -150,7 +150,7 @@ class BotRunner:
             with self._db.transaction():
                 for place, request in requests:
                     self.intents.write(place.key, request)
-                self._books.save(book, now)
+                self._books.save(book, now, self.book)
             self._adopt(book)
         filled_pairs: set[str] = set()
         for command in commands:
@@ -252,7 +252,7 @@ class BotRunner:
         except KeyError:
             return
         if book != self.book:
-            self._books.save(book, self._clock())
+            self._books.save(book, self._clock(), self.book)
             self._adopt(book)
 
     # ---- fills and reconciliation -----------------------------------------------------------
@@ -285,7 +285,7 @@ class BotRunner:
                           strategy=self.spec.strategy, trade_id=fill.trade_id,
                           error=str(e))  # fmt: skip
                 return
-            self._books.save(book, self._clock())
+            self._books.save(book, self._clock(), self.book)
             if _order_gone(book, intent.key):
                 self.intents.filled(intent.client_order_id)
         key = intent.key

@@ -49,6 +49,25 @@ def test_book_roundtrip_and_closed_groups(tmp_path: Path) -> None:
 
     smaller = replace(book, groups=book.groups[:1])
     store.save(smaller, 2.0)
-    assert store.load() == smaller
+    assert store.load() == smaller  # the closed row (with its edited body) is not read
     closed = db.conn.execute("SELECT group_id, closed_at FROM groups ORDER BY group_id").fetchall()
     assert closed == [("1", None), ("2", 2.0)]
+
+
+def test_save_against_the_previous_book_writes_only_what_changed(tmp_path: Path) -> None:
+    db = Database.in_dir(tmp_path)
+    store = BookStore(db, "S", "paper")
+    book, _ = GroupBook().open_group("BTC/USDT", SIZING, 1.0)
+    book, g2 = book.open_group("ETH/USDT", SIZING, 2.0)
+    store.save(book, 1.0)
+    db.conn.execute("UPDATE groups SET body = 'untouched' WHERE group_id = '1'")
+    key = OrderKey(g2.id, Purpose.BASE, 0, 1)
+    changed = book.apply(Place(key, g2.pair, OrderSide.BUY, OrderType.LIMIT, D(1), D(10)))
+    store.save(changed, 2.0, previous=book)
+    bodies = dict(db.conn.execute("SELECT group_id, body FROM groups").fetchall())
+    assert bodies["1"] == "untouched"  # unchanged: not rewritten
+    smaller = replace(changed, groups=changed.groups[1:])
+    store.save(smaller, 3.0, previous=changed)
+    closed = db.conn.execute("SELECT group_id, closed_at FROM groups ORDER BY group_id").fetchall()
+    assert closed == [("1", 3.0), ("2", None)]
+    assert store.load() == smaller  # the closed row (with its edited body) is not read
