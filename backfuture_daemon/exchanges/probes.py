@@ -17,7 +17,7 @@ from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.market_data import MarketDataHub
 from backfuture_daemon.exchanges.markets import MarketCache
-from backfuture_daemon.exchanges.port import KeyInfo
+from backfuture_daemon.exchanges.port import ExchangeAdapter, KeyInfo
 from backfuture_daemon.exchanges.probe_run import ProbeFailed, ProbeRun
 from backfuture_daemon.exchanges.registry import adapter_for
 from backfuture_daemon.exchanges.steps import (
@@ -52,10 +52,14 @@ class ConnectionTester:
         market_refresh_interval: float = 3600.0,
         monotonic: Callable[[], float] = time.monotonic,
         deadline: float | None = None,
+        adapters: Callable[[Connection, AdapterContext], ExchangeAdapter] = adapter_for,
     ) -> None:
         """`timeout`: per HTTP request. `deadline`: per test (default 4 x timeout); a test that
         runs out of time still returns a report (the running step fails, the rest not checked).
+        `adapters`: builds each test's adapter (registry.adapter_for; fake.FakeAdapter in unit
+        tests).
         """
+        self._adapters = adapters
         self._deadline = deadline if deadline is not None else 4 * timeout
         self._clock = clock
         self._monotonic = monotonic
@@ -93,7 +97,7 @@ class ConnectionTester:
         needs_trade = any(s.market is Market.SPOT for s in mine) or (
             not mine and Market.SPOT in connection.markets
         )
-        adapter = adapter_for(connection, self._ctx)
+        adapter = self._adapters(connection, self._ctx)
         run = ProbeRun(
             connection,
             adapter,
