@@ -208,3 +208,22 @@ async def test_pair_listed_but_not_api_tradable(
 
 
 FULL_PERMS = ("enableReading", "enableSpotAndMarginTrading")
+
+
+async def test_probe_fallback_without_the_key_endpoint(tester: ConnectionTester) -> None:
+    """A deployment that does not serve apiRestrictions (404): trade is proven with
+    POST /api/v3/order/test instead; withdrawal then cannot be read and the step says so."""
+    bare = BinanceVenue(without=frozenset({"/sapi/v1/account/apiRestrictions"}))
+    await bare.start()
+    try:
+        report = await run(tester, bare)
+        permissions = step(report, "permissions")
+        assert permissions.status is S.PASS, report.to_dict()
+        assert "test order" in permissions.reason
+        assert step(report, "withdraw").status is S.UNKNOWN
+        assert report.status is ConnectionStatus.DEGRADED
+        assert "/api/v3/order/test" in bare.counts()
+        report = await run(tester, bare, permissions=("enableReading",))
+        assert_failed(report, "permissions", E.NO_TRADE_PERMISSION)
+    finally:
+        await bare.stop()

@@ -1,0 +1,208 @@
+"""The sandbox's Binance venue on the wire: signatures checked over the bytes as received (any
+parameter order or encoding, signature in the query or the body, query + body concatenated),
+Binance's check order and real error bodies and statuses, the order test's validation, and the
+real ccxt client reading through it. Also why the adapter classifies by Binance's code: ccxt
+turns -2015 into DDoSProtection after a successful private call (reference §C.2).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import ccxt
+import ccxt.async_support as ccxt_async
+import pytest
+
+from backfuture_daemon.exchanges.classify import classify_error
+from backfuture_daemon.health import ErrorClass as E
+from backfuture_daemon.sandbox.binance.signing import sign
+from backfuture_daemon.sandbox.keys import SandboxKey
+from tests.integration.binance_support import BinanceVenue, binance_registered
+
+pytestmark = pytest.mark.integration
+__all__ = ["binance_registered"]
+
+
+@pytest.fixture
+async def venue() -> AsyncIterator[BinanceVenue]:
+    v = BinanceVenue()
+    await v.start()
+    try:
+        yield v
+    finally:
+        await v.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def call(
+    http: aiohttp.ClientSession,
+    venue: BinanceVenue,
+    method: str,
+    path: str,
+    *,
+    key: SandboxKey | None,
+    query: str = "",
+    body: str = "",
+) -> tuple[int, Any]:
+    """Send exactly these bytes (no re-encoding) with the key's X-MBX-APIKEY header."""
+    headers = {"X-MBX-APIKEY": key.api_key} if key else {}
+    if body:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    url = venue.url + path + (f"?{query}" if query else "")
+    async with http.request(
+        method, aiohttp.client.URL(url, encoded=True), data=body or None, headers=headers
+    ) as r:
+        text = await r.text()
+        return r.status, json.loads(text) if r.content_type == "application/json" else text
+
+
+def signed(key: SandboxKey, payload: str) -> str:
+    return sign(key.secret_bytes, payload)
+
+
+async def test_signature_over_raw_bytes_any_order_encoding_and_place(
+    http: aiohttp.ClientSession, venue: BinanceVenue
+) -> None:
+    key = venue.add_key()
+    ts = now_ms()
+    # unusual order and a percent-encoded value: verified as sent, never re-serialised
+    q = f"recvWindow=5000&omitZeroBalances=%74rue&timestamp={ts}"
+    assert (await call(http, venue, "GET", "/api/v3/account", key=key,
+                       query=f"{q}&signature={signed(key, q)}"))[0] == 200  # fmt: skip
+    # the signature first, and in upper-case hex
+    sig = signed(key, q).upper()
+    status, _ = await call(http, venue, "GET", "/api/v3/account", key=key,
+                           query=f"signature={sig}&{q}")  # fmt: skip
+    assert status == 200
+    # POST: half the parameters in the query, half in the body; signed as query + body
+    # (concatenated with no "&", rest-api.md example 3), the signature in the body
+    query = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC"
+    body = f"quantity=0.001&price=60000&recvWindow=5000&timestamp={now_ms()}"
+    status, answer = await call(http, venue, "POST", "/api/v3/order/test", key=key, query=query,
+                                body=f"{body}&signature={signed(key, query + body)}")  # fmt: skip
+    assert (status, answer) == (200, {})
+    # one changed byte after signing
+    tampered = q.replace("5000", "5001")
+    status, answer = await call(http, venue, "GET", "/api/v3/account", key=key,
+                                query=f"{tampered}&signature={signed(key, q)}")  # fmt: skip
+    assert (status, answer["code"]) == (400, -1022)
+    assert answer["msg"] == "Signature for this request is not valid."
+
+
+async def test_check_order_and_real_error_bodies(
+    http: aiohttp.ClientSession, venue: BinanceVenue
+) -> None:
+    key = venue.add_key()
+
+    async def account(query: str, k: SandboxKey | None = key) -> tuple[int, Any]:
+        return await call(http, venue, "GET", "/api/v3/account", key=k, query=query)
+
+    q = f"timestamp={now_ms()}"
+    assert await account(f"{q}&signature={signed(key, q)}", None) == (
+        401, {"code": -2014, "msg": "API-key format invalid."})  # fmt: skip
+    stranger = SandboxKey(exchange="binance", api_key="B" * 64, api_secret="x")
+    assert await account(f"{q}&signature=00", stranger) == (
+        401, {"code": -2008, "msg": "Invalid Api-Key ID."})  # fmt: skip
+    status, body = await account(q)
+    assert (status, body["code"]) == (400, -1102)
+    assert "'signature'" in body["msg"]
+    for query, msg in [
+        (f"timestamp={now_ms() - 6000}", "outside of the recvWindow"),
+        (f"timestamp={now_ms() + 5000}", "1000ms ahead of the server's time"),
+    ]:
+        status, body = await account(f"{query}&signature={signed(key, query)}")
+        assert (status, body["code"]) == (400, -1021)
+        assert msg in body["msg"]
+    wide = f"timestamp={now_ms()}&recvWindow=70000"
+    status, body = await account(f"{wide}&signature={signed(key, wide)}")
+    assert (status, body["code"]) == (400, -1131)
+    elsewhere = venue.add_key(ip_whitelist=("10.1.2.3",))
+    q2 = f"timestamp={now_ms()}"
+    assert await account(f"{q2}&signature={signed(elsewhere, q2)}", elsewhere) == (
+        401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})  # fmt: skip
+    status, body = await call(http, venue, "GET", "/api/v3/nothing-here", key=None)
+    assert status == 404
+    assert "Not Found" in body
+
+
+async def test_order_test_validates_like_an_order(
+    http: aiohttp.ClientSession, venue: BinanceVenue
+) -> None:
+    key = venue.add_key()
+    read_only = venue.add_key(permissions=("enableReading",))
+    frozen = venue.add_key(frozen=True)
+
+    async def order(params: str, k: SandboxKey = key) -> tuple[int, Any]:
+        body = f"{params}&timestamp={now_ms()}"
+        return await call(http, venue, "POST", "/api/v3/order/test", key=k,
+                          body=f"{body}&signature={signed(k, body)}")  # fmt: skip
+
+    market = "side=BUY&type=MARKET&quoteOrderQty=10"
+    assert await order(f"symbol=BTCUSDT&{market}") == (200, {})
+    assert (await order(f"symbol=NOPEUSDT&{market}"))[1]["code"] == -1121
+    assert await order(f"symbol=DOGEUSDT&{market}") == (
+        400, {"code": -2010, "msg": "This symbol is not permitted for this account."})  # fmt: skip
+    lot = await order("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.0000001"
+                      "&price=60000")  # fmt: skip
+    assert lot == (400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"})
+    assert (await order(f"symbol=BTCUSDT&{market}", read_only))[1]["code"] == -2015
+    assert (await order(f"symbol=BTCUSDT&{market}", frozen))[1] == {
+        "code": -2010, "msg": "This action is disabled on this account."}  # fmt: skip
+
+
+async def test_ccxt_reads_through_the_venue_and_minus_2015_needs_the_code(
+    venue: BinanceVenue, binance_registered: None
+) -> None:
+    """ccxt's own calls work unchanged; and a -2015 after a successful private call arrives as
+    DDoSProtection (reference §C.2): only Binance's code says it is not a rate limit."""
+    key = venue.add_key(permissions=("enableReading",))
+    base = venue.url
+    client = ccxt_async.binance(
+        {
+            "apiKey": key.api_key,
+            "secret": key.api_secret,
+            "enableRateLimit": False,
+            "timeout_on_exit": 0,
+            "urls": {
+                "api": {
+                    "public": f"{base}/api/v3",
+                    "private": f"{base}/api/v3",
+                    "sapi": f"{base}/sapi/v1",
+                }
+            },
+            "options": {"fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
+            "has": {"fetchCurrencies": False},
+        }
+    )
+    try:
+        await client.load_markets()
+        assert client.markets["BTC/USDT"]["active"] is True
+        ticker = await client.fetch_ticker("BTC/USDT")
+        assert ticker["bid"] < ticker["ask"]
+        book = await client.fetch_order_book("ETH/USDT", 5)
+        assert len(book["bids"]) == 5
+        assert abs(await client.fetch_time() - now_ms()) < 5000
+        balance = await client.fetch_balance()
+        assert balance["USDT"]["free"] == 1000
+        with pytest.raises(ccxt.DDoSProtection) as caught:
+            await client.privatePostOrderTest(
+                {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quoteOrderQty": "10"}
+            )
+        c = classify_error(caught.value, "binance")
+        assert (c.code, c.error_class) == ("-2015", E.IP_NOT_ALLOWED)
+        assert c.error_class is not E.RATE_LIMITED
+    finally:
+        await client.close()
