@@ -55,6 +55,8 @@ def _finite_float(text: str) -> float:
 def _bracket_depth(text: str) -> int:
     """Deepest [ / { nesting of raw JSON text, strings skipped: checked before parsing so a
     hostile body never reaches the recursive parser."""
+    if text.count("[") + text.count("{") <= _MAX_DEPTH:
+        return 0  # cannot nest deeper than the limit: skip the character walk
     depth = deepest = 0
     in_string = escaped = False
     for ch in text:

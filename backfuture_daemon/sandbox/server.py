@@ -23,6 +23,7 @@ from backfuture_daemon.sandbox.control import parse_command
 from backfuture_daemon.sandbox.engine import Engine, PriceFeed, order_record
 from backfuture_daemon.sandbox.faults import Faults
 from backfuture_daemon.sandbox.keys import KeyStore, SandboxKey
+from backfuture_daemon.sandbox.positions import position_record
 from backfuture_daemon.sandbox.venue import (
     VENUE,
     ApiError,
@@ -260,17 +261,19 @@ class Sandbox:
 
     def orders_of(self, api_key: str) -> dict[str, Any]:
         """Every order the sandbox ever accepted for a key (spot and futures, open and done),
-        oldest first, with client order ids, status and fills; KeyError for an unknown key."""
+        oldest first, with client order ids, status and fills, and the key's perpetual
+        positions (open or closed, with liquidations); KeyError for an unknown key."""
         key = self.keys.find(api_key)
         if key is None:
             raise KeyError("no such sandbox key")
         acct = self.engine.find_account(key.exchange, api_key)
         if acct is None:
-            return {"exchange": key.exchange, "orders": []}
+            return {"exchange": key.exchange, "orders": [], "positions": []}
         self.engine.refresh(acct, self.faults(key.exchange).now_ms())
         return {
             "exchange": key.exchange,
             "orders": [order_record(o) for o in acct.orders.values()],
+            "positions": [position_record(p) for p in acct.futures.positions.values()],
         }
 
     def request_counts(self, exchange: str | None = None) -> dict[str, int]:

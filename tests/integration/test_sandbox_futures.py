@@ -139,3 +139,6 @@ async def test_a_mark_through_the_liquidation_price_loses_the_margin(
     balance = await ex.fetch_balance()
     assert balance["USDT"]["total"] == pytest.approx(998)  # the 2 USDT margin is gone
     assert (await ex.fetch_ticker(ETH))["last"] == 100  # although the price came back
+    (audit,) = sandbox.orders_of("kc-it-futures")["positions"]
+    assert (audit["contracts"], audit["realised_pnl"]) == ("0", "-2")
+    assert len(audit["liquidated_at_ms"]) == 1

@@ -220,9 +220,10 @@ async def test_audit_lists_every_order_ever_accepted_for_a_key(
     assert audit["orders"][0]["fills"][0]["liquidity"] == "taker"
     assert "CANARY" not in json.dumps(audit)  # never a secret
 
+    assert audit["positions"] == []
     assert await _audit(sandbox, "?api_key=kc-it-healthy") == (
         200,
-        {"exchange": "kucoin", "orders": []},
+        {"exchange": "kucoin", "orders": [], "positions": []},
     )
     status, body = await _audit(sandbox, "?api_key=nope")
     assert (status, body) == (404, {"error": "no such sandbox key"})
