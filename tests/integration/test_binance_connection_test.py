@@ -9,6 +9,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import ccxt
+import ccxt.async_support as ccxt_async
 import pytest
 
 from backfuture_daemon.configuration.models import Policy
@@ -227,3 +229,28 @@ async def test_probe_fallback_without_the_key_endpoint(tester: ConnectionTester)
         assert_failed(report, "permissions", E.NO_TRADE_PERMISSION)
     finally:
         await bare.stop()
+
+
+async def test_ip_banned_after_ignoring_429s(tester: ConnectionTester, venue: BinanceVenue) -> None:
+    """Calling on inside a 429's Retry-After gets the IP banned: HTTP 418, code -1003, a
+    Retry-After of minutes, and the ban outlasts the rate limit (Binance LIMITS)."""
+    venue.faults.rate_limit = True
+    venue.faults.retry_after_s = 30
+    client = ccxt_async.binance(
+        {"enableRateLimit": False, "timeout_on_exit": 0,
+         "urls": {"api": {"public": f"{venue.url}/api/v3"}}}
+    )  # fmt: skip
+    statuses = []
+    try:
+        for _ in range(5):
+            with pytest.raises(ccxt.DDoSProtection) as caught:
+                await client.publicGetTime()
+            statuses.append(str(caught.value).split()[1])
+    finally:
+        await client.close()
+    assert statuses == ["429", "429", "429", "429", "418"]
+    venue.faults.rate_limit = False
+    report = await run(tester, venue)
+    assert_failed(report, "reachability", E.RATE_LIMITED, "-1003", "IP banned until")
+    assert report.retry_after_seconds is not None
+    assert report.retry_after_seconds >= 60

@@ -7,7 +7,9 @@ Binance port. Used by binance/spot.py, market_data.py and server.py (reference �
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -129,11 +131,82 @@ def authenticate(venue: Venue, request: web.Request, body: str, flag: str | None
 _MAINTENANCE_OPEN = frozenset({"/sapi/v1/system/status", "/api/v3/time", "/api/v3/ping"})
 
 
+#: Requests an IP may send inside a 429's Retry-After before Binance bans it (418): "failing to
+#: back off after receiving 429s will result in an automated IP ban" (rest-api.md, LIMITS).
+BAN_AFTER_IGNORED_429 = 3
+#: Bans scale from 2 minutes to 3 days on Binance; the sandbox always bans for the shortest.
+BAN_SECONDS = 120
+
+
+@dataclass(slots=True)
+class _Strikes:
+    """One venue's 429 bookkeeping per IP: until when it must wait, how often it did not."""
+
+    venue: Venue
+    wait_until: dict[str, float] = field(default_factory=dict)
+    ignored: dict[str, int] = field(default_factory=dict)
+    banned_until: dict[str, float] = field(default_factory=dict)
+
+
+_STRIKES: dict[int, _Strikes] = {}
+
+
+def _strikes(venue: Venue) -> _Strikes:
+    state = _STRIKES.get(id(venue))
+    if state is None or state.venue is not venue:
+        state = _STRIKES[id(venue)] = _Strikes(venue)
+    return state
+
+
+def _weight_error(status: int, msg: str, retry_after: int) -> web.Response:
+    return json_response({"code": -1003, "msg": msg}, status, {"Retry-After": str(retry_after)})
+
+
+def _rate_limited(venue: Venue, ip: str) -> web.Response:
+    """429 with Retry-After; an IP that keeps calling inside its Retry-After is banned: 418."""
+    state, now = _strikes(venue), time.monotonic()
+    banned = state.banned_until.get(ip, 0.0)
+    if banned > now:
+        return _ban(int(banned - now) + 1)
+    if state.wait_until.get(ip, 0.0) > now:
+        state.ignored[ip] = state.ignored.get(ip, 0) + 1
+        if state.ignored[ip] > BAN_AFTER_IGNORED_429:
+            state.banned_until[ip] = now + BAN_SECONDS
+            state.ignored[ip] = 0
+            return _ban(BAN_SECONDS)
+    else:
+        state.ignored[ip] = 0
+    retry = venue.faults.retry_after_s
+    state.wait_until[ip] = now + retry
+    return _weight_error(
+        429,
+        "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
+        "Please use WebSocket Streams for live updates to avoid polling the API.",
+        retry,
+    )
+
+
+def _ban(seconds: int) -> web.Response:
+    until = int(time.time() * 1000) + seconds * 1000
+    return _weight_error(
+        418,
+        f"Way too much request weight used; IP banned until {until}. "
+        "Please use WebSocket Streams for live updates to avoid bans.",
+        seconds,
+    )
+
+
+def banned(venue: Venue, ip: str) -> bool:
+    return _strikes(venue).banned_until.get(ip, 0.0) > time.monotonic()
+
+
 def fault_response(
     venue: Venue, request: web.Request, over_budget: bool = False
 ) -> web.Response | None:
-    """Exchange-wide faults as Binance shows them (errors.md; reference §1.4)."""
+    """Exchange-wide faults as Binance shows them (errors.md; reference §1.4). An IP ban (418)
+    outlives the rate-limit fault that caused it, as on Binance."""
     f = venue.faults
+    ip = client_ip(request)
     if f.maintenance and request.path not in _MAINTENANCE_OPEN:
         return json_response(
             {
@@ -143,16 +216,8 @@ def fault_response(
             },
             503,
         )
-    if f.rate_limit or over_budget:
-        return json_response(
-            {
-                "code": -1003,
-                "msg": "Too much request weight used; current limit is 6000 request weight per "
-                "1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
-            },
-            429,
-            {"Retry-After": str(f.retry_after_s)},
-        )
+    if f.rate_limit or over_budget or banned(venue, ip):
+        return _rate_limited(venue, ip)
     if f.http_5xx:
         return web.Response(
             text=f"<html><body><h1>{f.http_5xx} Server Error</h1></body></html>",
