@@ -5,8 +5,10 @@ loopback callers. Each answers with a clear 4xx or exit 2, never a 500, a traceb
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +18,7 @@ from backfuture_daemon import cli
 from backfuture_daemon.sandbox import Sandbox
 from backfuture_daemon.sandbox.admin import is_loopback
 from backfuture_daemon.sandbox.venue import normalise_ip
-from tests.integration.conftest import Clients
+from tests.integration.conftest import Clients, default_keys
 
 pytestmark = pytest.mark.integration
 
@@ -196,3 +198,48 @@ def test_mapped_client_addresses_read_as_ipv4() -> None:
     assert normalise_ip("203.0.113.10") == "203.0.113.10"
     assert normalise_ip("2001:db8::1") == "2001:db8::1"
     assert normalise_ip("") == ""
+
+
+def _non_loopback_ip() -> str | None:
+    """This machine's address on its default route (a UDP connect sends nothing), if any."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("198.51.100.1", 9))
+            ip = str(s.getsockname()[0])
+        except OSError:
+            return None
+    return None if is_loopback(ip) else ip
+
+
+ADMIN_CALLS = [
+    ("GET", "/__sandbox/faults", None),
+    ("POST", "/__sandbox/faults", {"maintenance": True}),
+    ("POST", "/__sandbox/keys", {"exchange": "mexc", "api_key": "x", "api_secret": "y"}),
+    ("POST", "/__sandbox/keys/mx0-it-healthy", {"frozen": True}),
+    ("GET", "/__sandbox/market?symbol=BTC/USDT", None),
+    ("POST", "/__sandbox/market", {"symbol": "BTC/USDT", "price": 1}),
+    ("GET", "/__sandbox/orders?api_key=mx0-it-healthy", None),
+    ("GET", "/__sandbox/requests", None),
+    ("DELETE", "/__sandbox/requests", None),
+]
+
+
+async def test_admin_routes_refuse_a_non_loopback_caller() -> None:
+    ip = _non_loopback_ip()
+    if ip is None:
+        pytest.skip("no non-loopback address on this machine")
+    sandbox = Sandbox(default_keys(), host=ip)
+    await sandbox.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            for method, path, body in ADMIN_CALLS:
+                data = None if body is None else json.dumps(body)
+                async with s.request(method, sandbox.mexc_url + path, data=data) as r:
+                    assert (method, path, r.status) == (method, path, 403)
+                    assert await r.json() == {"error": "admin routes are loopback-only"}
+        assert not sandbox.faults("mexc").maintenance
+        assert sandbox.market_state("BTC/USDT")["mode"] == "walk"
+        assert not sandbox.keys.get("mexc", "mx0-it-healthy").frozen  # type: ignore[union-attr]
+        assert sandbox.keys.find("x") is None
+    finally:
+        await sandbox.stop()
