@@ -9,6 +9,7 @@ engine's versioned codec (strategy/codec.py), so a shape change is refused, neve
 from __future__ import annotations
 
 import json
+import secrets
 from decimal import Decimal
 
 from backfuture_daemon.bots.db import Database
@@ -31,6 +32,20 @@ class BookStore:
 
     def __init__(self, db: Database, strategy: str, mode: str) -> None:
         self.db, self.strategy, self.mode = db, strategy, mode
+
+    def epoch(self) -> str:
+        """A random tag fixed when the book is first written (client order ids include it)."""
+        with self.db.transaction() as c:
+            row = c.execute(
+                "SELECT epoch FROM books WHERE strategy=? AND mode=?", (self.strategy, self.mode)
+            ).fetchone()
+            if row is not None:
+                return str(row[0])
+            self.save(GroupBook(), 0.0)
+            row = c.execute(
+                "SELECT epoch FROM books WHERE strategy=? AND mode=?", (self.strategy, self.mode)
+            ).fetchone()
+            return str(row[0])
 
     def load(self) -> GroupBook:
         c = self.db.conn
@@ -63,12 +78,13 @@ class BookStore:
         with self.db.transaction() as c:
             c.execute(
                 "INSERT INTO books (strategy, mode, next_group_id, realized_pnl, closed_groups,"
-                " dust, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " dust, epoch, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(strategy, mode) DO UPDATE SET next_group_id=excluded.next_group_id,"
                 " realized_pnl=excluded.realized_pnl, closed_groups=excluded.closed_groups,"
                 " dust=excluded.dust, updated_at=excluded.updated_at",
                 (self.strategy, self.mode, book.next_group_id, str(book.realized_pnl),
-                 book.closed_groups, json.dumps([[p, str(a)] for p, a in book.dust]), now),
+                 book.closed_groups, json.dumps([[p, str(a)] for p, a in book.dust]),
+                 secrets.token_hex(4), now),
             )  # fmt: skip
             before = {g.id: g for g in previous.groups} if previous is not None else {}
             for g in book.groups:

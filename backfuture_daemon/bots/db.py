@@ -52,6 +52,7 @@ _MIGRATIONS: dict[int, str] = {
         realized_pnl  TEXT NOT NULL,
         closed_groups INTEGER NOT NULL,
         dust          TEXT NOT NULL,
+        epoch         TEXT NOT NULL,
         updated_at    REAL NOT NULL,
         PRIMARY KEY (strategy, mode)
     );

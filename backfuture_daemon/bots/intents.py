@@ -34,18 +34,19 @@ ID_LIMITS = {"mexc": 32, "kucoin": 40}
 _ID_CHARSET = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def strategy_tag(strategy: str) -> str:
-    """10 hex characters naming the strategy in every id (its name may hold any character)."""
-    return hashlib.sha256(strategy.encode()).hexdigest()[:10]
+def strategy_tag(strategy: str, epoch: str = "") -> str:
+    """10 hex characters naming the strategy (any characters) and its book's epoch in every id."""
+    return hashlib.sha256(f"{strategy}\0{epoch}".encode()).hexdigest()[:10]
 
 
-def client_order_id(strategy: str, key: OrderKey, *, limit: int = 32) -> str:
+def client_order_id(strategy: str, key: OrderKey, *, limit: int = 32, epoch: str = "") -> str:
     """`bf<strategy tag>-g<group><purpose code><step>n<attempt>`, e.g. `bf3fa2c9d01e-g12a3n7`.
 
     The same inputs always give the same id, so an order re-sent after a crash is the same order
-    at the exchange. Raises ValueError when it cannot fit `limit` (never truncated: two orders
-    would share an id)."""
-    cid = f"bf{strategy_tag(strategy)}-{key.tag()}"
+    at the exchange. `epoch` is the book's (books.BookStore.epoch): a book started afresh (state
+    directory wiped, other mode) never reuses an id of an older one at the exchange. Raises
+    ValueError when it cannot fit `limit` (never truncated: two orders would share an id)."""
+    cid = f"bf{strategy_tag(strategy, epoch)}-{key.tag()}"
     if len(cid) > limit or not _ID_CHARSET.match(cid):
         raise ValueError(f"client order id {cid!r} does not fit the exchange ({limit} chars)")
     return cid
@@ -70,18 +71,20 @@ class IntentLog:
     """One bot's intents and fills in the shared database (rows keyed by strategy and mode)."""
 
     def __init__(
-        self, db: Database, strategy: str, mode: str, clock: Callable[[], float], *, limit: int = 32
+        self,
+        db: Database,
+        strategy: str,
+        mode: str,
+        clock: Callable[[], float],
+        *,
+        limit: int = 32,
+        epoch: str = "",
     ) -> None:
-        self.db, self.strategy, self.mode, self._clock, self.limit = (
-            db,
-            strategy,
-            mode,
-            clock,
-            limit,
-        )
+        self.db, self.strategy, self.mode, self.limit = db, strategy, mode, limit
+        self._clock, self.epoch = clock, epoch
 
     def client_id(self, key: OrderKey) -> str:
-        return client_order_id(self.strategy, key, limit=self.limit)
+        return client_order_id(self.strategy, key, limit=self.limit, epoch=self.epoch)
 
     # ---- writing -------------------------------------------------------------------------
 

@@ -64,9 +64,11 @@ class BotRunner:
         self.reject_backoff = reject_backoff
         self._refused_until: dict[str, float] = {}
         self.gate = gate
-        self.intents = IntentLog(db, spec.strategy, spec.mode, clock, limit=spec.id_limit)
         self._db = db
         self._books = BookStore(db, spec.strategy, spec.mode)
+        self.intents = IntentLog(
+            db, spec.strategy, spec.mode, clock, limit=spec.id_limit, epoch=self._books.epoch()
+        )
         self.book: GroupBook = self._books.load()
         self.decision: Decision | None = None
         self.last_tick_at: float | None = None

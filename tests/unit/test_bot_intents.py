@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from backfuture_daemon.bots.books import BookStore
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.intents import ID_LIMITS, IntentLog, client_order_id
 from backfuture_daemon.exchanges.port import (
@@ -138,3 +139,19 @@ def test_a_fill_is_recorded_once(tmp_path: Path) -> None:
     assert log.record_fill(fill) is False
     assert log.last_fill_at("BTC/USDT") == 5.0
     assert IntentLog(log.db, "S", "live", lambda: 1.0).record_fill(fill) is True  # own ledger
+
+
+def test_a_book_started_afresh_never_reuses_an_id(tmp_path: Path) -> None:
+    def first_id(path: Path, mode: str) -> str:
+        db = Database.in_dir(path)
+        books = BookStore(db, "S", mode)
+        cid = IntentLog(db, "S", mode, lambda: 1.0, epoch=books.epoch()).client_id(KEY)
+        db.close()
+        return cid
+
+    a = first_id(tmp_path / "one", "paper")
+    assert first_id(tmp_path / "one", "paper") == a  # a restart: the same book, the same ids
+    assert first_id(tmp_path / "one", "live") != a  # another mode is another book
+    assert first_id(tmp_path / "wiped", "paper") != a  # a wiped state directory
+    assert a.endswith("-g12a3n7")
+    assert len(a) <= ID_LIMITS["mexc"]
