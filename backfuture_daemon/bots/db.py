@@ -1,9 +1,10 @@
 """The daemon's one SQLite file: a WAL connection and its schema migrations (`PRAGMA user_version`).
 
 Opened once by the daemon (through bots/store.py's `BotStore`) and shared by everything in bots/
-that persists: lifecycle rows (store.py), intents and fills (intents.py), groups (runner.py) and the
-paper exchange's ledger (paper.py). v1 is the lifecycle schema; v2 adds the trading tables, each
-row keyed by strategy and carrying `mode` (paper | live). Newer files are refused.
+that persists: lifecycle rows (store.py), intents and fills (intents.py), books and groups
+(books.py), the paper exchange's ledger (paper.py). v1 is the lifecycle schema; v2 adds the
+trading tables, each row keyed by strategy and carrying `mode` (paper | live). Newer files are
+refused.
 """
 
 from __future__ import annotations
