@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from backfuture_daemon.exchanges.classify import Classified, classify_error
-from backfuture_daemon.exchanges.clients import ClientSpec, ResponseMeta, take_response
-from backfuture_daemon.exchanges.port import ServerTime
+from backfuture_daemon.exchanges.clients import ClientSpec, take_response
+from backfuture_daemon.exchanges.port import ResponseMeta, ServerTime
 from backfuture_daemon.redaction import Redactor
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.egress import no_redirects
+from backfuture_daemon.exchanges.port import ResponseMeta
 
 if TYPE_CHECKING:
     import aiohttp
@@ -50,14 +51,6 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
         else:
             out.append((f"{prefix}{k}", str(v)))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseMeta:
-    """The last HTTP answer of a client: status and Retry-After (seconds)."""
-
-    status: int | None = None
-    retry_after: float | None = None
 
 
 class ClientFactory:

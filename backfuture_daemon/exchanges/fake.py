@@ -12,13 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from backfuture_daemon.exchanges.clients import ResponseMeta
-from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ServerTime
+from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ResponseMeta, ServerTime
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection
     from backfuture_daemon.exchanges.ccxt_base import AdapterContext
-    from backfuture_daemon.exchanges.markets import MarketCache
+    from backfuture_daemon.exchanges.port import MarketSource
 
 FULL_KEY = KeyInfo(
     read=True, trade=True, futures=False, withdraw=False, ip_whitelist=("203.0.113.10",)
@@ -93,7 +92,7 @@ class FakeAdapter:
         self._called("futures_probe")
         return FuturesSupport(False, "futures not offered by the fake")
 
-    async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
+    async def attach_markets(self, cache: MarketSource, *, futures: bool) -> None:
         self._called("attach_markets")
 
     def pair_problem(self, pair: str, *, futures: bool) -> str | None:

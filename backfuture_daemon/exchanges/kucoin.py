@@ -24,7 +24,7 @@ from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ServerTime
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection, Endpoints
-    from backfuture_daemon.exchanges.markets import MarketCache
+    from backfuture_daemon.exchanges.port import MarketSource
 
 CLOCK_WINDOW_MS = 5000.0
 WITHDRAW_PERMISSIONS = frozenset({"transfer", "withdrawal", "withdraw"})
@@ -191,7 +191,7 @@ class KucoinAdapter(CcxtAdapter):
         shown = f"{quote} {available} available" if available is not None else quote
         return FuturesSupport(True, f"futures account readable ({shown})")
 
-    async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
+    async def attach_markets(self, cache: MarketSource, *, futures: bool) -> None:
         self._client.set_markets_from_exchange(await cache.source(self._spec))
         if futures:
             source = await cache.source(self._futures_spec)

@@ -23,7 +23,7 @@ from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ServerTime
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection, Endpoints
-    from backfuture_daemon.exchanges.markets import MarketCache
+    from backfuture_daemon.exchanges.port import MarketSource
 
 RECV_WINDOW_MS = 5000
 WITHDRAW_SCOPES = frozenset({"SPOT_WITHDRAW_WRITE", "SPOT_WITHDRAW", "WITHDRAW"})
@@ -158,7 +158,7 @@ class MexcAdapter(CcxtAdapter):
             )
         return FuturesSupport(False, f"{FUTURES_DISABLED} (contract account readable)")
 
-    async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
+    async def attach_markets(self, cache: MarketSource, *, futures: bool) -> None:
         # MEXC's fetch_markets loads spot and contract markets together: one source.
         self._client.set_markets_from_exchange(await cache.source(self._spec))
 

@@ -12,14 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 from backfuture_daemon.errors import PermanentError, TemporaryError
 from backfuture_daemon.health import ErrorClass
-
-if TYPE_CHECKING:
-    from backfuture_daemon.exchanges.clients import ResponseMeta
-    from backfuture_daemon.exchanges.markets import MarketCache
 
 # ---- the connection test's port ----------------------------------------------------------
 
@@ -64,6 +60,20 @@ class KeyInfo:
     #: withdrawal-related scopes that cannot move funds (MEXC SPOT_WITHDRAW_READ), named in the
     #: withdraw step's reason so the user sees they were looked at.
     withdraw_read_scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseMeta:
+    """The last HTTP answer of a client: status and Retry-After (seconds)."""
+
+    status: int | None = None
+    retry_after: float | None = None
+
+
+class MarketSource(Protocol):
+    """Shared, credential-free market data per client spec (markets.MarketCache)."""
+
+    async def source(self, spec: Any) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +126,7 @@ class ExchangeAdapter(Protocol):
         """Futures trading possible with this key (settlement currency `quote`)?"""
         ...
 
-    async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
+    async def attach_markets(self, cache: MarketSource, *, futures: bool) -> None:
         """Point this connection's clients at the shared market data (loaded once)."""
         ...
 
