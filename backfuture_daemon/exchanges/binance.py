@@ -1,4 +1,5 @@
-"""Binance spot behind the ExchangeAdapter interface (ccxt `binance`).
+"""Binance spot (ccxt `binance`) and USDⓈ-M perpetuals (`binanceusdm`) behind the
+ExchangeAdapter interface.
 
 Built by registry.py for connections with `exchange: binance`; driven by probes.ConnectionTester.
 Implicit ccxt methods only (no call triggers load_markets); markets come from the shared cache,
@@ -54,15 +55,14 @@ _PATHS: dict[str, str] = {
     "papi": "/papi/v1",
     "papiV2": "/papi/v2",
 }
-FUTURES_NOT_BUILT = (
-    "USDⓈ-M futures (binanceusdm) are not wired into this adapter yet: only spot is tested"
-)
 
 
-def client_spec(endpoints: Endpoints | None) -> ClientSpec:
+def client_spec(endpoints: Endpoints | None, *, futures: bool = False) -> ClientSpec:
+    """`binance` for spot (and every signed call: fapi signs the same way); `binanceusdm` only
+    loads the USDⓈ-M perpetuals. One base URL serves both (the sandbox's Binance port)."""
     base = endpoints.spot if endpoints else None
     return ClientSpec(
-        ccxt_id="binance",
+        ccxt_id="binanceusdm" if futures else "binance",
         urls={name: f"{base}{path}" for name, path in _PATHS.items()} if base else {},
         options={
             "recvWindow": RECV_WINDOW_MS,
@@ -71,7 +71,7 @@ def client_spec(endpoints: Endpoints | None) -> ClientSpec:
             # margin/allPairs, isolated/allPairs) that a least-privilege or IP-restricted key
             # may be refused, and fetch futures lists no spot strategy needs (§A).
             "fetchMargins": False,
-            "fetchMarkets": {"types": ["spot"]},
+            "fetchMarkets": {"types": ["linear"] if futures else ["spot"]},
         },
         has={"fetchCurrencies": False},
         loopback=endpoints_loopback(endpoints),
@@ -80,12 +80,14 @@ def client_spec(endpoints: Endpoints | None) -> ClientSpec:
 
 class BinanceAdapter(CcxtAdapter):
     exchange = "binance"
-    supports_futures = False
+    supports_futures = True
     clock_window_ms = float(RECV_WINDOW_MS)
     clock_ahead_ms = 1000.0  # Binance: timestamp < serverTime + 1000
 
     def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
         super().__init__(connection, ctx, client_spec(connection.endpoints))
+        self._futures_spec = client_spec(connection.endpoints, futures=True)
+        self._futures_markets: dict[str, Any] = {}
 
     async def server_time(self) -> ServerTime:
         return await self._time_sample(self._client.publicGetTime, lambda d: d["serverTime"])
@@ -143,14 +145,35 @@ class BinanceAdapter(CcxtAdapter):
         return "BTCUSDT"
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
-        return FuturesSupport(False, FUTURES_NOT_BUILT)
+        """GET /fapi/v3/account: the USDⓈ-M account readable with this key. Refused with
+        -2015 (no `Enable Futures`, e.g. a key older than the futures account): unavailable."""
+        data = await self.guarded(
+            self._client.fapiPrivateV3GetAccount, keep=lambda r: r.c.code == PERMISSION_CODE
+        )
+        if isinstance(data, Refused):
+            return FuturesSupport(
+                False,
+                f"USDⓈ-M futures account refused ({data.c.detail}): enable futures on the key; "
+                "a key created before the futures account was opened cannot, create a new one",
+            )
+        rows = data.get("assets") if isinstance(data, dict) else None
+        available = next(
+            (r.get("availableBalance") for r in rows or [] if r.get("asset") == quote), None
+        )
+        shown = f"{quote} {available} available" if available is not None else quote
+        return FuturesSupport(True, f"USDⓈ-M futures account readable ({shown})")
 
     async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
         self._client.set_markets_from_exchange(await cache.source(self._spec))
+        if futures:
+            source = await cache.source(self._futures_spec)
+            self._futures_markets = source.markets or {}
 
     def pair_problem(self, pair: str, *, futures: bool) -> str | None:
         if futures:
-            return f"{pair}: {FUTURES_NOT_BUILT}"
+            quote = pair.split("/")[1]
+            perpetual = self._futures_markets.get(f"{pair}:{quote}")
+            return market_problem(perpetual, pair, "USDⓈ-M perpetual", "Binance")
         market = (self._client.markets or {}).get(pair)
         problem = market_problem(market, pair, "spot", "Binance")
         if problem or market is None:

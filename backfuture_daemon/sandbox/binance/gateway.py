@@ -120,10 +120,15 @@ def authenticate(venue: Venue, request: web.Request, body: str, flag: str | None
         raise err(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
     if now - timestamp > recv_window:
         raise err(-1021, "Timestamp for this request is outside of the recvWindow.")
-    if not key.ip_allowed(client_ip(request)):
-        raise err(-2015, INVALID_PERMS, 401)
+    ip = client_ip(request)
+    refused = INVALID_PERMS
+    if request.path.startswith("/fapi/"):
+        # USDⓈ-M futures name the caller's address (ccxt#14993; reference §1.4).
+        refused = f"{INVALID_PERMS[:-1]}, request ip: {ip}"
+    if not key.ip_allowed(ip):
+        raise err(-2015, refused, 401)
     if flag is not None and not has_permission(key, flag, now):
-        raise err(-2015, INVALID_PERMS, 401)
+        raise err(-2015, refused, 401)
     return key
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
+from backfuture_daemon.sandbox.binance import futures
 from backfuture_daemon.sandbox.binance.gateway import (
     EXCHANGE,
     FLAGS,
@@ -164,8 +165,11 @@ async def order_test(request: web.Request, key: SandboxKey, params: Params) -> w
 
 
 def routes() -> list[Route]:
+    """Spot, sapi and USDⓈ-M futures paths: Binance serves them on different hosts, the
+    sandbox on one port (a connection's `endpoints.spot` reaches both)."""
     p, s = "/api/v3", "/sapi/v1"
     return [
+        *futures.routes(),
         ("GET", f"{p}/ping", ping),
         ("GET", f"{p}/time", server_time),
         ("GET", f"{p}/exchangeInfo", exchange_info),
