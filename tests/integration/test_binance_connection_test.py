@@ -6,6 +6,7 @@ statuses), a healthy key and every error class, each with its remedy and no secr
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -254,3 +255,21 @@ async def test_ip_banned_after_ignoring_429s(tester: ConnectionTester, venue: Bi
     assert_failed(report, "reachability", E.RATE_LIMITED, "-1003", "IP banned until")
     assert report.retry_after_seconds is not None
     assert report.retry_after_seconds >= 60
+
+
+async def test_no_secret_in_logs(
+    tester: ConnectionTester, venue: BinanceVenue, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the root logger at DEBUG (ccxt would log every request's X-MBX-APIKEY header and
+    signed URL there), failing tests leave neither the secret nor the key in any log line."""
+    caplog.set_level(logging.DEBUG)
+    k = venue.add_key(ip_whitelist=("10.9.8.7",))
+    for conn in (
+        connection_for(venue, k),
+        connection_for(venue, k, api_secret=f"{CANARY}-wrong"),
+        connection_for(venue, k, api_key="C" * 64),
+    ):
+        report = await tester.test(conn, [strategy(conn, ("BTC/USDT",))], LOOPBACK)
+        assert report.status is ConnectionStatus.FAILED
+    assert CANARY not in caplog.text
+    assert k.api_key not in caplog.text

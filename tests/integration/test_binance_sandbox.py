@@ -17,11 +17,14 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
+from backfuture_daemon.configuration.models import Endpoints
+from backfuture_daemon.exchanges.binance import client_spec
 from backfuture_daemon.exchanges.classify import classify_error
+from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.health import ErrorClass as E
 from backfuture_daemon.sandbox.binance.signing import sign
 from backfuture_daemon.sandbox.keys import SandboxKey
-from tests.integration.binance_support import BinanceVenue, binance_registered
+from tests.integration.binance_support import BinanceVenue, binance_registered, connection_for
 
 pytestmark = pytest.mark.integration
 __all__ = ["binance_registered"]
@@ -206,3 +209,28 @@ async def test_ccxt_reads_through_the_venue_and_minus_2015_needs_the_code(
         assert c.error_class is not E.RATE_LIMITED
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("futures", [False, True])
+async def test_load_markets_makes_no_private_call_even_with_credentials(
+    venue: BinanceVenue, futures: bool
+) -> None:
+    """The adapter's client spec, with the key set (ccxt skips the signed margin and currency
+    calls only when told to, reference §A): one public exchangeInfo request, nothing else."""
+    key = venue.add_key()
+    factory = ClientFactory(2.0)
+    client = factory(client_spec(Endpoints(spot=venue.url), futures=futures),
+                     connection_for(venue, key))  # fmt: skip
+    try:
+        await client.load_markets()
+    finally:
+        await client.close()
+        await factory.close()
+    path = "/fapi/v1/exchangeInfo" if futures else "/api/v3/exchangeInfo"
+    assert venue.counts() == {path: 1}
+    symbol = "BTC/USDT:USDT" if futures else "BTC/USDT"
+    assert client.markets[symbol]["active"] is True
+    if not futures:
+        # ccxt calls DOGE/USDT active although the API may not trade it: the adapter checks.
+        assert client.markets["DOGE/USDT"]["active"] is True
+        assert client.markets["DOGE/USDT"]["info"]["isSpotTradingAllowed"] is False
