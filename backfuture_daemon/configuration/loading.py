@@ -249,7 +249,8 @@ def _decrypt_all(
 
     def one(doc: Document) -> None:
         try:
-            data = sops.decrypt_file(doc.path, timeout, env=env)
+            recipients = sops.file_recipients(doc.raw)
+            data = sops.decrypt_file(doc.path, timeout, env=env, recipients=recipients)
         except DecryptError as exc:
             message = str(exc).removeprefix(f"{exc.file}: ")
             doc.issues.append(ConfigIssue(doc.file, "", message, exc.error_class))

