@@ -85,9 +85,11 @@ class Endpoints(Frozen):
     """Non-default API base URLs (the sandbox). Loopback only unless policy allows remote."""
 
     spot: str | None = Field(
-        default=None, description="Base URL of the spot (and MEXC contract) API."
+        default=None, max_length=2048, description="Base URL of the spot (and MEXC contract) API."
     )
-    futures: str | None = Field(default=None, description="Base URL of the futures API (KuCoin).")
+    futures: str | None = Field(
+        default=None, max_length=2048, description="Base URL of the futures API (KuCoin)."
+    )
 
     @field_validator("spot", "futures")
     @classmethod

@@ -96,3 +96,8 @@ def test_messages_name_the_host_not_the_key() -> None:
 def test_a_port_outside_1_to_65535_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="port must be a number from 1 to 65535"):
         Endpoints(spot=url)
+
+
+def test_an_endpoint_url_is_bounded_so_no_message_repeats_a_huge_host() -> None:
+    with pytest.raises(ValidationError, match="at most 2048 characters"):
+        Endpoints(spot="http://" + "a" * 5000 + ".example")
