@@ -25,7 +25,7 @@ from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ServerTime
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection, Endpoints
-    from backfuture_daemon.exchanges.markets import MarketCache
+    from backfuture_daemon.exchanges.port import MarketSource
 
 #: Binance's default window (ccxt would send 10000); the server allows up to 60000.
 RECV_WINDOW_MS = 5000
@@ -163,7 +163,7 @@ class BinanceAdapter(CcxtAdapter):
         shown = f"{quote} {available} available" if available is not None else quote
         return FuturesSupport(True, f"USDⓈ-M futures account readable ({shown})")
 
-    async def attach_markets(self, cache: MarketCache, *, futures: bool) -> None:
+    async def attach_markets(self, cache: MarketSource, *, futures: bool) -> None:
         self._client.set_markets_from_exchange(await cache.source(self._spec))
         if futures:
             source = await cache.source(self._futures_spec)
@@ -185,3 +185,11 @@ class BinanceAdapter(CcxtAdapter):
                 f"{pair}: spot market listed but not tradable by API (isSpotTradingAllowed false)"
             )
         return None
+
+
+if TYPE_CHECKING:
+    from backfuture_daemon.exchanges.port import ExchangeAdapter
+
+    def _conforms(connection: Connection, ctx: AdapterContext) -> ExchangeAdapter:
+        """mypy checks the adapter against the port here, before registry.py references it."""
+        return BinanceAdapter(connection, ctx)
