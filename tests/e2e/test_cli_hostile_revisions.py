@@ -57,3 +57,10 @@ def test_a_fifo_as_path_never_hangs_validate(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "not a regular file" in proc.stdout
     assert_clean(proc.stdout + proc.stderr)
+
+
+@pytest.mark.parametrize("command", ["validate", "check"])
+def test_a_path_name_too_long_is_a_usage_error(tmp_path: Path, command: str) -> None:
+    proc = backfuture(command, str(tmp_path / ("a" * 300)), env=sops_env(None, tmp_path))
+    assert proc.returncode == 2
+    assert_clean(proc.stdout + proc.stderr)
