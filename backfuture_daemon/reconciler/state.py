@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from backfuture_daemon.bots.model import BotStatus
+from backfuture_daemon.bots.spec import BotSnapshot
 from backfuture_daemon.health import ConnectionReport
 
 
@@ -67,3 +68,6 @@ class DaemonSnapshot:
     heartbeat_at: float | None = None  # last loop iteration; /healthz may check its age
     #: Reconcile passes that failed with an unexpected error (logged, survived); a metric.
     loop_errors_total: int = 0
+    #: The trading side of each bot (groups, committed quote, orders, PnL), from the bot
+    #: supervisor; the daemon joins it to the loop's snapshot (daemon.py).
+    books: tuple[BotSnapshot, ...] = ()

@@ -21,15 +21,15 @@ def group_chart(g: Mapping[str, Any]) -> str:
         ("average_price", "average", "#3c7be0"),
         ("take_profit_price", "take profit", "#1b8a3a"),
     ):
-        value = g.get(key)
-        if isinstance(value, int | float) and value > 0:
-            levels.append((label, float(value), colour))
+        value = _number(g.get(key))
+        if value is not None and value > 0:
+            levels.append((label, value, colour))
     for i, price in enumerate(_floats(g.get("add_prices")), start=1):
         levels.append((f"add {i}", price, "#c9a227"))
     history = _floats(g.get("price_history"))
-    last = g.get("last_price")
-    if not history and isinstance(last, int | float) and last > 0:
-        history = [float(last)]
+    last = _number(g.get("last_price"))
+    if not history and last is not None and last > 0:
+        history = [last]
     values = [v for _, v, _ in levels] + history
     if not values:
         return ""
@@ -68,7 +68,19 @@ def group_chart(g: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
+def _number(value: object) -> float | None:
+    """Prices arrive as exact decimal strings (or numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        out = float(value)
+    except ValueError:
+        return None
+    return out if out == out and abs(out) != float("inf") else None
+
+
 def _floats(value: object) -> list[float]:
     if not isinstance(value, list | tuple):
         return []
-    return [float(v) for v in value if isinstance(v, int | float) and v > 0]
+    numbers = (_number(v) for v in value)
+    return [v for v in numbers if v is not None and v > 0]

@@ -22,6 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from backfuture_daemon.bots.model import BotState, BotStatus
+from backfuture_daemon.bots.spec import BotSnapshot
 from backfuture_daemon.configuration.rules import CONFIG_ERROR_CLASSES
 from backfuture_daemon.health import ConnectionStatus, ErrorClass, Permission
 from backfuture_daemon.reconciler.state import ConfigStatus, ConnectionObservation, DaemonSnapshot
@@ -39,6 +40,8 @@ _CACHED = (
 #: any other key it uses is exported as well.
 CHECK_RESULTS: tuple[str, ...] = tuple(s.value for s in ConnectionStatus)
 RELOAD_RESULTS: tuple[str, ...] = ("success", "failure")
+#: The modes of a bot group (strategy.status.GroupStatus.mode): both always exported per bot.
+GROUP_MODES: tuple[str, ...] = ("normal", "recovery")
 
 
 def _label(value: str) -> str:
@@ -144,6 +147,43 @@ class _Families:
             "Unix time when the bot entered its current state.",
             labels=bot,
         )
+        self.bot_groups = GaugeMetricFamily(
+            PREFIX + "bot_groups",
+            "Open groups (deals) of the bot by mode: normal or recovery (Recovery Mode).",
+            labels=[*bot, "mode"],
+        )
+        self.bot_recovery_overdue = GaugeMetricFamily(
+            PREFIX + "bot_groups_recovery_overdue",
+            "Groups in Recovery Mode for longer than the strategy's recovery_mode.max_duration_h.",
+            labels=bot,
+        )
+        self.bot_committed = GaugeMetricFamily(
+            PREFIX + "bot_committed_quote",
+            "Quote the bot has committed: filled cost of open positions plus quote reserved by "
+            "resting buys, all groups. Never above bot_margin_limit_quote.",
+            labels=bot,
+        )
+        self.bot_margin_limit = GaugeMetricFamily(
+            PREFIX + "bot_margin_limit_quote",
+            "The strategy's margin_limit: the hard cap on committed quote.",
+            labels=bot,
+        )
+        self.bot_orders = CounterMetricFamily(
+            PREFIX + "bot_orders",
+            "Orders the bot issued, by side and last known result (open, filled, cancelled, "
+            "rejected, ...).",
+            labels=[*bot, "side", "result"],
+        )
+        self.bot_pnl = GaugeMetricFamily(
+            PREFIX + "bot_realized_pnl_quote",
+            "Realized profit and loss of closed groups after fees, in quote; trading_mode paper "
+            "is simulated.",
+            labels=[*bot, "trading_mode"],
+        )
+        self.loop_errors = CounterMetricFamily(
+            PREFIX + "reconcile_errors",
+            "Reconcile passes that failed with an unexpected error (logged, survived).",
+        )
         self.reloads = CounterMetricFamily(
             PREFIX + "config_reloads",
             "Config revisions loaded (decrypted and validated), by result.",
@@ -205,6 +245,13 @@ class _Families:
             self.bot_enabled,
             self.bot_state,
             self.bot_since,
+            self.bot_groups,
+            self.bot_recovery_overdue,
+            self.bot_committed,
+            self.bot_margin_limit,
+            self.bot_orders,
+            self.bot_pnl,
+            self.loop_errors,
             self.reloads,
             self.config_errors_total,
             self.last_success,
@@ -260,6 +307,19 @@ class _Families:
         if _finite(bot.since):
             self.bot_since.add_metric(labels, bot.since)
 
+    def add_book(self, book: BotSnapshot) -> None:
+        labels = [_label(book.strategy), _label(book.connection)]
+        modes = Counter(g.mode for g in book.groups)
+        for mode in GROUP_MODES:
+            self.bot_groups.add_metric([*labels, mode], float(modes[mode]))
+        overdue = sum(1 for g in book.groups if g.recovery_overdue)
+        self.bot_recovery_overdue.add_metric(labels, float(overdue))
+        self.bot_committed.add_metric(labels, float(book.committed_quote))
+        self.bot_margin_limit.add_metric(labels, float(book.margin_limit))
+        for (side, result), count in sorted(book.orders.items()):
+            self.bot_orders.add_metric([*labels, _label(side), _label(result)], float(count))
+        self.bot_pnl.add_metric([*labels, _label(book.mode)], float(book.realized_pnl))
+
     def add_config(self, config: ConfigStatus) -> None:
         reloads = {r: 0 for r in RELOAD_RESULTS} | dict(config.reloads_total)
         for result, count in sorted(reloads.items()):
@@ -302,6 +362,9 @@ class SnapshotCollector(Collector):
             families.add_connection(obs, users[obs.name])
         for bot in snapshot.bots:
             families.add_bot(bot)
+        for book in snapshot.books:
+            families.add_book(book)
+        families.loop_errors.add_metric([], float(snapshot.loop_errors_total))
         families.add_config(snapshot.config)
         families.ready.add_metric([], 1.0 if snapshot.ready and not snapshot.shutting_down else 0.0)
         if snapshot.history:

@@ -151,9 +151,9 @@ def _bots(bots: Sequence[Mapping[str, Any]], now: float) -> str:
 
 
 def _bot(b: Mapping[str, Any], now: float) -> str:
-    committed, limit = b.get("committed_quote"), b.get("margin_limit")
+    committed, limit = _float(b.get("committed_quote")), _float(b.get("margin_limit"))
     margin = ""
-    if isinstance(committed, int | float) and isinstance(limit, int | float) and limit > 0:
+    if committed is not None and limit is not None and limit > 0:
         share = max(0.0, min(1.0, committed / limit))
         hot = " hot" if share >= 0.9 else ""
         margin = (
@@ -161,8 +161,8 @@ def _bot(b: Mapping[str, Any], now: float) -> str:
             f'({share:.0%}) <span class="bar" role="img" aria-label="margin used {share:.0%}">'
             f'<span class="{hot.strip()}" style="width:{share * 100:.1f}%"></span></span></div>'
         )
-    pnl = b.get("realized_pnl_quote")
-    pnl_text = f" · realized PnL {pnl:,.2f}" if isinstance(pnl, int | float) else ""
+    pnl = _float(b.get("realized_pnl"))
+    pnl_text = f" · realized PnL {pnl:,.2f}" if pnl is not None else ""
     groups = "".join(_group(g) for g in _list(b.get("groups")))
     return (
         f'<div class="bot" data-strategy="{_e(b.get("strategy"))}">'
@@ -196,8 +196,20 @@ def _list(value: object) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
 
 
+def _float(value: object) -> float | None:
+    """Money arrives as exact decimal strings (or numbers); None when absent or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        out = float(value)
+    except ValueError:
+        return None
+    return out if out == out and abs(out) != float("inf") else None
+
+
 def _num(value: object) -> str:
-    return f"{value:,.6g}" if isinstance(value, int | float) else "—"
+    number = _float(value)
+    return "—" if number is None else f"{number:,.6g}"
 
 
 def _e(value: object) -> str:

@@ -102,6 +102,23 @@ def _bot(bot: BotStatus) -> dict[str, Any]:
     }
 
 
+def _bots(snapshot: DaemonSnapshot) -> list[dict[str, Any]]:
+    """Lifecycle (state, reason) joined with the trading book (groups, committed, orders, PnL)."""
+    books = {b.strategy: b for b in snapshot.books}
+    out = []
+    for bot in snapshot.bots:
+        entry = _bot(bot)
+        book = books.get(bot.strategy)
+        if book is not None:
+            trading = book.as_status()
+            for key in ("strategy", "connection"):
+                trading.pop(key, None)
+            trading["last_error"] = scrub_text(str(trading.get("last_error") or ""))
+            entry |= trading
+        out.append(entry)
+    return out
+
+
 def render_status(snapshot: DaemonSnapshot) -> dict[str, Any]:
     """The /status JSON document for `snapshot` (newest reconcile results last)."""
     doc: dict[str, Any] = {
@@ -116,7 +133,7 @@ def render_status(snapshot: DaemonSnapshot) -> dict[str, Any]:
         "config": _config(snapshot.config),
         "reconciles": [_reconcile(r) for r in snapshot.history[-HISTORY_LIMIT:]],
         "connections": [_connection(c) for c in snapshot.connections],
-        "bots": [_bot(b) for b in snapshot.bots],
+        "bots": _bots(snapshot),
     }
     redacted = redact_tree(doc)
     assert isinstance(redacted, dict)

@@ -8,8 +8,10 @@ fields, so tests can assert that they never leave the process.
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 from backfuture_daemon.bots.model import BotState, BotStatus
+from backfuture_daemon.bots.spec import BotSnapshot
 from backfuture_daemon.health import (
     CheckStep,
     ConnectionReport,
@@ -24,6 +26,7 @@ from backfuture_daemon.reconciler.state import (
     ReconcileResult,
 )
 from backfuture_daemon.redaction import GLOBAL_REDACTOR
+from backfuture_daemon.strategy.status import GroupStatus
 
 NOW = 1_764_000_000.0
 REVISION = "3f2a9c4e1b7d8a6f5e4c3b2a1908f7e6d5c4b3a2"
@@ -199,4 +202,54 @@ def realistic_snapshot() -> DaemonSnapshot:
         version="0.1.0",
         sops_version="3.11.0",
         loop_errors_total=2,
+        books=(realistic_book(),),
+    )
+
+
+def realistic_book() -> BotSnapshot:
+    """The trading side of "BTC ETH New Groups": one normal and one overdue recovery group."""
+    normal = GroupStatus(
+        group_id=1,
+        pair="ETH/USDT",
+        opened_at=NOW - 3600,
+        base_price=Decimal("2000"),
+        average_price=Decimal("1985.5"),
+        amount=Decimal("0.01"),
+        filled_adds=1,
+        committed_quote=Decimal("19.855"),
+        take_profit_price=Decimal("2010"),
+        mode="normal",
+        recovery_reason=None,
+        recovery_since=None,
+        recovery_overdue=False,
+    )
+    recovering = replace(
+        normal,
+        group_id=2,
+        pair="BTC/USDT",
+        base_price=Decimal("100"),
+        average_price=Decimal("92.63"),
+        amount=Decimal("1.5"),
+        filled_adds=5,
+        committed_quote=Decimal("141.88"),
+        take_profit_price=Decimal("93.01"),
+        mode="recovery",
+        recovery_reason="drawdown",
+        recovery_since=NOW - 800_000,
+        recovery_overdue=True,
+    )
+    return BotSnapshot(
+        strategy="BTC ETH New Groups",
+        connection="MEXC Spot Main",
+        mode="paper",
+        gate="run",
+        groups=(normal, recovering),
+        committed_quote=Decimal("161.735"),
+        margin_limit=Decimal("500"),
+        orders={("buy", "filled"): 7, ("buy", "open"): 2, ("sell", "open"): 2},
+        realized_pnl=Decimal("3.25"),
+        closed_groups=1,
+        skipped=(),
+        last_tick_at=NOW - 1,
+        last_error="",
     )

@@ -55,7 +55,7 @@ def test_bot_margin_bar_and_group_chart_with_recovery_mark() -> None:
     doc["bots"][0].update(
         committed_quote=460.0,
         margin_limit=500.0,
-        realized_pnl_quote=3.25,
+        realized_pnl="3.25",
         groups=[
             {
                 "pair": "BTC/USDT",
