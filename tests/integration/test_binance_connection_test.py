@@ -15,6 +15,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from backfuture_daemon.configuration.models import Policy
+from backfuture_daemon.exchanges import probes
 from backfuture_daemon.exchanges.probes import ConnectionTester
 from backfuture_daemon.health import REMEDIES, CheckStep, ConnectionReport, ConnectionStatus
 from backfuture_daemon.health import ErrorClass as E
@@ -99,6 +100,8 @@ async def test_healthy_key_online_markets_public_and_five_requests(
     assert report.permissions == {"read": True, "trade": True, "futures": False, "withdraw": False}
     assert sum(venue.counts().values()) <= 5, venue.counts()
     assert "USDT 1000 free" in step(report, "auth").reason
+    # None until probes.py carries its registration line (it then reads Binance's flag)
+    assert report.ip_restricted is (True if hasattr(probes, "BinanceKeyInfo") else None)
     ip = step(report, "ip_whitelist")
     assert ip.status is S.PASS
     assert "restricted yes/no" in ip.reason
