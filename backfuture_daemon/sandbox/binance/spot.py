@@ -1,6 +1,6 @@
 """Binance spot on the sandbox: the endpoint table with each route's key permission, the account
-(`GET /api/v3/account`), the key's own permissions (`GET /sapi/v1/account/apiRestrictions`) and
-the order test (`POST /api/v3/order/test`, validated, never matched).
+(`GET /api/v3/account`) and the key's own permissions (`GET /sapi/v1/account/apiRestrictions`);
+orders (and the order test) live in binance/trading.py.
 
 server.py (or a test fixture) mounts `routes()` on the Binance port. Reference §1.2-§1.4.
 """
@@ -8,18 +8,16 @@ server.py (or a test fixture) mounts `routes()` on the Binance port. Reference �
 from __future__ import annotations
 
 import zlib
-from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from backfuture_daemon.sandbox.binance import futures
+from backfuture_daemon.sandbox.binance import futures, trading
 from backfuture_daemon.sandbox.binance.gateway import (
     EXCHANGE,
     FLAGS,
     TRADE,
     Params,
     Route,
-    err,
     has_permission,
     private,
     trading_expires_ms,
@@ -28,7 +26,6 @@ from backfuture_daemon.sandbox.binance.market_data import (
     book_ticker,
     depth,
     exchange_info,
-    instrument,
     ping,
     server_time,
     system_status,
@@ -37,8 +34,6 @@ from backfuture_daemon.sandbox.binance.market_data import (
 )
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.venue import json_response, venue_of
-
-_MANDATORY = "Mandatory parameter '{}' was not sent, was empty/null, or malformed."
 
 
 def _uid(key: SandboxKey) -> int:
@@ -97,73 +92,6 @@ async def api_restrictions(request: web.Request, key: SandboxKey, params: Params
     return json_response(body)
 
 
-def _positive(params: Params, name: str) -> Decimal | None:
-    raw = params.get(name)
-    if raw is None:
-        return None
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise err(-1100, f"Illegal characters found in parameter '{name}'.") from None
-    if not value.is_finite() or value <= 0:
-        raise err(-1013, f"Invalid {name}.")
-    return value
-
-
-async def order_test(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
-    """Validates like `POST /api/v3/order` (symbol, side, type, sizes, filters) and stops before
-    the matching engine: `{}` on success."""
-    venue = venue_of(request)
-    inst = instrument(venue, params)
-    assert inst is not None
-    if key.frozen:
-        raise err(-2010, "This action is disabled on this account.")
-    if not inst.api_tradable:
-        raise err(-2010, "This symbol is not permitted for this account.")
-    for name in ("side", "type"):
-        if not params.get(name):
-            raise err(-1102, _MANDATORY.format(name))
-    side, kind = params["side"], params["type"]
-    if side not in ("BUY", "SELL"):
-        raise err(
-            -1100, "Illegal characters found in parameter 'side'; legal range is 'BUY', 'SELL'."
-        )
-    quantity, quote_qty = _positive(params, "quantity"), _positive(params, "quoteOrderQty")
-    price = _positive(params, "price")
-    if kind == "MARKET":
-        if quantity is None and quote_qty is None:
-            raise err(
-                -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
-            )
-        notional = quote_qty if quote_qty is not None else None
-    elif kind in ("LIMIT", "LIMIT_MAKER"):
-        for name, value in (("quantity", quantity), ("price", price)):
-            if value is None:
-                raise err(-1102, _MANDATORY.format(name))
-        if kind == "LIMIT" and not params.get("timeInForce"):
-            raise err(-1102, _MANDATORY.format("timeInForce"))
-        assert quantity is not None
-        assert price is not None
-        if price % inst.price_tick:
-            raise err(-1013, "Filter failure: PRICE_FILTER")
-        notional = quantity * price
-    else:
-        raise err(-1116, "Invalid orderType.")
-    if quantity is not None and (quantity < inst.min_amount or quantity % inst.amount_tick):
-        raise err(-1013, "Filter failure: LOT_SIZE")
-    if notional is not None and notional < inst.min_cost:
-        raise err(-1013, "Filter failure: NOTIONAL")
-    if params.get("computeCommissionRates", "false").lower() == "true":
-        rate = "0.00100000"
-        return json_response(
-            {"standardCommissionForOrder": {"maker": rate, "taker": rate},
-             "taxCommissionForOrder": {"maker": "0.00000000", "taker": "0.00000000"},
-             "discount": {"enabledForAccount": False, "enabledForSymbol": False,
-                          "discountAsset": "BNB", "discount": "0.25000000"}}
-        )  # fmt: skip
-    return json_response({})
-
-
 def routes() -> list[Route]:
     """Spot, sapi and USDⓈ-M futures paths: Binance serves them on different hosts, the
     sandbox on one port (a connection's `endpoints.spot` reaches both)."""
@@ -181,5 +109,9 @@ def routes() -> list[Route]:
         # enableReading cannot be switched off on Binance; a key reads whatever else it has.
         ("GET", f"{p}/account", private("enableReading", account)),
         ("GET", f"{s}/account/apiRestrictions", private("enableReading", api_restrictions)),
-        ("POST", f"{p}/order/test", private(TRADE, order_test)),
+        ("POST", f"{p}/order/test", private(TRADE, trading.order_test)),
+        ("POST", f"{p}/order", private(TRADE, trading.create_order)),
+        ("GET", f"{p}/order", private("enableReading", trading.get_order)),
+        ("DELETE", f"{p}/order", private(TRADE, trading.cancel_order)),
+        ("GET", f"{p}/openOrders", private("enableReading", trading.open_orders)),
     ]

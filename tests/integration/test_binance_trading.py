@@ -1,0 +1,143 @@
+"""Live spot trading on Binance behind TradingPort (exchanges/trading.py, registered with one
+VENUES line) against the sandbox venue's matching engine with real ccxt: place by client order id
+(Binance allows 36 characters), read back, list, cancel, balances, and each failure raised as
+OrderRejected / TradingUnavailable with its class.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+
+import pytest
+
+from backfuture_daemon.exchanges import binance, trading
+from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.clients import ClientFactory
+from backfuture_daemon.exchanges.markets import MarketCache
+from backfuture_daemon.exchanges.port import (
+    OrderRejected,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Side,
+    TradingErrorClass,
+    TradingUnavailable,
+)
+from backfuture_daemon.exchanges.trading import CcxtTrading, trading_port
+from tests.integration.binance_support import (
+    CANARY,
+    BinanceVenue,
+    binance_registered,
+    connection_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("binance_registered")]
+__all__ = ["binance_registered"]
+T = TradingErrorClass
+Make = Callable[..., CcxtTrading]
+_ids = iter(range(10**6))
+
+
+def cid() -> str:
+    return f"bf{next(_ids):06d}t{int(time.time()) % 10**6:06d}"
+
+
+def limit_buy(price: str = "30000", amount: str = "0.001", client_id: str = "") -> OrderRequest:
+    return OrderRequest(
+        "BTC/USDT", Side.BUY, OrderType.LIMIT, Decimal(amount), client_id or cid(), Decimal(price)
+    )
+
+
+@pytest.fixture
+async def venue() -> AsyncIterator[BinanceVenue]:
+    v = BinanceVenue()
+    await v.start()
+    try:
+        yield v
+    finally:
+        await v.stop()
+
+
+@pytest.fixture
+async def make(venue: BinanceVenue, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Make]:
+    if "binance" not in trading.VENUES:  # the registration line for exchanges/trading.py
+        monkeypatch.setitem(trading.VENUES, "binance", trading.Venue(binance.client_spec, 36))
+    factory = ClientFactory(timeout=2.0)
+    markets = MarketCache(factory)
+    ctx = AdapterContext(make_client=factory, clock=time.time)
+    ports: list[CcxtTrading] = []
+
+    def build(**key_kwargs: object) -> CcxtTrading:
+        key = venue.add_key(**key_kwargs)  # type: ignore[arg-type]
+        port = trading_port(connection_for(venue, key), ctx, markets)
+        ports.append(port)
+        return port
+
+    yield build
+    for port in ports:
+        await port.close()
+    await markets.close()
+    await factory.close()
+
+
+async def test_place_read_list_cancel_by_client_id(make: Make) -> None:
+    port = make()
+    long_id = "x" * 36  # Binance's limit, not MEXC's 32
+    ack = await port.place(limit_buy(client_id=long_id))
+    assert (ack.client_order_id, ack.state, ack.amount) == (long_id, OrderState.OPEN,
+                                                            Decimal("0.001"))  # fmt: skip
+    assert ack.order_id
+    found = await port.fetch_order_by_client_id("BTC/USDT", long_id)
+    assert found is not None
+    assert (found.order_id, found.state, found.price) == (ack.order_id, OrderState.OPEN,
+                                                          Decimal(30000))  # fmt: skip
+    assert [o.client_order_id for o in await port.open_orders("BTC/USDT")] == [long_id]
+    balances = await port.balances()
+    assert balances["USDT"].locked == Decimal(30)
+    canceled = await port.cancel("BTC/USDT", long_id)
+    assert canceled.state is OrderState.CANCELED
+    assert await port.open_orders("BTC/USDT") == ()
+    assert await port.fetch_order_by_client_id("BTC/USDT", cid()) is None
+
+
+async def test_market_buy_fills_and_moves_balances(make: Make) -> None:
+    port = make()
+    order = OrderRequest("ETH/USDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), cid())
+    ack = await port.place(order)
+    assert ack.state is OrderState.FILLED
+    assert ack.filled == Decimal("0.01")
+    balances = await port.balances()
+    assert balances["ETH"].free == Decimal("0.01")
+    assert balances["USDT"].free < Decimal(1000)
+
+
+async def test_failures_are_classified(make: Make, venue: BinanceVenue) -> None:
+    port = make()
+    with pytest.raises(OrderRejected) as e:
+        await port.place(limit_buy(client_id="y" * 37))  # refused before sending
+    assert e.value.error_class is T.ORDER_REJECTED
+    with pytest.raises(OrderRejected) as e:
+        await port.place(limit_buy(price="60000", amount="1"))  # 60,000 USDT > 1,000
+    assert e.value.error_class is T.INSUFFICIENT_FUNDS
+    with pytest.raises(OrderRejected) as e:
+        await port.place(limit_buy(amount="0.000001"))  # 0.03 USDT: under the venue's minimum
+    assert e.value.error_class is T.ORDER_REJECTED
+    assert "-1013" in e.value.detail
+    assert "NOTIONAL" in e.value.detail
+    with pytest.raises(OrderRejected) as e:
+        await port.cancel("BTC/USDT", cid())
+    assert e.value.error_class is T.ORDER_REJECTED
+    read_only = make(permissions=("enableReading",))
+    with pytest.raises(OrderRejected) as e:
+        await read_only.place(limit_buy())
+    assert e.value.error_class is T.AUTH_REJECTED
+    assert "-2015" in e.value.detail
+    venue.faults.rate_limit = True
+    venue.faults.retry_after_s = 3
+    with pytest.raises(TradingUnavailable) as unavailable:
+        await port.place(limit_buy())
+    assert unavailable.value.error_class is T.RATE_LIMITED
+    assert unavailable.value.retry_after == 3
+    assert CANARY not in str(unavailable.value)
