@@ -8,6 +8,7 @@ loaded from the public exchangeInfo alone (reference/exchanges-more.md §A). Fac
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.binance_codes import PERMISSION_CODE
@@ -78,6 +79,18 @@ def client_spec(endpoints: Endpoints | None, *, futures: bool = False) -> Client
     )
 
 
+def plain_amount(value: object) -> str:
+    """Binance's fixed 8 decimals as a person writes them: `1000.00000000` -> `1000`."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return "0"
+    if not amount.is_finite():
+        return "0"
+    text = f"{amount:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
+
+
 class BinanceAdapter(CcxtAdapter):
     exchange = "binance"
     supports_futures = True
@@ -104,7 +117,7 @@ class BinanceAdapter(CcxtAdapter):
         data = await self._client.privateGetAccount({"omitZeroBalances": "true"})
         rows = data.get("balances") if isinstance(data, dict) else None
         free = {
-            str(r.get("asset")).upper(): str(r.get("free", "0")).rstrip("0").rstrip(".") or "0"
+            str(r.get("asset")).upper(): plain_amount(r.get("free"))
             for r in rows or []
             if isinstance(r, dict)
         }

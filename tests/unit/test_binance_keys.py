@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from backfuture_daemon.exchanges import classify
+from backfuture_daemon.exchanges.binance import plain_amount
 from backfuture_daemon.exchanges.binance_codes import CODES, FAMILY
 from backfuture_daemon.exchanges.binance_keys import evaluate_ip_restriction, parse_api_restrictions
 from backfuture_daemon.exchanges.steps import evaluate_key_expiry, evaluate_withdraw
@@ -117,3 +118,12 @@ def test_code_beats_ccxt_class(monkeypatch: pytest.MonkeyPatch, body: str, expec
         c = classify.classify_error(cls(f"binance {body}"), "binanceusdm")
         assert c.error_class is expected
         assert c.known_code
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [("1000.00000000", "1000"), ("100", "100"), ("0.00000000", "0"), ("0.50000000", "0.5"),
+     (None, "0"), ("NaN", "0"), ("abc", "0")],
+)  # fmt: skip
+def test_balance_amounts_shown_plain(raw: object, shown: str) -> None:
+    assert plain_amount(raw) == shown
