@@ -118,16 +118,27 @@ class CcxtTrading(CcxtAdapter):
                 TradingErrorClass.ORDER_REJECTED, "a limit order needs a price, a market order none"
             )
         price = float(order.price) if order.price is not None else None
-        raw = await self._call(
-            lambda: self._client.create_order(
-                order.pair,
-                order.type.value,
-                order.side.value,
-                float(order.amount),
-                price,
-                {"clientOrderId": cid},
+        try:
+            raw = await self._call(
+                lambda: self._client.create_order(
+                    order.pair,
+                    order.type.value,
+                    order.side.value,
+                    float(order.amount),
+                    price,
+                    {"clientOrderId": cid},
+                )
             )
-        )
+        except OrderRejected as rejected:
+            # Placing again after a lost answer: an exchange that refuses a duplicate client
+            # id (KuCoin 126044) already has the order, so placing is idempotent. (MEXC
+            # accepts duplicates: look the id up before re-placing there.)
+            if rejected.error_class is not TradingErrorClass.ORDER_REJECTED:
+                raise
+            existing = await self.fetch_order_by_client_id(order.pair, cid)
+            if existing is None:
+                raise
+            return existing
         if _STATES.get(str(raw.get("status"))) is not None:
             return _ack(raw, order.pair, cid)
         # MEXC and KuCoin answer a new order with its id only: read its state back.

@@ -204,3 +204,16 @@ async def test_failures_never_carry_the_key_or_secret(make: Make, sandbox: Sandb
         assert key.api_secret not in text
     assert err.value.__cause__ is None
     assert err.value.__suppress_context__
+
+
+@pytest.mark.parametrize("hf", [False, True])
+async def test_placing_the_same_client_id_again_on_kucoin_returns_the_first_order(
+    make: Make, hf: bool
+) -> None:
+    port = make("kucoin", hf=hf)
+    order = limit_buy()
+    first = await port.place(order)
+    again = await port.place(order)  # e.g. a retry after the first answer was lost
+    assert again.order_id == first.order_id
+    assert again.client_order_id == order.client_order_id
+    assert len(await port.open_orders("BTC/USDT")) == 1
