@@ -18,10 +18,12 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from backfuture_daemon.configuration.models import Connection, Endpoints, ExchangeName
-from backfuture_daemon.exchanges import classify, probes, registry, steps
+from backfuture_daemon.exchanges import classify, market_data, probes, registry, steps
+from backfuture_daemon.exchanges.binance import client_spec
 from backfuture_daemon.exchanges.binance_codes import CODES, FAMILY
 from backfuture_daemon.exchanges.binance_keys import BinanceKeyInfo, evaluate_ip_restriction
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.clients import ClientSpec
 from backfuture_daemon.exchanges.port import ExchangeAdapter, KeyInfo
 from backfuture_daemon.health import CheckStep
 from backfuture_daemon.sandbox import transport
@@ -155,10 +157,28 @@ def _with_binance_ip(
     return evaluate
 
 
+def _with_binance_spec(
+    original: Callable[[str, Endpoints | None], ClientSpec],
+) -> Callable[[str, Endpoints | None], ClientSpec]:
+    def spec(exchange: str, endpoints: Endpoints | None) -> ClientSpec:
+        return client_spec(endpoints) if exchange == "binance" else original(exchange, endpoints)
+
+    return spec
+
+
+def _public_spec_knows_binance() -> bool:
+    try:
+        registry.public_spec("binance", None)
+    except ValueError:
+        return False
+    return True
+
+
 @pytest.fixture
 def binance_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     """Exactly what the registration lines in the shared files do (see the Binance report):
-    the adapter in registry.ADAPTERS, Binance's code table in classify, the IP step."""
+    the adapter in registry.ADAPTERS and public_spec (the market-data hub's), Binance's code
+    table in classify, the IP step."""
     if "binance" not in registry.ADAPTERS:
         monkeypatch.setitem(registry.ADAPTERS, "binance", _binance_adapter)
     if "binance" not in classify.CODES:
@@ -166,6 +186,8 @@ def binance_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     for ccxt_id, family in FAMILY.items():
         if ccxt_id not in classify.FAMILY:
             monkeypatch.setitem(classify.FAMILY, ccxt_id, family)
+    if not _public_spec_knows_binance():
+        monkeypatch.setattr(market_data, "public_spec", _with_binance_spec(market_data.public_spec))
     if not _ip_step_knows_binance():
         monkeypatch.setattr(
             probes, "evaluate_ip_whitelist", _with_binance_ip(probes.evaluate_ip_whitelist)
