@@ -234,3 +234,39 @@ async def test_load_markets_makes_no_private_call_even_with_credentials(
         # ccxt calls DOGE/USDT active although the API may not trade it: the adapter checks.
         assert client.markets["DOGE/USDT"]["active"] is True
         assert client.markets["DOGE/USDT"]["info"]["isSpotTradingAllowed"] is False
+
+
+async def test_orders_on_the_wire(http: aiohttp.ClientSession, venue: BinanceVenue) -> None:
+    """A new order's answer by newOrderRespType, a duplicate open client id, a client id
+    outside Binance's pattern, and unknown orders on query (-2013) and cancel (-2011)."""
+    key = venue.add_key()
+
+    async def send(method: str, path: str, params: str) -> tuple[int, Any]:
+        q = f"{params}&timestamp={now_ms()}"
+        return await call(http, venue, method, path, key=key,
+                          query=f"{q}&signature={signed(key, q)}")  # fmt: skip
+
+    limit = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=30000"
+    status, ack = await send(
+        "POST", "/api/v3/order", f"{limit}&newClientOrderId=a1&newOrderRespType=ACK"
+    )
+    assert status == 200
+    assert set(ack) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+    status, full = await send("POST", "/api/v3/order", f"{limit}&newClientOrderId=a2")
+    assert (status, full["status"], full["fills"]) == (200, "NEW", [])
+    assert await send("POST", "/api/v3/order", f"{limit}&newClientOrderId=a2") == (
+        400, {"code": -2010, "msg": "Duplicate order sent."})  # fmt: skip
+    status, bad = await send("POST", "/api/v3/order", f"{limit}&newClientOrderId=has%20space")
+    assert (status, bad["code"]) == (400, -1100)
+    status, got = await send("GET", "/api/v3/order", "symbol=BTCUSDT&origClientOrderId=a1")
+    assert (status, got["orderId"], got["status"]) == (200, ack["orderId"], "NEW")
+    assert await send("GET", "/api/v3/order", "symbol=BTCUSDT&origClientOrderId=zz") == (
+        400, {"code": -2013, "msg": "Order does not exist."})  # fmt: skip
+    status, gone = await send("DELETE", "/api/v3/order", "symbol=BTCUSDT&origClientOrderId=a1")
+    assert (status, gone["status"], gone["origClientOrderId"]) == (200, "CANCELED", "a1")
+    assert await send("DELETE", "/api/v3/order", "symbol=BTCUSDT&origClientOrderId=a1") == (
+        400, {"code": -2011, "msg": "Unknown order sent."})  # fmt: skip
+    status, market = await send("POST", "/api/v3/order",
+                                "symbol=ETHUSDT&side=BUY&type=MARKET&quoteOrderQty=20")  # fmt: skip
+    assert (status, market["status"], len(market["fills"])) == (200, "FILLED", 1)
+    assert isinstance(market["fills"][0]["tradeId"], int)
