@@ -18,7 +18,9 @@ from backfuture_daemon import __version__
 from backfuture_daemon.bots.lifecycle import BotLifecycle
 from backfuture_daemon.bots.store import BotStore
 from backfuture_daemon.configuration.loading import load_revision
+from backfuture_daemon.configuration.models import DesiredState
 from backfuture_daemon.configuration.sops import sops_version
+from backfuture_daemon.daemon_bots import BotsWiring
 from backfuture_daemon.errors import UsageError
 from backfuture_daemon.logs import log_event
 from backfuture_daemon.reconciler.backoff import BackoffPolicy
@@ -77,6 +79,7 @@ class Daemon:
         self.url: str | None = None  # http://host:port once serving
         self.started = asyncio.Event()  # set once the endpoints answer
         self._tester = tester
+        self.bots: BotsWiring | None = None
 
     def request(self, reason: str) -> None:
         """A forced reconcile (SIGHUP); ignored before the loop exists."""
@@ -92,8 +95,11 @@ class Daemon:
         async with contextlib.AsyncExitStack() as stack:
             store = _open_store(settings)
             stack.callback(_close_store, store)
-            reconciler = await self._reconciler(store, stack)
-            server = await _serve_http(host, port, reconciler, settings)
+            bots = BotsWiring(store, clock=self._clock, interval=settings.bots_tick_seconds)
+            stack.push_async_callback(bots.hub.close)
+            self.bots = bots
+            reconciler = await self._reconciler(store, stack, bots)
+            server = await _serve_http(host, port, reconciler, settings, bots)
             stack.push_async_callback(server.stop)
             self.url = f"http://{host}:{server.port}"
             warning = bind_warning(host, server.port)
@@ -106,11 +112,22 @@ class Daemon:
                 f"http://{host}:{server.port}/status; state in {store.path}",
             )
             self.started.set()
-            await reconciler.run(stop)
+            sync = asyncio.create_task(bots.follow(reconciler, stop), name="bots:follow")
+            feeds = asyncio.create_task(
+                bots.hub.run(settings.bots_tick_seconds, stop), name="bots:market-data"
+            )
+            try:
+                await reconciler.run(stop)
+            finally:
+                stop.set()
+                await asyncio.gather(sync, feeds, return_exceptions=True)
+                await bots.shutdown(settings.shutdown_grace_seconds)
         log_event(log, logging.INFO, "stopped; bot state saved", state_dir=str(settings.state_dir))
         return 0
 
-    async def _reconciler(self, store: BotStore, stack: contextlib.AsyncExitStack) -> Reconciler:
+    async def _reconciler(
+        self, store: BotStore, stack: contextlib.AsyncExitStack, bots: BotsWiring
+    ) -> Reconciler:
         settings = self.settings
         salt = store.get_meta("fingerprint_salt")
         if salt is None:
@@ -136,9 +153,14 @@ class Daemon:
             clock=self._clock,
             version=__version__,
             sops_version=await asyncio.to_thread(sops_version),
-            on_applied=lambda state: store.set_meta([("applied_revision", state.revision.id)]),
+            on_applied=lambda state: _applied(store, bots, state),
         )
         return self.reconciler
+
+
+def _applied(store: BotStore, bots: BotsWiring, state: DesiredState) -> None:
+    store.set_meta([("applied_revision", state.revision.id)])
+    bots.applied(state)
 
 
 def _open_store(settings: DaemonSettings) -> BotStore:
@@ -154,7 +176,7 @@ def _close_store(store: BotStore) -> None:
 
 
 async def _serve_http(
-    host: str, port: int, reconciler: Reconciler, settings: DaemonSettings
+    host: str, port: int, reconciler: Reconciler, settings: DaemonSettings, bots: BotsWiring
 ) -> HttpServer:
     async def request_reconcile() -> None:
         reconciler.request("POST /reconcile", force=True)
@@ -164,8 +186,8 @@ async def _serve_http(
         return await start_http_server(
             host,
             port,
-            registry=build_registry(reconciler.snapshot),
-            snapshot_fn=reconciler.snapshot,
+            registry=build_registry(lambda: bots.join(reconciler.snapshot())),
+            snapshot_fn=lambda: bots.join(reconciler.snapshot()),
             reconcile_fn=request_reconcile,
             liveness_fn=lambda: reconciler.alive(liveness_age),
         )

@@ -81,6 +81,9 @@ class DaemonSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sops_timeout_seconds: float = Field(default=30.0, gt=0)
+    bots_tick_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="How often bots read prices and decide."
+    )
 
     @field_validator("http")
     @classmethod

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from backfuture_daemon.configuration.revision import Revision
+from backfuture_daemon.configuration.identity import Revision
+from backfuture_daemon.strategy.params import DcaParams, OnStop, RecoveryParams
 from backfuture_daemon.strategy.sizing import Sizing, SizingInput, resolve_sizing
 
 SECRET_FIELDS: tuple[str, ...] = ("api_key", "api_secret", "passphrase")
@@ -274,6 +275,17 @@ class Strategy(Frozen):
         default=None, gt=0, le=100, description="From the average entry; beyond the last add."
     )
     recovery_mode: RecoveryMode = Field(default=RecoveryMode(), description="Recovery Mode.")
+    paper_balance: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e12,
+        description="Paper mode: the simulated quote balance to start from; margin_limit if unset.",
+    )
+    on_stop: Literal["keep_take_profit", "cancel_all"] = Field(
+        default="keep_take_profit",
+        description="When the bot is suspended or removed: cancel resting entries and adds, and "
+        "keep the take-profit orders (default) or cancel them too.",
+    )
     suspend: bool = Field(default=False, description="true: stop this bot (no new orders).")
 
     @field_validator("pairs")
@@ -300,6 +312,17 @@ class Strategy(Frozen):
     @property
     def quote(self) -> str:
         return self.pairs[0].split("/")[1]
+
+    def dca_params(self) -> DcaParams:
+        """The engine's input: resolved sizing plus stop loss, Recovery Mode and on_stop."""
+        return DcaParams.from_sizing(
+            self.sizing(),
+            pairs=self.pairs,
+            margin_limit=self.margin_limit,
+            stop_loss_pct=self.stop_loss_pct,
+            recovery=RecoveryParams.build(**self.recovery_mode.model_dump()),
+            on_stop=OnStop(self.on_stop),
+        )
 
     def sizing(self) -> Sizing:
         """Every sizing field resolved: explicit, else the risk preset, else from margin_limit."""
@@ -338,7 +361,7 @@ class ConfigDocument(Frozen):
 class DesiredState:
     """One validated config revision: what the daemon should run. Built by loading.load_revision.
 
-    `revision` (configuration/revision.py) names it; `Revision` stays importable from here."""
+    `revision` (configuration/identity.py) names it; `Revision` stays importable from here."""
 
     revision: Revision
     policy: Policy

@@ -17,30 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from backfuture_daemon.configuration.identity import Revision as Revision
+from backfuture_daemon.configuration.identity import revision_id
+
 YAML_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 5 * 1024 * 1024  # as Flux: a config document is never this large
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-
-
-def revision_id(commit: str | None, digest: str, dirty: bool = False) -> str:
-    """The id shown in logs, metrics and /status: `<commit12>[-dirty]` or `sha256:<digest12>`."""
-    if not commit:
-        return f"sha256:{digest[:12]}"
-    return f"{commit[:12]}-dirty" if dirty else commit[:12]
-
-
-@dataclass(frozen=True, slots=True)
-class Revision:
-    """Which config this is: git commit (when in a git work tree) + content digest of the files."""
-
-    digest: str
-    commit: str | None = None
-    #: The config files differ from `commit` (uncommitted edits): the commit alone would lie.
-    dirty: bool = False
-
-    @property
-    def id(self) -> str:
-        return revision_id(self.commit, self.digest, self.dirty)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.classify import classify_error
 from backfuture_daemon.exchanges.clients import ClientFactory, ClientSpec, take_response
+from backfuture_daemon.exchanges.market_rules import TICK_SIZE, rules_from_market
 from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import MarketFailure, OrderBook, Quote
 from backfuture_daemon.exchanges.registry import public_spec
 from backfuture_daemon.health import ErrorClass
+from backfuture_daemon.strategy.params import MarketRules
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Endpoints
@@ -79,6 +81,17 @@ class MarketSubscription:
     def failure(self, pair: str) -> MarketFailure | None:
         feed = self._feed(pair)
         return feed.failure if feed is not None else None
+
+    def rules(self, pair: str) -> MarketRules | None:
+        """The pair's price tick, amount step, minimums and fees from the loaded markets; None
+        until the endpoint's markets are loaded (the bots wait) or when the market is unknown."""
+        endpoint = self._hub._endpoints.get(self._key)
+        client = endpoint.client if endpoint is not None else None
+        markets = getattr(client, "markets", None) if client is not None else None
+        market = markets.get(pair) if isinstance(markets, dict) else None
+        if not isinstance(market, dict):
+            return None
+        return rules_from_market(market, int(getattr(client, "precisionMode", TICK_SIZE)))
 
     def close(self) -> None:
         if self._open:

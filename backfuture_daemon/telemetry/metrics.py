@@ -42,6 +42,8 @@ CHECK_RESULTS: tuple[str, ...] = tuple(s.value for s in ConnectionStatus)
 RELOAD_RESULTS: tuple[str, ...] = ("success", "failure")
 #: The modes of a bot group (strategy.status.GroupStatus.mode): both always exported per bot.
 GROUP_MODES: tuple[str, ...] = ("normal", "recovery")
+#: Order states that can still change (a gauge); every other result only ever grows (a counter).
+OPEN_ORDER_STATES = frozenset({"open", "pending", "unknown"})
 
 
 def _label(value: str) -> str:
@@ -170,9 +172,15 @@ class _Families:
         )
         self.bot_orders = CounterMetricFamily(
             PREFIX + "bot_orders",
-            "Orders the bot issued, by side and last known result (open, filled, cancelled, "
-            "rejected, ...).",
+            "Orders of the bot that reached a final result, by side and result (filled, "
+            "canceled, rejected, lost).",
             labels=[*bot, "side", "result"],
+        )
+        self.bot_open_orders = GaugeMetricFamily(
+            PREFIX + "bot_open_orders",
+            "Orders of the bot not final yet, by side and state: open (resting), pending (intent "
+            "written, answer not recorded), unknown (outcome being looked up).",
+            labels=[*bot, "side", "state"],
         )
         self.bot_pnl = GaugeMetricFamily(
             PREFIX + "bot_realized_pnl_quote",
@@ -250,6 +258,7 @@ class _Families:
             self.bot_committed,
             self.bot_margin_limit,
             self.bot_orders,
+            self.bot_open_orders,
             self.bot_pnl,
             self.loop_errors,
             self.reloads,
@@ -317,7 +326,8 @@ class _Families:
         self.bot_committed.add_metric(labels, float(book.committed_quote))
         self.bot_margin_limit.add_metric(labels, float(book.margin_limit))
         for (side, result), count in sorted(book.orders.items()):
-            self.bot_orders.add_metric([*labels, _label(side), _label(result)], float(count))
+            family = self.bot_open_orders if result in OPEN_ORDER_STATES else self.bot_orders
+            family.add_metric([*labels, _label(side), _label(result)], float(count))
         self.bot_pnl.add_metric([*labels, _label(book.mode)], float(book.realized_pnl))
 
     def add_config(self, config: ConfigStatus) -> None:
