@@ -226,3 +226,18 @@ def test_a_price_moved_within_the_millisecond_of_the_last_look_still_fills() -> 
     engine.control_market(Command("BTC/USDT", price=Decimal(90)), T0)  # same millisecond
     engine.refresh(acct, T0)
     assert (order.status, order.average) == ("filled", Decimal(95))
+
+
+async def test_get_market_shows_the_mode_price_and_plan(sandbox: Sandbox) -> None:
+    sandbox.set_market("SOL/USDT", path=[[60, 120.5]])
+    async with aiohttp.ClientSession() as s:
+        async with s.get(sandbox.kucoin_url + "/__sandbox/market?symbol=SOL/USDT") as r:
+            assert r.status == 200
+            state = await r.json()
+        async with s.get(sandbox.kucoin_url + "/__sandbox/market?symbol=SOLUSDT") as r:
+            assert r.status == 400
+            assert "unknown spot symbol" in (await r.json())["error"]
+    assert state["mode"] == "path"
+    assert state["points"][-1][1] == "120.5"
+    assert state["points"][-1][0] - state["since_ms"] == 60_000
+    assert Decimal(state["price"]) > 100  # still near the walk's ~150 at the start of the path
