@@ -147,21 +147,25 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="backfuture-bench-"))
     keys = [mexc_key(*key_of(i)) for i in range(n + spare)]
     sandbox = SandboxProc(work / "sandbox", keys)
-    repo = ConfigRepo(work / "repo", documents(n, sandbox.mexc_url, set()))
-    started = time.monotonic()
-    daemon = DaemonProc(
-        repo.path,
-        work,
-        repo.key_file,
-        extra_env={
-            "BACKFUTURE_RESYNC_INTERVAL_SECONDS": "60",
-            "BACKFUTURE_RECHECK_INTERVAL_SECONDS": "300",
-            "BACKFUTURE_PERMANENT_RECHECK_INTERVAL_SECONDS": "1800",
-            "BACKFUTURE_BACKOFF_BASE_SECONDS": "5",
-            "BACKFUTURE_BACKOFF_CAP_SECONDS": "900",
-            "BACKFUTURE_CHECK_TIMEOUT_SECONDS": "10",
-        },
-    )
+    try:  # the sandbox must not outlive a daemon that fails to start
+        repo = ConfigRepo(work / "repo", documents(n, sandbox.mexc_url, set()))
+        started = time.monotonic()
+        daemon = DaemonProc(
+            repo.path,
+            work,
+            repo.key_file,
+            extra_env={
+                "BACKFUTURE_RESYNC_INTERVAL_SECONDS": "60",
+                "BACKFUTURE_RECHECK_INTERVAL_SECONDS": "300",
+                "BACKFUTURE_PERMANENT_RECHECK_INTERVAL_SECONDS": "1800",
+                "BACKFUTURE_BACKOFF_BASE_SECONDS": "5",
+                "BACKFUTURE_BACKOFF_CAP_SECONDS": "900",
+                "BACKFUTURE_CHECK_TIMEOUT_SECONDS": "10",
+            },
+        )
+    except BaseException:
+        sandbox.stop()
+        raise
     try:
         pid = daemon.pid
 
