@@ -358,32 +358,6 @@ class Engine:
         return [o for o in orders if symbol is None or o.symbol == symbol]
 
 
-def order_record(o: Order) -> dict[str, Any]:
-    """An order as the audit route shows it: exchange-neutral, with its fills."""
-    return {
-        "order_id": o.id,
-        "client_order_id": o.client_id or None,
-        "market": o.market,
-        "symbol": o.symbol,
-        "instrument_id": o.instrument_id,
-        "side": o.side,
-        "type": o.type,
-        "price": decimal_str(o.price) if o.price is not None else None,
-        "amount": decimal_str(o.amount),
-        "quote_amount": decimal_str(o.quote_amount) if o.quote_amount is not None else None,
-        "status": o.status,
-        "filled": decimal_str(o.filled),
-        "cost": decimal_str(o.cost),
-        "created_ms": o.created_ms,
-        "updated_ms": o.updated_ms,
-        "fills": [
-            {"trade_id": f.trade_id, "time_ms": f.time_ms, "price": decimal_str(f.price),
-             "amount": decimal_str(f.amount), "liquidity": "maker" if f.maker else "taker"}
-            for f in o.fills
-        ],
-    }  # fmt: skip
-
-
 def decimal_str(value: Decimal | None) -> str:
     """Plain decimal text without exponent or trailing zeros ("0.001", "30000")."""
     if value is None:

@@ -119,17 +119,3 @@ def opening_contracts(pos: Position | None, side: str, contracts: Decimal) -> De
     if pos is None or not pos.qty or (pos.qty > 0) == (side == "buy"):
         return contracts
     return max(ZERO, contracts - abs(pos.qty))
-
-
-def position_record(p: Position) -> dict[str, object]:
-    """A position as the audit route shows it (exchange-neutral, exact decimals as text)."""
-    return {
-        "instrument_id": p.instrument_id,
-        "symbol": p.symbol,
-        "contracts": format(p.qty.normalize(), "f"),
-        "entry_price": format(p.entry.normalize(), "f"),
-        "leverage": format(p.leverage.normalize(), "f"),
-        "margin": format(p.margin.normalize(), "f"),
-        "realised_pnl": format(p.realised.normalize(), "f"),
-        "liquidated_at_ms": list(p.liquidations),
-    }

@@ -18,12 +18,12 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.sandbox import admin, kucoin, mexc, order_faults, transport
+from backfuture_daemon.sandbox.audit import account_record
 from backfuture_daemon.sandbox.catalogue import Catalogue
 from backfuture_daemon.sandbox.control import parse_command
-from backfuture_daemon.sandbox.engine import Engine, PriceFeed, order_record
+from backfuture_daemon.sandbox.engine import Engine, PriceFeed
 from backfuture_daemon.sandbox.faults import Faults
 from backfuture_daemon.sandbox.keys import KeyStore, SandboxKey
-from backfuture_daemon.sandbox.positions import position_record
 from backfuture_daemon.sandbox.venue import (
     VENUE,
     ApiError,
@@ -267,14 +267,9 @@ class Sandbox:
         if key is None:
             raise KeyError("no such sandbox key")
         acct = self.engine.find_account(key.exchange, api_key)
-        if acct is None:
-            return {"exchange": key.exchange, "orders": [], "positions": []}
-        self.engine.refresh(acct, self.faults(key.exchange).now_ms())
-        return {
-            "exchange": key.exchange,
-            "orders": [order_record(o) for o in acct.orders.values()],
-            "positions": [position_record(p) for p in acct.futures.positions.values()],
-        }
+        if acct is not None:
+            self.engine.refresh(acct, self.faults(key.exchange).now_ms())
+        return account_record(key.exchange, acct)
 
     def request_counts(self, exchange: str | None = None) -> dict[str, int]:
         """Requests served per route path: all venues summed, or one venue (mexc, kucoin,
