@@ -243,3 +243,13 @@ async def test_admin_routes_refuse_a_non_loopback_caller() -> None:
         assert sandbox.keys.find("x") is None
     finally:
         await sandbox.stop()
+
+
+async def test_an_oversized_admin_body_is_413_not_500(sandbox: Sandbox) -> None:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(sandbox.mexc_url + "/__sandbox/market", data="[" * (2 * 1024 * 1024)) as r,
+    ):
+        assert r.status == 413
+        assert "Maximum request body size" in await r.text()
+    assert sandbox.market_state("BTC/USDT")["mode"] == "walk"
