@@ -5,6 +5,7 @@ loopback callers. Each answers with a clear 4xx or exit 2, never a 500, a traceb
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import math
@@ -248,7 +249,7 @@ async def test_admin_routes_refuse_a_non_loopback_caller() -> None:
 async def test_an_oversized_admin_body_is_413_not_500(sandbox: Sandbox) -> None:
     async with (
         aiohttp.ClientSession() as s,
-        s.post(sandbox.mexc_url + "/__sandbox/market", data="[" * (2 * 1024 * 1024)) as r,
+        s.post(sandbox.mexc_url + "/__sandbox/market", data=io.BytesIO(b"[" * 2**21)) as r,
     ):
         assert r.status == 413
         assert "Maximum request body size" in await r.text()
