@@ -1,6 +1,12 @@
 """The exchange sandbox: faithful local MEXC (spot v3 + contract v1) and KuCoin (spot, futures)
 REST APIs for tests, benchmarks and the demo. Started by `backfuture sandbox` and the
 integration-test fixture; the real ccxt client talks to it with only its base URLs changed.
+
+Imports nothing from the package but `backfuture_daemon.errors` (an import-linter contract).
+Shared: server (Sandbox, middleware), venue, keys, signing, faults, order_faults, catalogue,
+engine (prices + matching), control (test-held prices), quotes, positions, audit, admin routes,
+transport; per exchange: mexc/{gateway,spot,market_data,trading,contract} and
+kucoin/{gateway,spot,market_data,trading,futures,futures_account}.
 """
 
 from backfuture_daemon.sandbox.faults import Faults
