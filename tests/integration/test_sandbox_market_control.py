@@ -162,13 +162,14 @@ async def test_held_price_drives_ticker_book_and_trades_on_both_venues(
 
 async def test_a_path_moves_linearly_then_holds(sandbox: Sandbox, clients: Clients) -> None:
     sandbox.set_market("SOL/USDT", price=100)
-    state = sandbox.set_market("SOL/USDT", path=[[100, 90], [200, 110]])
+    # Long legs (0.01 per second): a slow machine's real seconds barely move the price.
+    state = sandbox.set_market("SOL/USDT", path=[[1000, 90], [3000, 110]])
     assert state["mode"] == "path"
     assert [p for _, p in state["points"]] == ["100", "90", "110"]
     ex = clients.mexc()
     await ex.load_markets()
     seen = []
-    for seconds in (50, 150, 250, 10_000):  # the public clock moved instead of sleeping
+    for seconds in (500, 2000, 3000, 100_000):  # the public clock moved instead of sleeping
         sandbox.faults("mexc").clock_offset_ms = seconds * 1000
         seen.append((await ex.fetch_ticker("SOL/USDT"))["last"])
     assert seen[0] == pytest.approx(95, abs=0.1)
