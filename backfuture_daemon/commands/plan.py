@@ -1,8 +1,8 @@
-"""`backfuture plan PATH [--against URL]`: what `backfuture run` would do with this config.
+"""`backfuture plan PATH [--against URL]`: what `backfuture run` would do, and the ladders.
 
-Loads the revision, then runs the daemon's own planner against nothing (a fresh start) or a running
-daemon's /status read back field by field. Exit codes follow argocd/flux diff: 0 no changes,
-1 changes, 2 error. Keys are compared through the daemon's salted fingerprints, never printed.
+Runs the daemon's own planner against nothing (a fresh start) or a running daemon's /status read
+back field by field. Exit codes follow argocd/flux diff: 0 no changes, 1 changes, 2 error. Keys
+are compared through the daemon's salted fingerprints, never printed.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backfuture_daemon.bots.model import BotCommand, BotState, BotStatus, Gate
+from backfuture_daemon.commands import ladder_view
+from backfuture_daemon.commands.ladder_view import StrategyLadder
 from backfuture_daemon.configuration.models import DesiredState
 from backfuture_daemon.errors import BackfutureError, ConfigError, DecryptError, UsageError
 from backfuture_daemon.health import (
@@ -103,6 +105,8 @@ class PlanResult:
     against: str | None
     running_revision: str | None
     actions: tuple[Action, ...]
+    #: Each strategy's ladder for an entry at 100: what its bot would order, before it trades.
+    ladders: tuple[StrategyLadder, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +115,7 @@ class PlanResult:
             "running_revision": self.running_revision,
             "changes": len(self.actions),
             "actions": [{"action": _kind(a), **_fields(a)} for a in self.actions],
+            "strategies": [{"name": sl.name, **ladder_view.as_json(sl)} for sl in self.ladders],
         }
 
     def render(self) -> str:
@@ -128,6 +133,8 @@ class PlanResult:
             counts[_verb(a)] = counts.get(_verb(a), 0) + 1
         if counts:
             lines.append("plan: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+        for sl in self.ladders:
+            lines += ladder_view.render(sl, indent="  ", named=True)
         return "\n".join(lines)
 
 
@@ -150,6 +157,7 @@ def compare(state: DesiredState, running: dict[str, Any] | None) -> PlanResult:
         against=(running or {}).get("_url") if running else None,
         running_revision=applied,
         actions=actions,
+        ladders=tuple(ladder_view.strategy_ladder(s) for s in state.strategies),
     )
 
 

@@ -1,8 +1,8 @@
 """`backfuture validate PATH [--no-decrypt] [--json]`: decrypt and validate one config revision.
 
-Exit 0 valid, 1 invalid, 2 usage error (PATH missing). Used by people, by the config repository's
-pre-commit hook and PR CI (`--no-decrypt`, no key needed) and by `make demo`. Secrets are shown
-only masked, and every line printed goes through the global redactor.
+Exit 0 valid, 1 invalid, 2 usage error. Used by people, the config repo's pre-commit hook, PR CI
+(`--no-decrypt`, no key needed) and `make demo`; shows each strategy's ladder (ladder_view.py).
+Secrets are shown only masked, and every line printed goes through the global redactor.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from backfuture_daemon.commands import ladder_view
 from backfuture_daemon.configuration.loading import load_revision
 from backfuture_daemon.configuration.models import Connection, DesiredState, Strategy
 from backfuture_daemon.configuration.rules import explain_sizing
@@ -101,6 +102,7 @@ def _strategy_dict(s: Strategy, source: str) -> dict[str, Any]:
         },
         "recovery_mode": s.recovery_mode.enabled,
         "source": source,
+        **ladder_view.as_json(ladder_view.strategy_ladder(s)),
     }
 
 
@@ -174,6 +176,7 @@ def _valid_text(path: Path, state: DesiredState, decrypt: bool) -> str:
         lines.append(
             f"      max funds {explain_sizing(s, z)} <= margin_limit {s.margin_limit:g} {s.quote}"
         )
+        lines += ladder_view.render(ladder_view.strategy_ladder(s))
     if state.skipped:
         lines.append("skipped (not config documents): " + ", ".join(state.skipped))
     return "\n".join(lines)

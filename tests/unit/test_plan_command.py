@@ -296,3 +296,18 @@ def test_any_status_document_reads_back_or_names_a_field(doc: dict[str, object])
     except UsageError as e:
         error = e
     assert error is None or "the /status document's field" in str(error)
+
+
+async def test_ladders_show_without_counting_as_changes() -> None:
+    doc = await running_status(state())
+    result = compare(state(), doc)
+    assert result.actions == ()
+    text = result.render()
+    assert "no changes" in text
+    assert '  "BTC Bot": ladder for an entry at 100 (sizes in USDT):' in text
+    assert '  "ETH Bot": ladder for an entry at 100 (sizes in USDT):' in text
+    out = result.to_json()
+    assert out["changes"] == 0
+    assert [s["name"] for s in out["strategies"]] == ["BTC Bot", "ETH Bot"]
+    assert all(s["ladder_total"]["total_quote"] <= 100 for s in out["strategies"])
+    assert KEY not in text + json.dumps(out)
