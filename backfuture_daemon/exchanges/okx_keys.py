@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backfuture_daemon.exchanges.ccxt_base import split_list
 from backfuture_daemon.exchanges.port import KeyInfo
 from backfuture_daemon.health import CheckStep, ErrorClass, StepStatus
 
@@ -50,11 +49,16 @@ class OkxKeyInfo(KeyInfo):
         return ACCOUNT_MODES.get(self.account_level, f"acctLv {self.account_level or '?'}")
 
 
+def _split(value: object) -> tuple[str, ...]:
+    """OKX lists as comma strings: `"read_only,trade"`, `"1.2.3.4,5.6.7.8"`, `""` = none."""
+    return tuple(p.strip() for p in str(value or "").split(",") if p.strip())
+
+
 def parse_account_config(data: Mapping[str, Any]) -> OkxKeyInfo:
     """One `account/config` row -> KeyInfo. Futures are not a key permission on OKX (`trade`
     covers every instrument type); the account mode decides (okx.py's futures probe)."""
-    perms = tuple(p.lower() for p in split_list(data.get("perm")))
-    ips = split_list(data.get("ip"))
+    perms = tuple(p.lower() for p in _split(data.get("perm")))
+    ips = _split(data.get("ip"))
     trade = "trade" in perms
     withdraw = "withdraw" in perms
     level = str(data.get("acctLv") or "")
