@@ -1,9 +1,8 @@
 """`backfuture check PATH [--connection NAME] [--json]`: the brief's "Run a connection test".
 
-Loads and decrypts the config (configuration.loading.load_revision), runs the connection test
-(exchanges.probes.ConnectionTester) for every connection concurrently, bounded, and prints a table
-plus each failing or warning step. Exit 0 all online/degraded, 1 any failed, 2 config/usage error.
-Every line printed passes through the global redactor; keys are shown masked.
+Loads and decrypts the config, tests every connection (exchanges.probes) concurrently, bounded,
+with progress on a terminal's stderr (commands.progress), then prints a table and each failing or
+warning step. Exit 0 all online/degraded, 1 any failed, 2 config/usage error. Redacted, keys masked.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backfuture_daemon.commands.progress import Progress
 from backfuture_daemon.errors import ConfigError
 from backfuture_daemon.health import (
     REMEDIES,
@@ -70,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
         _err(f'backfuture check: no connection named "{args.connection}" (have: {names})')
         return 2
     tested = [c for c in connections if not c.suspend]
-    reports = asyncio.run(_test_all(state, tested, args.timeout, max(args.concurrency, 1)))
+    progress = Progress.for_stream(sys.stderr, len(tested), as_json=args.json)
+    try:
+        reports = asyncio.run(
+            _test_all(state, tested, args.timeout, max(args.concurrency, 1), progress)
+        )
+    finally:
+        progress.clear()
     if args.json:
         _out(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
@@ -86,17 +92,24 @@ def _selected(state: DesiredState, name: str | None) -> list[Connection] | None:
 
 
 async def _test_all(
-    state: DesiredState, connections: Sequence[Connection], request_timeout: float, concurrency: int
+    state: DesiredState,
+    connections: Sequence[Connection],
+    request_timeout: float,
+    concurrency: int,
+    progress: Progress,
 ) -> list[ConnectionReport]:
     from backfuture_daemon.exchanges.probes import ConnectionTester
 
     tester = ConnectionTester(timeout=request_timeout, max_concurrency=concurrency)
+
+    async def one(c: Connection) -> ConnectionReport:
+        report = await tester.test(c, state.strategies_for(c.name), state.policy)
+        progress.advance(failed=report.status is ConnectionStatus.FAILED)
+        return report
+
+    progress.start()
     try:
-        return list(
-            await asyncio.gather(
-                *(tester.test(c, state.strategies_for(c.name), state.policy) for c in connections)
-            )
-        )
+        return list(await asyncio.gather(*(one(c) for c in connections)))
     finally:
         await tester.close()
 

@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -162,3 +168,125 @@ async def test_settings_egress_ips_must_be_whitelisted_too(
         assert "ip_not_allowed" in report["error_classes"]
         ip_step = next(s for s in report["steps"] if s["name"] == "ip_whitelist")
         assert "198.51.100.7" in ip_step["reason"]
+
+
+# -- progress on a terminal, nothing extra in a pipe ------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+OTHER_KEY = "mx3-" + CANARY_KEY  # a third key whose whitelist lacks 127.0.0.1: fails
+OTHER_SECRET = CANARY_SECRET + "-3"
+
+
+def _three_connections(tmp_path: Path, sb: Sandbox) -> tuple[Path, dict[str, str]]:
+    _keys(sb)
+    sb.add_key(SandboxKey(
+        exchange="mexc", api_key=OTHER_KEY, api_secret=OTHER_SECRET,
+        permissions=frozenset({"SPOT_ACCOUNT_READ", "SPOT_DEAL_READ", "SPOT_DEAL_WRITE"}),
+        ip_whitelist=("127.0.0.2",), balances={"USDT": Decimal(1000)},
+    ))  # fmt: skip
+    repo = tmp_path / "config"
+    docs: dict[str, dict[str, Any]] = {
+        "connections.yaml": {
+            "version": 1,
+            "policy": {"egress_ips": ["127.0.0.1"]},
+            "connections": [
+                mexc_connection(endpoints=sb.endpoints("mexc")),
+                kucoin_connection(
+                    name="KuCoin Spot Main", markets=["spot"], endpoints=sb.endpoints("kucoin")
+                ),
+                mexc_connection(
+                    name="MEXC Other IP",
+                    api_key=OTHER_KEY,
+                    api_secret=OTHER_SECRET,
+                    endpoints=sb.endpoints("mexc"),
+                ),
+            ],
+        },
+        "strategies.yaml": {"version": 1, "strategies": [strategy()]},
+    }
+    key_file, _ = write_config_repo(repo, docs)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_AGE")}
+    return repo, {**env, "SOPS_AGE_KEY_FILE": str(key_file), "TERM": "xterm"}
+
+
+def _check_argv(repo: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "backfuture_daemon", "check", str(repo), "--timeout", "2", *extra]
+
+
+def _run_on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run with stdout and stderr on a pseudo-terminal (as in an interactive shell); everything
+    the terminal received, in order."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env, cwd=ROOT
+    )
+    os.close(follower)
+    received = bytearray()
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            received += chunk
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    return code, received.decode("utf-8", errors="replace")
+
+
+def _no_secret(*texts: str) -> None:
+    for text in texts:
+        for canary in (*CANARIES, OTHER_SECRET):
+            assert canary not in text
+
+
+async def test_progress_on_a_terminal(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:  # fmt: skip
+    repo, env = _three_connections(tmp_path, sandbox)
+    code, screen = await asyncio.to_thread(_run_on_a_terminal, _check_argv(repo), env)
+    _no_secret(screen)
+    assert code == 1, screen  # "MEXC Other IP" fails: ip_not_allowed
+    assert "\rtesting connections: 0/3 done, no failures so far" in screen
+    assert "\rtesting connections: 3/3 done, 1 failed so far" in screen
+    # The line is blanked before the report, which follows on the same terminal.
+    table = screen.index("CONNECTION")
+    assert screen.rindex("testing connections:") < table
+    assert "3 connection(s) tested: 2 usable, 1 failed" in screen[table:]
+    assert "testing connections" not in screen[table:]
+
+
+async def test_no_progress_with_json_on_a_terminal(sandbox: Sandbox, tmp_path: Path) -> None:
+    repo, env = _three_connections(tmp_path, sandbox)
+    code, screen = await asyncio.to_thread(_run_on_a_terminal, _check_argv(repo, "--json"), env)
+    _no_secret(screen)
+    assert code == 1
+    assert "testing connections" not in screen
+    reports = json.loads(screen.replace("\r\n", "\n"))  # the terminal turns \n into \r\n
+    assert len(reports) == 3
+
+
+async def test_no_progress_in_a_pipe(sandbox: Sandbox, tmp_path: Path) -> None:
+    repo, env = _three_connections(tmp_path, sandbox)
+    proc = await asyncio.to_thread(
+        subprocess.run, _check_argv(repo), capture_output=True, text=True, env=env, cwd=ROOT,
+        timeout=60, check=False,
+    )  # fmt: skip
+    _no_secret(proc.stdout, proc.stderr)
+    assert proc.returncode == 1
+    assert "3 connection(s) tested: 2 usable, 1 failed" in proc.stdout
+    assert proc.stderr == ""
+    assert "\r" not in proc.stdout
+    assert "testing connections" not in proc.stdout
