@@ -18,8 +18,9 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from backfuture_daemon.configuration.models import Connection, Endpoints, ExchangeName
-from backfuture_daemon.exchanges import classify, probes, registry
+from backfuture_daemon.exchanges import classify, market_data, probes, registry
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.clients import ClientSpec
 from backfuture_daemon.exchanges.okx_codes import CODES, FAMILY, SCOPE_CODES
 from backfuture_daemon.exchanges.okx_keys import OkxKeyInfo, evaluate_okx_key_expiry
 from backfuture_daemon.exchanges.port import ExchangeAdapter, KeyInfo
@@ -163,10 +164,32 @@ def _with_okx_expiry(
     return evaluate
 
 
+def _with_okx_spec(
+    original: Callable[[str, Endpoints | None], ClientSpec],
+) -> Callable[[str, Endpoints | None], ClientSpec]:
+    def spec(exchange: str, endpoints: Endpoints | None) -> ClientSpec:
+        if exchange == "okx":
+            from backfuture_daemon.exchanges.okx import client_spec
+
+            return client_spec(endpoints)
+        return original(exchange, endpoints)
+
+    return spec
+
+
+def _public_spec_knows_okx() -> bool:
+    try:
+        registry.public_spec("okx", None)
+    except ValueError:
+        return False
+    return True
+
+
 @pytest.fixture
 def okx_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     """Exactly what the registration lines in the shared files do (see the OKX report): the
-    adapter in registry.ADAPTERS, OKX's code tables in classify, the key-expiry step."""
+    adapter in registry.ADAPTERS and public_spec, OKX's code tables in classify, the key-expiry
+    step."""
     if "okx" not in registry.ADAPTERS:
         monkeypatch.setitem(registry.ADAPTERS, "okx", _okx_adapter)
     if "okx" not in classify.CODES:
@@ -180,3 +203,5 @@ def okx_registered(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(
             probes, "evaluate_key_expiry", _with_okx_expiry(probes.evaluate_key_expiry)
         )
+    if not _public_spec_knows_okx():
+        monkeypatch.setattr(market_data, "public_spec", _with_okx_spec(registry.public_spec))
