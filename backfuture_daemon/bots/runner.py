@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import suppress
+from decimal import Decimal
 
 from backfuture_daemon.bots.books import BookStore
 from backfuture_daemon.bots.db import Database
@@ -355,7 +356,16 @@ class BotRunner:
             skipped=d.skipped if d is not None else (),
             last_tick_at=self.last_tick_at,
             last_error=self.last_error,
+            prices=self._mids(),
         )
+
+    def _mids(self) -> dict[str, Decimal]:
+        mids: dict[str, Decimal] = {}
+        for pair in self._pairs():
+            q = self._md.quote(pair)
+            if q is not None and q.bid and q.ask:
+                mids[pair] = (q.bid + q.ask) / 2
+        return mids
 
 
 def _order_gone(book: GroupBook, key: OrderKey) -> bool:

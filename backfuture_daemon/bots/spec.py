@@ -7,7 +7,7 @@ bots/supervisor.py; /status and the metrics read `BotSnapshot`s from `BotSupervi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -49,6 +49,8 @@ class BotSnapshot:
     skipped: tuple[Skip, ...]
     last_tick_at: float | None
     last_error: str
+    #: The last mid price per pair the bot decided on (for charts); empty before the first quote.
+    prices: Mapping[str, Decimal] = field(default_factory=dict)
 
     def as_status(self) -> dict[str, Any]:
         """Plain JSON data for /status: money as exact decimal strings, times as epoch seconds."""
@@ -65,7 +67,7 @@ class BotSnapshot:
                 {"side": side, "result": result, "count": n}
                 for (side, result), n in sorted(self.orders.items())
             ],
-            "groups": [_group(g) for g in self.groups],
+            "groups": [_group(g, self.prices.get(g.pair)) for g in self.groups],
             "skipped": [_skip(s) for s in self.skipped],
             "last_tick_at": self.last_tick_at,
             "last_error": self.last_error,
@@ -76,7 +78,7 @@ def _money(x: Decimal | None) -> str | None:
     return None if x is None else str(x)
 
 
-def _group(g: GroupStatus) -> dict[str, Any]:
+def _group(g: GroupStatus, last_price: Decimal | None) -> dict[str, Any]:
     return {
         "pair": g.pair,
         "group_id": g.group_id,
@@ -91,6 +93,8 @@ def _group(g: GroupStatus) -> dict[str, Any]:
         "recovery_reason": g.recovery_reason,
         "recovery_since": g.recovery_since,
         "recovery_overdue": g.recovery_overdue,
+        "add_prices": [str(p) for p in g.add_prices],
+        "last_price": _money(last_price),
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backfuture_daemon.bots.model import BotStatus
+from backfuture_daemon.bots.model import BotState, BotStatus
 from backfuture_daemon.bots.spec import BotSnapshot
 from backfuture_daemon.health import ConnectionReport
 
@@ -71,3 +71,12 @@ class DaemonSnapshot:
     #: The trading side of each bot (groups, committed quote, orders, PnL), from the bot
     #: supervisor; the daemon joins it to the loop's snapshot (daemon.py).
     books: tuple[BotSnapshot, ...] = ()
+
+    def strategies_per_connection(self) -> dict[str, int]:
+        """Strategies in the running config per connection (0: an unused key). Bots of strategies
+        removed from git (stopped) no longer use their connection."""
+        counts = {c.name: 0 for c in self.connections}
+        for bot in self.bots:
+            if bot.state is not BotState.STOPPED and bot.connection in counts:
+                counts[bot.connection] += 1
+        return counts

@@ -31,6 +31,8 @@ class GroupStatus:
     recovery_reason: str | None
     recovery_since: float | None
     recovery_overdue: bool
+    #: Every add level of the group's ladder (from its base fill), filled or not: for charts.
+    add_prices: tuple[Decimal, ...] = ()
 
 
 def group_status(g: Group, params: DcaParams, now: float) -> GroupStatus:
@@ -49,4 +51,14 @@ def group_status(g: Group, params: DcaParams, now: float) -> GroupStatus:
         recovery_reason=g.recovery_reason.value if g.recovery_reason else None,
         recovery_since=g.recovery_since,
         recovery_overdue=recovery_overdue(g, params, now),
+        add_prices=_add_levels(g),
+    )
+
+
+def _add_levels(g: Group) -> tuple[Decimal, ...]:
+    if g.base_price is None:
+        return ()
+    s = g.sizing
+    return tuple(
+        g.base_price * (1 - s.add_deviation_pct(step) / 100) for step in range(1, s.max_adds + 1)
     )

@@ -366,8 +366,7 @@ class SnapshotCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         snapshot = self._snapshot_fn()
         families = _Families(self._config_errors)
-        # Bots of strategies removed from git (stopped) no longer use their connection.
-        users = Counter(b.connection for b in snapshot.bots if b.state is not BotState.STOPPED)
+        users = snapshot.strategies_per_connection()
         for obs in snapshot.connections:
             families.add_connection(obs, users[obs.name])
         for bot in snapshot.bots:

@@ -52,7 +52,7 @@ def _reconcile(result: ReconcileResult) -> dict[str, Any]:
     }
 
 
-def _connection(obs: ConnectionObservation) -> dict[str, Any]:
+def _connection(obs: ConnectionObservation, strategies: int) -> dict[str, Any]:
     report: dict[str, Any] | None = None
     if obs.report is not None:
         report = obs.report.to_dict()
@@ -75,6 +75,9 @@ def _connection(obs: ConnectionObservation) -> dict[str, Any]:
         "healthy": obs.report is not None and obs.report.healthy,
         "fingerprint": obs.fingerprint,
         "inputs_digest": obs.inputs_digest,
+        # 0: no strategy uses this key; delete it on the exchange if it is old.
+        "strategies": strategies,
+        "unused": strategies == 0,
         "report": report,
         "scheduling": {
             "next_check_at": obs.next_check_at,
@@ -121,6 +124,7 @@ def _bots(snapshot: DaemonSnapshot) -> list[dict[str, Any]]:
 
 def render_status(snapshot: DaemonSnapshot) -> dict[str, Any]:
     """The /status JSON document for `snapshot` (newest reconcile results last)."""
+    users = snapshot.strategies_per_connection()
     doc: dict[str, Any] = {
         "schema_version": STATUS_SCHEMA_VERSION,
         "version": snapshot.version,
@@ -132,7 +136,7 @@ def render_status(snapshot: DaemonSnapshot) -> dict[str, Any]:
         "fingerprint_salt": snapshot.fingerprint_salt,
         "config": _config(snapshot.config),
         "reconciles": [_reconcile(r) for r in snapshot.history[-HISTORY_LIMIT:]],
-        "connections": [_connection(c) for c in snapshot.connections],
+        "connections": [_connection(c, users[c.name]) for c in snapshot.connections],
         "bots": _bots(snapshot),
     }
     redacted = redact_tree(doc)

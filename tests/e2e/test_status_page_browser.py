@@ -65,6 +65,11 @@ def daemon(sandbox: SandboxProc, tmp_path: Path) -> Iterator[DaemonProc]:
             30,
             "one healthy and one withdraw-enabled connection tested",
         )
+        wait_until(
+            lambda: next(b for b in d.status()["bots"] if b["state"] == "running").get("groups"),
+            30,
+            "the paper bot opened a group",
+        )
         yield d
     finally:
         d.stop()
@@ -87,6 +92,10 @@ def test_status_page_shows_each_connection_and_bot(
         assert "Disable the withdrawal permission" in withdraw
         running = browser.text('div.bot[data-strategy="BTC ETH New Groups"]')
         assert "running" in running
+        assert "of margin limit 500.00" in browser.text(
+            'div.bot[data-strategy="BTC ETH New Groups"] .margin'
+        )
+        assert browser.count('div.bot[data-strategy="BTC ETH New Groups"] svg.group-chart') >= 1
         paused = browser.text('div.bot[data-strategy="Withdraw Bot"]')
         assert "paused" in paused
         assert "withdraw_enabled" in paused

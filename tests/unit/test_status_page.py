@@ -80,6 +80,15 @@ def test_bot_margin_bar_and_group_chart_with_recovery_mark() -> None:
     assert "realized PnL 3.25" in html
 
 
+def test_unused_connections_are_reported() -> None:
+    doc = _doc()
+    unused = [c["name"] for c in doc["connections"] if c["unused"]]
+    assert unused, "the realistic snapshot has a connection no strategy uses"
+    assert all(c["strategies"] == 0 for c in doc["connections"] if c["unused"])
+    html = render_page(doc, now=NOW)
+    assert html.count("no strategy uses this key") == len(unused)
+
+
 def test_names_are_escaped() -> None:
     doc = _doc()
     doc["connections"][0]["name"] = '<script>alert("x")</script>'
