@@ -128,13 +128,13 @@ class PlanResult:
         lines += [f"  {_line(a)}" for a in self.actions]
         if not self.actions:
             lines.append("  no changes")
+        for sl in self.ladders:  # before the summary, which stays the last line
+            lines += ladder_view.render(sl, indent="  ", named=True)
         counts: dict[str, int] = {}
         for a in self.actions:
             counts[_verb(a)] = counts.get(_verb(a), 0) + 1
         if counts:
             lines.append("plan: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
-        for sl in self.ladders:
-            lines += ladder_view.render(sl, indent="  ", named=True)
         return "\n".join(lines)
 
 

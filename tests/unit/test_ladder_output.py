@@ -140,6 +140,7 @@ def test_plan_shows_each_strategys_ladder() -> None:
     for row in REFERENCE_TABLE:
         assert f"    {row}" in text.splitlines()
     assert "2 group(s) × 141.88 = 283.75 USDT, within margin_limit 500.00 USDT" in text
+    assert text.splitlines()[-1] == "plan: 2 bot(s) added, 1 connection test(s)"  # still last
     doc = result.to_json()
     assert [s["name"] for s in doc["strategies"]] == ["Reference", "Small"]
     assert doc["strategies"][0]["ladder"] == REFERENCE_ROWS
