@@ -8,6 +8,7 @@ loaded from the public instruments-info alone (reference/exchanges-more.md §A).
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.bybit_codes import PERMISSION_CODE
@@ -54,6 +55,15 @@ def client_spec(endpoints: Endpoints | None) -> ClientSpec:
         has={"fetchCurrencies": False},
         loopback=endpoints_loopback(endpoints),
     )
+
+
+def _free(row: dict[str, Any]) -> str:
+    """A unified-account coin's wallet balance less what open orders lock."""
+    try:
+        free = Decimal(str(row.get("walletBalance") or 0)) - Decimal(str(row.get("locked") or 0))
+    except InvalidOperation:
+        return str(row.get("walletBalance", "0"))
+    return format(free.normalize(), "f") if free else "0"
 
 
 class BybitAdapter(CcxtAdapter):
@@ -113,7 +123,7 @@ class BybitAdapter(CcxtAdapter):
         for account in accounts or []:
             for row in account.get("coin") or [] if isinstance(account, dict) else []:
                 if isinstance(row, dict):
-                    free[str(row.get("coin")).upper()] = str(row.get("walletBalance", "0"))
+                    free[str(row.get("coin")).upper()] = _free(row)
         return balance_summary("unified account", free, currencies)
 
     async def key_info(self) -> KeyInfo | None:

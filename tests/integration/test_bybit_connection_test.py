@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from backfuture_daemon.exchanges.probes import ConnectionTester
 from backfuture_daemon.health import REMEDIES, CheckStep, ConnectionReport, ConnectionStatus
 from backfuture_daemon.health import ErrorClass as E
 from backfuture_daemon.health import StepStatus as S
+from backfuture_daemon.sandbox.engine import Order
 from tests.integration.bybit_support import (
     CANARY,
     FULL,
@@ -276,3 +278,19 @@ async def test_no_secret_in_logs(
         assert report.status is ConnectionStatus.FAILED
     assert CANARY not in caplog.text
     assert k.api_key not in caplog.text
+
+
+async def test_balance_shows_free_after_open_orders(
+    tester: ConnectionTester, venue: BybitVenue
+) -> None:
+    """The unified wallet's walletBalance includes what open orders lock: free is the rest."""
+    k = venue.add_key()
+    engine, now = venue.venue.engine, venue.venue.now_ms()
+    acct = engine.account("bybit", k.api_key, k.balances)
+    resting = Order(id="1", client_id="c1", symbol="BTC/USDT", side="buy", type="limit",
+                    price=Decimal("30000"), amount=Decimal("0.001"), created_ms=now)  # fmt: skip
+    engine.place(acct, resting, now)
+    assert resting.is_open
+    connection = connection_for(venue, k)
+    report = await tester.test(connection, [strategy(connection, ("BTC/USDT",))], LOOPBACK)
+    assert "unified account: USDT 970 free" in step(report, "auth").reason, report.to_dict()
