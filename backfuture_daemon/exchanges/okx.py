@@ -7,6 +7,7 @@ from the shared cache, loaded from public instruments alone (reference §A). Fac
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.ccxt_base import (
@@ -93,8 +94,8 @@ class OkxAdapter(CcxtAdapter):
         return balance_summary("trading account", free, currencies)
 
     async def key_info(self) -> KeyInfo | None:
-        """`GET /api/v5/account/config`: perm, ip and acctLv. OKX has no test-order endpoint
-        (§2.2), so a deployment without it leaves the permissions unknown (never guessed)."""
+        """`GET /api/v5/account/config`: perm, ip and acctLv. A deployment without it (404):
+        None, and the tester proves trade with `trade_probe`; withdrawal stays unknown."""
         response = await self.guarded(
             self._client.privateGetAccountConfig, keep=lambda r: r.not_found
         )
@@ -105,9 +106,33 @@ class OkxAdapter(CcxtAdapter):
         return self._info
 
     async def trade_probe(self, symbols: tuple[str, ...]) -> bool:
-        """No test-order endpoint on OKX: the key's `perm` is authoritative (§2.2)."""
-        info = self._info or await self.key_info()
-        return bool(info is not None and info.trade)
+        """OKX has no test-order endpoint (§2.2): the key's `perm` decides when readable.
+        Without it, an order that can never be placed (size 0): the gateway refuses a key
+        without `trade` (50120) before it reads the parameters (51000, a business rule) ⚠."""
+        if self._info is not None:
+            return bool(self._info.trade)
+        body = {
+            "instId": self._probe_market_id(symbols),
+            "tdMode": "cash",
+            "side": "buy",
+            "ordType": "limit",
+            "px": "1",
+            "sz": "0",
+            # our own id, so ccxt adds no broker id or tag of its own
+            "clOrdId": f"bfprobe{uuid.uuid4().hex[:16]}",
+        }
+        answer = await self.guarded(
+            lambda: self._client.privatePostTradeOrder(body),
+            keep=lambda r: r.scope_missing or r.business_rule,
+        )
+        return not (isinstance(answer, Refused) and answer.scope_missing)
+
+    def _probe_market_id(self, symbols: tuple[str, ...]) -> str:
+        markets: dict[str, Any] = self._client.markets or {}
+        for s in symbols:
+            if s in markets:
+                return str(markets[s]["id"])
+        return "BTC-USDT"
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
         """Futures on OKX are not a key permission but the account mode (acctLv, §2.2)."""

@@ -253,17 +253,25 @@ async def test_futures_from_account_mode(tester: ConnectionTester, venue: OkxVen
     assert "/api/v5/asset/currencies" not in venue.counts()
 
 
-async def test_key_config_endpoint_missing_leaves_permissions_unknown(
-    tester: ConnectionTester,
-) -> None:
-    """A deployment without account/config (404): OKX has no test-order endpoint, so trade
-    and withdrawal stay unknown and say so — never guessed healthy."""
+async def test_probe_fallback_without_the_key_config_endpoint(tester: ConnectionTester) -> None:
+    """A deployment without account/config (404): trade is proven with an order that can never
+    be placed (size 0: 51000 after the permission check; 50120 without `trade`); withdrawal
+    then cannot be read and the step says so — never guessed healthy."""
     bare = OkxVenue(without=frozenset({"/api/v5/account/config"}))
     await bare.start()
     try:
         report = await run(tester, bare)
+        permissions = step(report, "permissions")
+        assert permissions.status is S.PASS, report.to_dict()
+        assert "test order" in permissions.reason
         assert step(report, "withdraw").status is S.UNKNOWN
-        assert report.status is not ConnectionStatus.ONLINE
+        assert report.status is ConnectionStatus.DEGRADED, report.to_dict()
+        assert bare.counts()["/api/v5/trade/order"] == 1
+        report = await run(tester, bare, permissions=("read_only",))
+        assert_failed(report, "permissions", E.NO_TRADE_PERMISSION)
+        for k in bare.keys:  # the probe never placed an order
+            acct = bare.venue.engine.find_account("okx", k.api_key)
+            assert acct is None or not acct.orders
     finally:
         await bare.stop()
 

@@ -1,6 +1,7 @@
 """OKX's signed account endpoints on the sandbox and the route table of the OKX port: the trading
 account's balance (`GET /api/v5/account/balance`) and the key's own facts
-(`GET /api/v5/account/config`: perm, ip, label, acctLv, ...), both behind the read permission.
+(`GET /api/v5/account/config`: perm, ip, label, acctLv, ...), both behind the read permission;
+orders (okx/trading.py) behind `trade` to change, `read_only` to look.
 
 server.py (or a test fixture) mounts `routes()` on the OKX port. Reference §2.2-§2.3.
 """
@@ -15,11 +16,12 @@ from aiohttp import web
 
 from backfuture_daemon.sandbox.engine import decimal_str
 from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.okx import market_data
+from backfuture_daemon.sandbox.okx import market_data, trading
 from backfuture_daemon.sandbox.okx.gateway import (
     EXCHANGE,
     PERMS,
     READ,
+    TRADE,
     Route,
     ok,
     private,
@@ -104,4 +106,9 @@ def routes() -> list[Route]:
         ("GET", f"{v}/market/books", market_data.books),
         ("GET", f"{v}/account/balance", private(READ, balance)),
         ("GET", f"{v}/account/config", private(READ, config)),
+        ("POST", f"{v}/trade/order", private(TRADE, trading.place)),
+        ("POST", f"{v}/trade/batch-orders", private(TRADE, trading.place_batch)),
+        ("GET", f"{v}/trade/order", private(READ, trading.get_order)),
+        ("POST", f"{v}/trade/cancel-order", private(TRADE, trading.cancel)),
+        ("GET", f"{v}/trade/orders-pending", private(READ, trading.orders_pending)),
     ]

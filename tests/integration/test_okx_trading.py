@@ -1,0 +1,144 @@
+"""OKX spot orders on the sandbox's shared matching engine, through the real ccxt `okx` client
+(createOrder's default batch endpoint, fetchOrder / cancelOrder by client order id, open orders,
+balances) and on the wire (the JSON body is signed as sent; OKX's format and per-order errors,
+50120 for a key without `trade`). Client order ids: up to 32 alphanumerics.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import ccxt
+import ccxt.async_support as ccxt_async
+import pytest
+
+from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.okx.signing import iso_timestamp, sign
+from tests.integration.okx_support import OkxVenue
+
+pytestmark = pytest.mark.integration
+ORDER = "/api/v5/trade/order"
+
+
+@pytest.fixture
+async def venue() -> AsyncIterator[OkxVenue]:
+    v = OkxVenue()
+    await v.start()
+    try:
+        yield v
+    finally:
+        await v.stop()
+
+
+@pytest.fixture
+async def client(venue: OkxVenue) -> AsyncIterator[Any]:
+    key = venue.add_key()
+    ex = ccxt_async.okx(
+        {"apiKey": key.api_key, "secret": key.api_secret, "password": key.passphrase,
+         "enableRateLimit": False, "timeout_on_exit": 0, "urls": {"api": {"rest": venue.url}},
+         "options": {"fetchMarkets": {"types": ["spot"]}}}
+    )  # fmt: skip
+    ex.has["fetchCurrencies"] = False
+    await ex.load_markets()
+    try:
+        yield ex
+    finally:
+        await ex.close()
+
+
+async def test_place_read_list_cancel_by_client_id(client: Any, venue: OkxVenue) -> None:
+    placed = await client.create_order(
+        "BTC/USDT", "limit", "buy", 0.001, 30000, {"clientOrderId": "bot1g1add2"}
+    )
+    assert "/api/v5/trade/batch-orders" in venue.counts()  # ccxt's default path
+    assert placed["id"]
+    order = await client.fetch_order(None, "BTC/USDT", {"clientOrderId": "bot1g1add2"})
+    assert (order["status"], order["clientOrderId"], order["price"]) == (
+        "open",
+        "bot1g1add2",
+        30000,
+    )
+    assert order["amount"] == 0.001
+    balance = await client.fetch_balance()
+    assert balance["USDT"]["used"] == 30.0
+    assert [o["clientOrderId"] for o in await client.fetch_open_orders("BTC/USDT")] == [
+        "bot1g1add2"
+    ]
+    await client.cancel_order(None, "BTC/USDT", {"clientOrderId": "bot1g1add2"})
+    order = await client.fetch_order(None, "BTC/USDT", {"clientOrderId": "bot1g1add2"})
+    assert order["status"] == "canceled"
+    assert await client.fetch_open_orders("BTC/USDT") == []
+    assert (await client.fetch_balance())["USDT"]["free"] == 1000.0
+
+
+async def test_market_buy_in_base_units_fills(client: Any) -> None:
+    await client.create_order(
+        "BTC/USDT", "market", "buy", 0.001, None, {"clientOrderId": "mkt1", "tgtCcy": "base_ccy"}
+    )
+    order = await client.fetch_order(None, "BTC/USDT", {"clientOrderId": "mkt1"})
+    assert (order["status"], order["filled"]) == ("closed", 0.001)
+    assert order["average"] is not None
+    assert (await client.fetch_balance())["BTC"]["free"] == 0.001
+
+
+async def test_order_failures_carry_okx_codes(client: Any) -> None:
+    with pytest.raises(ccxt.InsufficientFunds, match="51008"):
+        await client.create_order("BTC/USDT", "limit", "buy", 1, 60000, {"clientOrderId": "big"})
+    await client.create_order("ETH/USDT", "limit", "buy", 0.01, 1000, {"clientOrderId": "dup"})
+    with pytest.raises(ccxt.ExchangeError, match="51016"):
+        await client.create_order("ETH/USDT", "limit", "buy", 0.01, 1000, {"clientOrderId": "dup"})
+    with pytest.raises(ccxt.BadSymbol, match="51001"):  # listed, not tradable by API
+        await client.create_order("DOGE/USDT", "limit", "buy", 100, 0.1, {"clientOrderId": "d1"})
+    with pytest.raises(ccxt.OrderNotFound, match="51603"):
+        await client.fetch_order(None, "BTC/USDT", {"clientOrderId": "never"})
+    with pytest.raises(ccxt.ExchangeError, match="51400"):
+        await client.cancel_order(None, "BTC/USDT", {"clientOrderId": "never"})
+
+
+def _headers(key: SandboxKey, method: str, target: str, body: str) -> dict[str, str]:
+    ts = iso_timestamp(int(time.time() * 1000))
+    return {
+        "OK-ACCESS-KEY": key.api_key,
+        "OK-ACCESS-PASSPHRASE": key.passphrase or "",
+        "OK-ACCESS-TIMESTAMP": ts,
+        "OK-ACCESS-SIGN": sign(key.secret_bytes, ts, method, target, body),
+        "Content-Type": "application/json",
+    }
+
+
+async def test_body_signed_as_sent_and_format_errors(venue: OkxVenue) -> None:
+    key = venue.add_key()
+    read_only = venue.add_key(permissions=("read_only",))
+
+    async def post(body: str, k: SandboxKey = key, signed: str | None = None) -> tuple[int, Any]:
+        hdrs = _headers(k, "POST", ORDER, body if signed is None else signed)
+        url = venue.url + ORDER
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, data=body.encode(), headers=hdrs) as r,
+        ):
+            return r.status, json.loads(await r.text())
+
+    # unusual key order and spacing: verified over the bytes as sent, never re-serialised
+    body = '{ "sz":"0.001", "px":"30000", "ordType":"limit", "side":"buy", "tdMode":"cash",' \
+           ' "instId":"BTC-USDT", "clOrdId":"raw1" }'  # fmt: skip
+    status, answer = await post(body)
+    assert (status, answer["code"], answer["data"][0]["sCode"]) == (200, "0", "0")
+    status, answer = await post(body.replace("raw1", "raw2"), signed=body)
+    assert (status, answer) == (401, {"msg": "Invalid signature", "code": "50113"})
+    status, answer = await post(body.replace("raw1", "raw3"), k=read_only)
+    assert (status, answer["code"]) == (401, "50120")
+    assert (await post(""))[1]["code"] == "50000"
+    assert (await post("{not json"))[1]["code"] == "50002"
+    status, answer = await post('{"instId":"BTC-USDT","side":"buy","ordType":"limit","sz":"1"}')
+    assert (status, answer) == (400, {"msg": "Parameter tdMode can not be empty.",
+                                      "code": "50014"})  # fmt: skip
+    bad_id = body.replace('"raw1"', '"has-dash"')
+    assert (await post(bad_id))[1] == {"msg": "Parameter clOrdId error", "code": "51000"}
+    assert (await post(body.replace('"0.001"', '"0"')))[1]["code"] == "51000"
+    status, answer = await post(body.replace('"0.001"', '"0.0000001"').replace("raw1", "raw4"))
+    assert (status, answer["code"], answer["data"][0]["sCode"]) == (200, "1", "51121")
