@@ -205,3 +205,12 @@ def okx_registered(monkeypatch: pytest.MonkeyPatch) -> None:
         )
     if not _public_spec_knows_okx():
         monkeypatch.setattr(market_data, "public_spec", _with_okx_spec(registry.public_spec))
+
+
+@pytest.fixture
+def okx_trading_registered(okx_registered: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trading registration line: OKX in exchanges/trading.py VENUES (clOrdId up to 32)."""
+    from backfuture_daemon.exchanges import okx, trading
+
+    if "okx" not in trading.VENUES:
+        monkeypatch.setitem(trading.VENUES, "okx", trading.Venue(okx.client_spec, 32))
