@@ -136,10 +136,9 @@ class OkxAdapter(CcxtAdapter):
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
         """Futures on OKX are not a key permission but the account mode (acctLv, §2.2)."""
-        info = self._info if isinstance(self._info, OkxKeyInfo) else None
-        if info is None:
+        if self._info is None:  # key_info not run (or refused): one read, no guess
             await self.key_info()
-            info = self._info
+        info = self._info
         if info is None:
             return FuturesSupport(False, "OKX account mode (acctLv) not readable")
         if not info.derivatives:

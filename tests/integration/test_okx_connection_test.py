@@ -137,6 +137,17 @@ async def test_stale_timestamp(tester: ConnectionTester, venue: OkxVenue) -> Non
     assert report.error_classes == (E.CLOCK_SKEW,)
 
 
+async def test_clock_off_inside_okx_window_warns(tester: ConnectionTester, venue: OkxVenue) -> None:
+    """20 s off is inside OKX's ±30 s window: requests still pass, the clock step warns."""
+    venue.faults.clock_offset_ms = 20_000
+    report = await run(tester, venue)
+    assert report.status is ConnectionStatus.DEGRADED, report.to_dict()
+    clock = step(report, "clock")
+    assert (clock.status, clock.error_class) == (S.WARN, E.CLOCK_SKEW)
+    assert "30 s" in clock.reason
+    assert step(report, "auth").status is S.PASS
+
+
 async def test_ip_not_allowed(tester: ConnectionTester, venue: OkxVenue) -> None:
     report = await run(tester, venue, ip_whitelist=("10.9.8.7",))
     assert_failed(report, "auth", E.IP_NOT_ALLOWED, "50110", "127.0.0.1")
