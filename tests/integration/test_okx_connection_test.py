@@ -11,9 +11,11 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import ccxt
 import pytest
 
 from backfuture_daemon.configuration.models import Market, Policy
+from backfuture_daemon.exchanges.classify import classify_error
 from backfuture_daemon.exchanges.probes import ConnectionTester
 from backfuture_daemon.health import REMEDIES, CheckStep, ConnectionReport, ConnectionStatus
 from backfuture_daemon.health import ErrorClass as E
@@ -115,6 +117,29 @@ async def test_invalid_key(tester: ConnectionTester, venue: OkxVenue) -> None:
     assert_failed(report, "auth", E.INVALID_KEY, "50111", "Invalid OK-ACCESS-KEY")
     assert report.error_classes == (E.INVALID_KEY,)
     assert all(s.status is S.UNKNOWN for s in report.steps[3:]), report.to_dict()
+
+
+async def test_demo_trading_client_with_a_live_key(
+    tester: ConnectionTester, venue: OkxVenue
+) -> None:
+    """A client in OKX demo-trading mode (`x-simulated-trading: 1`) with a live key: 50101."""
+    import ccxt.async_support as ccxt_async
+
+    k = venue.add_key()
+    client = ccxt_async.okx(
+        {"apiKey": k.api_key, "secret": k.api_secret, "password": k.passphrase,
+         "enableRateLimit": False, "timeout_on_exit": 0}
+    )  # fmt: skip
+    client.set_sandbox_mode(True)
+    client.urls["api"] = {"rest": venue.url}
+    try:
+        with pytest.raises(ccxt.AuthenticationError, match="50101") as caught:
+            await client.privateGetAccountBalance()
+    finally:
+        await client.close()
+    c = classify_error(caught.value, "okx")
+    assert c.error_class is E.INVALID_KEY
+    assert "does not match current environment" in c.detail
 
 
 async def test_bad_signature(tester: ConnectionTester, venue: OkxVenue) -> None:

@@ -1,8 +1,8 @@
-"""OKX's v5 API gateway as the sandbox plays it: the private-request checks (headers -> timestamp
-format and ±30 s window -> key -> passphrase -> signature over the bytes as received -> IP
-whitelist -> account blocked -> key permission) with OKX's real codes, bodies and HTTP statuses,
-the `"code":"0"` envelope, per-key account mode (`acctLv`), and how faults and unknown URLs look.
-Used by okx/account.py, okx/market_data.py and server.py (reference §B, §C.5-6, §2.1-§2.4).
+"""OKX's v5 gateway as the sandbox plays it, for okx/account.py, trading.py and server.py: the
+private checks in order (headers -> timestamp format, ±30 s -> key -> live environment ->
+passphrase -> signature over the bytes as received -> IP -> blocked -> permission) with OKX's
+real codes, bodies and statuses, the `"code":"0"` envelope, per-key account mode (acctLv), and
+faults and unknown URLs as OKX shows them (reference §B, §C.5-6, §2.1-§2.4).
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ def authenticate(venue: Venue, request: web.Request, body: str, perm: str | None
     key = venue.keys.get(EXCHANGE, h["OK-ACCESS-KEY"])
     if key is None:
         raise fail("50111", "Invalid OK-ACCESS-KEY", 401)
+    if h.get("x-simulated-trading") == "1":
+        # Sandbox keys play live-trading keys; a demo-trading request names the other one.
+        raise fail("50101", "APIKey does not match current environment.", 401)
     if h["OK-ACCESS-PASSPHRASE"] != (key.passphrase or ""):
         raise fail("50105", 'Request header "OK-ACCESS-PASSPHRASE" incorrect.', 401)
     target = request.raw_path

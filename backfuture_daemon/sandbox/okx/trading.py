@@ -1,10 +1,8 @@
-"""OKX spot orders on the sandbox's shared matching engine: place (`POST /api/v5/trade/order`),
-query (`GET /api/v5/trade/order`), cancel (`POST /api/v5/trade/cancel-order`) and list open
-orders (`GET /api/v5/trade/orders-pending`), by `ordId` or `clOrdId`, with OKX's answers: format
-errors as top-level codes (50000/50002/50014/51000), order failures as `"code":"1"` with the
-per-order `sCode`/`sMsg` (51001, 51008, 51016, 51020, 51121, 51400), 51603 for an unknown order.
-
-Mounted by okx/account.py `routes()`; every handler runs behind gateway.private (auth + perm).
+"""OKX spot orders on the shared matching engine, mounted by okx/account.py behind the gateway:
+place (trade/order, batch-orders), query, cancel (by ordId or clOrdId) and open orders, answered
+as OKX does: format errors as top-level codes (50000/50002/50014/51000), order failures as
+`"code":"1"` with per-order sCode/sMsg (51001, 51008, 51016, 51020, 51121, 51400), 51603 for an
+unknown order.
 """
 
 from __future__ import annotations
