@@ -7,6 +7,8 @@ from __future__ import annotations
 from itertools import combinations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backfuture_daemon.exchanges.okx_codes import CODES, SCOPE_CODES
 from backfuture_daemon.exchanges.okx_keys import evaluate_okx_key_expiry, parse_account_config
@@ -86,3 +88,24 @@ def test_code_table_covers_the_reference_codes() -> None:
     }  # fmt: skip
     assert {code: CODES[code] for code in expected} == expected
     assert set(CODES) >= SCOPE_CODES
+
+
+_PERMS = st.lists(st.sampled_from(["read_only", "trade", "withdraw", "Trade", " trade "]))
+_IPS = st.lists(st.sampled_from(["127.0.0.1", "203.0.113.10", "2001:db8::1", ""]), max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(perms=_PERMS, ips=_IPS, level=st.sampled_from(["", "1", "2", "3", "4", "9"]))
+def test_property_withdraw_is_never_healthy_and_deletion_needs_no_ip(
+    perms: list[str], ips: list[str], level: str
+) -> None:
+    """Whatever else the row says: withdraw in perm fails the withdraw step; the deletion
+    warning appears exactly for trade/withdraw keys without a bound IP."""
+    info = parse_account_config({"perm": ",".join(perms), "ip": ",".join(ips), "acctLv": level})
+    names = {p.strip().lower() for p in perms}
+    step = evaluate_withdraw(info)
+    assert (step.status is S.FAIL) is ("withdraw" in names)
+    bound = any(ip for ip in ips)
+    warned = evaluate_okx_key_expiry(info).status is S.WARN
+    assert warned is (bool(names & {"trade", "withdraw"}) and not bound)
+    assert info.derivatives is (level in {"2", "3", "4"})
