@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backfuture_daemon.health import ConnectionReport, ConnectionStatus
+from backfuture_daemon.health import ConnectionReport, ConnectionStatus, ErrorClass
 
 #: Returns a float in [0, 1): `random.random` in production, a scripted source in tests.
 RandomSource = Callable[[], float]
@@ -51,14 +51,20 @@ def next_check_delay(
 
     `consecutive_failures` counts failed tests in a row including this one (0 after a success).
     """
+    clock = ErrorClass.CLOCK_SKEW in report.error_classes and bool(report.retry_after_seconds)
     if report.status in (ConnectionStatus.ONLINE, ConnectionStatus.DEGRADED):
-        return jittered(policy.healthy_interval, policy, rand)
+        delay = jittered(policy.healthy_interval, policy, rand)
+        # An uncertain clock judgement (skew hidden in the round trip) is looked at again soon.
+        return min(delay, report.retry_after_seconds or delay) if clock else delay
     if report.status is ConnectionStatus.UNKNOWN or report.transient:
         # UNKNOWN: the test itself could not decide (e.g. timed out): treat as transient.
         delay = transient_delay(max(consecutive_failures, 1), policy, rand)
         # The exchange's Retry-After is a floor: asking earlier only extends a rate-limit ban.
         return max(delay, min(report.retry_after_seconds or 0.0, policy.cap))
-    return jittered(policy.permanent_interval, policy, rand)
+    delay = jittered(policy.permanent_interval, policy, rand)
+    # A clock can be fixed in minutes (NTP): a clock failure is re-checked at the test's hint,
+    # not after the long interval kept for keys and permissions.
+    return min(delay, report.retry_after_seconds or delay) if clock else delay
 
 
 def describe_delay(seconds: float) -> str:

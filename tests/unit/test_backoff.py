@@ -3,6 +3,8 @@ healthy re-checks; a scripted random source, no clock."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from backfuture_daemon.health import ConnectionStatus, ErrorClass
@@ -77,3 +79,21 @@ def test_describe_delay() -> None:
         "30m",
         "1h30m",
     ]
+
+
+def test_a_clock_failure_is_rechecked_at_the_tests_hint_not_after_30_minutes() -> None:
+    rep = replace(failed("C", ErrorClass.CLOCK_SKEW), retry_after_seconds=60.0)
+    assert next_check_delay(rep, 3, POLICY, lambda: 0.5) == pytest.approx(60.0)
+    # Without the hint (an older report) the long interval stays.
+    plain = failed("C", ErrorClass.CLOCK_SKEW)
+    assert next_check_delay(plain, 3, POLICY, lambda: 0.5) == pytest.approx(1800.0)
+    # A key problem (no clock involved) keeps the long interval whatever the hint.
+    key = replace(failed("C", ErrorClass.INVALID_KEY), retry_after_seconds=60.0)
+    assert next_check_delay(key, 3, POLICY, lambda: 0.5) == pytest.approx(1800.0)
+
+
+def test_an_uncertain_clock_warning_is_rechecked_soon() -> None:
+    rep = replace(
+        report("C", ConnectionStatus.DEGRADED, ErrorClass.CLOCK_SKEW), retry_after_seconds=60.0
+    )
+    assert next_check_delay(rep, 0, POLICY, lambda: 0.5) == pytest.approx(60.0)
