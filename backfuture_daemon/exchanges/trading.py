@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from backfuture_daemon.exchanges import kucoin, mexc
+from backfuture_daemon.exchanges import binance, kucoin, mexc
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext, CcxtAdapter
 from backfuture_daemon.exchanges.classify import trading_error
 from backfuture_daemon.exchanges.clients import ClientSpec
@@ -49,6 +49,7 @@ class Venue:
 VENUES: dict[str, Venue] = {
     "mexc": Venue(mexc.client_spec, 32),
     "kucoin": Venue(kucoin.client_spec, 40, detect_hf=True),
+    "binance": Venue(binance.client_spec, 36),  # newClientOrderId ^[.A-Z:/a-z0-9_-]{1,36}$
 }
 _STATES = {
     "open": OrderState.OPEN,
@@ -69,6 +70,13 @@ class CcxtTrading(CcxtAdapter):
         super().__init__(connection, ctx, self._venue.spec(connection.endpoints))
         self._markets = markets
         self._ready = False
+        #: exchange order id -> client order id, of every order this port has seen (fills).
+        self._cids: dict[str, str] = {}
+
+    def _remember(self, ack: OrderAck) -> OrderAck:
+        if ack.order_id and ack.client_order_id:
+            self._cids[ack.order_id] = ack.client_order_id
+        return ack
 
     async def _prepare(self) -> None:
         """Markets from the shared cache; on KuCoin, the account mode (HF or classic)."""
@@ -140,7 +148,7 @@ class CcxtTrading(CcxtAdapter):
                 raise
             return existing
         if _STATES.get(str(raw.get("status"))) is not None:
-            return _ack(raw, order.pair, cid)
+            return self._remember(_ack(raw, order.pair, cid))
         # MEXC and KuCoin answer a new order with its id only: read its state back.
         placed = await self.fetch_order_by_client_id(order.pair, cid)
         if placed is None:  # accepted, not yet visible: say what we sent
@@ -171,16 +179,50 @@ class CcxtTrading(CcxtAdapter):
             raise
         if not raw or not raw.get("id"):
             return None
-        return _ack(raw, pair, cid)
+        return self._remember(_ack(raw, pair, cid))
 
     async def open_orders(self, pair: str) -> tuple[OrderAck, ...]:
         rows = await self._call(lambda: self._client.fetch_open_orders(pair))
-        return tuple(_ack(r, pair, str(r.get("clientOrderId") or "")) for r in rows)
+        return tuple(self._remember(_ack(r, pair, str(r.get("clientOrderId") or ""))) for r in rows)
 
     async def fills_since(self, pair: str, since: float) -> tuple[Fill, ...]:
-        # Not built yet: the sandbox serves no trade-history endpoint (MEXC myTrades, KuCoin
-        # fills) to test it against; a live runner must not rely on a guessed wire format.
-        raise NotImplementedError("fills_since: no trade-history endpoint in the sandbox yet")
+        """The account's executions on `pair` from `since` (epoch seconds, inclusive), oldest
+        first, each with the client order id of its order (MEXC puts it in the trade; KuCoin's
+        fills carry the order id only, so it is read from orders seen before or looked up)."""
+        start = max(int(since * 1000), 0)
+        rows = await self._call(lambda: self._client.fetch_my_trades(pair, start or None, 100))
+        fills: list[Fill] = []
+        for raw in sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id")))):
+            info = raw.get("info") or {}
+            order_id = str(raw.get("order") or info.get("orderId") or "")
+            cid = info.get("clientOrderId") or info.get("clientOid") or self._cids.get(order_id)
+            if cid is None and order_id:
+                cid = await self._client_id_of(pair, order_id)
+            fee = raw.get("fee") or {}
+            stamp = raw.get("timestamp")
+            fills.append(
+                Fill(
+                    trade_id=str(raw.get("id") or info.get("tradeId") or ""),
+                    order_id=order_id,
+                    client_order_id=str(cid) if cid else None,
+                    pair=str(raw.get("symbol") or pair),
+                    side=Side(str(raw.get("side") or "buy").lower()),
+                    price=_dec(raw.get("price")),
+                    amount=_dec(raw.get("amount")),
+                    fee=_dec(fee.get("cost")),
+                    fee_currency=str(fee.get("currency") or ""),
+                    timestamp=float(stamp) / 1000.0 if isinstance(stamp, int | float) else since,
+                )
+            )
+        return tuple(fills)
+
+    async def _client_id_of(self, pair: str, order_id: str) -> str | None:
+        """The client order id of an order known by exchange id only (KuCoin fills)."""
+        raw = await self._call(lambda: self._client.fetch_order(order_id, pair))
+        cid = raw.get("clientOrderId") if raw else None
+        if cid:
+            self._cids[order_id] = str(cid)
+        return str(cid) if cid else None
 
     async def balances(self) -> Mapping[str, Balance]:
         raw = await self._call(self._client.fetch_balance)
