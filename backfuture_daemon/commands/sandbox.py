@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kucoin-futures-port", type=int, default=9202, metavar="P", help="default 9202"
     )
+    parser.add_argument("--binance-port", type=int, default=9301, metavar="P", help="default 9301")
+    parser.add_argument("--okx-port", type=int, default=9401, metavar="P", help="default 9401")
+    parser.add_argument("--bybit-port", type=int, default=9501, metavar="P", help="default 9501")
     parser.add_argument("--seed", type=int, default=7, help="price feed seed (default 7)")
     parser.add_argument(
         "--synthetic-markets",
@@ -49,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         mexc_port=args.mexc_port,
         kucoin_port=args.kucoin_port,
         kucoin_futures_port=args.kucoin_futures_port,
+        binance_port=args.binance_port,
+        okx_port=args.okx_port,
+        bybit_port=args.bybit_port,
         seed=args.seed,
         synthetic_markets=max(0, args.synthetic_markets),
     )
@@ -74,6 +80,9 @@ async def _serve(sandbox: Sandbox) -> int:
         print(f"MEXC (spot v3 + contract v1): {sandbox.mexc_url}")
         print(f"KuCoin spot:                  {sandbox.kucoin_url}")
         print(f"KuCoin futures:               {sandbox.kucoin_futures_url}")
+        print(f"Binance (spot + USDT-M):      {sandbox.binance_url}")
+        print(f"OKX (spot + swap):            {sandbox.okx_url}")
+        print(f"Bybit v5 (spot + linear):     {sandbox.bybit_url}")
         print(f"{len(sandbox.keys)} keys:")
         for key in sandbox.keys:
             print(f"  {key.exchange:<6} {mask(key.api_key):<10} {key.note}")

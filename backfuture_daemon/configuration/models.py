@@ -35,6 +35,9 @@ class Frozen(BaseModel):
 class ExchangeName(StrEnum):
     MEXC = "mexc"
     KUCOIN = "kucoin"
+    BINANCE = "binance"
+    OKX = "okx"
+    BYBIT = "bybit"
 
 
 class Market(StrEnum):
@@ -129,14 +132,14 @@ class Connection(Frozen):
     name: Annotated[
         str, Field(pattern=NAME_PATTERN, description="Unique human name; metric label.")
     ]
-    exchange: ExchangeName = Field(description="mexc | kucoin (more later).")
+    exchange: ExchangeName = Field(description="mexc | kucoin | binance | okx | bybit.")
     markets: tuple[Market, ...] = Field(
         default=(Market.SPOT,), min_length=1, description="Markets the key may trade."
     )
     api_key: SecretStr = Field(description="Encrypted with SOPS (ENC[...]).")
     api_secret: SecretStr = Field(description="Encrypted with SOPS (ENC[...]).")
     passphrase: SecretStr | None = Field(
-        default=None, description="KuCoin only (required there). Encrypted with SOPS."
+        default=None, description="KuCoin and OKX only (required there). Encrypted with SOPS."
     )
     endpoints: Endpoints | None = Field(
         default=None, description="Non-default API URLs (the sandbox); loopback only."
@@ -160,10 +163,15 @@ class Connection(Frozen):
 
     @model_validator(mode="after")
     def _passphrase_rules(self) -> Connection:
-        if self.exchange is ExchangeName.KUCOIN and self.passphrase is None:
-            raise ValueError("kucoin requires a passphrase (the one chosen when creating the key)")
+        if self.exchange in (ExchangeName.KUCOIN, ExchangeName.OKX) and self.passphrase is None:
+            raise ValueError(
+                f"{self.exchange} requires a passphrase (the one chosen when creating the key)"
+            )
         if self.exchange is ExchangeName.MEXC and self.passphrase is not None:
             raise ValueError("mexc keys have no passphrase; remove the field")
+        no_passphrase = (ExchangeName.BINANCE, ExchangeName.BYBIT)
+        if self.exchange in no_passphrase and self.passphrase is not None:
+            raise ValueError(f"{self.exchange} keys have no passphrase; remove the field")
         return self
 
     def secret_values(self) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backfuture_daemon.exchanges import binance_codes, bybit_codes, okx_codes
 from backfuture_daemon.exchanges.port import (
     OrderRejected,
     TradingErrorClass,
@@ -84,6 +85,15 @@ SCOPE_CODES: dict[str, frozenset[str]] = {
 
 #: Ids ccxt uses per exchange family (kucoinfutures shares KuCoin's codes).
 FAMILY: dict[str, str] = {"mexc": "mexc", "kucoin": "kucoin", "kucoinfutures": "kucoin"}
+# Each further exchange plugs its own code table in here (exchanges/<name>_codes.py).
+CODES["binance"] = binance_codes.CODES
+FAMILY.update(binance_codes.FAMILY)
+CODES["bybit"] = bybit_codes.CODES
+SCOPE_CODES["bybit"] = bybit_codes.SCOPE_CODES
+FAMILY.update(bybit_codes.FAMILY)
+CODES["okx"] = okx_codes.CODES
+SCOPE_CODES["okx"] = okx_codes.SCOPE_CODES
+FAMILY.update(okx_codes.FAMILY)
 
 _HTTP_STATUS = re.compile(r"\s(?:GET|POST|PUT|DELETE)\s\S+\s(\d{3})\s")
 _URL = re.compile(r"https?://\S+")
@@ -141,8 +151,8 @@ def _code_and_text(message: str) -> tuple[str | None, str]:
     body = parse_body(message)
     if body is None:
         return None, ""
-    code = body.get("code")
-    text = body.get("msg") or body.get("message") or ""
+    code = body.get("code", body.get("retCode"))  # Bybit: retCode / retMsg
+    text = body.get("msg") or body.get("message") or body.get("retMsg") or ""
     return (None if code is None else str(code)), str(text)
 
 

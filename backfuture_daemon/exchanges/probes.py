@@ -13,10 +13,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from backfuture_daemon.configuration.models import Connection, Market, Policy, Strategy
+from backfuture_daemon.exchanges.binance_keys import BinanceKeyInfo
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.market_data import MarketDataHub
 from backfuture_daemon.exchanges.markets import MarketCache
+from backfuture_daemon.exchanges.okx_keys import OkxKeyInfo, evaluate_okx_key_expiry
 from backfuture_daemon.exchanges.port import ExchangeAdapter, KeyInfo
 from backfuture_daemon.exchanges.probe_run import ProbeFailed, ProbeRun
 from backfuture_daemon.exchanges.registry import adapter_for
@@ -120,6 +122,8 @@ class ConnectionTester:
             "withdraw": info.withdraw if info else None,
         }
         ip_restricted = bool(info.ip_whitelist) if info and info.ip_whitelist is not None else None
+        if isinstance(info, BinanceKeyInfo):  # no list on Binance, only the flag
+            ip_restricted = info.ip_restricted
         return build_report(
             connection.name,
             adapter.exchange,
@@ -285,6 +289,10 @@ class ConnectionTester:
     async def _step_key_expiry(self, run: ProbeRun) -> None:
         if run.key_info_failed:
             run.add(not_checked("key_expiry", run.key_info_failed))
+            return
+        if isinstance(run.key_info, OkxKeyInfo):
+            # OKX shows no expiry; its deletion rule for unbound trade keys (reference §2.5).
+            run.add(evaluate_okx_key_expiry(run.key_info))
             return
         step, run.key_expiry = evaluate_key_expiry(run.key_info, run.now)
         run.add(step)

@@ -28,7 +28,25 @@ def _kucoin(connection: Connection, ctx: AdapterContext) -> ExchangeAdapter:
     return KucoinAdapter(connection, ctx)
 
 
-ADAPTERS = {"mexc": _mexc, "kucoin": _kucoin}
+def _binance(connection: Connection, ctx: AdapterContext) -> ExchangeAdapter:
+    from backfuture_daemon.exchanges.binance import BinanceAdapter
+
+    return BinanceAdapter(connection, ctx)
+
+
+def _bybit(connection: Connection, ctx: AdapterContext) -> ExchangeAdapter:
+    from backfuture_daemon.exchanges.bybit import BybitAdapter
+
+    return BybitAdapter(connection, ctx)
+
+
+def _okx(connection: Connection, ctx: AdapterContext) -> ExchangeAdapter:
+    from backfuture_daemon.exchanges.okx import OkxAdapter
+
+    return OkxAdapter(connection, ctx)
+
+
+ADAPTERS = {"mexc": _mexc, "kucoin": _kucoin, "binance": _binance, "okx": _okx, "bybit": _bybit}
 
 
 def adapter_for(connection: Connection, ctx: AdapterContext) -> ExchangeAdapter:
@@ -42,10 +60,16 @@ def adapter_for(connection: Connection, ctx: AdapterContext) -> ExchangeAdapter:
 def public_spec(exchange: str, endpoints: Endpoints | None) -> ClientSpec:
     """The credential-free client spec of `exchange` at `endpoints` (spot): its `cache_key` is
     the endpoint's identity, shared by every connection pointing there."""
-    from backfuture_daemon.exchanges import kucoin, mexc
+    from backfuture_daemon.exchanges import binance, bybit, kucoin, mexc, okx
 
     if exchange == "mexc":
         return mexc.client_spec(endpoints)
     if exchange == "kucoin":
         return kucoin.client_spec(endpoints)
+    if exchange == "binance":
+        return binance.client_spec(endpoints)
+    if exchange == "bybit":
+        return bybit.client_spec(endpoints)
+    if exchange == "okx":
+        return okx.client_spec(endpoints)
     raise ValueError(f"no exchange adapter for {exchange!r}")

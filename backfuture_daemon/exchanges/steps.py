@@ -10,6 +10,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from backfuture_daemon.exchanges.binance_keys import BinanceKeyInfo, evaluate_ip_restriction
 from backfuture_daemon.exchanges.port import KeyInfo, ServerTime
 from backfuture_daemon.health import (
     CheckStep,
@@ -247,6 +248,8 @@ def ip_matches(ip: str, entry: str) -> bool:
 def evaluate_ip_whitelist(
     info: KeyInfo | None, egress_ips: Sequence[str], *, require: bool
 ) -> CheckStep:
+    if isinstance(info, BinanceKeyInfo):  # Binance shows only "restricted: yes/no"
+        return evaluate_ip_restriction(info, egress_ips, require=require)
     if info is None or info.ip_whitelist is None:
         return CheckStep("ip_whitelist", S.UNKNOWN, "IP whitelist not readable on this exchange")
     entries = info.ip_whitelist

@@ -19,7 +19,7 @@ import yaml
 
 from backfuture_daemon.errors import ConfigError, ConfigIssue
 
-EXCHANGES: tuple[str, ...] = ("mexc", "kucoin")
+EXCHANGES: tuple[str, ...] = ("mexc", "kucoin", "binance", "okx", "bybit")
 
 MEXC_SCOPES: frozenset[str] = frozenset(
     {
@@ -40,7 +40,30 @@ MEXC_SCOPES: frozenset[str] = frozenset(
 KUCOIN_SCOPES: frozenset[str] = frozenset(
     {"General", "Spot", "Margin", "Futures", "Earn", "InnerTransfer", "Transfer"}
 )
-SCOPES: dict[str, frozenset[str]] = {"mexc": MEXC_SCOPES, "kucoin": KUCOIN_SCOPES}
+#: Binance: the `enable*` flags of GET /sapi/v1/account/apiRestrictions that are true.
+BINANCE_SCOPES: frozenset[str] = frozenset(
+    {"enableReading", "enableSpotAndMarginTrading", "enableFutures", "enableMargin",
+     "enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer",
+     "enableVanillaOptions", "enablePortfolioMarginTrading", "enableFixApiTrade",
+     "enableFixReadOnly"}
+)  # fmt: skip
+#: Bybit `Group.Permission` pairs as `GET /v5/user/query-api` lists them (sandbox/bybit/gateway.py
+#: GROUPS); none of the trade ones = a read-only key.
+BYBIT_SCOPES: frozenset[str] = frozenset(
+    {"ContractTrade.Order", "ContractTrade.Position", "Spot.SpotTrade", "Wallet.AccountTransfer",
+     "Wallet.SubMemberTransfer", "Wallet.Withdraw", "Options.OptionsTrade",
+     "Derivatives.DerivativesTrade", "CopyTrading.CopyTrading", "BlockTrade.BlockTrade",
+     "Exchange.ExchangeHistory", "NFT.NFTQueryProductList", "Affiliate.Affiliate", "Earn.Earn"}
+)  # fmt: skip
+#: OKX `perm` values (GET /api/v5/account/config).
+OKX_SCOPES: frozenset[str] = frozenset({"read_only", "trade", "withdraw"})
+SCOPES: dict[str, frozenset[str]] = {
+    "mexc": MEXC_SCOPES,
+    "kucoin": KUCOIN_SCOPES,
+    "binance": BINANCE_SCOPES,
+    "okx": OKX_SCOPES,
+    "bybit": BYBIT_SCOPES,
+}
 
 #: Fields `update_key` / the admin route may change (secrets and identity are fixed).
 MUTABLE_FIELDS: tuple[str, ...] = (
@@ -51,6 +74,7 @@ MUTABLE_FIELDS: tuple[str, ...] = (
     "balances",
     "hf",
     "api_version",
+    "acct_lv",
 )
 _KNOWN_FIELDS = frozenset(
     {"exchange", "api_key", "api_secret", "passphrase", "note", *MUTABLE_FIELDS}
@@ -77,6 +101,8 @@ class SandboxKey:
     #: KuCoin key generation: 3 (current); 2 is served but reported as `apiVersion: 2`;
     #: 1 is rejected on every private call with 400008 (reference §6).
     api_version: int = 3
+    #: OKX account mode (acctLv): 1 Spot, 2 Spot and futures, 3 Multi-currency, 4 Portfolio.
+    acct_lv: int = 2
     note: str = ""
     created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     secret_bytes: bytes = field(init=False, repr=False, default=b"")
@@ -205,8 +231,8 @@ def _parse_mutable(exchange: str, raw: Mapping[str, Any], issues: list[str]) -> 
                 f"expires_in_days: must be a number of days from -{_MAX_DAYS} to {_MAX_DAYS}"
                 " (0 or less: expired), or null"
             )
-        elif days is not None and exchange != "mexc":
-            issues.append("expires_in_days: only MEXC keys expire")
+        elif days is not None and exchange not in ("mexc", "bybit"):
+            issues.append("expires_in_days: only MEXC keys and Bybit keys expire")
         else:
             out["expires_in_days"] = None if days is None else float(days)
     if "api_version" in raw:
@@ -217,6 +243,14 @@ def _parse_mutable(exchange: str, raw: Mapping[str, Any], issues: list[str]) -> 
             issues.append("api_version: must be 1, 2 or 3")
         else:
             out["api_version"] = int(version)
+    if "acct_lv" in raw:
+        level = raw["acct_lv"]
+        if exchange != "okx":
+            issues.append("acct_lv: only OKX accounts have an account mode")
+        elif isinstance(level, bool) or level not in (1, 2, 3, 4):
+            issues.append("acct_lv: must be 1, 2, 3 or 4")
+        else:
+            out["acct_lv"] = int(level)
     for flag in ("frozen", "hf"):
         if flag in raw:
             if not isinstance(raw[flag], bool):
@@ -263,10 +297,10 @@ def parse_key(raw: Any, *, file: str = "<keys>", index: int = 0) -> SandboxKey:
         if not isinstance(raw.get(name), str) or not raw[name]:
             bad(name, "required (a non-empty string)")
     passphrase = raw.get("passphrase")
-    if exchange == "kucoin" and (not isinstance(passphrase, str) or not passphrase):
-        bad("passphrase", "required for kucoin keys")
-    if exchange == "mexc" and passphrase is not None:
-        bad("passphrase", "mexc keys have no passphrase")
+    if exchange in ("kucoin", "okx") and (not isinstance(passphrase, str) or not passphrase):
+        bad("passphrase", f"required for {exchange} keys")
+    if exchange in ("mexc", "binance", "bybit") and passphrase is not None:
+        bad("passphrase", f"{exchange} keys have no passphrase")
     messages: list[str] = []
     values = _parse_mutable(exchange, raw, messages)
     for m in messages:
@@ -278,7 +312,7 @@ def parse_key(raw: Any, *, file: str = "<keys>", index: int = 0) -> SandboxKey:
         exchange=exchange,
         api_key=raw["api_key"],
         api_secret=raw["api_secret"],
-        passphrase=passphrase if exchange == "kucoin" else None,
+        passphrase=passphrase if exchange in ("kucoin", "okx") else None,
         note=str(raw.get("note", "")),
         **values,
     )

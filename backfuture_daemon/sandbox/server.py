@@ -17,7 +17,16 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.sandbox import admin, kucoin, mexc, order_faults, transport
+from backfuture_daemon.sandbox import (
+    admin,
+    binance,
+    bybit,
+    kucoin,
+    mexc,
+    okx,
+    order_faults,
+    transport,
+)
 from backfuture_daemon.sandbox.audit import account_record
 from backfuture_daemon.sandbox.catalogue import Catalogue
 from backfuture_daemon.sandbox.control import parse_command
@@ -34,7 +43,15 @@ from backfuture_daemon.sandbox.venue import (
 
 log = logging.getLogger(__name__)
 
-VENUES: tuple[str, ...] = ("mexc", "kucoin", "kucoinfutures")
+VENUES: tuple[str, ...] = ("mexc", "kucoin", "kucoinfutures", "binance", "okx", "bybit")
+GATEWAYS: dict[str, Any] = {
+    "mexc": mexc.gateway,
+    "kucoin": kucoin.gateway,
+    "binance": binance.gateway,
+    "bybit": bybit.gateway,
+    "okx": okx.gateway,
+}
+EXCHANGE_NAMES: tuple[str, ...] = tuple(v for v in VENUES if v != "kucoinfutures")
 _ALIASES = {"kucoin_futures": "kucoinfutures", "kucoin-futures": "kucoinfutures"}
 
 
@@ -88,6 +105,9 @@ class Sandbox:
         mexc_port: int = 0,
         kucoin_port: int = 0,
         kucoin_futures_port: int = 0,
+        binance_port: int = 0,
+        okx_port: int = 0,
+        bybit_port: int = 0,
         *,
         seed: int = 7,
         synthetic_markets: int = 0,
@@ -102,9 +122,18 @@ class Sandbox:
             "mexc": mexc_port,
             "kucoin": kucoin_port,
             "kucoinfutures": kucoin_futures_port,
+            "binance": binance_port,
+            "okx": okx_port,
+            "bybit": bybit_port,
         }
         # Faults are per exchange: the KuCoin spot and futures ports share one set of knobs.
-        self._faults = {"mexc": Faults(), "kucoin": Faults()}
+        self._faults = {
+            "mexc": Faults(),
+            "kucoin": Faults(),
+            "binance": Faults(),
+            "okx": Faults(),
+            "bybit": Faults(),
+        }
         self._venues: dict[str, Venue] = {}
         self._runners: dict[str, transport.AppRunner] = {}
         self._bound: dict[str, int] = {}
@@ -117,10 +146,13 @@ class Sandbox:
             ("mexc", "mexc", mexc.spot.routes() + mexc.contract.routes()),
             ("kucoin", "kucoin", kucoin.spot.routes()),
             ("kucoinfutures", "kucoin", kucoin.futures.routes()),
+            ("binance", "binance", binance.spot.routes()),
+            ("okx", "okx", okx.account.routes()),
+            ("bybit", "bybit", bybit.account.routes()),
         ]
         try:
             for name, exchange, routes in plan:
-                gateway = mexc.gateway if exchange == "mexc" else kucoin.gateway
+                gateway: Any = GATEWAYS[exchange]
                 venue = Venue(
                     name=name,
                     exchange=exchange,
@@ -183,13 +215,27 @@ class Sandbox:
     def kucoin_futures_url(self) -> str:
         return self._url("kucoinfutures")
 
+    @property
+    def binance_url(self) -> str:
+        return self._url("binance")
+
+    @property
+    def okx_url(self) -> str:
+        return self._url("okx")
+
+    @property
+    def bybit_url(self) -> str:
+        return self._url("bybit")
+
     def endpoints(self, exchange: str) -> dict[str, str]:
         """Base URLs for a Connection's `endpoints` field (configuration.models.Endpoints)."""
         if exchange == "mexc":
             return {"spot": self.mexc_url}
         if exchange == "kucoin":
             return {"spot": self.kucoin_url, "futures": self.kucoin_futures_url}
-        raise ValueError(f"unknown exchange {exchange!r}; expected mexc or kucoin")
+        if exchange in ("binance", "okx", "bybit"):  # spot and futures paths on one port
+            return {"spot": self._url(exchange)}
+        raise ValueError(f"unknown exchange {exchange!r}; expected one of {EXCHANGE_NAMES}")
 
     # ------------------------------------------------------------------ run-time control
 
@@ -209,7 +255,8 @@ class Sandbox:
     def faults(self, exchange: str) -> Faults:
         """The live fault knobs of one exchange: `mexc` (spot + contract) or `kucoin` (spot and
         futures ports; `kucoinfutures` names the same object). Usable before start()."""
-        return self._faults["mexc" if self._name(exchange) == "mexc" else "kucoin"]
+        name = self._name(exchange)
+        return self._faults["kucoin" if name == "kucoinfutures" else name]
 
     def add_key(self, key: SandboxKey) -> None:
         """Add or replace a key (its account starts again from the key's balances)."""

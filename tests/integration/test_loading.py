@@ -209,7 +209,7 @@ def test_no_decrypt_on_an_encrypted_repo_without_keys(repo: Repo) -> None:
 
 def test_no_decrypt_still_checks_schema_and_rules(repo: Repo) -> None:
     docs = valid_documents()
-    docs["connections.yaml"]["connections"][0]["exchange"] = "binance"
+    docs["connections.yaml"]["connections"][0]["exchange"] = "deribit"
     issues = repo.write(docs).issues(decrypt=False, keyless=True)
     assert [(i.path, i.error_class) for i in issues] == [
         ("connections[0].exchange", "schema_invalid"),

@@ -138,7 +138,7 @@ async def test_faults_are_per_exchange(sandbox: Sandbox, clients: Clients) -> No
     assert sandbox.faults("kucoinfutures") is sandbox.faults("kucoin")
     assert sandbox.faults("mexc") is not sandbox.faults("kucoin")
     with pytest.raises(ValueError, match="unknown sandbox exchange"):
-        sandbox.faults("binance")
+        sandbox.faults("deribit")
 
 
 # ----------------------------------------------------------------------------- admin routes

@@ -73,7 +73,7 @@ _K = "exchange: kucoin, api_key: a, api_secret: b"
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("exchange: binance, api_key: a", "keys[0].exchange: must be one of mexc, kucoin"),
+        ("exchange: deribit, api_key: a", "keys[0].exchange: must be one of mexc, kucoin"),
         ("exchange: mexc, api_secret: b", "keys[0].api_key: required"),
         (_K, "keys[0].passphrase: required for kucoin"),
         (f"{_M}, permissions: [Spot]", "keys[0].permissions: unknown mexc scope(s) Spot"),
@@ -141,7 +141,8 @@ def test_cli_serves_until_sigterm_and_prints_no_secret(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "backfuture_daemon.cli", "sandbox", "--keys", str(keys),
-         "--mexc-port", "0", "--kucoin-port", "0", "--kucoin-futures-port", "0"],
+         "--mexc-port", "0", "--kucoin-port", "0", "--kucoin-futures-port", "0",
+         "--binance-port", "0", "--okx-port", "0", "--bybit-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -161,7 +162,7 @@ def test_cli_serves_until_sigterm_and_prints_no_secret(tmp_path: Path) -> None:
                 break
         out = "".join(lines)
         urls = re.findall(r"http://127\.0\.0\.1:\d+", out)
-        assert len(urls) == 3, out
+        assert len(urls) == 6, out
         with urlopen(urls[0] + "/api/v3/time", timeout=5) as r:  # noqa: S310 (loopback)
             assert b"serverTime" in r.read()
         with urlopen(urls[1] + "/api/v1/timestamp", timeout=5) as r:  # noqa: S310
