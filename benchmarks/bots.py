@@ -9,17 +9,20 @@ each, bot i on pair i mod P, ladder tests/helpers/paperbots.LADDER). Every pair 
 Once every bot holds an open group with its adds and take profit resting, it measures:
   * a steady window (`--window` s, prices held): the daemon's CPU share of one core (utime +
     stime from /proc) and the public market-data requests per tick from the sandbox's
-    `GET /__sandbox/requests` (target: P tickers + P order books per tick, not N);
-  * the crossing: every pair set to 98 at once (through add 1 at ~98.5); for each bot, the
-    time from its pair's price change to its add's fill in the paper book (`paper_fills.at`
-    in the daemon's SQLite, read-only), in seconds and in ticks (target <= 2 ticks);
+    `GET /__sandbox/requests`, per hub round (rounds told apart by their idle gaps; target:
+    P tickers + P order books each, not N); how long one /status and one /metrics read take;
+  * the crossings, to 98 through add 1 (~98.5): first one pair alone, then every other pair at
+    once; per bot, the time from its pair's price change to its add's fill in the paper book
+    (`paper_fills.at` in the daemon's SQLite, read-only), in seconds and ticks (target <= 2);
   * the daemon's peak RSS (VmHWM). Targets: <= 25 % of one core, <= 350 MiB, <= 2 ticks.
+The work directory (config repo, state, logs) is removed at the end unless --keep.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -260,6 +263,7 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=20)
     ap.add_argument("--tick", type=float, default=1.0)
     ap.add_argument("--window", type=float, default=30.0)
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     n, tick = args.bots, args.tick
     pairs = pairs_of(args.pairs)
@@ -317,6 +321,10 @@ def main() -> int:
         if daemon is not None:
             daemon.stop()
         sandbox.stop()
+        if args.keep:
+            print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
     public = per_tick.get(TICKER, 0.0) + per_tick.get(BOOK, 0.0)
     others = {p: c for p, c in per_tick.items() if p not in (TICKER, BOOK)}
@@ -350,8 +358,10 @@ def main() -> int:
     print(describe("all other pairs at once", rest, tick))
     print(f"  CPU over both crossings: {cross_cpu:.1f} % of one core")
     print(f"  peak RSS {rss_peak:.0f} MiB (target <= 350 MiB)")
-    errors = sum(1 for line in log.splitlines() if " ERROR " in line or "Traceback" in line)
-    print(f"  daemon log: {errors} error line(s)")
+    errors = [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line]
+    print(f"  daemon log: {len(errors)} error line(s)")
+    for line in errors[:3]:
+        print(f"    {line[:200]}")
     ok = (
         steady_cpu <= 25 and rss_peak <= 350 and worst_ticks <= 2 and public <= 2 * len(pairs) + 0.5
     )
