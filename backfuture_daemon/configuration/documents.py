@@ -66,6 +66,9 @@ class Document:
     encrypted: bool
     issues: list[ConfigIssue] = field(default_factory=list)
     data: dict[str, Any] | None = None  # what the schema sees (decrypted or placeholders)
+    #: The bytes that passed the limits: sops decrypts exactly these, never the path again (a
+    #: commit landing meanwhile could hand sops content no limit has seen).
+    content: bytes = b""
 
 
 @dataclass
@@ -278,7 +281,7 @@ def read_documents(path: Path) -> ReadResult:
                 )
             )
             continue
-        docs.append(Document(file, p, raw, encrypted="sops" in raw))
+        docs.append(Document(file, p, raw, encrypted="sops" in raw, content=content))
     for p, problem in found.refused:
         digest.add(p.name, f"refused: {problem}".encode())
     return ReadResult(docs, issues, skipped, digest.hexdigest(), is_dir)

@@ -250,7 +250,9 @@ def _decrypt_all(
     def one(doc: Document) -> None:
         try:
             recipients = sops.file_recipients(doc.raw)
-            data = sops.decrypt_file(doc.path, timeout, env=env, recipients=recipients)
+            data = sops.decrypt_file(
+                doc.path, timeout, env=env, recipients=recipients, content=doc.content or None
+            )
         except DecryptError as exc:
             message = str(exc).removeprefix(f"{exc.file}: ")
             doc.issues.append(ConfigIssue(doc.file, "", message, exc.error_class))

@@ -9,12 +9,14 @@ before it reaches any message.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +112,19 @@ def classify_failure(
     return error_class, message.replace("<FILE>", Path(file).name)
 
 
+#: sops (Go) quotes the offending scalar of the file in its parse errors (`cannot unmarshal !!str
+#: `…` into stores.Metadata`, `parsing time "…"`): the scalar may be a pasted secret.
+_QUOTED = re.compile(r"`[^`\n]*`|\"[^\"\n]*\"|'[^'\n]*'")
+
+
+def _unquote(stderr: str) -> str:
+    return _QUOTED.sub(lambda m: m.group(0)[0] + "…" + m.group(0)[0], stderr)
+
+
 def _classify(
     returncode: int, stderr: str, recipients: tuple[str, ...], held: HeldKeys
 ) -> tuple[str, str]:
-    detail = shorten(stderr, 240)
+    detail = shorten(_unquote(stderr), 240)
     encrypted_to = ", ".join(recipients) if recipients else "(no age recipients listed)"
     if returncode == 128:
         if "failed to load age identities" in stderr or not held.keys:
@@ -162,14 +173,32 @@ def _classify(
     return ("decrypt_failed", f"sops exited with {returncode}: {detail}")
 
 
+@contextlib.contextmanager
+def _private_copy(path: Path, content: bytes | None) -> Iterator[Path]:
+    """`path` itself, or a 0600 copy of `content` in a fresh 0700 directory, removed after."""
+    if content is None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="backfuture-sops-") as tmp:
+        copy = Path(tmp) / "document.yaml"
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        yield copy
+
+
 def decrypt_file(
     path: Path,
     timeout: float = 30.0,
     *,
     env: Mapping[str, str] | None = None,
     recipients: tuple[str, ...] | None = None,
+    content: bytes | None = None,
 ) -> dict[str, Any]:
     """Decrypt one sops document to a dict (`sops decrypt --output-type json`); MAC is verified.
+
+    `content`: the bytes the loader already checked; sops then decrypts a private copy of exactly
+    those (a file the loader read can be replaced by a commit before sops opens it by path).
 
     `recipients` (from the already parsed document) name the file's keys in a failure message.
     Raises DecryptError (error_class: a ConfigErrorClass DECRYPT_* member). The caller
@@ -179,11 +208,12 @@ def decrypt_file(
     held = held_keys(env)
     redact = Redactor(held.secrets)
     try:
-        proc = _run(
-            ["decrypt", "--input-type", "yaml", "--output-type", "json", str(path)],
-            timeout=timeout,
-            env=env,
-        )
+        with _private_copy(path, content) as source:
+            proc = _run(
+                ["decrypt", "--input-type", "yaml", "--output-type", "json", str(source)],
+                timeout=timeout,
+                env=env,
+            )
     except subprocess.TimeoutExpired:
         raise DecryptError(
             file,
