@@ -145,8 +145,12 @@ def opened(daemon: DaemonProc) -> dict[str, Any]:
 def fall_into_recovery(sandbox: SandboxProc, daemon: DaemonProc) -> dict[str, Any]:
     """96 is through add 1 (~98.5) and add 2 (~96.7), above add 3 (~94.5): two of three adds
     used crosses adds_used_ratio 0.6."""
-    move(sandbox, 100, 96)
+    move(sandbox, 100, 96, seconds=4.0)  # add 1 crossed after ~1.5 s, add 2 after ~3.3 s
+    one = group_where(daemon, "add 1 filled", filled_adds=1)
+    assert one["mode"] == "normal"  # one add of three: below adds_used_ratio
+    assert float(one["average_price"]) < float(one["base_price"])
     g = group_where(daemon, "adds filled, recovery", filled_adds=2, mode="recovery")
+    assert float(g["average_price"]) < float(one["average_price"])
     assert g["recovery_reason"] == "adds_used"
     assert float(g["average_price"]) < float(g["base_price"])
     assert float(g["take_profit_price"]) < 100  # recovery TP: 0.4 % above the lowered average
