@@ -1,6 +1,7 @@
 """Connection-test fan-out: N = 10, 100, 1000 connections (each its own key) against the sandbox.
 
 Usage: .venv/bin/python benchmarks/probe_fanout.py [--sizes 10,100,1000] [--naive-max 1000]
+       [--exchanges mexc,kucoin,binance,okx,bybit]
 
 The sandbox runs in a separate process (`backfuture sandbox --keys <generated file>` on free
 ports) so its memory is not counted. Every (approach, N) runs in a fresh child process so its
@@ -9,6 +10,8 @@ peak RSS (ru_maxrss) is its own. Approaches:
           shared by every connection (set_markets_from_exchange), bounded concurrency.
   naive   one ccxt instance per connection, each with its own session and its own load_markets,
           then the same probe calls (time, balance, key info), all at once.
+Keys are spread round-robin over `--exchanges` (default all five); the naive approach exists for
+MEXC and KuCoin only and runs when the exchanges are those two.
 Requests per test come from the sandbox's request counter (GET /__sandbox/requests).
 Targets at N=1000: peak RSS <= 300 MiB, <= 5 HTTP requests per test after shared market data.
 """
@@ -42,14 +45,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _key(i: int) -> dict[str, Any]:
-    if i % 2 == 0:
-        return {"exchange": "mexc", "api_key": f"mx0bench{i:05d}", "api_secret": f"bs-{i:05d}x",
-                "permissions": MEXC_PERMS, "ip_whitelist": ["127.0.0.1"],
-                "balances": {"USDT": 1000}}  # fmt: skip
-    return {"exchange": "kucoin", "api_key": f"kcbench{i:05d}", "api_secret": f"bs-{i:05d}x",
-            "passphrase": f"bp-{i:05d}", "permissions": KUCOIN_PERMS,
-            "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
+EXCHANGES = ("mexc", "kucoin", "binance", "okx", "bybit")
+PERMS = {
+    "mexc": MEXC_PERMS,
+    "kucoin": KUCOIN_PERMS,
+    "binance": ["enableReading", "enableSpotAndMarginTrading"],
+    "okx": ["read_only", "trade"],
+    "bybit": ["Spot.SpotTrade"],
+}
+PASSPHRASE = {"kucoin", "okx"}
+
+
+def _key(i: int, exchanges: tuple[str, ...] = EXCHANGES) -> dict[str, Any]:
+    exchange = exchanges[i % len(exchanges)]
+    key: dict[str, Any] = {"exchange": exchange, "api_key": f"{exchange[:3]}bench{i:05d}",
+                           "api_secret": f"bs-{i:05d}-secret", "permissions": PERMS[exchange],
+                           "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
+    if exchange in PASSPHRASE:
+        key["passphrase"] = f"bp-{i:05d}-pass"
+    return key
 
 
 def _admin(url: str, method: str = "GET") -> dict[str, Any]:
@@ -61,16 +75,16 @@ def _admin(url: str, method: str = "GET") -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- worker
 
 
-def _connections(n: int, ports: dict[str, int]) -> list[Any]:
+def _connections(n: int, ports: dict[str, int], exchanges: tuple[str, ...]) -> list[Any]:
     from pydantic import SecretStr
 
     from backfuture_daemon.configuration.models import Connection, Endpoints
 
     out = []
     for i in range(n):
-        k = _key(i)
-        if k["exchange"] == "mexc":
-            ep = Endpoints(spot=f"http://127.0.0.1:{ports['mexc']}")
+        k = _key(i, exchanges)
+        if k["exchange"] != "kucoin":  # one port serves spot and futures paths
+            ep = Endpoints(spot=f"http://127.0.0.1:{ports[k['exchange']]}")
         else:
             ep = Endpoints(
                 spot=f"http://127.0.0.1:{ports['kucoin']}",
@@ -89,12 +103,14 @@ def _connections(n: int, ports: dict[str, int]) -> list[Any]:
     return out
 
 
-async def _shared(n: int, ports: dict[str, int], admin: str) -> dict[str, Any]:
+async def _shared(
+    n: int, ports: dict[str, int], admin: str, exchanges: tuple[str, ...]
+) -> dict[str, Any]:
     from backfuture_daemon.configuration.models import Policy, Strategy
-    from backfuture_daemon.exchanges import kucoin, mexc
     from backfuture_daemon.exchanges.probes import ConnectionTester
+    from backfuture_daemon.exchanges.registry import public_spec
 
-    conns = _connections(n, ports)
+    conns = _connections(n, ports, exchanges)
     policy = Policy(egress_ips=("127.0.0.1",))
     strategies = [
         Strategy(name=f"Bot {c.name}", connection=c.name, pairs=("BTC/USDT",), margin_limit=100)
@@ -104,9 +120,8 @@ async def _shared(n: int, ports: dict[str, int], admin: str) -> dict[str, Any]:
     _admin(admin, "DELETE")
     t0 = time.perf_counter()
     # Shared market data: loaded once per exchange endpoint (counted separately).
-    await tester.markets.source(mexc.client_spec(conns[0].endpoints))
-    if n > 1:
-        await tester.markets.source(kucoin.client_spec(conns[1].endpoints))
+    for c in conns[: len(exchanges)]:
+        await tester.markets.source(public_spec(str(c.exchange), c.endpoints))
     market_requests = _admin(admin)["total"]
     _admin(admin, "DELETE")
     t1 = time.perf_counter()
@@ -123,10 +138,12 @@ async def _shared(n: int, ports: dict[str, int], admin: str) -> dict[str, Any]:
             "requests": requests, "statuses": statuses}  # fmt: skip
 
 
-async def _naive(n: int, ports: dict[str, int], admin: str) -> dict[str, Any]:
+async def _naive(
+    n: int, ports: dict[str, int], admin: str, exchanges: tuple[str, ...]
+) -> dict[str, Any]:
     import ccxt.async_support as ccxt
 
-    conns = _connections(n, ports)
+    conns = _connections(n, ports, exchanges)
     _admin(admin, "DELETE")
     clients: list[Any] = []
     ok = 0
@@ -176,13 +193,13 @@ async def _naive(n: int, ports: dict[str, int], admin: str) -> dict[str, Any]:
             "requests": requests, "statuses": {"ok": ok, "error": n - ok}}  # fmt: skip
 
 
-def worker(approach: str, n: int, ports: dict[str, int]) -> None:
+def worker(approach: str, n: int, ports: dict[str, int], exchanges: tuple[str, ...]) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
     admin = f"http://127.0.0.1:{ports['mexc']}"
     fn = _shared if approach == "shared" else _naive
-    result = asyncio.run(fn(n, ports, admin))
+    result = asyncio.run(fn(n, ports, admin, exchanges))
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -190,16 +207,20 @@ def worker(approach: str, n: int, ports: dict[str, int]) -> None:
 # ---------------------------------------------------------------------------------- driver
 
 
-def _start_sandbox(n: int, tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+def _start_sandbox(
+    n: int, tmp: Path, exchanges: tuple[str, ...]
+) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
     import yaml
 
     keys_file = tmp / "bench-keys.yaml"
-    keys_file.write_text(yaml.safe_dump({"keys": [_key(i) for i in range(n)]}))
-    ports = {"mexc": _free_port(), "kucoin": _free_port(), "kucoinfutures": _free_port()}
+    keys_file.write_text(yaml.safe_dump({"keys": [_key(i, exchanges) for i in range(n)]}))
+    ports = {name: _free_port() for name in (*EXCHANGES, "kucoinfutures")}
     cmd = [sys.executable, "-W", "ignore", "-m", "backfuture_daemon.cli", "sandbox",
            "--keys", str(keys_file), "--mexc-port", str(ports["mexc"]),
            "--kucoin-port", str(ports["kucoin"]),
-           "--kucoin-futures-port", str(ports["kucoinfutures"])]  # fmt: skip
+           "--kucoin-futures-port", str(ports["kucoinfutures"]),
+           "--binance-port", str(ports["binance"]), "--okx-port", str(ports["okx"]),
+           "--bybit-port", str(ports["bybit"])]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -216,9 +237,11 @@ def _start_sandbox(n: int, tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str
     raise SystemExit("sandbox did not start within 60 s")
 
 
-def _run_worker(approach: str, n: int, ports: dict[str, int]) -> dict[str, Any]:
+def _run_worker(
+    approach: str, n: int, ports: dict[str, int], exchanges: tuple[str, ...]
+) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", approach, "--n", str(n),
-           "--ports", json.dumps(ports)]  # fmt: skip
+           "--ports", json.dumps(ports), "--exchanges", ",".join(exchanges)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1800, check=False)
     if out.returncode != 0:
         raise SystemExit(f"{approach} N={n} failed:\n{out.stderr[-3000:]}")
@@ -233,26 +256,30 @@ def main() -> int:
     p.add_argument("--worker", choices=["shared", "naive"])
     p.add_argument("--n", type=int)
     p.add_argument("--ports")
+    p.add_argument("--exchanges", default=",".join(EXCHANGES))
     a = p.parse_args()
+    exchanges = tuple(e for e in a.exchanges.split(",") if e)
     if a.worker:
-        worker(a.worker, a.n, json.loads(a.ports))
+        worker(a.worker, a.n, json.loads(a.ports), exchanges)
         return 0
+    naive_ok = set(exchanges) <= {"mexc", "kucoin"}
     sizes = [int(s) for s in a.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        proc, ports = _start_sandbox(max(sizes), Path(tmp))
+        proc, ports = _start_sandbox(max(sizes), Path(tmp), exchanges)
         try:
             rows: list[tuple[str, int, dict[str, Any] | None]] = []
             for n in sizes:
                 for approach in ("shared", "naive"):
-                    if approach == "naive" and n > a.naive_max:
+                    if approach == "naive" and (n > a.naive_max or not naive_ok):
                         rows.append((approach, n, None))
                         continue
-                    rows.append((approach, n, _run_worker(approach, n, ports)))
+                    rows.append((approach, n, _run_worker(approach, n, ports, exchanges)))
         finally:
             proc.terminate()
             proc.wait(timeout=10)
     print(f"connection-test fan-out  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          "sandbox in a separate process; half MEXC, half KuCoin keys)")  # fmt: skip
+          "sandbox in a separate process; keys round-robin over "
+          f"{', '.join(exchanges)})")  # fmt: skip
     head = (f"{'approach':<8} {'N':>5} {'wall s':>8} {'tests/s':>8} {'req/test':>9} "
             f"{'peak RSS MiB':>12} {'market load':>16}  results")  # fmt: skip
     print(head)
@@ -260,7 +287,7 @@ def main() -> int:
     failed_target = False
     for approach, n, r in rows:
         if r is None:
-            print(f"{approach:<8} {n:>5}  skipped (N > --naive-max {a.naive_max})")
+            print(f"{approach:<8} {n:>5}  skipped (mexc/kucoin only, N <= {a.naive_max})")
             continue
         per_test = r["requests"] / n
         market = (f"{r['market_requests']} req {r['market_load_s']:.2f}s"
