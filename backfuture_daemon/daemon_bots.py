@@ -3,7 +3,8 @@ the reconcile loop's bot states and the applied config.
 
 Built by daemon.py (and only there). `follow()` watches the loop's snapshot and, when bot states
 or the applied revision change, hands each bot's order from reconciler/bot_sync.py to the
-supervisor; `join()` adds the bots' books to the snapshot that /status and /metrics read.
+supervisor; `join()` adds the bots' books to the snapshot that /status and /metrics read. Live
+bots trade through exchanges/live_ports.py on the applied config's connections.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import replace
 from backfuture_daemon.bots.spec import RunnerSpec
 from backfuture_daemon.bots.store import BotStore
 from backfuture_daemon.bots.supervisor import BotSupervisor
-from backfuture_daemon.configuration.models import DesiredState, Endpoints
+from backfuture_daemon.configuration.models import Connection, DesiredState, Endpoints
+from backfuture_daemon.exchanges.live_ports import LivePorts
 from backfuture_daemon.exchanges.market_data import MarketDataHub, MarketSubscription
-from backfuture_daemon.exchanges.port import MarketDataPort
+from backfuture_daemon.exchanges.port import MarketDataPort, TradingPort
 from backfuture_daemon.logs import log_event
 from backfuture_daemon.reconciler.bot_sync import bot_orders
 from backfuture_daemon.reconciler.loop import Reconciler
@@ -32,8 +34,16 @@ FOLLOW_INTERVAL = 0.2
 
 
 class BotsWiring:
-    def __init__(self, store: BotStore, *, clock: Callable[[], float], interval: float) -> None:
+    def __init__(
+        self,
+        store: BotStore,
+        *,
+        clock: Callable[[], float],
+        interval: float,
+        order_timeout: float = 10.0,
+    ) -> None:
         self.hub = MarketDataHub(clock=clock)
+        self.live = LivePorts(timeout=order_timeout, clock=clock)
         self.supervisor = BotSupervisor(
             store.db,
             market_data=self._market_data,
@@ -41,12 +51,12 @@ class BotsWiring:
             clock=clock,
             interval=interval,
             release=self._release,
+            live_port=self._live_port,
         )
         self._state: DesiredState | None = None
         self._where: dict[str, tuple[str, Endpoints | None]] = {}
         self._feeds: dict[str, MarketSubscription] = {}
         self._seen: object = None
-        self._idle_told: set[str] = set()
         self._stopping: set[str] = set()
 
     def applied(self, state: DesiredState) -> None:
@@ -65,6 +75,13 @@ class BotsWiring:
         feed = self._feeds.get(spec.strategy)
         return feed.rules(pair) if feed is not None else None
 
+    def _live_port(self, spec: RunnerSpec) -> TradingPort:
+        return self.live.port(spec.connection, self._connection)
+
+    def _connection(self, name: str) -> Connection | None:
+        state = self._state
+        return next((c for c in state.connections if c.name == name), None) if state else None
+
     def _release(self, feed: MarketDataPort) -> None:
         if isinstance(feed, MarketSubscription):
             feed.close()
@@ -82,7 +99,8 @@ class BotsWiring:
                 await asyncio.wait_for(stop.wait(), FOLLOW_INTERVAL)
 
     def sync(self, snapshot: DaemonSnapshot) -> None:
-        key = (id(self._state), tuple((b.strategy, b.state) for b in snapshot.bots))
+        reports = tuple((c.name, c.report) for c in snapshot.connections)
+        key = (id(self._state), tuple((b.strategy, b.state) for b in snapshot.bots), reports)
         if key != self._seen:
             self._seen = key
             self._apply(snapshot)
@@ -101,7 +119,8 @@ class BotsWiring:
             for name, r in self.supervisor.runners.items()
             if name in self._where
         }
-        plan = bot_orders(self._state, snapshot.bots, running)
+        reports = {c.name: c.report for c in snapshot.connections}
+        plan = bot_orders(self._state, snapshot.bots, running, reports)
         for order in plan.orders:
             name = order.spec.strategy
             self._where[name] = (order.exchange, order.endpoints)
@@ -115,14 +134,10 @@ class BotsWiring:
                 self._stopping.add(name)
             else:
                 self._stopping.discard(name)
-        for name in plan.idle_live:
-            if name not in self._idle_told:
-                self._idle_told.add(name)
-                log_event(log, logging.WARNING, "live mode is not available in this version: "
-                          "the bot places no orders (use mode: paper)", strategy=name)  # fmt: skip
 
     def join(self, snapshot: DaemonSnapshot) -> DaemonSnapshot:
         return replace(snapshot, books=tuple(self.supervisor.snapshot().values()))
 
     async def shutdown(self, grace: float) -> None:
         await self.supervisor.shutdown(grace)
+        await self.live.close()

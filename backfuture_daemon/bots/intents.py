@@ -65,6 +65,8 @@ class Intent:
     pair: str
     side: Side
     state: str
+    #: when the intent was written or last answered (epoch seconds).
+    updated_at: float = 0.0
 
 
 class IntentLog:
@@ -85,6 +87,10 @@ class IntentLog:
 
     def client_id(self, key: OrderKey) -> str:
         return client_order_id(self.strategy, key, limit=self.limit, epoch=self.epoch)
+
+    def prefix(self) -> str:
+        """What every client order id of this bot starts with (`bf<tag>-`)."""
+        return f"bf{strategy_tag(self.strategy, self.epoch)}-"
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -164,7 +170,8 @@ class IntentLog:
 
     def intent(self, client_order_id: str) -> Intent | None:
         row = self.db.conn.execute(
-            "SELECT client_order_id, group_id, purpose, step, attempt, pair, side, state"
+            "SELECT client_order_id, group_id, purpose, step, attempt, pair, side, state,"
+            " updated_at"
             " FROM orders WHERE strategy=? AND mode=? AND client_order_id=?",
             (self.strategy, self.mode, client_order_id),
         ).fetchone()
@@ -173,7 +180,8 @@ class IntentLog:
     def unsettled(self) -> tuple[Intent, ...]:
         """Intents sent (or about to be) whose outcome was never answered."""
         rows = self.db.conn.execute(
-            "SELECT client_order_id, group_id, purpose, step, attempt, pair, side, state"
+            "SELECT client_order_id, group_id, purpose, step, attempt, pair, side, state,"
+            " updated_at"
             " FROM orders WHERE strategy=? AND mode=? AND state IN (?, ?) ORDER BY created_at",
             (self.strategy, self.mode, *UNSETTLED),
         ).fetchall()
@@ -205,7 +213,7 @@ class IntentLog:
 
 def _intent(r: tuple[object, ...]) -> Intent:
     key = OrderKey(int(str(r[1])), Purpose(str(r[2])), int(str(r[3])), int(str(r[4])))
-    return Intent(str(r[0]), key, str(r[5]), Side(str(r[6])), str(r[7]))
+    return Intent(str(r[0]), key, str(r[5]), Side(str(r[6])), str(r[7]), float(str(r[8])))
 
 
 def request_for(

@@ -17,6 +17,10 @@ from decimal import Decimal
 from backfuture_daemon.bots.books import BookStore
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.intents import IntentLog
+from backfuture_daemon.bots.live_guard import live_epoch, refusal
+from backfuture_daemon.bots.live_send import live_checks
+from backfuture_daemon.bots.resume import VISIBILITY_WINDOW
+from backfuture_daemon.bots.resume import reconcile as reconcile_book
 from backfuture_daemon.bots.spec import BotSnapshot, RunnerSpec
 from backfuture_daemon.exchanges.port import (
     Fill,
@@ -26,13 +30,13 @@ from backfuture_daemon.exchanges.port import (
     OrderState,
     OrderType,
     Side,
+    TradingErrorClass,
     TradingPort,
     TradingUnavailable,
 )
 from backfuture_daemon.logs import log_event
 from backfuture_daemon.strategy.engine import Decision, decide
 from backfuture_daemon.strategy.groups import GroupBook
-from backfuture_daemon.strategy.groups import OrderState as BookOrderState
 from backfuture_daemon.strategy.orders import Cancel, OrderCommand, OrderKey, Place
 from backfuture_daemon.strategy.params import Gate, MarketRules, Quote
 from backfuture_daemon.strategy.status import group_status
@@ -58,8 +62,8 @@ class BotRunner:
         interval: float = 1.0,
         reject_backoff: float = 30.0,
     ) -> None:
-        self.spec, self.port, self._md = spec, port, market_data
-        self._rules, self._clock = rules, clock
+        self.spec, self.port, self.market_data = spec, port, market_data
+        self._rules, self.clock = rules, clock
         self.interval = interval
         #: seconds without new Places on a pair after the exchange refused one there.
         self.reject_backoff = reject_backoff
@@ -67,9 +71,9 @@ class BotRunner:
         self.gate = gate
         self._db = db
         self._books = BookStore(db, spec.strategy, spec.mode)
-        self.intents = IntentLog(
-            db, spec.strategy, spec.mode, clock, limit=spec.id_limit, epoch=self._books.epoch()
-        )
+        epoch = live_epoch(spec) if spec.mode == "live" else self._books.epoch()
+        self.intents = IntentLog(db, spec.strategy, spec.mode, clock, limit=spec.id_limit,
+                                 epoch=epoch)  # fmt: skip
         self.book: GroupBook = self._books.load()
         self.decision: Decision | None = None
         self.last_tick_at: float | None = None
@@ -77,6 +81,15 @@ class BotRunner:
         #: reconcile the book with the port before the next decide (start, after PAUSE, after a
         #: temporary failure whose outcome is unknown).
         self.needs_reconcile = True
+        #: seconds a placed order may take to become visible to a lookup (bots/resume.py); the
+        #: paper exchange answers in-process, so it shows every accepted order at once.
+        self.visibility_window = VISIBILITY_WINDOW if spec.mode == "live" else 0.0
+        #: open orders with this bot's prefix but no intent, as the last reconcile saw them.
+        self.orphans: tuple[str, ...] = ()
+        #: why buys are held by the bot itself (insufficient funds), and until when.
+        self.hold_reason = ""
+        self.hold_until = 0.0
+        self._quiet_until = 0.0  # the exchange asked us to wait (Retry-After)
         self.stopped = False
         self._wake = asyncio.Event()
         self._closing = False
@@ -116,20 +129,24 @@ class BotRunner:
 
     async def tick(self) -> None:
         """One pass; errors of the exchange are kept in `last_error`, never raised."""
-        now = self._clock()
+        now = self.clock()
         self.last_tick_at = now
         if self.gate is Gate.PAUSE:
             self.needs_reconcile = True
             return
+        if now < self._quiet_until:
+            return  # the exchange asked for a pause (429 Retry-After): no request at all
         try:
-            if self.needs_reconcile:
-                await self.reconcile()
-            await self._collect_fills(self._pairs())
+            if self.needs_reconcile and not await self.reconcile():
+                return  # an order's outcome is still unknown: send nothing until it is
+            await self.collect_fills(self.pairs())
             await self._decide_and_send(now)
             self.last_error = ""
         except (OrderRejected, TradingUnavailable) as e:
             self.needs_reconcile = True
             self.last_error = f"{e.error_class}: {e.detail}"[:200]
+            if isinstance(e, TradingUnavailable) and e.retry_after:
+                self._quiet_until = self.clock() + min(float(e.retry_after), 300.0)
             log_event(
                 log,
                 "WARNING",
@@ -147,6 +164,7 @@ class BotRunner:
         decision = decide(self.spec.params, self.book, quotes, self.gate, now)
         self.decision = decision
         commands, book = self._held_back(decision.commands, decision.book, now)
+        commands, book = await live_checks(self, commands, book, now)
         self._log_changes(book)
         if book != self.book or commands:
             requests = [(c, self._request(c)) for c in commands if isinstance(c, Place)]
@@ -161,9 +179,9 @@ class BotRunner:
                 if await self._place(command):
                     filled_pairs.add(command.pair)
             else:
-                await self._cancel(command)
+                await self.cancel(command)
         if filled_pairs:
-            await self._collect_fills(sorted(filled_pairs))
+            await self.collect_fills(sorted(filled_pairs))
 
     def _adopt(self, book: GroupBook) -> None:
         """Take `book` (already saved) as the bot's book; log the groups it closed."""
@@ -221,46 +239,53 @@ class BotRunner:
     async def _place(self, place: Place) -> bool:
         """Send one Place (its intent is committed); True when it filled at once."""
         request = self._request(place)
+        why = refusal(self.spec)  # the spec may have changed while an earlier send awaited
+        if why is not None:
+            self.intents.failed(
+                request.client_order_id, OrderRejected(TradingErrorClass.AUTH_REJECTED, why)
+            )
+            self.forget(place.key)
+            return False
         try:
             ack = await self.intents.send(self.port, request)  # written with the book
         except OrderRejected as e:
             error = f"{e.error_class}: {e.detail}"
             log_event(log, "WARNING", "order rejected", strategy=self.spec.strategy,
                       client_order_id=request.client_order_id, error=error)  # fmt: skip
-            self._refused_until[place.pair] = self._clock() + self.reject_backoff
-            self._forget(place.key)
+            self._refused_until[place.pair] = self.clock() + self.reject_backoff
+            self.forget(place.key)
             return False
         except TradingUnavailable:
             self.needs_reconcile = True  # the outcome is unknown until a lookup
             raise
         return ack.state is OrderState.FILLED or ack.filled > 0
 
-    async def _cancel(self, cancel: Cancel) -> None:
+    async def cancel(self, cancel: Cancel) -> None:
         cid = self.intents.client_id(cancel.key)
         try:
             ack = await self.port.cancel(cancel.pair, cid)
         except OrderRejected:
             self.intents.lost(cid)
-            self._forget(cancel.key)
+            self.forget(cancel.key)
             return
         self.intents.answered(ack)
-        await self._collect_fills([cancel.pair])  # a fill before the cancel counts first
+        await self.collect_fills([cancel.pair])  # a fill before the cancel counts first
         if ack.state in _GONE:
-            self._forget(cancel.key)
+            self.forget(cancel.key)
 
-    def _forget(self, key: OrderKey) -> None:
+    def forget(self, key: OrderKey) -> None:
         """The exchange does not hold this order (rejected, cancelled, never arrived)."""
         try:
             book = self.book.cancelled(key)
         except KeyError:
             return
         if book != self.book:
-            self._books.save(book, self._clock(), self.book)
+            self._books.save(book, self.clock(), self.book)
             self._adopt(book)
 
     # ---- fills and reconciliation -----------------------------------------------------------
 
-    async def _collect_fills(self, pairs: list[str]) -> None:
+    async def collect_fills(self, pairs: list[str]) -> None:
         for pair in pairs:
             since = self.intents.last_fill_at(pair)
             for fill in await self.port.fills_since(pair, since):
@@ -288,7 +313,7 @@ class BotRunner:
                           strategy=self.spec.strategy, trade_id=fill.trade_id,
                           error=str(e))  # fmt: skip
                 return
-            self._books.save(book, self._clock(), self.book)
+            self._books.save(book, self.clock(), self.book)
             if _order_gone(book, intent.key):
                 self.intents.filled(intent.client_order_id)
         key = intent.key
@@ -297,43 +322,24 @@ class BotRunner:
                   side=fill.side.value, price=str(fill.price), amount=str(fill.amount))  # fmt: skip
         self._adopt(book)
 
-    async def reconcile(self) -> None:
-        """Make the book agree with the port: answer unsettled intents, apply missed fills, drop
-        orders the exchange no longer holds, re-send cancels still pending."""
-        for intent in self.intents.unsettled():
-            ack = await self.port.fetch_order_by_client_id(intent.pair, intent.client_order_id)
-            if ack is None:
-                self.intents.lost(intent.client_order_id)
-                self._forget(intent.key)
-            else:
-                self.intents.answered(ack)
-        await self._collect_fills(self._pairs())
-        for group in self.book.groups:
-            if not group.orders:
-                continue
-            held = {a.client_order_id for a in await self.port.open_orders(group.pair)}
-            for order in group.orders:
-                cid = self.intents.client_id(order.key)
-                if cid in held:
-                    if order.state is BookOrderState.CANCELLING:
-                        await self._cancel(Cancel(order.key, group.pair, "cancel re-sent"))
-                    continue
-                ack = await self.port.fetch_order_by_client_id(group.pair, cid)
-                if ack is None or ack.state in _GONE:
-                    self._forget(order.key)
-        self.needs_reconcile = False
+    async def reconcile(self) -> bool:
+        """Make the book agree with the port (bots/resume.py); False while an order's outcome
+        is unknown (looked up again next tick, nothing else sent meanwhile)."""
+        done = await reconcile_book(self)
+        self.needs_reconcile = not done
+        return done
 
     # ---- inputs and outputs ----------------------------------------------------------------
 
-    def _pairs(self) -> list[str]:
+    def pairs(self) -> list[str]:
         pairs = dict.fromkeys(self.spec.params.pairs)
         pairs.update(dict.fromkeys(g.pair for g in self.book.groups))
         return list(pairs)
 
     def _quotes(self) -> dict[str, Quote]:
         quotes: dict[str, Quote] = {}
-        for pair in self._pairs():
-            q, rules = self._md.quote(pair), self._rules(pair)
+        for pair in self.pairs():
+            q, rules = self.market_data.quote(pair), self._rules(pair)
             if q is None or rules is None or not q.bid or not q.ask:
                 continue
             quotes[pair] = Quote(q.bid, q.ask, rules)
@@ -341,7 +347,7 @@ class BotRunner:
 
     def snapshot(self) -> BotSnapshot:
         d = self.decision
-        now = self.last_tick_at if self.last_tick_at is not None else self._clock()
+        now = self.last_tick_at if self.last_tick_at is not None else self.clock()
         return BotSnapshot(
             strategy=self.spec.strategy,
             connection=self.spec.connection,
@@ -357,12 +363,14 @@ class BotRunner:
             last_tick_at=self.last_tick_at,
             last_error=self.last_error,
             prices=self._mids(),
+            orphan_orders=self.orphans,
+            hold_reason=self.hold_reason,
         )
 
     def _mids(self) -> dict[str, Decimal]:
         mids: dict[str, Decimal] = {}
-        for pair in self._pairs():
-            q = self._md.quote(pair)
+        for pair in self.pairs():
+            q = self.market_data.quote(pair)
             if q is not None and q.bid and q.ask:
                 mids[pair] = (q.bid + q.ask) / 2
         return mids

@@ -29,6 +29,11 @@ class RunnerSpec:
     paper_balance: Decimal | None = None
     #: longest client order id the exchange accepts (bots/intents.ID_LIMITS).
     id_limit: int = 32
+    #: live only: the connection's last report in this process is healthy and shows no
+    #: withdrawal permission (reconciler/bot_sync.py); checked again at the send site.
+    may_send: bool = False
+    #: why not, when `may_send` is False (shown in /status).
+    send_block: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,10 @@ class BotSnapshot:
     last_error: str
     #: The last mid price per pair the bot decided on (for charts); empty before the first quote.
     prices: Mapping[str, Decimal] = field(default_factory=dict)
+    #: open orders on the exchange with this bot's id prefix but no intent (never cancelled).
+    orphan_orders: tuple[str, ...] = ()
+    #: why the bot holds its buys itself (e.g. `insufficient_funds: ...`), "" when it does not.
+    hold_reason: str = ""
 
     def as_status(self) -> dict[str, Any]:
         """Plain JSON data for /status: money as exact decimal strings, times as epoch seconds."""
@@ -71,6 +80,8 @@ class BotSnapshot:
             "skipped": [_skip(s) for s in self.skipped],
             "last_tick_at": self.last_tick_at,
             "last_error": self.last_error,
+            "orphan_orders": list(self.orphan_orders),
+            "hold_reason": self.hold_reason,
         }
 
 

@@ -127,7 +127,7 @@ async def test_a_mode_change_is_another_runner_and_shutdown_waits_for_both(tmp_p
     assert sup.runners["BTC Bot"] is first
     assert first.spec.paper_balance == D(9)
 
-    live = RunnerSpec("BTC Bot", "MEXC Main", "live", PARAMS, "USDT")
+    live = RunnerSpec("BTC Bot", "MEXC Main", "live", PARAMS, "USDT", may_send=True)
     with pytest.raises(ValueError, match="live trading is not wired in"):
         sup.apply(live, BotGate.RUN)
     assert sup.runners["BTC Bot"] is first  # the paper bot keeps running
