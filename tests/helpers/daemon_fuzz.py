@@ -49,8 +49,11 @@ from tests.helpers.revision_fuzz import Base, write_case
 
 MAIN, FUTURES = "MEXC Spot Main", "KuCoin Futures Conservative"
 BOT, FUTURES_BOT = "BTC ETH New Groups", "Conservative Futures"
-#: Every canary of the corpus and of the base repository (a hit anywhere is a leak).
-CANARY_RE = re.compile(r"CANARY[A-Za-z0-9]*")
+#: Every canary of the corpus and of the base repository (a hit anywhere is a leak); exact
+#: patterns first, so a canary followed by other bytes (in SQLite pages) is still recognised.
+CANARY_RE = re.compile(
+    "|".join([r"CANARYfz\d{5}q7", *(re.escape(c) for c in CANARIES), r"CANARY[A-Za-z0-9]*"])
+)
 #: How long one case may take to be judged before it counts as a hang.
 JUDGE_TIMEOUT = 30.0
 #: Base + one mutation; `MUTABLE` are the files the corpus mutates.
@@ -114,6 +117,8 @@ class DaemonTable:
     loop_errors_total: int = 0
     exit_code: int | None = None
     restores: int = 0  # accepted revisions after which the base was restored and awaited
+    public_canaries: int = 0  # canaries accepted revisions made connection or strategy names
+    state_files: int = 0  # files of the state directory scanned after shutdown (SQLite, WAL)
     seconds: float = 0.0
     daemon_url: str = ""
 
@@ -143,6 +148,8 @@ class DaemonTable:
             "loop_errors_total": self.loop_errors_total,
             "exit_code": self.exit_code,
             "restores": self.restores,
+            "public_canaries": self.public_canaries,
+            "state_files": self.state_files,
             "seconds": round(self.seconds, 1),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
@@ -160,7 +167,9 @@ class DaemonTable:
             f"canaries carried {s['canaries_carried']} cases put their canary in the files read",
             f"while running    {s['judged_while_running']} cases came while both bots ran",
             f"crashes          {len(s['crashes'])}",
-            f"canary hits      {len(s['canary_hits'])}",
+            f"canary hits      {len(s['canary_hits'])}  (/status, /, /metrics, logs; after "
+            f"shutdown the whole log and {s['state_files']} state files; {s['public_canaries']} "
+            "canaries made names by accepted revisions are allowed where names show)",
             f"rejected but changed the daemon  {len(s['changed_by_rejected'])}",
             f"slowest case     #{idx} {kind}: {secs} s {s['slowest_message']}",
             f"log lines        {s['log_lines']} JSON lines, {s['bad_log_lines']} bad",
@@ -651,20 +660,29 @@ class _Fuzz:
         return outcome, status
 
     def _final_scan(self) -> None:
-        """The whole log once more (lines written between cases, at restores and shutdown)."""
+        """The whole log once more (lines written between cases, at restores and shutdown), and
+        the state directory (SQLite and its WAL) after the daemon stopped."""
         text = self.logs.text()
         self.table.log_lines = len(text.splitlines())
         self.table.bad_log_lines = check_log_lines(text)
+        self.table.public_canaries = len(self.public)
+        self._scan("final log scan", text)
+        state = self.run_.root / "state"
+        files = sorted(p for p in state.rglob("*") if p.is_file()) if state.is_dir() else []
+        self.table.state_files = len(files)
+        for path in files:
+            self._scan(f"state {path.name}", path.read_bytes().decode("latin-1"))
+
+    def _scan(self, where: str, text: str) -> None:
         for hit in sorted(set(CANARY_RE.findall(text))):
             if hit in CANARIES or hit not in self.public:
                 case = self.secret.get(hit, -1)
-                where = f"final log scan: {hit}"
                 owner = next((o for o in self.table.outcomes if o.index == case), None)
                 if owner is None:
-                    owner = CaseOutcome(case, "log", "crash", 0.0)
+                    owner = CaseOutcome(case, where, "crash", 0.0)
                     self.table.outcomes.append(owner)
-                if where not in owner.canary_hits:
-                    owner.canary_hits.append(where)
+                if f"{where}: {hit}" not in owner.canary_hits:
+                    owner.canary_hits.append(f"{where}: {hit}")
 
 
 def _all_running(shape: dict[str, Any]) -> bool:

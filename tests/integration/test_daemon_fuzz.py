@@ -3,9 +3,10 @@ fed one after another into the git work tree of ONE running daemon (real loader,
 SQLite, real HTTP; a fake connection tester), each forced with POST /reconcile and awaited. Every
 one is judged (never a crash, a hang or a traceback), the daemon stays alive, a rejected revision
 leaves the applied revision, connections and bots exactly as they were, and no canary appears in
-/status, /, /metrics or the JSON logs. benchmarks/daemon_fuzz.py prints the same table.
+/status, /, /metrics, the JSON logs or (after shutdown) the SQLite state.
+benchmarks/daemon_fuzz.py prints the same table.
 
-Also here: a bug the fuzz found, kept as a strict xfail until the loader is fixed (see its test).
+Also here: regression tests for two bugs the fuzz found (fixed in 585fb64).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ async def test_a_thousand_mutated_revisions_through_one_running_daemon(tmp_path:
     assert s["exit_code"] == 0
     assert s["bad_log_lines"] == 0, table.bad_log_lines[:3]
     assert s["log_lines"] > CASES  # the logs were captured (DEBUG: a line per pass at least)
+    assert s["state_files"] >= 1  # SQLite was scanned for canaries too, after shutdown
     # Every case met the running base (two bots running, two connections online), so "nothing
     # changed" is a claim about a live daemon; accepted ones were undone and awaited.
     assert s["judged_while_running"] == CASES
@@ -96,35 +98,32 @@ def test_the_fuzz_checks_notice_what_they_look_for() -> None:
     assert differences(same, comparable(_status("running", applied="def456")))
 
 
-# --- found by the fuzz -------------------------------------------------------------------------
+# --- found by the fuzz (fixed) --------------------------------------------------------------
 
 ALIAS_BOMB = "z0: &z0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"z{i}: &z{i} [{', '.join([f'*z{i - 1}'] * 10)}]\n" for i in range(1, 7)
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug (issue 8): the loader checks a file's bytes, then sops reads the file "
-    "again by path; a commit landing in between hands sops unchecked content (an alias bomb: "
-    "sops runs until its timeout, RSS past 1.5 GB in 25 s; the reconcile loop waits meanwhile)",
-)
-def test_bug_sops_decrypts_the_file_as_it_is_later_not_the_bytes_the_loader_checked(
+def test_sops_decrypts_the_bytes_the_loader_checked_not_the_file_as_it_is_later(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A valid revision is being loaded when the next commit lands: its connections.yaml (still
     sops-encrypted) gains an alias bomb, which the loader would refuse in milliseconds. The swap
     happens after the loader read and checked the file, just before sops runs — where a `git
-    pull` can land in the daemon (it then reads again, but only once sops gives up).
-    Fixed when sops decrypts the bytes that were checked (stdin), or the change is noticed:
-    the load then ends in well under a second, never as decrypt_timeout."""
+    pull` can land in the daemon. Found by the daemon-side fuzz: sops then ran until its timeout
+    (RSS past 1.5 GB in 25 s) while the reconcile loop waited; fixed in 585fb64 (sops decrypts
+    a private copy of the checked bytes). The load ends in well under a second, never as
+    decrypt_timeout (the daemon then notices the change and reads again)."""
     repo = tmp_path / "config"
     key, _ = write_config_repo(repo, valid_documents())
     target = repo / "connections.yaml"
     bomb = target.read_text() + ALIAS_BOMB
     original = sops.file_recipients
+    swapped: list[Path] = []
 
     def swap_then_recipients(document: Any) -> tuple[str, ...]:
+        swapped.append(target)
         tmp = repo / ".connections.yaml.tmp"
         tmp.write_text(bomb)
         tmp.replace(target)  # as git writes it: a rename
@@ -138,6 +137,8 @@ def test_bug_sops_decrypts_the_file_as_it_is_later_not_the_bytes_the_loader_chec
     except ConfigError as e:
         classes = tuple(e.error_classes)
     elapsed = time.monotonic() - started
+    assert swapped == [target]  # the file was replaced between the checks and sops
+    assert target.read_text() == bomb
     assert "decrypt_timeout" not in classes
     assert elapsed < 2.0, f"{elapsed:.1f} s ({classes})"
 
@@ -145,16 +146,11 @@ def test_bug_sops_decrypts_the_file_as_it_is_later_not_the_bytes_the_loader_chec
 SHORT_CANARY = "CANARYq8x"  # Go's yaml.v3 quotes values of up to 10 characters in full
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug (issue 8 item 5, sops side): sops's own parse errors quote a scalar of "
-    'the file (`cannot unmarshal !!str `…` into stores.Metadata`, `parsing time "…"`) and the '
-    "loader passes them on to the message (/status last_error, logs, validate)",
-)
 @pytest.mark.parametrize("where", ["lastmodified", "sops_scalar"])
-def test_bug_sops_parse_errors_echo_a_scalar_of_the_file(tmp_path: Path, where: str) -> None:
+def test_sops_parse_errors_do_not_echo_a_scalar_of_the_file(tmp_path: Path, where: str) -> None:
     """Found next to the fuzz (its corpus appends `sops: 1`, and the daemon's last_error read
-    "cannot unmarshal !!int `1`"): with a value in place of that 1, the value comes back."""
+    "cannot unmarshal !!int `1`"): a value in place of that 1 came back in the message (sops's
+    Go YAML errors quote it); fixed in 585fb64."""
     repo = tmp_path / "config"
     key, _ = write_config_repo(repo, valid_documents())
     if where == "lastmodified":  # the encrypted file's metadata, edited by hand
