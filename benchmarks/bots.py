@@ -80,10 +80,12 @@ class Sandbox(Proc):
             encoding="utf-8",
         )
         self.port = free_port()
+        others = ("--kucoin-port", "--kucoin-futures-port", "--binance-port", "--okx-port",
+                  "--bybit-port")  # fmt: skip
         argv = [sys.executable, "-m", "backfuture_daemon.cli", "sandbox", "--keys", str(keys),
-                "--mexc-port", str(self.port), "--kucoin-port", str(free_port()),
-                "--kucoin-futures-port", str(free_port()),
-                "--synthetic-markets", str(synthetic)]  # fmt: skip
+                "--mexc-port", str(self.port), "--synthetic-markets", str(synthetic)]  # fmt: skip
+        for flag in others:  # free ports: never the defaults another sandbox may hold
+            argv += [flag, str(free_port())]
         super().__init__(argv, work / "sandbox.log", dict(os.environ))
         self.url = f"http://127.0.0.1:{self.port}"
         try:
