@@ -235,6 +235,7 @@ def test_paper_bot_resumes_its_group_after_a_daemon_restart(
         assert first.wait(20) == 0
     finally:
         first.stop()
+    assert not [c for c in CANARIES if c in first.output()], "canary secret in the first log"
 
     second = start_daemon(repo, tmp_path, state_dir)
     try:
