@@ -47,6 +47,13 @@ class BookStore:
             ).fetchone()
             return str(row[0])
 
+    def exists(self) -> bool:
+        """Has this book ever been written (a header row)?"""
+        row = self.db.conn.execute(
+            "SELECT 1 FROM books WHERE strategy=? AND mode=?", (self.strategy, self.mode)
+        ).fetchone()
+        return row is not None
+
     def load(self) -> GroupBook:
         c = self.db.conn
         head = c.execute(

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from backfuture_daemon.bots.live_guard import orphans
+from backfuture_daemon.bots.live_rebuild import rebuild
 from backfuture_daemon.exchanges.port import OrderState
 from backfuture_daemon.logs import log_event
 from backfuture_daemon.strategy.groups import OrderState as BookOrderState
@@ -49,6 +50,9 @@ async def settle_intents(runner: BotRunner) -> bool:
 
 async def reconcile(runner: BotRunner) -> bool:
     """Make the book agree with the port; False when it must run again (an intent unsettled)."""
+    if runner.needs_rebuild:
+        await rebuild(runner)
+        runner.needs_rebuild = False
     if not await settle_intents(runner):
         return False
     await runner.collect_fills(runner.pairs())

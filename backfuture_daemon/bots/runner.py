@@ -75,6 +75,9 @@ class BotRunner:
         self.intents = IntentLog(db, spec.strategy, spec.mode, clock, limit=spec.id_limit,
                                  epoch=epoch)  # fmt: skip
         self.book: GroupBook = self._books.load()
+        #: a live bot without a book in SQLite rebuilds it from the exchange first
+        #: (bots/live_rebuild.py): a new state directory must not forget what rests there.
+        self.needs_rebuild = spec.mode == "live" and not self._books.exists()
         self.decision: Decision | None = None
         self.last_tick_at: float | None = None
         self.last_error = ""
@@ -182,6 +185,11 @@ class BotRunner:
                 await self.cancel(command)
         if filled_pairs:
             await self.collect_fills(sorted(filled_pairs))
+
+    def save_book(self, book: GroupBook, now: float) -> None:
+        """Write `book` whole (the rebuild) and take it as the bot's book."""
+        self._books.save(book, now)
+        self.book = book
 
     def _adopt(self, book: GroupBook) -> None:
         """Take `book` (already saved) as the bot's book; log the groups it closed."""

@@ -90,3 +90,6 @@ class ConnectionPort:
 
     async def balances(self) -> Mapping[str, Balance]:
         return await self._resolve().balances()
+
+    async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:
+        return await self._resolve().orders_since(pair, since)

@@ -224,6 +224,22 @@ class CcxtTrading(CcxtAdapter):
             self._cids[order_id] = str(cid)
         return str(cid) if cid else None
 
+    async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:
+        """Every order of the account on `pair`, open and done, created from `since` (as far
+        back as the exchange keeps history): what a rebuild after a lost state directory reads
+        (bots/live_rebuild.py). MEXC: allOrders; KuCoin: active + done lists (HF or classic)."""
+        start = max(int(since * 1000), 0) or None
+        if self.exchange == "mexc":
+            rows = list(await self._call(lambda: self._client.fetch_orders(pair, start, 1000)))
+        else:
+            rows = list(await self._call(lambda: self._client.fetch_open_orders(pair)))
+            rows += await self._call(lambda: self._client.fetch_closed_orders(pair, start, 100))
+        acks: dict[str, OrderAck] = {}
+        for r in rows:
+            ack = self._remember(_ack(r, pair, str(r.get("clientOrderId") or "")))
+            acks[ack.order_id] = ack
+        return tuple(sorted(acks.values(), key=lambda a: (a.timestamp or 0.0, a.order_id)))
+
     async def balances(self) -> Mapping[str, Balance]:
         raw = await self._call(self._client.fetch_balance)
         free, used = raw.get("free") or {}, raw.get("used") or {}

@@ -126,9 +126,10 @@ async def test_an_order_with_our_prefix_but_no_intent_is_reported_never_cancelle
 ) -> None:
     live.sandbox.set_market(PAIR, price=100.0)
     r = await live.runner("mexc")
-    stray = r.intents.prefix() + "g999b0n1"
-    await live.port().place(OrderRequest(PAIR, Side.BUY, OrderType.LIMIT, D("0.1"), stray, D(50)))
     await until(lambda: bool(r.book.groups) and len(r.book.groups[0].open_orders()) == 3, r)
+    stray = r.intents.prefix() + "g999b0n1"  # e.g. a second replica on the same key
+    await live.port().place(OrderRequest(PAIR, Side.BUY, OrderType.LIMIT, D("0.1"), stray, D(50)))
+    r = await live.runner()  # restarted on the same SQLite: reconciles first
     for _ in range(3):
         await live.tick(r)
     assert r.orphans == (stray,)
