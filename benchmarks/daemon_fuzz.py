@@ -7,6 +7,10 @@ the daemon is embedded with a fake connection tester, real sops, real SQLite, re
 
     .venv/bin/python benchmarks/daemon_fuzz.py [--cases 1000] [--seed 8] [--commit-every 10]
 
+`--stream` writes the cases back to back instead, without awaiting judgements (random file
+order and pauses of up to `--gap` seconds, a POST /reconcile now and then), and prints what the
+daemon did meanwhile (loads, slowest pass, /healthz, whether the base runs again afterwards).
+
 Exits 1 when any case crashed, hung, leaked a canary or changed the daemon while rejected.
 """
 
@@ -21,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.daemon_fuzz import CaseOutcome, run_daemon_fuzz
+from tests.helpers.daemon_fuzz import CaseOutcome, run_daemon_fuzz, stream_daemon_fuzz
 
 
 def main() -> int:
@@ -31,7 +35,18 @@ def main() -> int:
     parser.add_argument("--commit-every", type=int, default=10, help="0: never commit")
     parser.add_argument("--log-level", default="DEBUG", choices=["DEBUG", "INFO"])
     parser.add_argument("--verbose", action="store_true", help="a line per case")
+    parser.add_argument("--stream", action="store_true", help="back to back, no judgements")
+    parser.add_argument("--gap", type=float, default=0.02, help="--stream: longest pause (s)")
     args = parser.parse_args()
+    if args.stream:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = asyncio.run(
+                stream_daemon_fuzz(Path(tmp), cases=args.cases, seed=args.seed, gap=args.gap)
+            )
+        print(report.render())
+        healthy = report.slowest_pass < 5.0 and report.base_again_seconds is not None
+        clean = not (report.healthz_failures or report.bad_log_lines or report.canary_hits)
+        return 0 if healthy and clean and report.loop_errors_total == 0 else 1
 
     def progress(o: CaseOutcome) -> None:
         if args.verbose or o.crash or o.canary_hits or o.changed:

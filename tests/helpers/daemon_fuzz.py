@@ -12,6 +12,8 @@ first, and writing the next case while the forced pass reads would race it). Aft
 as they were; no canary in `/status`, `/`, `/metrics` or the logs (captured as the daemon's JSON
 lines, each of which must parse). An accepted revision may change things: the base is restored
 and awaited, so every case meets the same running daemon (two paper bots, two online connections).
+`stream_daemon_fuzz` writes the same corpus back to back instead, judging nothing, to race the
+daemon's reads (the sops swap fixed in 585fb64 stalled the loop for the sops timeout there).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from backfuture_daemon.configuration.revision import probe_revision
 from backfuture_daemon.daemon import Daemon
 from backfuture_daemon.logs import JsonFormatter, install_redaction
 from backfuture_daemon.reconciler.loop import Reconciler
-from backfuture_daemon.settings import load_settings
+from backfuture_daemon.settings import DaemonSettings, load_settings
 from tests.helpers.configrepo import CANARIES, kucoin_connection, mexc_connection, strategy
 from tests.helpers.desired import FakeTester
 from tests.helpers.processes import ConfigRepo, free_port
@@ -117,6 +119,7 @@ class DaemonTable:
     loop_errors_total: int = 0
     exit_code: int | None = None
     restores: int = 0  # accepted revisions after which the base was restored and awaited
+    slowest_pass: float = 0.0  # the longest reconcile pass of the run, in seconds
     public_canaries: int = 0  # canaries accepted revisions made connection or strategy names
     state_files: int = 0  # files of the state directory scanned after shutdown (SQLite, WAL)
     seconds: float = 0.0
@@ -148,6 +151,7 @@ class DaemonTable:
             "loop_errors_total": self.loop_errors_total,
             "exit_code": self.exit_code,
             "restores": self.restores,
+            "slowest_pass": round(self.slowest_pass, 3),
             "public_canaries": self.public_canaries,
             "state_files": self.state_files,
             "seconds": round(self.seconds, 1),
@@ -172,6 +176,7 @@ class DaemonTable:
             "canaries made names by accepted revisions are allowed where names show)",
             f"rejected but changed the daemon  {len(s['changed_by_rejected'])}",
             f"slowest case     #{idx} {kind}: {secs} s {s['slowest_message']}",
+            f"slowest pass     {s['slowest_pass']} s (any reconcile pass of the run)",
             f"log lines        {s['log_lines']} JSON lines, {s['bad_log_lines']} bad",
             f"loop errors      {s['loop_errors_total']}",
             f"daemon exit      {s['exit_code']}",
@@ -397,21 +402,23 @@ class ForcedPasses:
     """Counts the loop's forced passes (POST /reconcile, SIGHUP) as they start and end, so the
     harness knows when THE pass its request forced is over: a watcher-triggered pass may judge
     the same files first, and writing the next case while the forced one still reads would
-    race it. Observes the real `Reconciler.reconcile_once`; changes nothing it does."""
+    race it. Also times every pass (`slowest`: a stalled loop shows here, not on /healthz).
+    Observes the real `Reconciler.reconcile_once`; changes nothing it does."""
 
     def __init__(self, reconciler: Reconciler) -> None:
         self.started = 0
         self.done = 0
+        self.slowest = 0.0
         original = reconciler.reconcile_once
 
         async def counted(*, force: bool = False) -> Any:
-            if not force:
-                return await original(force=force)
-            self.started += 1
+            t0 = time.perf_counter()
+            self.started += force
             try:
                 return await original(force=force)
             finally:
-                self.done += 1
+                self.done += force
+                self.slowest = max(self.slowest, time.perf_counter() - t0)
 
         setattr(reconciler, "reconcile_once", counted)  # noqa: B010 (an instance attribute)
 
@@ -476,6 +483,20 @@ async def run_daemon_fuzz(
     return fuzz.table
 
 
+def daemon_settings(run: FuzzRun) -> DaemonSettings:
+    """Timers out of the way (an hour): only the harness's writes and requests drive passes."""
+    return load_settings(
+        config_path=run.repo.path,
+        state_dir=run.root / "state",
+        http="127.0.0.1:0",
+        resync_interval_seconds=3600,
+        recheck_interval_seconds=3600,
+        permanent_recheck_interval_seconds=3600,
+        bots_tick_seconds=1.0,
+        shutdown_grace_seconds=5,
+    )
+
+
 class _Fuzz:
     def __init__(
         self,
@@ -495,17 +516,7 @@ class _Fuzz:
 
     async def run(self, cases: int, seed: int) -> None:
         started = time.perf_counter()
-        settings = load_settings(
-            config_path=self.live,
-            state_dir=self.run_.root / "state",
-            http="127.0.0.1:0",
-            resync_interval_seconds=3600,
-            recheck_interval_seconds=3600,
-            permanent_recheck_interval_seconds=3600,
-            bots_tick_seconds=1.0,
-            shutdown_grace_seconds=5,
-        )
-        daemon = Daemon(settings, tester=FakeTester())
+        daemon = Daemon(daemon_settings(self.run_), tester=FakeTester())
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop), name="fuzz:daemon")
         try:
@@ -516,7 +527,10 @@ class _Fuzz:
             timeout = aiohttp.ClientTimeout(total=JUDGE_TIMEOUT)
             async with aiohttp.ClientSession(timeout=timeout) as session:
                 client = Client(session, daemon.url)
-                await self._cases(client, passes, task, cases, seed)
+                try:
+                    await self._cases(client, passes, task, cases, seed)
+                finally:
+                    self.table.slowest_pass = passes.slowest
                 _, metrics = await client.get_text("/metrics")
                 # -1 when the series is missing: the assertion then fails instead of passing.
                 errors = _metric(metrics, "backfuture_reconcile_errors_total")
@@ -706,3 +720,129 @@ def _public_canaries(status: dict[str, Any]) -> set[str]:
     names = [c["name"] for c in status["connections"]]
     names += [f"{b['strategy']} {b['connection']}" for b in status["bots"]]
     return {hit for n in names for hit in CANARY_RE.findall(n)}
+
+
+# --- streaming: revisions landing while the daemon reads -------------------------------------
+
+
+@dataclass
+class StreamReport:
+    """Cases written back to back (random file order and gaps, a POST /reconcile now and then),
+    without waiting for any judgement: what a busy repository does to a daemon mid-read."""
+
+    cases: int = 0
+    reloads: int = 0
+    errors_total: dict[str, int] = field(default_factory=dict)
+    healthz_failures: list[str] = field(default_factory=list)
+    slowest_healthz: float = 0.0
+    slowest_pass: float = 0.0  # the longest reconcile pass: a loop stalled by a read shows here
+    loop_errors_total: int = -1
+    base_again_seconds: float | None = None  # None: the base never ran as before again
+    exit_code: int | None = None
+    log_lines: int = 0
+    bad_log_lines: list[str] = field(default_factory=list)
+    canary_hits: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def render(self) -> str:
+        back = "never" if self.base_again_seconds is None else f"{self.base_again_seconds:.2f} s"
+        return "\n".join(
+            [
+                f"streamed cases   {self.cases}  ({self.seconds:.1f} s in all, one daemon)",
+                f"loads            {self.reloads} (the daemon coalesces what lands meanwhile)",
+                "  " + ", ".join(f"{k} {n}" for k, n in sorted(self.errors_total.items())),
+                f"/healthz         {len(self.healthz_failures)} failures, slowest "
+                f"{self.slowest_healthz:.3f} s",
+                f"slowest pass     {self.slowest_pass:.3f} s",
+                f"loop errors      {self.loop_errors_total}",
+                f"base runs again  after {back}",
+                f"log lines        {self.log_lines} JSON lines, {len(self.bad_log_lines)} bad",
+                f"canary hits      {len(self.canary_hits)} {self.canary_hits[:3]}",
+                f"daemon exit      {self.exit_code}",
+            ]
+        )
+
+
+_NAME_LINE = re.compile(r"^\s*(-\s*)?(name|connection)\s*:")
+
+
+def _named(case_dir: Path, canary: str) -> bool:
+    """The corpus put `canary` where a name goes: an accepted revision may show it (names are
+    public); whether it was accepted is unknown while streaming."""
+    for name in MUTABLE:
+        if _entry(case_dir / name)[0] == "file":
+            text = (case_dir / name).read_bytes().decode("utf-8", "replace")
+            if any(canary in ln and _NAME_LINE.match(ln) for ln in text.splitlines()):
+                return True
+    return False
+
+
+async def stream_daemon_fuzz(
+    root: Path, *, cases: int, seed: int = 8, gap: float = 0.02
+) -> StreamReport:
+    """Write `cases` mutated revisions into one running daemon's work tree back to back (a
+    random pause of up to `gap` seconds between them), then restore the base and await it."""
+    run = FuzzRun.create(root)
+    report = StreamReport()
+    started = time.perf_counter()
+    with sops_environment(run.repo.key_file, root), captured_logs(logging.DEBUG) as logs:
+        daemon = Daemon(daemon_settings(run), tester=FakeTester())
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop), name="fuzz:daemon-stream")
+        allowed: set[str] = set()
+        try:
+            await asyncio.wait_for(daemon.started.wait(), 30)
+            assert daemon.url is not None
+            assert daemon.reconciler is not None
+            passes = ForcedPasses(daemon.reconciler)
+            timeout = aiohttp.ClientTimeout(total=JUDGE_TIMEOUT)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                client = Client(session, daemon.url)
+                fuzz = _Fuzz(run, logs, 0, None)
+                base = await fuzz._await_base(client, passes, first=True)
+                assert base is not None, "the base revision never ran both bots online"
+                shape, count = running_shape(base), reloads(base)
+                rng = random.Random(seed)
+                for i in range(cases):
+                    case_dir, kind, canary = write_case(rng, i, run.base, root / "cases")
+                    if _named(case_dir, canary):
+                        allowed.add(canary)
+                    order = MUTABLE if rng.random() < 0.5 else tuple(reversed(MUTABLE))
+                    for name in order:
+                        place(case_dir, run.repo.path, name)
+                    shutil.rmtree(case_dir, ignore_errors=True)
+                    if rng.random() < 0.3:
+                        await client.reconcile()
+                    t0 = time.perf_counter()
+                    code, _ = await client.get_text("/healthz")
+                    took = time.perf_counter() - t0
+                    report.slowest_healthz = max(report.slowest_healthz, took)
+                    if code != 200 or task.done():
+                        report.healthz_failures.append(f"#{i} {kind}: {code}")
+                    report.cases += 1
+                    await asyncio.sleep(rng.random() * gap)
+                for name in MUTABLE:
+                    restore(run.base, run.repo.path, name)
+                t0 = time.perf_counter()
+                if await fuzz._await_base(client, passes, want=shape) is not None:
+                    report.base_again_seconds = time.perf_counter() - t0
+                status = await client.status()
+                report.reloads = reloads(status) - count
+                report.errors_total = dict(status["config"]["errors_total"])
+                texts = [json.dumps(status, ensure_ascii=False)]
+                texts += [(await client.get_text(p))[1] for p in ("/", "/metrics")]
+                errors = _metric(texts[-1], "backfuture_reconcile_errors_total")
+                report.loop_errors_total = -1 if errors is None else int(errors)
+                report.slowest_pass = passes.slowest
+        finally:
+            stop.set()
+            report.exit_code = await asyncio.wait_for(task, 60)
+        text = logs.text()
+    report.log_lines = len(text.splitlines())
+    report.bad_log_lines = check_log_lines(text)
+    for where, body in zip(("status", "page", "metrics", "logs"), [*texts, text], strict=True):
+        for hit in sorted(set(CANARY_RE.findall(body))):
+            if hit in CANARIES or hit not in allowed:
+                report.canary_hits.append(f"{where}: {hit}")
+    report.seconds = time.perf_counter() - started
+    return report
