@@ -124,6 +124,9 @@ GLOBAL_REDACTOR = Redactor()
 
 
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+#: An age *public* key (a recipient, bech32): it names who can decrypt, never a secret, and the
+#: "none of the age keys held" diagnosis is useless without it. Private keys start AGE-SECRET-KEY-.
+_AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
 
 
 def _looks_like_path(token: str) -> bool:
@@ -136,7 +139,7 @@ def _looks_like_path(token: str) -> bool:
 
 def _keep_object_ids(match: re.Match[str]) -> str:
     token = match.group(0)
-    if _OBJECT_ID.fullmatch(token) or _looks_like_path(token):
+    if _OBJECT_ID.fullmatch(token) or _AGE_RECIPIENT.fullmatch(token) or _looks_like_path(token):
         return token
     return REDACTED
 

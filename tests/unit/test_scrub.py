@@ -48,3 +48,12 @@ def test_redact_tree_covers_keys_values_and_nesting() -> None:
         "f": 1.5,
         "t": True,
     }
+
+
+def test_age_public_keys_stay_private_keys_go() -> None:
+    recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+    secret = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
+    text = f"none of the age keys held can decrypt: encrypted to {recipient}; held {secret}"
+    out = scrub_text(text)
+    assert recipient in out
+    assert secret not in out
