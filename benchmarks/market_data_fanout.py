@@ -100,6 +100,7 @@ def main() -> int:
     argv = [sys.executable, "-m", "backfuture_daemon.cli", "sandbox", "--keys", str(keys),
             "--mexc-port", str(ports["mexc"]), "--kucoin-port", str(ports["kucoin"]),
             "--kucoin-futures-port", str(ports["kucoinfutures"]),
+            "--binance-port", "0", "--okx-port", "0", "--bybit-port", "0",
             "--synthetic-markets", str(args.pairs)]  # fmt: skip
     sandbox = Proc(argv, work / "sandbox.log", dict(os.environ))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}

@@ -153,6 +153,9 @@ class SandboxProc(Proc):
             str(self.kucoin_port),
             "--kucoin-futures-port",
             str(self.kucoin_futures_port),
+            # The other venues on free ports too: their defaults (9301/9401/9501) would collide
+            # with a second sandbox on the machine (parallel tests, a demo left running).
+            *(arg for name in ("binance", "okx", "bybit") for arg in (f"--{name}-port", "0")),
         )
         super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
         try:

@@ -24,7 +24,11 @@ from tests.integration.conftest import Clients, default_keys
 pytestmark = pytest.mark.integration
 
 #: should a bad keys file ever be accepted, the server binds free ports instead of the defaults
-_FREE_PORTS = ("--mexc-port", "0", "--kucoin-port", "0", "--kucoin-futures-port", "0")
+_FREE_PORTS = tuple(
+    arg
+    for name in ("mexc", "kucoin", "kucoin-futures", "binance", "okx", "bybit")
+    for arg in (f"--{name}-port", "0")
+)
 _DEEP_LIST = "[" * 100_000 + "]" * 100_000
 _DEEP_OBJECT = '{"a":' * 5_000 + "1" + "}" * 5_000
 
