@@ -51,6 +51,11 @@ schema: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/probe_fanout.py
 	$(BIN)/python benchmarks/reconcile_latency.py
+	$(BIN)/python benchmarks/market_data_fanout.py
+	$(BIN)/python benchmarks/bots.py
+	$(BIN)/python benchmarks/hostile_revision.py
+	$(BIN)/python benchmarks/revision_fuzz.py
+	$(BIN)/python benchmarks/daemon_fuzz.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

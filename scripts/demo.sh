@@ -31,13 +31,13 @@ KEY_FILE="$(ls "$WORK"/*.age.key | head -1)"
 step "2. backfuture validate demo/config-repo   (decrypt with the new age key + validate)"
 SOPS_AGE_KEY_FILE="$KEY_FILE" "$BIN/backfuture" validate "$WORK/config-repo"
 
-step "3. backfuture sandbox --keys config/sandbox-keys.demo.yaml   (local MEXC + KuCoin)"
+step "3. backfuture sandbox --keys config/sandbox-keys.demo.yaml   (local MEXC, KuCoin, Binance, OKX, Bybit)"
 "$BIN/backfuture" sandbox --keys config/sandbox-keys.demo.yaml > "$WORK/sandbox.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   if "$BIN/python" - <<'PY' 2>/dev/null; then break; fi
 import socket, sys
-for port in (9101, 9201, 9202):
+for port in (9101, 9201, 9202, 9301, 9401, 9501):
     socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
 PY
   sleep 0.1
@@ -59,6 +59,7 @@ PY
 # error class and the paper bot of step 6, committed to a git repository like a real config repo.
 mkdir -p "$WORK/demo-config"
 cp config/connections.example.yaml config/demo-error-cases.yaml config/demo-paper-bot.yaml \
+  config/demo-more-exchanges.yaml \
   "$WORK/demo-config/"
 git -C "$WORK/demo-config" init -q
 git -C "$WORK/demo-config" add -A
