@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from backfuture_daemon.exchanges.probes import ConnectionTester
-from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.logs import configure_logging
+from backfuture_daemon.sandbox.server import Sandbox
 from tests.integration.connection_test_support import (
     LOOPBACK_POLICY,
     add_key,

@@ -26,8 +26,8 @@ from backfuture_daemon.configuration.loading import load_revision
 from backfuture_daemon.configuration.sops import SECRET_REGEX
 from backfuture_daemon.errors import ConfigError
 from backfuture_daemon.exchanges.probes import ConnectionTester
-from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.health import ConnectionStatus, StepStatus
+from backfuture_daemon.sandbox.server import Sandbox
 from tests.helpers.configrepo import mexc_connection, sops_env, write_config_repo
 from tests.integration.connection_test_support import (
     LOOPBACK_POLICY,
