@@ -62,7 +62,16 @@ def _key(conn: Connection, decrypt: bool) -> str:
     return "ENC[…] (not decrypted)" if not decrypt or value == PLACEHOLDER else mask(value)
 
 
-def _connection_dict(c: Connection, decrypt: bool, source: str) -> dict[str, Any]:
+def _users(state: DesiredState) -> dict[str, int]:
+    """Strategies per connection: 0 is an unused key (delete it on the exchange if it is old)."""
+    counts = {c.name: 0 for c in state.connections}
+    for s in state.strategies:
+        if s.connection in counts:
+            counts[s.connection] += 1
+    return counts
+
+
+def _connection_dict(c: Connection, decrypt: bool, source: str, users: int) -> dict[str, Any]:
     return {
         "name": c.name,
         "exchange": c.exchange.value,
@@ -71,6 +80,8 @@ def _connection_dict(c: Connection, decrypt: bool, source: str) -> dict[str, Any
         "passphrase": c.passphrase is not None,
         "endpoints": c.endpoints.model_dump(exclude_none=True) if c.endpoints else {},
         "suspend": c.suspend,
+        "strategies": users,
+        "unused": users == 0,
         "source": source,
     }
 
@@ -108,13 +119,16 @@ def _strategy_dict(s: Strategy, source: str) -> dict[str, Any]:
 
 def _valid_json(state: DesiredState, decrypt: bool) -> dict[str, Any]:
     r = state.revision
+    users = _users(state)
     return {
         "valid": True,
         "decrypted": decrypt,
         "revision": {"id": r.id, "commit": r.commit, "dirty": r.dirty, "digest": r.digest},
         "issues": [],
         "connections": [
-            _connection_dict(c, decrypt, state.sources.get(f"connections/{c.name}", ""))
+            _connection_dict(
+                c, decrypt, state.sources.get(f"connections/{c.name}", ""), users[c.name]
+            )
             for c in state.connections
         ],
         "strategies": [
@@ -177,6 +191,14 @@ def _valid_text(path: Path, state: DesiredState, decrypt: bool) -> str:
             f"      max funds {explain_sizing(s, z)} <= margin_limit {s.margin_limit:g} {s.quote}"
         )
         lines += ladder_view.render(ladder_view.strategy_ladder(s))
+    unused = [name for name, n in _users(state).items() if n == 0]
+    if unused:
+        lines.append(
+            "note: no strategy uses "
+            + ", ".join(f'"{name}"' for name in unused)
+            + ": an unused key is risk without benefit; delete it on the exchange and remove the"
+            " connection if it is old"
+        )
     if state.skipped:
         lines.append("skipped (not config documents): " + ", ".join(state.skipped))
     return "\n".join(lines)

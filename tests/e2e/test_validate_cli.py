@@ -333,3 +333,20 @@ def test_schema_command_prints_the_committed_schema(tmp_path: Path) -> None:
     proc = backfuture("schema", env=sops_env(None, tmp_path))
     assert proc.returncode == 0
     assert proc.stdout == (ROOT / "schemas" / "backfuture.schema.json").read_text()
+
+
+def test_an_unused_connection_is_noted(tmp_path: Path) -> None:
+    docs = valid_documents()
+    docs["strategies.yaml"]["strategies"] = [
+        s for s in docs["strategies.yaml"]["strategies"] if s["connection"] == "MEXC Spot Main"
+    ]
+    key_file, _ = write_config_repo(tmp_path / "repo", docs)
+    env = sops_env(key_file, tmp_path)
+    text = backfuture("validate", str(tmp_path / "repo"), env=env)
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert 'note: no strategy uses "KuCoin Futures Conservative"' in text.stdout
+    assert "MEXC Spot Main" not in text.stdout.split("note:")[1]
+    as_json = json.loads(backfuture("validate", "--json", str(tmp_path / "repo"), env=env).stdout)
+    unused = {c["name"]: (c["strategies"], c["unused"]) for c in as_json["connections"]}
+    assert unused["KuCoin Futures Conservative"] == (0, True)
+    assert unused["MEXC Spot Main"][1] is False
