@@ -102,6 +102,8 @@ class ConnectionReport:
     permissions: dict[str, bool | None] = field(default_factory=dict)
     ip_restricted: bool | None = None
     key_expiry_timestamp: float | None = None
+    #: when the key was created, where the exchange says (for "delete old, unused keys").
+    key_created_timestamp: float | None = None
     clock_skew_ms: float | None = None
     latency_ms: float | None = None
     checked_at: float | None = None
@@ -140,6 +142,7 @@ class ConnectionReport:
             "permissions": dict(self.permissions),
             "ip_restricted": self.ip_restricted,
             "key_expiry_timestamp": self.key_expiry_timestamp,
+            "key_created_timestamp": self.key_created_timestamp,
             "clock_skew_ms": self.clock_skew_ms,
             "latency_ms": self.latency_ms,
             "checked_at": self.checked_at,

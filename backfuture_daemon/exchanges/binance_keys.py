@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from backfuture_daemon.exchanges.port import KeyInfo
+from backfuture_daemon.exchanges.port import KeyInfo, epoch_seconds
 from backfuture_daemon.health import CheckStep, ErrorClass, StepStatus
 
 E = ErrorClass
@@ -69,6 +69,7 @@ def parse_api_restrictions(data: Mapping[str, Any], now_ms: float) -> BinanceKey
         scopes=tuple(scopes),
         transfer_scopes=tuple(f for f in TRANSFER_FLAGS if f in granted),
         ip_restricted=restricted,
+        created_at=epoch_seconds(data.get("createTime")),
     )
 
 

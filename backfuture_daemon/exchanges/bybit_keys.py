@@ -75,4 +75,14 @@ def parse_query_api(data: Mapping[str, Any], now_ms: float) -> KeyInfo:
             else f"the key has expired ({NO_IP_RULE}): create a new key bound to the server IPs"
         ),
         transfer_scopes=tuple(t for t in TRANSFER if t in pairs),
+        created_at=_iso_seconds(data.get("createdAt")),
     )
+
+
+def _iso_seconds(raw: object) -> float | None:
+    if not isinstance(raw, str) or not raw or raw.startswith("1970-"):
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

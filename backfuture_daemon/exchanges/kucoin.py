@@ -20,7 +20,7 @@ from backfuture_daemon.exchanges.ccxt_base import (
     split_list,
 )
 from backfuture_daemon.exchanges.clients import ClientSpec
-from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ServerTime
+from backfuture_daemon.exchanges.port import FuturesSupport, KeyInfo, ServerTime, epoch_seconds
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection, Endpoints
@@ -83,6 +83,7 @@ def parse_key_info(data: dict[str, Any]) -> KeyInfo:
             else ""
         ),
         transfer_scopes=tuple(p for p in perms if p.lower() in INNER_TRANSFER_PERMISSIONS),
+        created_at=epoch_seconds(data.get("createdAt")),
     )
 
 

@@ -60,6 +60,20 @@ class KeyInfo:
     #: withdrawal-related scopes that cannot move funds (MEXC SPOT_WITHDRAW_READ), named in the
     #: withdraw step's reason so the user sees they were looked at.
     withdraw_read_scopes: tuple[str, ...] = ()
+    #: Unix time the key was created, where the exchange reports it (Binance, KuCoin, Bybit):
+    #: old keys no strategy uses are the ones to delete.
+    created_at: float | None = None
+
+
+def epoch_seconds(raw: object) -> float | None:
+    """An exchange's creation time in epoch milliseconds (number or digits) -> seconds."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    try:
+        ms = float(raw)
+    except ValueError:
+        return None
+    return ms / 1000.0 if 1e11 < ms < 1e14 else None
 
 
 @dataclass(frozen=True, slots=True)

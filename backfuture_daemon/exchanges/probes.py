@@ -131,6 +131,7 @@ class ConnectionTester:
             permissions=permissions,
             ip_restricted=ip_restricted,
             key_expiry_timestamp=run.key_expiry,
+            key_created_timestamp=info.created_at if info is not None else None,
             clock_skew_ms=None if run.skew_ms is None else round(run.skew_ms, 1),
             latency_ms=None if run.latency_ms is None else round(run.latency_ms, 1),
             checked_at=checked_at,

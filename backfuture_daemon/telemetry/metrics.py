@@ -128,6 +128,12 @@ class _Families:
             "exchange does not say. " + _CACHED,
             labels=conn,
         )
+        self.key_created = GaugeMetricFamily(
+            PREFIX + "api_key_created_timestamp_seconds",
+            "Unix time when the API key was created, where the exchange reports it (Binance, "
+            "KuCoin, Bybit). " + _CACHED,
+            labels=conn,
+        )
         self.connection_strategies = GaugeMetricFamily(
             PREFIX + "connection_strategies",
             "Strategies in the running config that use this connection; 0 = an unused key "
@@ -249,6 +255,7 @@ class _Families:
             self.permission,
             self.ip_restricted,
             self.key_expiry,
+            self.key_created,
             self.connection_strategies,
             self.bot_enabled,
             self.bot_state,
@@ -304,6 +311,9 @@ class _Families:
                 self.permission.add_metric([*labels, p.value], 1.0 if has else 0.0)
         if report.ip_restricted is not None:
             self.ip_restricted.add_metric(labels, 1.0 if report.ip_restricted else 0.0)
+        created = report.key_created_timestamp
+        if created is not None and _finite(created):
+            self.key_created.add_metric(labels, created)
         expiry = report.key_expiry_timestamp
         if expiry is not None and _finite(expiry):
             self.key_expiry.add_metric(labels, expiry)

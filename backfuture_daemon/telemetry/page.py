@@ -107,6 +107,9 @@ def _connection_row(c: Mapping[str, Any], now: float) -> str:
     key = _e(report.get("key") or c.get("key") or "")
     if isinstance(expiry, int | float):
         key += f"<br><span class='muted'>expires {_when(expiry, now)}</span>"
+    created = report.get("key_created_timestamp")
+    if isinstance(created, int | float):
+        key += f"<br><span class='muted'>created {_when(created, now)}</span>"
     return (
         f'<tr class="connection" data-connection="{_e(c.get("name"))}">'
         f"<td><b>{_e(c.get('name'))}</b><br><span class='muted'>{_e(c.get('exchange'))}</span></td>"
