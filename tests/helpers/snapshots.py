@@ -58,6 +58,7 @@ def _online(name: str, exchange: str) -> ConnectionReport:
         permissions={"read": True, "trade": True, "futures": False, "withdraw": False},
         ip_restricted=True,
         key_expiry_timestamp=NOW + 80 * 86400,
+        key_created_timestamp=NOW - 200 * 86400,
         clock_skew_ms=-42.0,
         latency_ms=35.0,
         checked_at=NOW - 30,
