@@ -1,11 +1,12 @@
 """Crash test of the live order path: SIGKILL the daemon at random moments, restart it, and judge
 from the exchange's side that nothing was duplicated, lost or over-committed.
 
-Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--keep]
+Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--margin 100] [--keep]
 
 Real processes: the sandbox (`backfuture sandbox`, every venue on a free port; the MEXC venue is
 traded) and `backfuture run` on a git repo of SOPS-encrypted config with one live strategy
-(tests/helpers/paperbots.LADDER, margin_limit 100, bots tick every 0.2 s). Each run starts the
+(tests/helpers/paperbots.LADDER, margin_limit 100 or `--margin`: 40 cuts the 57.5 ladder, so the
+cap is what stops add 3; bots tick every 0.2 s). Each run starts the
 daemon on the same state directory, waits for the bot to run, checks the state the restart left
 (below), then moves the price along a random path across the adds and take profits, sometimes
 makes the sandbox withhold answers (`accept_then_timeout`: orders accepted, answer never sent;
@@ -100,8 +101,11 @@ class SandboxAll(Proc):
         return list(http(f"{self.url}/__sandbox/orders?api_key={API_KEY}")["orders"])
 
 
+MARGIN = {"limit": 100.0}
+
+
 def live_strategy() -> dict[str, Any]:
-    return {**paper_strategy(BOT, CONN), "mode": "live"}
+    return {**paper_strategy(BOT, CONN), "mode": "live", "margin_limit": MARGIN["limit"]}
 
 
 class Judge:
@@ -199,7 +203,10 @@ def price_now(sandbox: SandboxAll) -> float:
     return float(http(f"{sandbox.url}/__sandbox/market?symbol={PAIR}")["price"])
 
 
-def run(runs: int, seed: int, work: Path, out: Any = sys.stdout) -> list[dict[str, Any]]:
+def run(
+    runs: int, seed: int, work: Path, out: Any = sys.stdout, margin: float = 100.0
+) -> list[dict[str, Any]]:
+    MARGIN["limit"] = margin
     rng = random.Random(seed)
     sandbox = SandboxAll(work / "sandbox")
     rows: list[dict[str, Any]] = []
@@ -306,11 +313,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--margin", type=float, default=100.0, help="the strategy's margin_limit")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crash-kill-"))
     try:
-        rows = run(args.runs, args.seed, work)
+        rows = run(args.runs, args.seed, work, margin=args.margin)
         margin = Judge(work / "state").margin
         print(summary(rows, margin))
         return 0 if rows and all(r["ok"] for r in rows) else 1

@@ -1,8 +1,8 @@
-"""Rebuild a live bot's book from the exchange when SQLite holds none (a new state directory, a
-lost volume): the exchange is the truth, SQLite a cache. Orders and fills carrying the bot's
-client-id prefix (deterministic per strategy and connection: bots/live_guard.live_epoch) are
-replayed in time order through the same GroupBook operations the runner uses, and written back as
-intents and ledger fills. Called once by bots/resume.py before anything else for such a bot.
+"""Rebuild a live bot's book from the exchange when SQLite holds none (new or lost state directory):
+orders and fills carrying the bot's deterministic id prefix (bots/live_guard.live_epoch) are
+replayed in time order through the runner's GroupBook operations and written back as intents and
+ledger fills; with nothing visible, group ids start at the current minute (never reused). Called
+once by bots/resume.py, before anything else, for such a bot.
 """
 
 from __future__ import annotations
@@ -98,6 +98,10 @@ async def rebuild(runner: BotRunner) -> int:
                 fills.append((key, fill, fee))
     book = replay(orders, fills, runner.spec.params.sizing)
     now = runner.clock()
+    if not orders:
+        # Nothing visible (a new bot, or one idle beyond the exchange's order history): number
+        # groups from the minute, so ids of groups older than that history are never reused.
+        book = replace(book, next_group_id=max(book.next_group_id, int(now // 60)))
     with runner.intents.db.transaction():
         for key, ack in orders:
             kind = OrderType.LIMIT if ack.price else OrderType.MARKET
