@@ -1,4 +1,5 @@
-"""Suite-wide guards: every test starts with an empty redactor and leaks no asyncio task.
+"""Suite-wide guards: every test starts with an empty redactor and a default decimal context,
+and leaks no asyncio task.
 
 The redactor is process-global (the loader registers decrypted secrets; logging, /status and the
 CLI read it), so a canary registered by one test would make another test's "the loader registers
@@ -10,12 +11,22 @@ probe that outlives its owner in production.
 from __future__ import annotations
 
 import asyncio
+import decimal
 import inspect
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from backfuture_daemon.redaction import GLOBAL_REDACTOR
+
+
+@pytest.fixture(autouse=True)
+def _fresh_decimal_context() -> Iterator[None]:
+    # ccxt sets the thread's decimal context (ROUND_HALF_UP, Underflow trapped) when it formats
+    # a number; a test that ran ccxt must not change the arithmetic of the next one.
+    decimal.setcontext(decimal.Context())
+    yield
+    decimal.setcontext(decimal.Context())
 
 
 @pytest.fixture(autouse=True)
