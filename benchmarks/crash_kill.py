@@ -1,12 +1,14 @@
 """Crash test of the live order path: SIGKILL the daemon at random moments, restart it, and judge
 from the exchange's side that nothing was duplicated, lost or over-committed.
 
-Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--margin 100] [--keep]
+Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--margin 100] [--low 95]
+       [--keep]
 
 Real processes: the sandbox (`backfuture sandbox`, every venue on a free port; the MEXC venue is
 traded) and `backfuture run` on a git repo of SOPS-encrypted config with one live strategy
-(tests/helpers/paperbots.LADDER, margin_limit 100 or `--margin`: 40 cuts the 57.5 ladder, so the
-cap is what stops add 3; bots tick every 0.2 s). Each run starts the
+(tests/helpers/paperbots.LADDER, margin_limit 100 or `--margin`: 57.5 is the whole ladder, the
+least the config accepts, so the cap binds once add 3 rests; bots tick every 0.2 s). Prices move
+between `--low` (95; add 3 rests near 94.5) and 102. Each run starts the
 daemon on the same state directory, waits for the bot to run, checks the state the restart left
 (below), then moves the price along a random path across the adds and take profits, sometimes
 makes the sandbox withhold answers (`accept_then_timeout`: orders accepted, answer never sent;
@@ -101,7 +103,7 @@ class SandboxAll(Proc):
         return list(http(f"{self.url}/__sandbox/orders?api_key={API_KEY}")["orders"])
 
 
-MARGIN = {"limit": 100.0}
+MARGIN = {"limit": 100.0, "low": 95.0}
 
 
 def live_strategy() -> dict[str, Any]:
@@ -204,9 +206,14 @@ def price_now(sandbox: SandboxAll) -> float:
 
 
 def run(
-    runs: int, seed: int, work: Path, out: Any = sys.stdout, margin: float = 100.0
+    runs: int,
+    seed: int,
+    work: Path,
+    out: Any = sys.stdout,
+    margin: float = 100.0,
+    low: float = 95.0,
 ) -> list[dict[str, Any]]:
-    MARGIN["limit"] = margin
+    MARGIN["limit"], MARGIN["low"] = margin, low
     rng = random.Random(seed)
     sandbox = SandboxAll(work / "sandbox")
     rows: list[dict[str, Any]] = []
@@ -264,7 +271,7 @@ def trade_and_kill(
     path, t = [[0.0, p]], 0.0
     for _ in range(3):
         t += rng.uniform(0.5, 2.0)
-        path.append([t, round(rng.uniform(95.0, 102.0), 2)])
+        path.append([t, round(rng.uniform(MARGIN["low"], 102.0), 2)])
     set_market(sandbox.url, path=path)
     t0 = time.monotonic()
     max_ex = max_st = Decimal(0)
@@ -314,11 +321,12 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--margin", type=float, default=100.0, help="the strategy's margin_limit")
+    ap.add_argument("--low", type=float, default=95.0, help="lowest price of the random path")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crash-kill-"))
     try:
-        rows = run(args.runs, args.seed, work, margin=args.margin)
+        rows = run(args.runs, args.seed, work, margin=args.margin, low=args.low)
         margin = Judge(work / "state").margin
         print(summary(rows, margin))
         return 0 if rows and all(r["ok"] for r in rows) else 1
