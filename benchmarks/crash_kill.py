@@ -19,7 +19,8 @@ once more at the end), with the price held, it checks from the sandbox's audit:
   * lost fills: exchange fills of the bot's orders missing from its SQLite fill ledger once the
     restarted bot settled (must be 0), and exchange orders with no intent in SQLite (must be 0);
   * margin: the committed quote of the book the exchange shows (orders and fills with the bot's
-    prefix replayed, bots/live_rebuild.replay) and the one /status shows, never above the limit.
+    prefix replayed, bots/live_rebuild.replay) and the one /status shows, never above the limit;
+    after the restart settled, /status's committed quote equals the exchange's (q_diff).
 Prints one row per run and a summary; exits 1 if any check failed.
 """
 
@@ -227,7 +228,8 @@ def run(
         state = work / "state"
         judge = Judge(state)
         print(f"{'run':>3} {'kill_s':>6} {'fault':<20} {'unans':>5} {'orders':>6} {'dup':>3} "
-              f"{'lost':>4} {'noint':>5} {'max_ex_q':>9} {'max_st_q':>9} {'settle_s':>8} ok",
+              f"{'lost':>4} {'noint':>5} {'max_ex_q':>9} {'max_st_q':>9} {'q_diff':>7} "
+              f"{'settle_s':>8} ok",
               file=out, flush=True)  # fmt: skip
         pending: dict[str, Any] | None = None
         for i in range(runs + 1):
@@ -239,9 +241,16 @@ def run(
                 result, settle_s = settle(sandbox, judge)
                 if pending is not None:  # the checks of the previous run, after its restart
                     pending.update(result, settle_s=settle_s)
+                    # fills while the daemon was down count too; and after the restart the
+                    # bot's committed quote should equal the exchange's
+                    seen = judge.committed(sandbox.audit())
+                    pending["max_ex_q"] = max(pending["max_ex_q"], seen)
+                    entry = bot_entry(daemon) or {}
+                    pending["q_diff"] = Decimal(str(entry.get("committed_quote") or 0)) - seen
                     pending["ok"] = not (pending["dup"] or pending["lost"] or pending["no_intent"]
                                          or pending["max_ex_q"] > judge.margin
-                                         or pending["max_st_q"] > judge.margin)  # fmt: skip
+                                         or pending["max_st_q"] > judge.margin
+                                         or abs(pending["q_diff"]) > Decimal("0.01"))  # fmt: skip
                     rows.append(pending)
                     print(_row(pending), file=out, flush=True)
                 if i == runs:
@@ -300,7 +309,7 @@ def trade_and_kill(
 def _row(r: dict[str, Any]) -> str:
     return (f"{r['run']:>3} {r['kill_s']:>6.2f} {r['fault']:<20} {r['unans']:>5} {r['orders']:>6} "
             f"{r['dup']:>3} {r['lost']:>4} {r['no_intent']:>5} {r['max_ex_q']:>9.2f} "
-            f"{r['max_st_q']:>9.2f} {r['settle_s']:>8.2f} "
+            f"{r['max_st_q']:>9.2f} {r['q_diff']:>7.2f} {r['settle_s']:>8.2f} "
             f"{'yes' if r['ok'] else 'NO'}")  # fmt: skip
 
 
@@ -312,7 +321,9 @@ def summary(rows: list[dict[str, Any]], margin: Decimal) -> str:
             f"{sum(1 for r in rows if r['fault'] != 'none')}, max committed quote (exchange) "
             f"{max((r['max_ex_q'] for r in rows), default=0):.2f} / (status) "
             f"{max((r['max_st_q'] for r in rows), default=0):.2f} of margin {margin}; "
-            f"exchange orders {rows[-1]['orders'] if rows else 0}; "
+            f"exchange orders {rows[-1]['orders'] if rows else 0}; runs where /status and the "
+            f"exchange disagreed on committed quote after the restart "
+            f"{sum(1 for r in rows if abs(r['q_diff']) > Decimal('0.01'))}; "
             f"failed runs {sum(1 for r in rows if not r['ok'])}")  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import types
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ def test_three_sigkills_leave_nothing_duplicated_lost_or_over_committed(tmp_path
         assert r["no_intent"] == 0, out.getvalue()
         assert r["max_ex_q"] <= ck.Judge(tmp_path / "state").margin
         assert r["max_st_q"] <= ck.Judge(tmp_path / "state").margin
+        assert abs(r["q_diff"]) <= Decimal("0.01"), out.getvalue()  # /status == exchange
     assert rows[-1]["orders"] > 0  # the live bot did trade on the exchange
     logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("daemon-*.log"))
     assert "bot fill" in logs
