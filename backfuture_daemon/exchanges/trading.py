@@ -1,10 +1,10 @@
 """Live spot trading behind `TradingPort`, over one connection's signed ccxt client.
 
-Built with `trading_port(connection, ctx, markets)` by whoever runs live bots (the composition
-root); MEXC and KuCoin differ only in what `VENUES` lists (client-order-id length, account mode).
-Orders carry the caller's client order id, so a `place` whose answer was lost is found again with
-`fetch_order_by_client_id`. Every failure is raised as `OrderRejected` or `TradingUnavailable`
-(classify.trading_error), never as a ccxt exception; messages are short and redacted.
+Built by exchanges/live_ports.py (`trading_port`) for the live bots; MEXC and KuCoin differ only in
+`VENUES` (client-order-id length, HF/classic account read on first use). Orders carry the caller's
+client order id, so a lost answer is found again by it; fills and order history (a lost state
+directory's rebuild) name their client order id too. Failures leave as `OrderRejected` or
+`TradingUnavailable` (classify.trading_error), never as ccxt exceptions, short and redacted.
 """
 
 from __future__ import annotations
