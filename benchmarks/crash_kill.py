@@ -193,6 +193,27 @@ def settle(
     return result, time.monotonic() - t0
 
 
+def agreement(
+    sandbox: SandboxAll, daemon: DaemonProc, judge: Judge, timeout: float = 5.0
+) -> tuple[Decimal, Decimal]:
+    """(exchange-side committed quote, /status's minus it) once the bot is quiet: the two reads
+    are not atomic, so a reading counts only when /status did not change around the audit."""
+    t0 = time.monotonic()
+    while True:
+        before = _committed(daemon)
+        seen = judge.committed(sandbox.audit())
+        after = _committed(daemon)
+        diff = after - seen
+        if (before == after and abs(diff) <= Decimal("0.01")) or time.monotonic() - t0 > timeout:
+            return seen, diff
+        time.sleep(0.3)
+
+
+def _committed(daemon: DaemonProc) -> Decimal:
+    entry = bot_entry(daemon) or {}
+    return Decimal(str(entry.get("committed_quote") or 0))
+
+
 def bot_entry(daemon: DaemonProc) -> dict[str, Any] | None:
     return next((b for b in daemon.status().get("bots", []) if b["strategy"] == BOT), None)
 
@@ -243,10 +264,9 @@ def run(
                     pending.update(result, settle_s=settle_s)
                     # fills while the daemon was down count too; and after the restart the
                     # bot's committed quote should equal the exchange's
-                    seen = judge.committed(sandbox.audit())
+                    seen, diff = agreement(sandbox, daemon, judge)
                     pending["max_ex_q"] = max(pending["max_ex_q"], seen)
-                    entry = bot_entry(daemon) or {}
-                    pending["q_diff"] = Decimal(str(entry.get("committed_quote") or 0)) - seen
+                    pending["q_diff"] = diff
                     pending["ok"] = not (pending["dup"] or pending["lost"] or pending["no_intent"]
                                          or pending["max_ex_q"] > judge.margin
                                          or pending["max_st_q"] > judge.margin
