@@ -156,3 +156,40 @@ async def test_fills_while_the_bot_was_down_are_applied_once(live: LiveWorld) ->
     assert rows
     assert all(n == 1 for _, n in rows)
     ledger_matches_exchange(live, again, live.audit())
+
+
+class DiesOnSend:
+    """The process dies between committing an intent and sending it (the port is never called)."""
+
+    def __init__(self, port: Any) -> None:
+        self._port = port
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._port, name)
+
+    async def place(self, order: OrderRequest) -> Any:
+        raise SystemExit("killed between intent and send")
+
+
+async def test_death_between_intent_and_send_is_settled_by_lookup_then_re_decided(
+    live: LiveWorld,
+) -> None:
+    live.sandbox.set_market(PAIR, price=100.0)
+    r = await live.runner("mexc")
+    r.port = DiesOnSend(r.port)  # type: ignore[assignment]
+    with pytest.raises(SystemExit):
+        await r.tick()
+    (pending,) = r.intents.unsettled()
+    assert pending.state == "pending"
+    assert live.audit() == []
+
+    again = await live.runner()  # restarted on the same SQLite, inside the visibility window
+    again.visibility_window = 1.0
+    await live.tick(again)
+    assert live.audit() == []  # looked up, not found, nothing sent while the window runs
+    await asyncio.sleep(1.0)
+    await until(lambda: bool(live.audit()), again)
+    assert again.intents.intent(pending.client_order_id).state == "lost"  # type: ignore[union-attr]
+    ids = one_order_per_id(live)
+    assert pending.client_order_id not in ids
+    ledger_matches_exchange(live, again, live.audit())
