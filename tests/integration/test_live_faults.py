@@ -176,7 +176,7 @@ async def test_death_between_intent_and_send_is_settled_by_lookup_then_re_decide
 ) -> None:
     live.sandbox.set_market(PAIR, price=100.0)
     r = await live.runner("mexc")
-    r.port = DiesOnSend(r.port)  # type: ignore[assignment]
+    r.port = DiesOnSend(r.port)
     with pytest.raises(SystemExit):
         await r.tick()
     (pending,) = r.intents.unsettled()
