@@ -2,10 +2,11 @@
 from the exchange's side that nothing was duplicated, lost or over-committed.
 
 Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--margin 100] [--low 95]
-       [--keep]
+       [--exchange mexc|kucoin] [--keep]
 
-Real processes: the sandbox (`backfuture sandbox`, every venue on a free port; the MEXC venue is
-traded) and `backfuture run` on a git repo of SOPS-encrypted config with one live strategy
+Real processes: the sandbox (`backfuture sandbox`, every venue on a free port; MEXC spot traded, or
+KuCoin HF with `--exchange kucoin`) and `backfuture run` on a git repo of SOPS-encrypted config
+with one live strategy
 (tests/helpers/paperbots.LADDER, margin_limit 100 or `--margin`: 57.5 is the whole ladder, the
 least the config accepts, so the cap binds once add 3 rests; bots tick every 0.2 s). Prices move
 between `--low` (95; add 3 rests near 94.5) and 102. Each run starts the
@@ -64,6 +65,7 @@ from tests.helpers.processes import (  # noqa: E402
 
 CONN, BOT, PAIR = "MEXC Live", "BTC Live DCA", "BTC/USDT"
 API_KEY, API_SECRET = "mx0crashkill0000key", "crashkill-secret-0000-value"
+KC_KEY, KC_SECRET, KC_PASS = "6705crashkill0000key", "crashkill-kc-secret-0000", "crashkill-pass-00"
 TICK_ENV = {"BACKFUTURE_BOTS_TICK_SECONDS": "0.2"}
 FAULTS = ("none", "none", "accept_then_timeout", "drop_cancel_answer")
 STATES = {"filled": OrderState.FILLED, "canceled": OrderState.CANCELED}
@@ -72,18 +74,23 @@ STATES = {"filled": OrderState.FILLED, "canceled": OrderState.CANCELED}
 class SandboxAll(Proc):
     """`backfuture sandbox` with every venue on a free port (no clash with default ports)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, exchange: str = "mexc") -> None:
         import yaml
 
+        self.exchange = exchange
         workdir.mkdir(parents=True, exist_ok=True)
         keys = workdir / "sandbox-keys.yaml"
         key = {"exchange": "mexc", "api_key": API_KEY, "api_secret": API_SECRET,
                "permissions": MEXC_TRADE, "ip_whitelist": ["127.0.0.1"],
                "balances": {"USDT": 1000}}  # fmt: skip
-        keys.write_text(yaml.safe_dump({"keys": [key]}), encoding="utf-8")
-        self.mexc_port = free_port()
+        kc = {"exchange": "kucoin", "api_key": KC_KEY, "api_secret": KC_SECRET,
+              "passphrase": KC_PASS, "permissions": ["General", "Spot"], "hf": True,
+              "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
+        keys.write_text(yaml.safe_dump({"keys": [key, kc]}), encoding="utf-8")
+        self.mexc_port, self.kucoin_port, self.futures_port = free_port(), free_port(), free_port()
         argv = _cli("sandbox", "--keys", str(keys), "--mexc-port", str(self.mexc_port),
-                    "--kucoin-port", str(free_port()), "--kucoin-futures-port", str(free_port()),
+                    "--kucoin-port", str(self.kucoin_port),
+                    "--kucoin-futures-port", str(self.futures_port),
                     "--binance-port", str(free_port()), "--okx-port", str(free_port()),
                     "--bybit-port", str(free_port()))  # fmt: skip
         super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
@@ -97,11 +104,27 @@ class SandboxAll(Proc):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.mexc_port}"
 
+    @property
+    def venue_url(self) -> str:
+        """The traded venue (faults are per venue; market and audits are sandbox-wide)."""
+        port = self.kucoin_port if self.exchange == "kucoin" else self.mexc_port
+        return f"http://127.0.0.1:{port}"
+
     def faults(self, **faults: Any) -> None:
-        http(f"{self.url}/__sandbox/faults", "POST", faults)
+        http(f"{self.venue_url}/__sandbox/faults", "POST", faults)
 
     def audit(self) -> list[dict[str, Any]]:
-        return list(http(f"{self.url}/__sandbox/orders?api_key={API_KEY}")["orders"])
+        key = KC_KEY if self.exchange == "kucoin" else API_KEY
+        return list(http(f"{self.url}/__sandbox/orders?api_key={key}")["orders"])
+
+    def connection(self) -> dict[str, Any]:
+        """The config's connection to the traded venue (KuCoin: an HF account)."""
+        if self.exchange == "kucoin":
+            endpoints = {"spot": self.venue_url, "futures": f"http://127.0.0.1:{self.futures_port}"}
+            return {"name": CONN, "exchange": "kucoin", "api_key": KC_KEY, "api_secret": KC_SECRET,
+                    "passphrase": KC_PASS, "endpoints": endpoints}  # fmt: skip
+        return {"name": CONN, "exchange": "mexc", "api_key": API_KEY, "api_secret": API_SECRET,
+                "endpoints": {"spot": self.url}}  # fmt: skip
 
 
 MARGIN = {"limit": 100.0, "low": 95.0}
@@ -234,17 +257,17 @@ def run(
     out: Any = sys.stdout,
     margin: float = 100.0,
     low: float = 95.0,
+    exchange: str = "mexc",
 ) -> list[dict[str, Any]]:
     MARGIN["limit"], MARGIN["low"] = margin, low
     rng = random.Random(seed)
-    sandbox = SandboxAll(work / "sandbox")
+    sandbox = SandboxAll(work / "sandbox", exchange)
     rows: list[dict[str, Any]] = []
     try:
         set_market(sandbox.url, price=100.0)
         repo = ConfigRepo(work / "repo", {"main.yaml": {
             "version": 1, "policy": {"egress_ips": ["127.0.0.1"]},
-            "connections": [{"name": CONN, "exchange": "mexc", "api_key": API_KEY,
-                             "api_secret": API_SECRET, "endpoints": {"spot": sandbox.url}}],
+            "connections": [sandbox.connection()],
             "strategies": [live_strategy()]}})  # fmt: skip
         state = work / "state"
         judge = Judge(state)
@@ -353,11 +376,14 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--margin", type=float, default=100.0, help="the strategy's margin_limit")
     ap.add_argument("--low", type=float, default=95.0, help="lowest price of the random path")
+    ap.add_argument("--exchange", choices=("mexc", "kucoin"), default="mexc",
+                    help="the traded venue (kucoin: an HF account)")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crash-kill-"))
     try:
-        rows = run(args.runs, args.seed, work, margin=args.margin, low=args.low)
+        rows = run(args.runs, args.seed, work, margin=args.margin, low=args.low,
+                   exchange=args.exchange)  # fmt: skip
         margin = Judge(work / "state").margin
         print(summary(rows, margin))
         return 0 if rows and all(r["ok"] for r in rows) else 1
