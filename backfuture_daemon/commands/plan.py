@@ -44,6 +44,11 @@ MAX_STATUS_BYTES = 64 * 2**20
 _CLASSES = {c.value for c in ErrorClass}  # without --against nothing is compared, any salt will do
 
 
+def _error_class(value: object) -> ErrorClass | None:
+    """A /status value read back: an error class, or None for anything else (even a list)."""
+    return ErrorClass(value) if isinstance(value, str) and value in _CLASSES else None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, metavar="PATH", help="config directory or file")
     parser.add_argument(
@@ -274,7 +279,11 @@ def _report(c: dict[str, Any], where: str, name: str) -> ConnectionReport | None
         raise _bad(f"{where}.report", "expected an object")
     exchange = _text(c, where, "exchange", "")
     where = f"{where}.report"
-    classes = tuple(ErrorClass(x) for x in _list(r, where, "error_classes") if x in _CLASSES)
+    classes = tuple(
+        ErrorClass(x)
+        for x in _list(r, where, "error_classes")
+        if isinstance(x, str) and x in _CLASSES
+    )
     steps = []
     for i, s in enumerate(_list(r, where, "steps")):
         if not isinstance(s, dict):
@@ -284,7 +293,7 @@ def _report(c: dict[str, Any], where: str, name: str) -> ConnectionReport | None
                 _text(s, f"{where}.steps[{i}]", "name", ""),
                 _choice(StepStatus, s.get("status"), f"{where}.steps[{i}].status", "unknown"),
                 _text(s, f"{where}.steps[{i}]", "reason", ""),
-                ErrorClass(s["error_class"]) if s.get("error_class") in _CLASSES else None,
+                _error_class(s.get("error_class")),
             )
         )
     permissions = r.get("permissions") or {}

@@ -311,3 +311,12 @@ async def test_ladders_show_without_counting_as_changes() -> None:
     assert [s["name"] for s in out["strategies"]] == ["BTC Bot", "ETH Bot"]
     assert all(s["ladder_total"]["total_quote"] <= 100 for s in out["strategies"])
     assert KEY not in text + json.dumps(out)
+
+
+def test_a_list_where_an_error_class_belongs_is_no_crash() -> None:
+    # Found by hypothesis: `error_classes: [[]]` raised TypeError (unhashable list).
+    from backfuture_daemon.commands.plan import _error_class
+
+    assert _error_class([]) is None
+    assert _error_class({"a": 1}) is None
+    assert _error_class("withdraw_enabled") is not None
