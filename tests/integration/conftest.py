@@ -19,6 +19,7 @@ import aiohttp
 import ccxt.async_support as ccxt
 import pytest
 
+from backfuture_daemon.exchanges.market_data import MarketDataHub
 from backfuture_daemon.exchanges.probes import ConnectionTester
 from backfuture_daemon.sandbox import Sandbox, SandboxKey
 
@@ -231,3 +232,20 @@ async def tester() -> AsyncIterator[ConnectionTester]:
     t = ConnectionTester(timeout=2.0)
     yield t
     await t.close()
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[MarketDataHub]:
+    """A market-data hub with short timeouts, closed after the test."""
+    h = MarketDataHub(timeout=2.0)
+    try:
+        yield h
+    finally:
+        await h.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP session for hand-made requests, closed after the test."""
+    async with aiohttp.ClientSession() as session:
+        yield session

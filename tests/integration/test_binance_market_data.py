@@ -6,7 +6,6 @@ venue's Retry-After.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -15,49 +14,21 @@ from backfuture_daemon.configuration.models import Endpoints
 from backfuture_daemon.exchanges.market_data import MarketDataHub
 from backfuture_daemon.health import ErrorClass
 from backfuture_daemon.sandbox.control import parse_command
-from tests.integration.binance_support import BinanceVenue, binance_registered
+from tests.integration.binance_support import BinanceVenue
+from tests.integration.venue_support import assert_quoted, poll_twice, venue_fixture
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("binance_registered")]
-__all__ = ["binance_registered"]
+pytestmark = pytest.mark.integration
 TICKER, DEPTH, INFO = "/api/v3/ticker/24hr", "/api/v3/depth", "/api/v3/exchangeInfo"
-
-
-@pytest.fixture
-async def venue() -> AsyncIterator[BinanceVenue]:
-    v = BinanceVenue()
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[MarketDataHub]:
-    h = MarketDataHub(timeout=2.0)
-    yield h
-    await h.close()
+venue = venue_fixture(BinanceVenue)
 
 
 async def test_subscribers_share_one_poll_per_pair(venue: BinanceVenue, hub: MarketDataHub) -> None:
-    ep = Endpoints(spot=venue.url)
-    subs = [hub.subscribe("binance", ep, ("BTC/USDT", "ETH/USDT")[: 1 + i % 2]) for i in range(20)]
-    for tick in range(1, 3):
-        await hub.tick()
-        counts = venue.counts()
-        assert (counts[TICKER], counts[DEPTH]) == (2 * tick, 2 * tick), counts
+    subs, counts = await poll_twice(hub, venue, ("BTC/USDT", "ETH/USDT"), TICKER, DEPTH)
     assert set(counts) == {TICKER, DEPTH, INFO}, counts  # no key, no private call
     assert counts[INFO] == 1
     for sub in subs:
         for pair in sub.pairs:
-            quote, book = sub.quote(pair), sub.order_book(pair)
-            assert quote is not None
-            assert book is not None
-            assert quote.bid is not None
-            assert quote.ask is not None
-            assert quote.bid < quote.ask
-            assert book.bids[0][0] < book.asks[0][0]
-            assert sub.failure(pair) is None
+            assert_quoted(sub, pair)
 
 
 async def test_prices_follow_the_controlled_market(venue: BinanceVenue, hub: MarketDataHub) -> None:

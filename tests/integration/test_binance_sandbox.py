@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import ccxt
-import ccxt.async_support as ccxt_async
 import pytest
+from yarl import URL
 
 from backfuture_daemon.configuration.models import Endpoints
 from backfuture_daemon.exchanges.binance import client_spec
@@ -24,26 +23,11 @@ from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.health import ErrorClass as E
 from backfuture_daemon.sandbox.binance.signing import sign
 from backfuture_daemon.sandbox.keys import SandboxKey
-from tests.integration.binance_support import BinanceVenue, binance_registered, connection_for
+from tests.integration.binance_support import BinanceVenue
+from tests.integration.venue_support import venue_fixture
 
 pytestmark = pytest.mark.integration
-__all__ = ["binance_registered"]
-
-
-@pytest.fixture
-async def venue() -> AsyncIterator[BinanceVenue]:
-    v = BinanceVenue()
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+venue = venue_fixture(BinanceVenue)
 
 
 def now_ms() -> int:
@@ -66,7 +50,7 @@ async def call(
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     url = venue.url + path + (f"?{query}" if query else "")
     async with http.request(
-        method, aiohttp.client.URL(url, encoded=True), data=body or None, headers=headers
+        method, URL(url, encoded=True), data=body or None, headers=headers
     ) as r:
         text = await r.text()
         return r.status, json.loads(text) if r.content_type == "application/json" else text
@@ -167,28 +151,15 @@ async def test_order_test_validates_like_an_order(
 
 
 async def test_ccxt_reads_through_the_venue_and_minus_2015_needs_the_code(
-    venue: BinanceVenue, binance_registered: None
+    venue: BinanceVenue,
 ) -> None:
     """ccxt's own calls work unchanged; and a -2015 after a successful private call arrives as
     DDoSProtection (reference §C.2): only Binance's code says it is not a rate limit."""
     key = venue.add_key(permissions=("enableReading",))
-    base = venue.url
-    client = ccxt_async.binance(
-        {
-            "apiKey": key.api_key,
-            "secret": key.api_secret,
-            "enableRateLimit": False,
-            "timeout_on_exit": 0,
-            "urls": {
-                "api": {
-                    "public": f"{base}/api/v3",
-                    "private": f"{base}/api/v3",
-                    "sapi": f"{base}/sapi/v1",
-                }
-            },
-            "options": {"fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
-            "has": {"fetchCurrencies": False},
-        }
+    client = venue.ccxt_client(
+        key,
+        options={"fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
+        has={"fetchCurrencies": False},
     )
     try:
         await client.load_markets()
@@ -220,7 +191,7 @@ async def test_load_markets_makes_no_private_call_even_with_credentials(
     key = venue.add_key()
     factory = ClientFactory(2.0)
     client = factory(client_spec(Endpoints(spot=venue.url), futures=futures),
-                     connection_for(venue, key))  # fmt: skip
+                     venue.connection_for(key))  # fmt: skip
     try:
         await client.load_markets()
     finally:

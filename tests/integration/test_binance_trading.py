@@ -1,21 +1,16 @@
-"""Live spot trading on Binance behind TradingPort (exchanges/trading.py, registered with one
-VENUES line) against the sandbox venue's matching engine with real ccxt: place by client order id
-(Binance allows 36 characters), read back, list, cancel, balances, and each failure raised as
+"""Live spot trading on Binance behind TradingPort (exchanges/trading.py, Binance's VENUES entry)
+against the sandbox venue's matching engine with real ccxt: place by client order id (Binance
+allows 36 characters), read back, list, cancel, balances, and each failure raised as
 OrderRejected / TradingUnavailable with its class.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
 
-from backfuture_daemon.exchanges import binance, trading
-from backfuture_daemon.exchanges.ccxt_base import AdapterContext
-from backfuture_daemon.exchanges.clients import ClientFactory
-from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import (
     OrderRejected,
     OrderRequest,
@@ -25,61 +20,20 @@ from backfuture_daemon.exchanges.port import (
     TradingErrorClass,
     TradingUnavailable,
 )
-from backfuture_daemon.exchanges.trading import CcxtTrading, trading_port
-from tests.integration.binance_support import (
-    CANARY,
-    BinanceVenue,
-    binance_registered,
-    connection_for,
-)
+from backfuture_daemon.exchanges.trading import CcxtTrading
+from tests.integration.binance_support import CANARY, BinanceVenue
+from tests.integration.venue_support import cid, limit_buy, trading_ports, venue_fixture
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("binance_registered")]
-__all__ = ["binance_registered"]
+pytestmark = pytest.mark.integration
 T = TradingErrorClass
 Make = Callable[..., CcxtTrading]
-_ids = iter(range(10**6))
-
-
-def cid() -> str:
-    return f"bf{next(_ids):06d}t{int(time.time()) % 10**6:06d}"
-
-
-def limit_buy(price: str = "30000", amount: str = "0.001", client_id: str = "") -> OrderRequest:
-    return OrderRequest(
-        "BTC/USDT", Side.BUY, OrderType.LIMIT, Decimal(amount), client_id or cid(), Decimal(price)
-    )
+venue = venue_fixture(BinanceVenue)
 
 
 @pytest.fixture
-async def venue() -> AsyncIterator[BinanceVenue]:
-    v = BinanceVenue()
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
-
-
-@pytest.fixture
-async def make(venue: BinanceVenue, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Make]:
-    if "binance" not in trading.VENUES:  # the registration line for exchanges/trading.py
-        monkeypatch.setitem(trading.VENUES, "binance", trading.Venue(binance.client_spec, 36))
-    factory = ClientFactory(timeout=2.0)
-    markets = MarketCache(factory)
-    ctx = AdapterContext(make_client=factory, clock=time.time)
-    ports: list[CcxtTrading] = []
-
-    def build(**key_kwargs: object) -> CcxtTrading:
-        key = venue.add_key(**key_kwargs)  # type: ignore[arg-type]
-        port = trading_port(connection_for(venue, key), ctx, markets)
-        ports.append(port)
-        return port
-
-    yield build
-    for port in ports:
-        await port.close()
-    await markets.close()
-    await factory.close()
+async def make(venue: BinanceVenue) -> AsyncIterator[Make]:
+    async with trading_ports(venue) as build:
+        yield build
 
 
 async def test_place_read_list_cancel_by_client_id(make: Make) -> None:

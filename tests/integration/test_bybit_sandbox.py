@@ -7,12 +7,10 @@ only public calls. Hand-made requests use sandbox/bybit/signing.sign.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import ccxt
-import ccxt.async_support as ccxt_async
 import pytest
 from yarl import URL
 
@@ -22,26 +20,11 @@ from backfuture_daemon.exchanges.classify import classify_error
 from backfuture_daemon.health import ErrorClass as E
 from backfuture_daemon.sandbox.bybit.signing import sign
 from backfuture_daemon.sandbox.keys import SandboxKey
-from tests.integration.bybit_support import BybitVenue, bybit_registered
+from tests.integration.bybit_support import BybitVenue
+from tests.integration.venue_support import venue_fixture
 
-pytestmark = [pytest.mark.integration]
-__all__ = ["bybit_registered"]
-
-
-@pytest.fixture
-async def venue() -> AsyncIterator[BybitVenue]:
-    v = BybitVenue()
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+pytestmark = pytest.mark.integration
+venue = venue_fixture(BybitVenue)
 
 
 async def call(
@@ -208,14 +191,11 @@ async def test_uid_rate_limit_headers(http: aiohttp.ClientSession, venue: BybitV
         assert r.status == 200  # the UID limit leaves public endpoints alone
 
 
-async def test_ccxt_classes_vs_the_code_table(venue: BybitVenue, bybit_registered: None) -> None:
+async def test_ccxt_classes_vs_the_code_table(venue: BybitVenue) -> None:
     """ccxt's classes for 10016 (ExchangeError) and 10010 (PermissionDenied) would read as
     unknown_error and no_trade_permission; Bybit's retCode decides (exchanges/bybit_codes.py)."""
     key = venue.add_key(ip_whitelist=("10.9.8.7",))
-    client = ccxt_async.bybit(
-        {"apiKey": key.api_key, "secret": key.api_secret, "enableRateLimit": False,
-         "timeout_on_exit": 0, "urls": {"api": client_spec(Endpoints(spot=venue.url)).urls}}
-    )  # fmt: skip
+    client = venue.ccxt_client(key)
     try:
         with pytest.raises(ccxt.PermissionDenied) as denied:
             await client.privateGetV5AccountWalletBalance({"accountType": "UNIFIED"})
@@ -245,11 +225,7 @@ async def test_ccxt_classes_vs_the_code_table(venue: BybitVenue, bybit_registere
 async def test_ccxt_loads_markets_public_only_and_reads_quotes(venue: BybitVenue) -> None:
     key = venue.add_key()
     spec = client_spec(Endpoints(spot=venue.url))
-    client = ccxt_async.bybit(
-        {"apiKey": key.api_key, "secret": key.api_secret, "enableRateLimit": False,
-         "timeout_on_exit": 0, "urls": {"api": spec.urls}, "options": dict(spec.options),
-         "has": dict(spec.has)}
-    )  # fmt: skip
+    client = venue.ccxt_client(key, options=dict(spec.options), has=dict(spec.has))
     try:
         markets = await client.load_markets()
         assert venue.counts() == {"/v5/market/instruments-info": 3}, venue.counts()

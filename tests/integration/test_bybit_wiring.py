@@ -1,29 +1,24 @@
 """Bybit in the shared sandbox wiring: the keys file (Bybit `Group.Permission` pairs, no
-passphrase, expiry allowed) and `Sandbox` serving the Bybit venue on its own port (`--bybit-port`).
-Until keys.py and server.py carry their registration lines (see the Bybit report), these tests
-pin today's refusal instead; with the lines applied they run the real wiring end to end.
+passphrase, expiry allowed) and `Sandbox` serving the Bybit venue on its own port (`--bybit-port`),
+end to end through the connection test.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from pydantic import SecretStr
 
-from backfuture_daemon.configuration.models import Policy
+from backfuture_daemon.configuration.models import Connection, Endpoints, Policy
 from backfuture_daemon.errors import ConfigError
 from backfuture_daemon.exchanges.probes import ConnectionTester
 from backfuture_daemon.health import ConnectionStatus
-from backfuture_daemon.sandbox import keys, server
+from backfuture_daemon.sandbox import keys
 from backfuture_daemon.sandbox.bybit import gateway
 from backfuture_daemon.sandbox.server import Sandbox
-from tests.integration.bybit_support import CANARY, bybit_registered, make_connection
+from tests.integration.bybit_support import CANARY
 from tests.integration.connection_test_support import strategy
 
-pytestmark = [pytest.mark.integration]
-__all__ = ["bybit_registered"]
-WIRED = "bybit" in server.VENUES and "bybit" in keys.EXCHANGES
+pytestmark = pytest.mark.integration
 
 ENTRY = {
     "exchange": "bybit",
@@ -35,10 +30,7 @@ ENTRY = {
 
 
 def test_keys_file_entry() -> None:
-    if "bybit" not in keys.EXCHANGES:
-        with pytest.raises(ConfigError):
-            keys.parse_key(ENTRY)
-        return
+    assert "bybit" in keys.EXCHANGES
     assert keys.SCOPES["bybit"] == gateway.PERMISSIONS
     key = keys.parse_key(ENTRY)
     assert key.permissions == frozenset(ENTRY["permissions"])
@@ -52,21 +44,15 @@ def test_keys_file_entry() -> None:
     assert keys.parse_key({**ENTRY, "expires_in_days": 5}).expires_in_days == 5.0
 
 
-@pytest.mark.usefixtures("bybit_registered")
 async def test_sandbox_serves_bybit_on_its_port() -> None:
-    if not WIRED:
-        with pytest.raises(ValueError, match="unknown sandbox exchange"):
-            Sandbox().faults("bybit")
-        return
-    ports: dict[str, Any] = {"bybit_port": 0}  # a keyword server.py gains with its lines
-    async with Sandbox([keys.parse_key(ENTRY)], **ports) as sb:
+    async with Sandbox([keys.parse_key(ENTRY)], bybit_port=0) as sb:
         assert sb.faults("bybit") is not sb.faults("mexc")
-        conn = make_connection(
+        conn = Connection(
             name="Bybit Wired",
             exchange="bybit",
             api_key=SecretStr(str(ENTRY["api_key"])),
             api_secret=SecretStr(str(ENTRY["api_secret"])),
-            endpoints=sb.endpoints("bybit"),
+            endpoints=Endpoints(**sb.endpoints("bybit")),
         )
         tester = ConnectionTester(timeout=2.0)
         try:

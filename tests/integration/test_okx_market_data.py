@@ -6,62 +6,29 @@ rate-limited poll classified by OKX's code (50011) without inventing a Retry-Aft
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from backfuture_daemon.configuration.models import Endpoints
 from backfuture_daemon.exchanges.market_data import MarketDataHub
 from backfuture_daemon.health import ErrorClass as E
-from tests.integration.okx_support import OkxVenue, okx_registered
+from tests.integration.okx_support import OkxVenue
+from tests.integration.venue_support import assert_quoted, poll_twice, venue_fixture
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("okx_registered")]
-__all__ = ["okx_registered"]
+pytestmark = pytest.mark.integration
 TICKER, BOOKS = "/api/v5/market/ticker", "/api/v5/market/books"
 PUBLIC = {TICKER, BOOKS, "/api/v5/public/instruments"}
-
-
-@pytest.fixture
-async def venue() -> AsyncIterator[OkxVenue]:
-    v = OkxVenue()
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[MarketDataHub]:
-    h = MarketDataHub(timeout=2.0)
-    try:
-        yield h
-    finally:
-        await h.close()
+venue = venue_fixture(OkxVenue)
 
 
 async def test_twenty_subscribers_two_pairs_cost_two_tickers_and_two_books_per_tick(
     venue: OkxVenue, hub: MarketDataHub
 ) -> None:
-    ep = Endpoints(spot=venue.url)
-    pairs = ("BTC/USDT", "ETH/USDT")
-    subs = [hub.subscribe("okx", ep, pairs[: 1 + i % 2]) for i in range(20)]
-    for tick in range(1, 3):
-        await hub.tick()
-        counts = venue.counts()
-        assert (counts[TICKER], counts[BOOKS]) == (2 * tick, 2 * tick), counts
+    subs, counts = await poll_twice(hub, venue, ("BTC/USDT", "ETH/USDT"), TICKER, BOOKS)
     assert set(counts) <= PUBLIC, counts  # no key, no private call
     for sub in subs:
         for pair in sub.pairs:
-            quote, book = sub.quote(pair), sub.order_book(pair)
-            assert quote is not None
-            assert book is not None
-            assert quote.bid is not None
-            assert quote.ask is not None
-            assert quote.bid < quote.ask
+            book = assert_quoted(sub, pair)
             assert 0 < len(book.bids) <= 20
-            assert book.bids[0][0] < book.asks[0][0]
-            assert sub.failure(pair) is None
 
 
 async def test_rate_limited_poll_is_classified_by_okx_code(

@@ -1,8 +1,6 @@
-"""OKX through the shared wiring, once the registration lines from the OKX report are applied
-to the shared files (config model, keys file, `Sandbox(okx_port=...)`): a keys file with OKX
-keys (perm values, passphrase, acct_lv), validated Connections that require a passphrase, the
-connection test against the full Sandbox, and the OKX port's admin fault route. Skipped, with the
-reason, until then; tests/integration/okx_support.py covers the same venue meanwhile.
+"""OKX through the shared wiring (config model, keys file, `Sandbox(okx_port=...)`): a keys file
+with OKX keys (perm values, passphrase, acct_lv), validated Connections that require a
+passphrase, the connection test against the full Sandbox, and the OKX port's admin fault route.
 """
 
 from __future__ import annotations
@@ -14,13 +12,7 @@ import aiohttp
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from backfuture_daemon.configuration.models import (
-    Connection,
-    Endpoints,
-    ExchangeName,
-    Market,
-    Policy,
-)
+from backfuture_daemon.configuration.models import Connection, Endpoints, Market, Policy
 from backfuture_daemon.errors import ConfigError
 from backfuture_daemon.exchanges.probes import ConnectionTester
 from backfuture_daemon.health import ConnectionStatus
@@ -29,15 +21,7 @@ from backfuture_daemon.sandbox import keys as sandbox_keys
 from backfuture_daemon.sandbox import server
 from tests.integration.connection_test_support import strategy
 
-REGISTERED = (
-    "okx" in server.VENUES
-    and "okx" in sandbox_keys.EXCHANGES
-    and "okx" in {e.value for e in ExchangeName}
-)
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not REGISTERED, reason="OKX registration lines not yet in shared files"),
-]
+pytestmark = pytest.mark.integration
 SECRET = "CANARY-okx-registered-secret"
 KEYS = f"""
 keys:

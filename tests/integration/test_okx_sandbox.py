@@ -9,39 +9,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import ccxt
-import ccxt.async_support as ccxt_async
 import pytest
+from yarl import URL
 
 from backfuture_daemon.exchanges.classify import classify_error
 from backfuture_daemon.health import ErrorClass as E
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.okx.signing import iso_timestamp, sign
-from tests.integration.okx_support import OkxVenue, okx_registered
+from tests.integration.okx_support import OkxVenue
+from tests.integration.venue_support import venue_fixture
 
 pytestmark = pytest.mark.integration
-__all__ = ["okx_registered"]
 BALANCE = "/api/v5/account/balance"
-
-
-@pytest.fixture
-async def venue() -> AsyncIterator[OkxVenue]:
-    v = OkxVenue()
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+venue = venue_fixture(OkxVenue)
 
 
 def stamp(offset_ms: int = 0) -> str:
@@ -70,7 +54,7 @@ async def call(
     method: str = "GET",
 ) -> tuple[int, Any]:
     """Send exactly these bytes (no re-encoding)."""
-    url = aiohttp.client.URL(venue.url + target, encoded=True)
+    url = URL(venue.url + target, encoded=True)
     async with http.request(method, url, headers=hdrs) as r:
         text = await r.text()
         return r.status, json.loads(text) if r.content_type == "application/json" else text
@@ -149,7 +133,7 @@ async def test_account_config_fields(http: aiohttp.ClientSession, venue: OkxVenu
     key = venue.add_key(
         permissions=("trade", "withdraw", "read_only"),
         ip_whitelist=("127.0.0.1", "203.0.113.10"),
-        account_level="3",
+        acct_lv=3,
         note="bot key",
     )
     target = "/api/v5/account/config"
@@ -163,10 +147,7 @@ async def test_account_config_fields(http: aiohttp.ClientSession, venue: OkxVenu
 
 
 async def test_ccxt_loads_markets_publicly_and_reads_market_data(venue: OkxVenue) -> None:
-    client = ccxt_async.okx(
-        {"enableRateLimit": False, "timeout_on_exit": 0, "urls": {"api": {"rest": venue.url}},
-         "options": {"fetchMarkets": {"types": ["spot", "swap"]}}}
-    )  # fmt: skip
+    client = venue.ccxt_client(options={"fetchMarkets": {"types": ["spot", "swap"]}})
     client.has["fetchCurrencies"] = False
     try:
         markets = await client.load_markets()
@@ -191,14 +172,10 @@ async def test_ccxt_loads_markets_publicly_and_reads_market_data(venue: OkxVenue
 
 
 async def test_ccxt_class_misleads_for_50120_and_50119_the_code_decides(
-    venue: OkxVenue, okx_registered: None
+    venue: OkxVenue,
 ) -> None:
     trade_only = venue.add_key(permissions=("trade",))
-    client = ccxt_async.okx(
-        {"apiKey": trade_only.api_key, "secret": trade_only.api_secret,
-         "password": trade_only.passphrase, "enableRateLimit": False, "timeout_on_exit": 0,
-         "urls": {"api": {"rest": venue.url}}}
-    )  # fmt: skip
+    client = venue.ccxt_client(trade_only)
     try:
         with pytest.raises(ccxt.ExchangeError) as caught:
             await client.privateGetAccountBalance()

@@ -13,35 +13,22 @@ from typing import Any
 
 import aiohttp
 import ccxt
-import ccxt.async_support as ccxt_async
 import pytest
 
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.okx.signing import iso_timestamp, sign
 from tests.integration.okx_support import OkxVenue
+from tests.integration.venue_support import venue_fixture
 
 pytestmark = pytest.mark.integration
 ORDER = "/api/v5/trade/order"
-
-
-@pytest.fixture
-async def venue() -> AsyncIterator[OkxVenue]:
-    v = OkxVenue()
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
+venue = venue_fixture(OkxVenue)
 
 
 @pytest.fixture
 async def client(venue: OkxVenue) -> AsyncIterator[Any]:
     key = venue.add_key()
-    ex = ccxt_async.okx(
-        {"apiKey": key.api_key, "secret": key.api_secret, "password": key.passphrase,
-         "enableRateLimit": False, "timeout_on_exit": 0, "urls": {"api": {"rest": venue.url}},
-         "options": {"fetchMarkets": {"types": ["spot"]}}}
-    )  # fmt: skip
+    ex = venue.ccxt_client(key, options={"fetchMarkets": {"types": ["spot"]}})
     ex.has["fetchCurrencies"] = False
     await ex.load_markets()
     try:

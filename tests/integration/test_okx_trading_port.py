@@ -1,86 +1,42 @@
 """Live spot trading on OKX behind the same TradingPort as MEXC and KuCoin
-(exchanges/trading.py with OKX's one VENUES entry, applied by the fixture): place by client order
-id, read back, list, cancel, balances, an idempotent re-place, and every failure raised as
-OrderRejected / TradingUnavailable with its class — through real ccxt against the OKX venue.
+(exchanges/trading.py with OKX's one VENUES entry, applied by `make` until that file carries
+it): place by client order id, read back, list, cancel, balances, an idempotent re-place, and
+every failure raised as OrderRejected / TradingUnavailable with its class — through real ccxt
+against the OKX venue.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
-from backfuture_daemon.exchanges.ccxt_base import AdapterContext
-from backfuture_daemon.exchanges.clients import ClientFactory
-from backfuture_daemon.exchanges.markets import MarketCache
+from backfuture_daemon.exchanges import okx, trading
 from backfuture_daemon.exchanges.port import (
     OrderRejected,
-    OrderRequest,
     OrderState,
-    OrderType,
-    Side,
     TradingErrorClass,
     TradingUnavailable,
 )
-from backfuture_daemon.exchanges.trading import CcxtTrading, trading_port
-from tests.integration.okx_support import (
-    CANARY,
-    OkxVenue,
-    connection_for,
-    okx_registered,
-    okx_trading_registered,
-)
+from backfuture_daemon.exchanges.trading import CcxtTrading
+from tests.integration.okx_support import CANARY, OkxVenue
+from tests.integration.venue_support import cid, limit_buy, trading_ports, venue_fixture
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("okx_trading_registered")]
-__all__ = ["okx_registered", "okx_trading_registered"]
+pytestmark = pytest.mark.integration
 T = TradingErrorClass
 Make = Callable[..., CcxtTrading]
-_ids = iter(range(10**6))
-
-
-def cid() -> str:
-    """Bot-style ids, alphanumeric as OKX requires (no '-' or '_')."""
-    return f"bf{next(_ids):06d}t{int(time.time()) % 10**6:06d}"
-
-
-def limit_buy(price: str = "30000", amount: str = "0.001", client_id: str = "") -> OrderRequest:
-    return OrderRequest(
-        "BTC/USDT", Side.BUY, OrderType.LIMIT, Decimal(amount), client_id or cid(), Decimal(price)
-    )
+venue = venue_fixture(OkxVenue)
 
 
 @pytest.fixture
-async def venue() -> AsyncIterator[OkxVenue]:
-    v = OkxVenue()
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
-
-
-@pytest.fixture
-async def make(venue: OkxVenue) -> AsyncIterator[Make]:
-    factory = ClientFactory(timeout=2.0)
-    markets = MarketCache(factory)
-    ctx = AdapterContext(make_client=factory, clock=time.time)
-    ports: list[CcxtTrading] = []
-
-    def build(**key: Any) -> CcxtTrading:
-        port = trading_port(connection_for(venue, venue.add_key(**key)), ctx, markets)
-        ports.append(port)
-        return port
-
-    try:
+async def make(venue: OkxVenue, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Make]:
+    # OKX's line in exchanges/trading.py VENUES (clOrdId up to 32) is not in that file yet (it
+    # belongs to the live-bot work); a no-op once it is.
+    if "okx" not in trading.VENUES:
+        monkeypatch.setitem(trading.VENUES, "okx", trading.Venue(okx.client_spec, 32))
+    async with trading_ports(venue) as build:
         yield build
-    finally:
-        for port in ports:
-            await port.close()
-        await markets.close()
-        await factory.close()
 
 
 async def test_place_read_list_cancel_and_balances(make: Make) -> None:

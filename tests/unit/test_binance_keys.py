@@ -4,6 +4,7 @@ yes/no"; and Binance's code table (reference §1.2, §1.4, §1.5, §C)."""
 
 from __future__ import annotations
 
+import ccxt
 import pytest
 
 from backfuture_daemon.exchanges import classify
@@ -105,15 +106,12 @@ def test_ip_step_says_what_binance_shows() -> None:
         ('{"code":-1121,"msg":"Invalid symbol."}', E.PAIR_NOT_TRADABLE),
     ],
 )  # fmt: skip
-def test_code_beats_ccxt_class(monkeypatch: pytest.MonkeyPatch, body: str, expected: E) -> None:
+def test_code_beats_ccxt_class(body: str, expected: E) -> None:
     """ccxt classes these as DDoSProtection / ExchangeError / AuthenticationError depending
-    on URL and history (§C.1, §C.2); the table decides. A DDoSProtection -2015 is not a rate
-    limit, an ExchangeError -1003 is."""
-    import ccxt
-
-    monkeypatch.setitem(classify.CODES, "binance", CODES)
-    for ccxt_id, family in FAMILY.items():
-        monkeypatch.setitem(classify.FAMILY, ccxt_id, family)
+    on URL and history (§C.1, §C.2); Binance's table (registered in classify) decides. A
+    DDoSProtection -2015 is not a rate limit, an ExchangeError -1003 is."""
+    assert classify.CODES["binance"] is CODES
+    assert all(classify.FAMILY[ccxt_id] == family for ccxt_id, family in FAMILY.items())
     for cls in (ccxt.DDoSProtection, ccxt.ExchangeError, ccxt.AuthenticationError):
         c = classify.classify_error(cls(f"binance {body}"), "binanceusdm")
         assert c.error_class is expected
