@@ -51,6 +51,7 @@ class BotsWiring:
             clock=clock,
             interval=interval,
             release=self._release,
+            on_round=self._on_round,
             live_port=self._live_port,
         )
         self._state: DesiredState | None = None
@@ -85,6 +86,10 @@ class BotsWiring:
     def _release(self, feed: MarketDataPort) -> None:
         if isinstance(feed, MarketSubscription):
             feed.close()
+
+    def _on_round(self, feed: MarketDataPort, listener: Callable[[], None]) -> None:
+        if isinstance(feed, MarketSubscription):
+            feed.on_round(listener)
 
     # ---- following the reconcile loop ---------------------------------------------------------
 

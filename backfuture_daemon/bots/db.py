@@ -9,6 +9,7 @@ refused.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,7 +158,9 @@ class Database:
     """One sqlite3 connection in autocommit mode, used from the event loop thread only.
 
     Writes are a few rows each; `transaction()` groups them (BEGIN IMMEDIATE … COMMIT), and a
-    committed write is durable against a process crash (WAL, synchronous=NORMAL)."""
+    committed write is durable against a process crash (WAL, synchronous=NORMAL). A transaction
+    belongs to the asyncio task that opened it: another task's write while it is open (someone
+    held it across an await that suspended) raises instead of joining it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -167,6 +170,7 @@ class Database:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
+        self._owner: object = None
         try:
             self._migrate()
         except BaseException:
@@ -197,8 +201,14 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Commit on success, roll back on any exception. Nested use joins the outer one."""
+        """Commit on success, roll back on any exception. Nested use (same task) joins the
+        outer one."""
         if self._depth:
+            if _task() is not self._owner:
+                raise RuntimeError(
+                    f"{self.path}: a write from another task while a transaction is open "
+                    "(held across an await); not joined"
+                )
             self._depth += 1
             try:
                 yield self.conn
@@ -206,15 +216,19 @@ class Database:
                 self._depth -= 1
             return
         self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
+        self._depth, self._owner = 1, _task()
         try:
             yield self.conn
         except BaseException:
-            self._depth = 0
+            self._depth, self._owner = 0, None
             self.conn.execute("ROLLBACK")
             raise
-        self._depth = 0
+        self._depth, self._owner = 0, None
         self.conn.execute("COMMIT")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (at shutdown), so a copy of one file is complete."""
@@ -222,3 +236,11 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _task() -> object:
+    """The running asyncio task, or None outside an event loop (start-up, tools)."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None

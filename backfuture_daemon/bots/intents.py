@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -142,15 +143,22 @@ class IntentLog:
         self.write(key, order)
         return await self.send(port, order)
 
-    async def send(self, port: TradingPort, order: OrderRequest) -> OrderAck:
+    async def send(
+        self, port: TradingPort, order: OrderRequest, *, in_process: bool = False
+    ) -> OrderAck:
         """Send an intent already written (`write`, e.g. in the runner's book transaction) and
-        record the answer; raises as `submit` does."""
+        record the answer; raises as `submit` does.
+
+        `in_process`: the port keeps its ledger in this database and never suspends (the paper
+        exchange): its writes and the answer share one commit. The intent itself must already
+        be committed: it never rides in the same transaction as its send."""
         try:
-            ack = await port.place(order)
+            with self.db.transaction() if in_process else nullcontext():
+                ack = await port.place(order)
+                self.answered(ack)
         except (OrderRejected, TradingUnavailable) as e:
             self.failed(order.client_order_id, e)
             raise
-        self.answered(ack)
         return ack
 
     def record_fill(self, fill: Fill) -> bool:

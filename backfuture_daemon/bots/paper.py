@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from typing import ClassVar
 
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.paper_sim import (
@@ -51,7 +52,10 @@ class PaperExchange:
 
     Placing with a client order id already known returns that order (placing is idempotent, so a
     runner that retries after a crash never doubles an order). Every call first settles resting
-    orders against the latest book, so the first call after a restart settles what was crossed."""
+    orders against the latest book, so the first call after a restart settles what was crossed.
+    No call suspends (`in_process`): the runner may commit a call's writes with its own."""
+
+    in_process: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 from backfuture_daemon.strategy.orders import Skip
@@ -62,7 +62,8 @@ class BotSnapshot:
     hold_reason: str = ""
 
     def as_status(self) -> dict[str, Any]:
-        """Plain JSON data for /status: money as exact decimal strings, times as epoch seconds."""
+        """Plain JSON data for /status: quote totals and amounts as exact decimal strings, prices
+        to PRICE_DIGITS significant digits (display only), times as epoch seconds."""
         return {
             "strategy": self.strategy,
             "connection": self.connection,
@@ -85,8 +86,26 @@ class BotSnapshot:
         }
 
 
+#: significant digits a price keeps in /status: a VWAP or an average is a quotient and can carry
+#: 28 digits of noise; the book keeps them, the display does not.
+PRICE_DIGITS = 12
+_PRICE_CONTEXT = Context(prec=PRICE_DIGITS, rounding=ROUND_HALF_EVEN)
+
+
 def _money(x: Decimal | None) -> str | None:
-    return None if x is None else str(x)
+    return None if x is None else _price(x)
+
+
+def _price(x: Decimal) -> str:
+    """`x` to at most PRICE_DIGITS significant digits, without trailing zeros or an exponent
+    (`100.0245364451413178949061231` -> `100.024536445`; `100` stays `100`)."""
+    if not x.is_finite() or len(x.as_tuple().digits) <= PRICE_DIGITS:
+        return str(x)
+    rounded = _PRICE_CONTEXT.plus(x).normalize(_PRICE_CONTEXT)
+    exponent = rounded.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:  # 1.2E+5 -> 120000
+        rounded = rounded.quantize(Decimal(1))
+    return f"{rounded:f}"
 
 
 def _group(g: GroupStatus, last_price: Decimal | None) -> dict[str, Any]:
@@ -104,7 +123,7 @@ def _group(g: GroupStatus, last_price: Decimal | None) -> dict[str, Any]:
         "recovery_reason": g.recovery_reason,
         "recovery_since": g.recovery_since,
         "recovery_overdue": g.recovery_overdue,
-        "add_prices": [str(p) for p in g.add_prices],
+        "add_prices": [_price(p) for p in g.add_prices],
         "last_price": _money(last_price),
     }
 

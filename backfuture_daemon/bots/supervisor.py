@@ -35,13 +35,16 @@ class BotSupervisor:
         interval: float = 1.0,
         live_port: Callable[[RunnerSpec], TradingPort] | None = None,
         release: Callable[[MarketDataPort], None] | None = None,
+        on_round: Callable[[MarketDataPort, Callable[[], None]], None] | None = None,
         slippage_cap: Decimal = Decimal("0.05"),
     ) -> None:
         """`market_data(spec)` gives the bot its quotes (a MarketDataHub subscription); `release`
-        is called with it when the bot is forgotten or replaced (to close the subscription)."""
+        is called with it when the bot is forgotten or replaced (to close the subscription);
+        `on_round(feed, listener)` registers a runner to be poked when the feed's next round of
+        prices lands (so a price crossing is acted on before the runner's interval is over)."""
         self._db, self._md, self._rules, self._clock = db, market_data, rules, clock
         self._interval, self._live_port, self._cap = interval, live_port, slippage_cap
-        self._release = release
+        self._release, self._on_round = release, on_round
         self._feeds: dict[str, MarketDataPort] = {}
         self._runners: dict[str, BotRunner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -75,6 +78,8 @@ class BotSupervisor:
             if old_feed is not None and self._release is not None:
                 self._release(old_feed)
             runner = self._runners[spec.strategy] = new
+            if self._on_round is not None:
+                self._on_round(md, new.poke)
         else:
             runner.spec = spec
             runner.set_gate(gate)

@@ -6,7 +6,9 @@ bot (or paper exchange) calls `hub.subscribe(exchange, endpoints, pairs)` and re
 `MarketSubscription`, a `MarketDataPort`. Polls use credential-free ccxt clients (fetch_ticker,
 fetch_order_book limit 20) on markets from the shared MarketCache. Failures are classified with
 classify.py and exposed per pair (`failure()`), never raised into callers; the last good snapshot
-stays readable with its timestamp. A Retry-After pauses that endpoint's polls.
+stays readable with its timestamp. A Retry-After pauses that endpoint's polls. When a round has
+landed, each subscription of a polled endpoint calls its `on_round` listeners (the bot runners
+wake on fresh prices instead of waiting out their interval); `rounds` counts the rounds.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class _Endpoint:
     client: Any | None = None
     #: monotonic time before which the venue asked us not to call (Retry-After).
     paused_until: float = 0.0
+    #: MarketRules per pair, valid while `client.markets` is `rules_of` (a reload replaces it).
+    rules: dict[str, MarketRules | None] = field(default_factory=dict)
+    rules_of: object = None
+    subscriptions: list[MarketSubscription] = field(default_factory=list)
 
 
 class MarketSubscription:
@@ -65,6 +71,7 @@ class MarketSubscription:
         self._key = key
         self.pairs = pairs
         self._open = True
+        self._listeners: list[Callable[[], None]] = []
 
     def _feed(self, pair: str) -> _Feed | None:
         endpoint = self._hub._endpoints.get(self._key)
@@ -84,19 +91,44 @@ class MarketSubscription:
 
     def rules(self, pair: str) -> MarketRules | None:
         """The pair's price tick, amount step, minimums and fees from the loaded markets; None
-        until the endpoint's markets are loaded (the bots wait) or when the market is unknown."""
+        until the endpoint's markets are loaded (the bots wait) or when the market is unknown.
+        Built once per (endpoint, pair) and kept until the markets are reloaded."""
         endpoint = self._hub._endpoints.get(self._key)
         client = endpoint.client if endpoint is not None else None
         markets = getattr(client, "markets", None) if client is not None else None
-        market = markets.get(pair) if isinstance(markets, dict) else None
-        if not isinstance(market, dict):
+        if endpoint is None or not isinstance(markets, dict):
             return None
-        return rules_from_market(market, int(getattr(client, "precisionMode", TICK_SIZE)))
+        if endpoint.rules_of is not markets:
+            endpoint.rules, endpoint.rules_of = {}, markets
+        if pair in endpoint.rules:
+            return endpoint.rules[pair]
+        market = markets.get(pair)
+        rules = (
+            rules_from_market(market, int(getattr(client, "precisionMode", TICK_SIZE)))
+            if isinstance(market, dict)
+            else None
+        )
+        endpoint.rules[pair] = rules
+        return rules
+
+    def on_round(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` (synchronously, it must not block) each time a round of this
+        subscription's endpoint has landed, until `close()`."""
+        if self._open:
+            self._listeners.append(listener)
+
+    def _landed(self) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener()
+            except Exception as e:  # one bad listener must not stop the polls of all
+                log.warning("market data round listener failed: %s", repr(e)[:200])
 
     def close(self) -> None:
         if self._open:
             self._open = False
-            self._hub._release(self._key, self.pairs)
+            self._listeners.clear()
+            self._hub._release(self._key, self)
 
 
 class MarketDataHub:
@@ -127,6 +159,8 @@ class MarketDataHub:
         self._limit = asyncio.Semaphore(max_concurrency)
         self._endpoints: dict[EndpointKey, _Endpoint] = {}
         self.ticks = 0
+        #: rounds completed (every poll of the round answered or failed); listeners told.
+        self.rounds = 0
         self.requests = 0  # ticker + order-book calls issued, for tests and benchmarks
 
     def subscribe(
@@ -139,13 +173,17 @@ class MarketDataHub:
         wanted = tuple(dict.fromkeys(pairs))
         for pair in wanted:
             endpoint.feeds.setdefault(pair, _Feed()).subscribers += 1
-        return MarketSubscription(self, key, wanted)
+        subscription = MarketSubscription(self, key, wanted)
+        endpoint.subscriptions.append(subscription)
+        return subscription
 
-    def _release(self, key: EndpointKey, pairs: tuple[str, ...]) -> None:
+    def _release(self, key: EndpointKey, subscription: MarketSubscription) -> None:
         endpoint = self._endpoints.get(key)
         if endpoint is None:
             return
-        for pair in pairs:
+        with contextlib.suppress(ValueError):
+            endpoint.subscriptions.remove(subscription)
+        for pair in subscription.pairs:
             feed = endpoint.feeds.get(pair)
             if feed is not None:
                 feed.subscribers -= 1
@@ -168,14 +206,20 @@ class MarketDataHub:
         await self._drop_unused()
         now = self._monotonic()
         polls: list[Coroutine[Any, Any, None]] = []
+        polled: list[_Endpoint] = []
         for endpoint in self._endpoints.values():
             if endpoint.paused_until > now:
                 continue
             client = await self._client(endpoint)
             if client is None:
                 continue
+            polled.append(endpoint)
             polls.extend(self._poll(endpoint, client, pair) for pair in endpoint.feeds)
         await asyncio.gather(*polls)
+        self.rounds += 1
+        for endpoint in polled:
+            for subscription in tuple(endpoint.subscriptions):
+                subscription._landed()
 
     async def _client(self, endpoint: _Endpoint) -> Any | None:
         """The endpoint's public client with markets attached; None (failure recorded) when

@@ -1,8 +1,10 @@
 """bots/db.py: a v1 state file (lifecycle only) migrates to v2 in place, rows kept; transactions
-roll back whole; every trading table carries strategy and a checked mode."""
+roll back whole and belong to the task that opened them; every trading table carries strategy
+and a checked mode."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -55,4 +57,33 @@ def test_mode_is_checked(tmp_path: Path) -> None:
     db = Database.in_dir(tmp_path)
     with pytest.raises(sqlite3.IntegrityError):
         db.conn.execute("INSERT INTO paper_balances VALUES ('S', 'demo', 'USDT', '1', '0')")
+    db.close()
+
+
+async def test_another_tasks_write_never_joins_an_open_transaction(tmp_path: Path) -> None:
+    """A transaction held across an await that suspends must not swallow another bot's writes
+    (they would commit or roll back with it): that write raises instead."""
+    db = Database.in_dir(tmp_path)
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO meta VALUES ('a', '1')")
+            held.set()
+            await release.wait()
+
+    async def other() -> None:
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO meta VALUES ('b', '2')")
+
+    task = asyncio.create_task(holder())
+    await held.wait()
+    with pytest.raises(RuntimeError, match="another task"):
+        await other()
+    release.set()
+    await task
+    assert [r[0] for r in db.conn.execute("SELECT key FROM meta")] == ["a"]
+    with db.transaction(), db.transaction() as conn:  # the same task nests and joins
+        conn.execute("INSERT INTO meta VALUES ('c', '3')")
+    assert db.conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 2
     db.close()

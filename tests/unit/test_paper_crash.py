@@ -42,7 +42,7 @@ PARAMS = DcaParams(
 SPEC = RunnerSpec("Crashy", "C", "paper", PARAMS, "USDT")
 PATH = [100, 100, 99, 98.5, 98, 97, 96, 97, 99, 101, 102, 100, 98, 99, 101, 103, 103]
 #: commits the whole path makes without a crash, once the bot is built.
-COMMITS = 67
+COMMITS = 51
 
 
 class Killed(BaseException):
