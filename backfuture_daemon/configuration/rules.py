@@ -250,6 +250,28 @@ def unsafe_secret_issues(
     return out
 
 
+#: Exchanges whose live order path (exchanges/trading.py VENUES, crash-tested) exists, spot only.
+#: A live strategy elsewhere is refused here rather than started without a way to trade.
+LIVE_SPOT_EXCHANGES: frozenset[str] = frozenset({"mexc", "kucoin", "binance"})
+
+
+def check_live(s: Strategy, conn: Connection) -> str | None:
+    """Why `mode: live` cannot run for this strategy in this version; None when it can."""
+    if s.mode.value != "live":
+        return None
+    if s.market is Market.FUTURES:
+        return (
+            "live trading on futures is not available in this version; use mode: paper "
+            "(futures connections are still tested)"
+        )
+    if conn.exchange.value not in LIVE_SPOT_EXCHANGES:
+        return (
+            f"live trading on {conn.exchange.value} is not available in this version (live: "
+            f"{', '.join(sorted(LIVE_SPOT_EXCHANGES))}); use mode: paper"
+        )
+    return None
+
+
 def check_revision(
     policy: Policy,
     connections: Sequence[Located[Connection]],
@@ -364,6 +386,17 @@ def check_revision(
                     ConfigErrorClass.REFERENCE_INVALID,
                 )
             )
+        if conn is not None:
+            live = check_live(s.item, conn.item)
+            if live is not None:
+                issues.append(
+                    ConfigIssue(
+                        s.file,
+                        s.path("strategies", "mode"),
+                        f'strategy "{s.item.name}": {live}',
+                        ConfigErrorClass.POLICY_VIOLATION,
+                    )
+                )
         sizing = s.item.sizing()
         margin = check_margin(s.item, sizing)
         if margin is not None:

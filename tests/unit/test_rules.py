@@ -229,3 +229,32 @@ def test_a_short_kucoin_passphrase_is_refused_naming_connection_and_field() -> N
     ok = c("KuCoin Main", exchange="kucoin", passphrase="Pass7ch", api_key="CANARYkc12345678")
     assert run([ok]) == []  # 7 characters (KuCoin's minimum) is enough
     assert run([conn], secrets_known=False) == []  # not decrypted: the values are unknown
+
+
+def test_live_mode_only_where_the_live_order_path_exists() -> None:
+    from backfuture_daemon.configuration.models import Connection, Market, Mode, Strategy
+    from backfuture_daemon.configuration.rules import LIVE_SPOT_EXCHANGES, check_live
+    from backfuture_daemon.exchanges.trading import VENUES
+
+    # The rule names exactly the exchanges the trading port serves.
+    assert set(VENUES) == LIVE_SPOT_EXCHANGES
+
+    def conn(exchange: str, **kw: object) -> Connection:
+        passphrase = {"passphrase": "demo-passphrase-1"} if exchange in ("kucoin", "okx") else {}
+        return Connection.model_validate(
+            {"name": "Conn", "exchange": exchange, "api_key": "k" * 12, "api_secret": "s" * 12}
+            | passphrase
+            | kw
+        )
+
+    live = Strategy(
+        name="Live Bot", connection="Conn", pairs=("BTC/USDT",), margin_limit=500, mode="live"
+    )
+    assert check_live(live, conn("mexc")) is None
+    assert check_live(live, conn("binance")) is None
+    message = check_live(live, conn("okx"))
+    assert message is not None
+    assert "use mode: paper" in message
+    assert check_live(live.model_copy(update={"mode": Mode.PAPER}), conn("bybit")) is None
+    futures = live.model_copy(update={"market": Market.FUTURES})
+    assert "futures" in (check_live(futures, conn("kucoin", markets=["spot", "futures"])) or "")
