@@ -355,7 +355,11 @@ def comparable(status: dict[str, Any]) -> dict[str, Any]:
 def running_shape(status: dict[str, Any]) -> dict[str, Any]:
     """The base's healthy running state, without ids and times (for waiting after a restore)."""
     return {
-        "connections": sorted((c["name"], c["status"]) for c in status["connections"]),
+        # inputs_digest too: after a restore, a re-test with the base's inputs may still be in
+        # flight; until it lands, the next case would see it land and call that a change.
+        "connections": sorted(
+            (c["name"], c["status"], c["inputs_digest"]) for c in status["connections"]
+        ),
         "bots": sorted((b["strategy"], b["state"]) for b in status["bots"]),
         "applied_digest": status["config"]["applied_digest"],
         "in_sync": status["config"]["in_sync"],
@@ -704,7 +708,7 @@ def _all_running(shape: dict[str, Any]) -> bool:
     return (
         [b for b, _ in bots] == sorted([BOT, FUTURES_BOT])
         and all(s == "running" for _, s in bots)
-        and all(s == "online" for _, s in conns)
+        and all(c[1] == "online" for c in conns)
     )
 
 
