@@ -1,6 +1,7 @@
-"""The exchange sandbox: faithful local MEXC (spot v3 + contract v1) and KuCoin (spot, futures)
-REST APIs for tests, benchmarks and the demo. Started by `backfuture sandbox` and the
-integration-test fixture; the real ccxt client talks to it with only its base URLs changed.
+"""The exchange sandbox: faithful local MEXC (spot v3 + contract v1), KuCoin (spot, futures),
+Binance, OKX and Bybit REST APIs for tests, benchmarks and the demo. Started by `backfuture
+sandbox` and the integration-test fixture; the real ccxt client talks to it with only its base
+URLs changed.
 
 Imports nothing from the package but `backfuture_daemon.errors` (an import-linter contract).
 Shared: server (Sandbox, middleware), venue, keys, signing, faults, order_faults, catalogue,
