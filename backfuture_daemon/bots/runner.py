@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from decimal import Decimal
 
 from backfuture_daemon.bots.books import BookStore
 from backfuture_daemon.bots.db import Database
@@ -21,6 +20,7 @@ from backfuture_daemon.bots.live_guard import live_epoch, refusal
 from backfuture_daemon.bots.live_send import live_checks
 from backfuture_daemon.bots.resume import VISIBILITY_WINDOW
 from backfuture_daemon.bots.resume import reconcile as reconcile_book
+from backfuture_daemon.bots.runner_view import runner_snapshot
 from backfuture_daemon.bots.spec import BotSnapshot, RunnerSpec
 from backfuture_daemon.exchanges.port import (
     Fill,
@@ -39,7 +39,6 @@ from backfuture_daemon.strategy.engine import Decision, decide
 from backfuture_daemon.strategy.groups import GroupBook
 from backfuture_daemon.strategy.orders import Cancel, OrderCommand, OrderKey, Place
 from backfuture_daemon.strategy.params import Gate, MarketRules, Quote
-from backfuture_daemon.strategy.status import group_status
 
 __all__ = ["BotRunner", "BotSnapshot", "RunnerSpec"]
 
@@ -384,34 +383,7 @@ class BotRunner:
         return quotes
 
     def snapshot(self) -> BotSnapshot:
-        d = self.decision
-        now = self.last_tick_at if self.last_tick_at is not None else self.clock()
-        return BotSnapshot(
-            strategy=self.spec.strategy,
-            connection=self.spec.connection,
-            mode=self.spec.mode,
-            gate=self.gate.value,
-            groups=tuple(group_status(g, self.spec.params, now) for g in self.book.groups),
-            committed_quote=self.book.committed_quote,
-            margin_limit=self.spec.params.margin_limit,
-            orders=self.intents.counts(),
-            realized_pnl=self.book.realized_pnl,
-            closed_groups=self.book.closed_groups,
-            skipped=d.skipped if d is not None else (),
-            last_tick_at=self.last_tick_at,
-            last_error=self.last_error,
-            prices=self._mids(),
-            orphan_orders=self.orphans,
-            hold_reason=self.hold_reason,
-        )
-
-    def _mids(self) -> dict[str, Decimal]:
-        mids: dict[str, Decimal] = {}
-        for pair in self.pairs():
-            q = self.market_data.quote(pair)
-            if q is not None and q.bid and q.ask:
-                mids[pair] = (q.bid + q.ask) / 2
-        return mids
+        return runner_snapshot(self)
 
 
 def _order_gone(book: GroupBook, key: OrderKey) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
+from backfuture_daemon.configuration.live_rules import check_live
 from backfuture_daemon.configuration.models import (
     Adding,
     ConfigDocument,
@@ -248,28 +249,6 @@ def unsafe_secret_issues(
                 )
             )
     return out
-
-
-#: Exchanges whose live order path (exchanges/trading.py VENUES, crash-tested) exists, spot only.
-#: A live strategy elsewhere is refused here rather than started without a way to trade.
-LIVE_SPOT_EXCHANGES: frozenset[str] = frozenset({"mexc", "kucoin", "binance"})
-
-
-def check_live(s: Strategy, conn: Connection) -> str | None:
-    """Why `mode: live` cannot run for this strategy in this version; None when it can."""
-    if s.mode.value != "live":
-        return None
-    if s.market is Market.FUTURES:
-        return (
-            "live trading on futures is not available in this version; use mode: paper "
-            "(futures connections are still tested)"
-        )
-    if conn.exchange.value not in LIVE_SPOT_EXCHANGES:
-        return (
-            f"live trading on {conn.exchange.value} is not available in this version (live: "
-            f"{', '.join(sorted(LIVE_SPOT_EXCHANGES))}); use mode: paper"
-        )
-    return None
 
 
 def check_revision(

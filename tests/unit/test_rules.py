@@ -232,8 +232,8 @@ def test_a_short_kucoin_passphrase_is_refused_naming_connection_and_field() -> N
 
 
 def test_live_mode_only_where_the_live_order_path_exists() -> None:
+    from backfuture_daemon.configuration.live_rules import LIVE_SPOT_EXCHANGES, check_live
     from backfuture_daemon.configuration.models import Connection, Market, Mode, Strategy
-    from backfuture_daemon.configuration.rules import LIVE_SPOT_EXCHANGES, check_live
     from backfuture_daemon.exchanges.trading import VENUES
 
     # The rule names exactly the exchanges the trading port serves.
