@@ -139,7 +139,7 @@ class BinanceAdapter(CcxtAdapter):
         Without the trading permission Binance answers 401 -2015 (§1.2); ccxt may call that
         DDoSProtection after the balance read (§C.2), so the code decides, not the class."""
         params = {
-            "symbol": self._probe_market_id(symbols),
+            "symbol": self.market_id_of(symbols, "BTCUSDT"),
             "side": "BUY",
             "type": "MARKET",
             "quoteOrderQty": "10",
@@ -149,13 +149,6 @@ class BinanceAdapter(CcxtAdapter):
             keep=lambda r: r.c.code == PERMISSION_CODE or r.business_rule,
         )
         return not (isinstance(answer, Refused) and answer.c.code == PERMISSION_CODE)
-
-    def _probe_market_id(self, symbols: tuple[str, ...]) -> str:
-        markets: dict[str, Any] = self._client.markets or {}
-        for s in symbols:
-            if s in markets:
-                return str(markets[s]["id"])
-        return "BTCUSDT"
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
         """GET /fapi/v3/account: the USDⓈ-M account readable with this key. Refused with

@@ -142,7 +142,7 @@ class BybitAdapter(CcxtAdapter):
         refused by a business rule after the permission check (10005 without `Spot.SpotTrade`)."""
         params = {
             "category": "spot",
-            "symbol": self._probe_market_id(symbols),
+            "symbol": self.market_id_of(symbols, "BTCUSDT"),
             "side": "Buy",
             "orderType": "Limit",
             "qty": "0.00000001",
@@ -153,13 +153,6 @@ class BybitAdapter(CcxtAdapter):
             keep=lambda r: r.c.code == PERMISSION_CODE or r.business_rule,
         )
         return not (isinstance(answer, Refused) and answer.c.code == PERMISSION_CODE)
-
-    def _probe_market_id(self, symbols: tuple[str, ...]) -> str:
-        markets: dict[str, Any] = self._client.markets or {}
-        for s in symbols:
-            if s in markets:
-                return str(markets[s]["id"])
-        return "BTCUSDT"
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
         """USDT perpetuals trade from the unified wallet: `GET /v5/account/info` says whether the

@@ -100,6 +100,15 @@ class CcxtAdapter:
     def take_response(self) -> ResponseMeta:
         return take_response(self._client)
 
+    def market_id_of(self, symbols: tuple[str, ...], fallback: str) -> str:
+        """The exchange id of the first configured pair the markets know (probes need a real
+        symbol to get a permission answer rather than "unknown symbol"), else `fallback`."""
+        markets: dict[str, Any] = self._client.markets or {}
+        for s in symbols:
+            if s in markets:
+                return str(markets[s]["id"])
+        return fallback
+
     async def close(self) -> None:
         await self._client.close()
 

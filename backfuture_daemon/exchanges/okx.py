@@ -112,7 +112,7 @@ class OkxAdapter(CcxtAdapter):
         if self._info is not None:
             return bool(self._info.trade)
         body = {
-            "instId": self._probe_market_id(symbols),
+            "instId": self.market_id_of(symbols, "BTC-USDT"),
             "tdMode": "cash",
             "side": "buy",
             "ordType": "limit",
@@ -126,13 +126,6 @@ class OkxAdapter(CcxtAdapter):
             keep=lambda r: r.scope_missing or r.business_rule,
         )
         return not (isinstance(answer, Refused) and answer.scope_missing)
-
-    def _probe_market_id(self, symbols: tuple[str, ...]) -> str:
-        markets: dict[str, Any] = self._client.markets or {}
-        for s in symbols:
-            if s in markets:
-                return str(markets[s]["id"])
-        return "BTC-USDT"
 
     async def futures_probe(self, quote: str) -> FuturesSupport:
         """Futures on OKX are not a key permission but the account mode (acctLv, §2.2)."""
