@@ -30,8 +30,18 @@ from backfuture_daemon.exchanges.port import (
 from backfuture_daemon.strategy.orders import OrderKey, Purpose
 
 #: Longest client order id each exchange accepts (MEXC spot `newClientOrderId` 32, KuCoin
-#: `clientOid` 40); both accept letters, digits, '-' and '_'.
-ID_LIMITS = {"mexc": 32, "kucoin": 40}
+#: `clientOid` 40, Binance `newClientOrderId` 36, OKX `clOrdId` 32, Bybit `orderLinkId` 36).
+ID_LIMITS = {"mexc": 32, "kucoin": 40, "binance": 36, "okx": 32, "bybit": 36}
+#: Exchanges whose client ids take letters and digits only (OKX `clOrdId`): no '-' separator
+#: there (the strategy tag has a fixed length, so the id still parses without it).
+ALNUM_IDS = frozenset({"okx"})
+
+
+def id_separator(exchange: str) -> str:
+    """What separates the bot's tag from the order's in a client order id on `exchange`."""
+    return "" if exchange in ALNUM_IDS else "-"
+
+
 _ID_CHARSET = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -40,14 +50,17 @@ def strategy_tag(strategy: str, epoch: str = "") -> str:
     return hashlib.sha256(f"{strategy}\0{epoch}".encode()).hexdigest()[:10]
 
 
-def client_order_id(strategy: str, key: OrderKey, *, limit: int = 32, epoch: str = "") -> str:
+def client_order_id(
+    strategy: str, key: OrderKey, *, limit: int = 32, epoch: str = "", sep: str = "-"
+) -> str:
     """`bf<strategy tag>-g<group><purpose code><step>n<attempt>`, e.g. `bf3fa2c9d01e-g12a3n7`.
 
     The same inputs always give the same id, so an order re-sent after a crash is the same order
     at the exchange. `epoch` is the book's (books.BookStore.epoch): a book started afresh (state
     directory wiped, other mode) never reuses an id of an older one at the exchange. Raises
-    ValueError when it cannot fit `limit` (never truncated: two orders would share an id)."""
-    cid = f"bf{strategy_tag(strategy, epoch)}-{key.tag()}"
+    ValueError when it cannot fit `limit` (never truncated: two orders would share an id).
+    `sep`: "-", or "" where the exchange takes letters and digits only (`id_separator`)."""
+    cid = f"bf{strategy_tag(strategy, epoch)}{sep}{key.tag()}"
     if len(cid) > limit or not _ID_CHARSET.match(cid):
         raise ValueError(f"client order id {cid!r} does not fit the exchange ({limit} chars)")
     return cid
@@ -82,16 +95,17 @@ class IntentLog:
         *,
         limit: int = 32,
         epoch: str = "",
+        sep: str = "-",
     ) -> None:
         self.db, self.strategy, self.mode, self.limit = db, strategy, mode, limit
-        self._clock, self.epoch = clock, epoch
+        self._clock, self.epoch, self.sep = clock, epoch, sep
 
     def client_id(self, key: OrderKey) -> str:
-        return client_order_id(self.strategy, key, limit=self.limit, epoch=self.epoch)
+        return client_order_id(self.strategy, key, limit=self.limit, epoch=self.epoch, sep=self.sep)
 
     def prefix(self) -> str:
-        """What every client order id of this bot starts with (`bf<tag>-`)."""
-        return f"bf{strategy_tag(self.strategy, self.epoch)}-"
+        """What every client order id of this bot starts with (`bf<tag>-`, or `bf<tag>`)."""
+        return f"bf{strategy_tag(self.strategy, self.epoch)}{self.sep}"
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -232,10 +246,12 @@ def request_for(
 
 
 __all__ = [
+    "ALNUM_IDS",
     "ID_LIMITS",
     "Intent",
     "IntentLog",
     "client_order_id",
+    "id_separator",
     "request_for",
     "strategy_tag",
 ]

@@ -72,7 +72,7 @@ class BotRunner:
         self._books = BookStore(db, spec.strategy, spec.mode)
         epoch = live_epoch(spec) if spec.mode == "live" else self._books.epoch()
         self.intents = IntentLog(db, spec.strategy, spec.mode, clock, limit=spec.id_limit,
-                                 epoch=epoch)  # fmt: skip
+                                 epoch=epoch, sep=spec.id_sep)  # fmt: skip
         self.book: GroupBook = self._books.load()
         #: a live bot without a book in SQLite rebuilds it from the exchange first
         #: (bots/live_rebuild.py): a new state directory must not forget what rests there.

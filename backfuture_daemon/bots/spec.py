@@ -29,6 +29,8 @@ class RunnerSpec:
     paper_balance: Decimal | None = None
     #: longest client order id the exchange accepts (bots/intents.ID_LIMITS).
     id_limit: int = 32
+    #: between the bot's tag and the order's in a client id ("" on OKX: bots/intents.id_separator).
+    id_sep: str = "-"
     #: live only: the connection's last report in this process is healthy and shows no
     #: withdrawal permission (reconciler/bot_sync.py); checked again at the send site.
     may_send: bool = False

@@ -10,7 +10,7 @@ from backfuture_daemon.configuration.models import Connection, Market, Strategy
 
 #: Exchanges whose live order path (exchanges/trading.py VENUES, crash-tested) exists, spot only.
 #: A live strategy elsewhere is refused here rather than started without a way to trade.
-LIVE_SPOT_EXCHANGES: frozenset[str] = frozenset({"mexc", "kucoin", "binance"})
+LIVE_SPOT_EXCHANGES: frozenset[str] = frozenset({"mexc", "kucoin", "binance", "okx", "bybit"})
 
 
 def check_live(s: Strategy, conn: Connection) -> str | None:

@@ -21,7 +21,8 @@ from backfuture_daemon.exchanges.port import (
     OrderRequest,
     TradingErrorClass,
 )
-from backfuture_daemon.exchanges.trading import CcxtTrading, trading_port
+from backfuture_daemon.exchanges.trading import CcxtTrading
+from backfuture_daemon.exchanges.venue_ports import trading_port
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection

@@ -1,9 +1,10 @@
 """Live spot trading behind `TradingPort`, over one connection's signed ccxt client.
 
-Built by exchanges/live_ports.py (`trading_port`) for the live bots; MEXC and KuCoin differ only in
-`VENUES` (client-order-id length, HF/classic account read on first use). Orders carry the caller's
-client order id, so a lost answer is found again by it; fills and order history (a lost state
-directory's rebuild) name their client order id too. Failures leave as `OrderRejected` or
+Built by exchanges/venue_ports.py (`trading_port`) for the live bots. MEXC, KuCoin and Binance
+differ only in `VENUES` (client-order-id length, HF/classic account read on first use); OKX and
+Bybit override what differs in subclasses (okx_trading.py, bybit_trading.py). Orders carry the
+caller's client order id, so a lost answer is found again by it; fills and order history (a lost
+state directory's rebuild) name their client order id too. Failures leave as `OrderRejected` or
 `TradingUnavailable` (classify.trading_error), never as ccxt exceptions, short and redacted.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from backfuture_daemon.exchanges import binance, kucoin, mexc
+from backfuture_daemon.exchanges import binance, bybit, kucoin, mexc, okx
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext, CcxtAdapter
 from backfuture_daemon.exchanges.classify import trading_error
 from backfuture_daemon.exchanges.clients import ClientSpec
@@ -50,6 +51,8 @@ VENUES: dict[str, Venue] = {
     "mexc": Venue(mexc.client_spec, 32),
     "kucoin": Venue(kucoin.client_spec, 40, detect_hf=True),
     "binance": Venue(binance.client_spec, 36),  # newClientOrderId ^[.A-Z:/a-z0-9_-]{1,36}$
+    "okx": Venue(okx.client_spec, 32),  # clOrdId: letters and digits, 1..32 (exchanges/okx_trading)
+    "bybit": Venue(bybit.client_spec, 36),  # orderLinkId 1..36 (exchanges/bybit_trading)
 }
 _STATES = {
     "open": OrderState.OPEN,
@@ -248,12 +251,6 @@ class CcxtTrading(CcxtAdapter):
             for cur in sorted(set(free) | set(used))
             if _dec(free.get(cur)) or _dec(used.get(cur))
         }
-
-
-def trading_port(connection: Connection, ctx: AdapterContext, markets: MarketCache) -> CcxtTrading:
-    if str(connection.exchange) not in VENUES:
-        raise ValueError(f"no trading adapter for {connection.exchange!r}")
-    return CcxtTrading(connection, ctx, markets)
 
 
 def _dec(value: object) -> Decimal:

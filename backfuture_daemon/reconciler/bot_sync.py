@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from backfuture_daemon.bots.intents import ID_LIMITS
+from backfuture_daemon.bots.intents import ID_LIMITS, id_separator
 from backfuture_daemon.bots.model import BotState, BotStatus, Gate
 from backfuture_daemon.bots.spec import RunnerSpec
 from backfuture_daemon.configuration.models import Connection, DesiredState, Endpoints, Strategy
@@ -66,6 +66,7 @@ def runner_spec(
             None if strategy.paper_balance is None else Decimal(str(strategy.paper_balance))
         ),
         id_limit=ID_LIMITS.get(connection.exchange.value, 32),
+        id_sep=id_separator(connection.exchange.value),
         may_send=block is None,
         send_block=block or "",
     )

@@ -21,7 +21,8 @@ from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.market_data import MarketDataHub, MarketSubscription
 from backfuture_daemon.exchanges.markets import MarketCache
-from backfuture_daemon.exchanges.trading import CcxtTrading, trading_port
+from backfuture_daemon.exchanges.trading import CcxtTrading
+from backfuture_daemon.exchanges.venue_ports import trading_port
 from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.strategy.params import DcaParams, GroupSizing, RecoveryParams
 from tests.integration.connection_test_support import add_key, connection_for

@@ -24,7 +24,8 @@ from backfuture_daemon.exchanges.port import (
     TradingPort,
     TradingUnavailable,
 )
-from backfuture_daemon.exchanges.trading import CcxtTrading, trading_port
+from backfuture_daemon.exchanges.trading import CcxtTrading
+from backfuture_daemon.exchanges.venue_ports import trading_port
 from backfuture_daemon.sandbox.server import Sandbox
 from tests.integration.connection_test_support import add_key, connection_for
 

@@ -30,7 +30,8 @@ from backfuture_daemon.exchanges.market_data import MarketDataHub, MarketSubscri
 from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import OrderBook, OrderRequest, OrderType, Side
 from backfuture_daemon.exchanges.probes import ConnectionTester
-from backfuture_daemon.exchanges.trading import CcxtTrading, trading_port
+from backfuture_daemon.exchanges.trading import CcxtTrading
+from backfuture_daemon.exchanges.venue_ports import trading_port
 from backfuture_daemon.health import REMEDIES, ConnectionReport, ConnectionStatus
 from backfuture_daemon.health import ErrorClass as E
 from backfuture_daemon.health import StepStatus as S

@@ -14,7 +14,7 @@ import pytest
 
 from backfuture_daemon.bots.books import BookStore
 from backfuture_daemon.bots.db import Database
-from backfuture_daemon.bots.intents import ID_LIMITS, IntentLog, client_order_id
+from backfuture_daemon.bots.intents import ID_LIMITS, IntentLog, client_order_id, id_separator
 from backfuture_daemon.exchanges.port import (
     Balance,
     Fill,
@@ -88,7 +88,13 @@ def test_ids_are_deterministic_short_and_plain() -> None:
         cid = client_order_id(name, huge, limit=ID_LIMITS["mexc"])
         assert len(cid) <= 32
         assert re.fullmatch(r"[A-Za-z0-9_-]+", cid)
-    assert ID_LIMITS == {"mexc": 32, "kucoin": 40}
+    assert ID_LIMITS == {"mexc": 32, "kucoin": 40, "binance": 36, "okx": 32, "bybit": 36}
+    # OKX clOrdId takes letters and digits only: no separator, and the id still parses
+    for name in ("Ünïcode / strategy: 💥", "x" * 500, ""):
+        okx = client_order_id(name, huge, limit=ID_LIMITS["okx"], sep=id_separator("okx"))
+        assert len(okx) <= 32
+        assert re.fullmatch(r"[A-Za-z0-9]+", okx)
+    assert id_separator("mexc") == "-"
     with pytest.raises(ValueError, match="does not fit"):
         client_order_id("s", huge, limit=20)
 

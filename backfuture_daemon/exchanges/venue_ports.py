@@ -1,0 +1,27 @@
+"""Which `TradingPort` class trades on which exchange: the one place a new exchange's live path
+is registered. `trading_port` is called by exchanges/live_ports.py (the daemon) and the tests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from backfuture_daemon.exchanges.bybit_trading import BybitTrading
+from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.okx_trading import OkxTrading
+from backfuture_daemon.exchanges.trading import VENUES, CcxtTrading
+
+if TYPE_CHECKING:
+    from backfuture_daemon.configuration.models import Connection
+    from backfuture_daemon.exchanges.markets import MarketCache
+
+#: Exchanges whose spot trading differs from `CcxtTrading`'s; the rest use it as it is.
+SPOT_PORTS: dict[str, type[CcxtTrading]] = {"okx": OkxTrading, "bybit": BybitTrading}
+
+
+def trading_port(connection: Connection, ctx: AdapterContext, markets: MarketCache) -> CcxtTrading:
+    """The spot trading port of `connection`; ValueError for an exchange without a live path."""
+    exchange = str(connection.exchange)
+    if exchange not in VENUES:
+        raise ValueError(f"no trading adapter for {connection.exchange!r}")
+    return SPOT_PORTS.get(exchange, CcxtTrading)(connection, ctx, markets)
