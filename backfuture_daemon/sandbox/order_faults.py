@@ -14,7 +14,7 @@ from aiohttp import web
 
 from backfuture_daemon.sandbox.faults import Faults
 
-#: (method, route) of every order placement on the three venues; `.../test` routes excluded.
+#: (method, route) of every order placement on the venues; `.../test` routes excluded.
 PLACEMENTS: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/api/v3/order"),  # MEXC spot
@@ -22,14 +22,25 @@ PLACEMENTS: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v1/private/order/submit"),
         ("POST", "/api/v1/orders"),  # KuCoin classic spot and futures
         ("POST", "/api/v1/hf/orders"),  # KuCoin HF
+        ("POST", "/api/v5/trade/order"),  # OKX (ccxt's createOrder sends batch-orders)
+        ("POST", "/api/v5/trade/batch-orders"),
     }
 )
 _CONTRACT_CANCEL = ("POST", "/api/v1/private/order/cancel")
+#: Cancels sent as POST (OKX v5).
+_POST_CANCELS = frozenset(
+    {("POST", "/api/v5/trade/cancel-order"), ("POST", "/api/v5/trade/cancel-batch-orders")}
+)
 
 
 def is_cancel(method: str, route: str) -> bool:
-    """DELETE on any order route (one order, by client id, or all), or MEXC's contract cancel."""
-    return (method == "DELETE" and "order" in route.lower()) or (method, route) == _CONTRACT_CANCEL
+    """DELETE on any order route (one order, by client id, or all), MEXC's contract cancel, or
+    OKX's cancel-order."""
+    return (
+        (method == "DELETE" and "order" in route.lower())
+        or (method, route) == _CONTRACT_CANCEL
+        or (method, route) in _POST_CANCELS
+    )
 
 
 def _accepted(response: web.StreamResponse) -> bool:
@@ -43,7 +54,8 @@ def _accepted(response: web.StreamResponse) -> bool:
         return False
     if not isinstance(body, dict):
         return True
-    return body.get("success", True) is not False and body.get("code", 0) in (0, 200, "200000")
+    # OKX: "code":"0" all done ("1" none, "2" some: a batch of ours holds one order)
+    return body.get("success", True) is not False and body.get("code", 0) in (0, 200, "200000", "0")
 
 
 def withheld(faults: Faults, method: str, route: str, response: web.StreamResponse) -> bool:
