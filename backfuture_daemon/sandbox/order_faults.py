@@ -24,13 +24,14 @@ PLACEMENTS: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v1/hf/orders"),  # KuCoin HF
         ("POST", "/api/v5/trade/order"),  # OKX (ccxt's createOrder sends batch-orders)
         ("POST", "/api/v5/trade/batch-orders"),
+        ("POST", "/v5/order/create"),  # Bybit v5
     }
 )
 _CONTRACT_CANCEL = ("POST", "/api/v1/private/order/cancel")
 #: Cancels sent as POST (OKX v5).
 _POST_CANCELS = frozenset(
     {("POST", "/api/v5/trade/cancel-order"), ("POST", "/api/v5/trade/cancel-batch-orders")}
-)
+) | {("POST", "/v5/order/cancel")}  # Bybit v5
 
 
 def is_cancel(method: str, route: str) -> bool:
@@ -55,7 +56,11 @@ def _accepted(response: web.StreamResponse) -> bool:
     if not isinstance(body, dict):
         return True
     # OKX: "code":"0" all done ("1" none, "2" some: a batch of ours holds one order)
-    return body.get("success", True) is not False and body.get("code", 0) in (0, 200, "200000", "0")
+    return (
+        body.get("success", True) is not False
+        and body.get("code", 0) in (0, 200, "200000", "0")
+        and body.get("retCode", 0) == 0  # Bybit: refusals are HTTP 200 with a retCode
+    )
 
 
 def withheld(faults: Faults, method: str, route: str, response: web.StreamResponse) -> bool:

@@ -1,9 +1,10 @@
 """Bybit v5 on the sandbox's Bybit port: the gateway (auth in Bybit's order, HTTP 200 + retCode
 errors, faults, signing over the bytes as received), public market data (spot and USDT linear
-perpetuals) and the signed wallet, key-info and order endpoints.
+perpetuals), the signed wallet and key-info endpoints, and spot orders on the shared engine
+(trading.py).
 server.py (or a test fixture) mounts `account.routes()`.
 """
 
-from backfuture_daemon.sandbox.bybit import account, gateway, market_data, signing
+from backfuture_daemon.sandbox.bybit import account, gateway, market_data, signing, trading
 
-__all__ = ["account", "gateway", "market_data", "signing"]
+__all__ = ["account", "gateway", "market_data", "signing", "trading"]

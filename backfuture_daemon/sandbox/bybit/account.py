@@ -1,19 +1,21 @@
 """Bybit v5 signed endpoints on the sandbox: the unified wallet (`GET /v5/account/wallet-balance`),
 account info, the key's own facts (`GET /v5/user/query-api`: permission groups, readOnly, ips,
-deadlineDay / expiredAt) and spot order placement on the shared matching engine
-(`POST /v5/order/create`, validated after the permission check). `routes()` is the endpoint table
-server.py (or a test fixture) mounts on the Bybit port. Reference §3.2-§3.5.
+deadlineDay / expiredAt), and the route table of the Bybit port: spot orders (bybit/trading.py:
+create and cancel behind `Spot.SpotTrade`, checked before the order's own rules; real-time,
+history and executions for any key). server.py (or a test fixture) mounts `routes()`.
+Reference §3.2-§3.5.
 """
 
 from __future__ import annotations
 
 import zlib
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from aiohttp import web
 
 import backfuture_daemon.sandbox.bybit.market_data as md
+from backfuture_daemon.sandbox.bybit import trading
 from backfuture_daemon.sandbox.bybit.gateway import (
     EXCHANGE,
     GROUPS,
@@ -26,7 +28,7 @@ from backfuture_daemon.sandbox.bybit.gateway import (
     private,
     read_only,
 )
-from backfuture_daemon.sandbox.engine import InsufficientFunds, Order, decimal_str
+from backfuture_daemon.sandbox.engine import decimal_str
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.venue import venue_of
 
@@ -107,57 +109,6 @@ async def query_api(request: web.Request, key: SandboxKey, params: Params) -> we
     )  # fmt: skip
 
 
-def _decimal(params: Params, name: str, now: int) -> Decimal | None:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise err(10001, f"params error: {name} is invalid", now) from None
-    if not value.is_finite() or value <= 0:
-        raise err(10001, f"params error: {name} is invalid", now)
-    return value
-
-
-async def create_order(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
-    """Spot orders only (`category=spot`); codes ⚠ from field reports: 170136 below the minimum
-    quantity, 170131 insufficient balance, 10001 bad parameters."""
-    venue = venue_of(request)
-    now = venue.now_ms()
-    if params.get("category") != "spot":
-        raise err(10001, "params error: the sandbox takes spot orders only", now)
-    inst = md.spot_instrument(venue, str(params.get("symbol") or ""), "spot")
-    if inst is None:
-        raise err(10001, "params error: symbol is required", now)
-    side, kind = str(params.get("side", "")), str(params.get("orderType", ""))
-    if side not in ("Buy", "Sell") or kind not in ("Limit", "Market"):
-        raise err(10001, "params error: side or orderType is invalid", now)
-    qty, price = _decimal(params, "qty", now), _decimal(params, "price", now)
-    if qty is None or (kind == "Limit" and price is None):
-        raise err(10001, "params error: qty and (for Limit) price are required", now)
-    if qty < inst.min_amount:
-        raise err(170136, "Order quantity exceeded lower limit.", now)
-    if not inst.api_tradable:
-        raise err(170130, "Data sent for paramter '%s' is not valid.", now)
-    acct = venue.engine.account(EXCHANGE, key.api_key, key.balances)
-    link_id = str(params.get("orderLinkId") or "")
-    if link_id and link_id in acct.by_client_id:
-        raise err(170141, "Duplicate clientOrderId", now)
-    order = Order(
-        id=str(1_900_000_000_000_000_000 + venue.next_id()), client_id=link_id,
-        symbol=inst.symbol, side="buy" if side == "Buy" else "sell",
-        type="limit" if kind == "Limit" else "market", price=price, amount=qty,
-        created_ms=now, instrument_id=md.bybit_id(inst),
-        time_in_force=str(params.get("timeInForce", "GTC")),
-    )  # fmt: skip
-    try:
-        venue.engine.place(acct, order, now)
-    except InsufficientFunds:
-        raise err(170131, "Insufficient balance.", now) from None
-    return ok({"orderId": order.id, "orderLinkId": link_id}, now)
-
-
 def routes() -> list[Route]:
     """Spot and linear share Bybit's one v5 host; the sandbox serves them on one port."""
     v = "/v5"
@@ -170,5 +121,9 @@ def routes() -> list[Route]:
         ("GET", f"{v}/account/wallet-balance", private(None, wallet_balance)),
         ("GET", f"{v}/account/info", private(None, account_info)),
         ("GET", f"{v}/user/query-api", private(None, query_api)),
-        ("POST", f"{v}/order/create", private(SPOT_TRADE, create_order)),
+        ("POST", f"{v}/order/create", private(SPOT_TRADE, trading.create_order)),
+        ("POST", f"{v}/order/cancel", private(SPOT_TRADE, trading.cancel)),
+        ("GET", f"{v}/order/realtime", private(None, trading.realtime)),
+        ("GET", f"{v}/order/history", private(None, trading.history)),
+        ("GET", f"{v}/execution/list", private(None, trading.executions)),
     ]
