@@ -84,6 +84,20 @@ class DaemonSettings(BaseSettings):
     bots_tick_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="How often bots read prices and decide."
     )
+    order_timeout_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=120,
+        description="How long a live order request may take; past it the outcome is unknown and "
+        "the order is looked up by its client order id before anything else is sent.",
+    )
+    order_visibility_seconds: float = Field(
+        default=5.0,
+        ge=1,
+        le=300,
+        description="How long an unanswered client order id must stay absent on the exchange "
+        "before its intent is marked not placed (and the engine decides again).",
+    )
 
     @field_validator("http")
     @classmethod

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("backfuture.bots")
 _GONE = (OrderState.CANCELED, OrderState.REJECTED)
-#: seconds an accepted order may take to show up in a lookup by client order id.
+#: seconds an accepted order may take to show up in a lookup by client order id: the default of
+#: `BotRunner.visibility_window` for live bots (the daemon sets BACKFUTURE_ORDER_VISIBILITY_SECONDS
+#: through bots/supervisor.py).
 VISIBILITY_WINDOW = 5.0
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.paper import PaperExchange
 from backfuture_daemon.bots.paper_sim import PaperFees
+from backfuture_daemon.bots.resume import VISIBILITY_WINDOW
 from backfuture_daemon.bots.runner import BotRunner, BotSnapshot, RunnerSpec
 from backfuture_daemon.exchanges.port import MarketDataPort, TradingPort
 from backfuture_daemon.logs import log_event
@@ -37,12 +38,16 @@ class BotSupervisor:
         release: Callable[[MarketDataPort], None] | None = None,
         on_round: Callable[[MarketDataPort, Callable[[], None]], None] | None = None,
         slippage_cap: Decimal = Decimal("0.05"),
+        visibility_window: float = VISIBILITY_WINDOW,
     ) -> None:
         """`market_data(spec)` gives the bot its quotes (a MarketDataHub subscription); `release`
         is called with it when the bot is forgotten or replaced (to close the subscription);
         `on_round(feed, listener)` registers a runner to be poked when the feed's next round of
-        prices lands (so a price crossing is acted on before the runner's interval is over)."""
+        prices lands (so a price crossing is acted on before the runner's interval is over).
+        `visibility_window`: seconds a live bot's unanswered client order id must stay absent
+        on the exchange before its intent is marked not placed (bots/resume.py)."""
         self._db, self._md, self._rules, self._clock = db, market_data, rules, clock
+        self._visibility = visibility_window
         self._interval, self._live_port, self._cap = interval, live_port, slippage_cap
         self._release, self._on_round = release, on_round
         self._feeds: dict[str, MarketDataPort] = {}
@@ -109,7 +114,7 @@ class BotSupervisor:
             port = self._live_port(spec)
         else:
             raise ValueError(f"strategy {spec.strategy!r}: live trading is not wired in")
-        return BotRunner(
+        runner = BotRunner(
             spec,
             self._db,
             port,
@@ -119,6 +124,9 @@ class BotSupervisor:
             gate=gate,
             interval=self._interval,
         )
+        if spec.mode == "live":
+            runner.visibility_window = self._visibility
+        return runner
 
     async def _run(self, runner: BotRunner, after: asyncio.Task[None] | None) -> None:
         if after is not None:

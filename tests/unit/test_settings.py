@@ -97,3 +97,34 @@ def test_settings_become_the_loops_settings_with_a_consistent_backoff() -> None:
     assert loop.check_timeout == 3 * 4 + 5  # one test makes several requests
     assert (loop.backoff.base, loop.backoff.cap) == (10, 10)
     assert (loop.backoff.healthy_interval, loop.backoff.permanent_interval) == (30, 90)
+
+
+def test_live_order_timeout_and_visibility_window_default_and_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = load_settings()
+    assert (defaults.order_timeout_seconds, defaults.order_visibility_seconds) == (10.0, 5.0)
+    monkeypatch.setenv("BACKFUTURE_ORDER_TIMEOUT_SECONDS", "4.5")
+    monkeypatch.setenv("BACKFUTURE_ORDER_VISIBILITY_SECONDS", "12")
+    settings = load_settings()
+    assert (settings.order_timeout_seconds, settings.order_visibility_seconds) == (4.5, 12.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "why"),
+    [
+        ("BACKFUTURE_ORDER_TIMEOUT_SECONDS", "0.2", "greater than or equal to 1"),
+        ("BACKFUTURE_ORDER_TIMEOUT_SECONDS", "600", "less than or equal to 120"),
+        ("BACKFUTURE_ORDER_TIMEOUT_SECONDS", "ten", "valid number"),
+        ("BACKFUTURE_ORDER_VISIBILITY_SECONDS", "0", "greater than or equal to 1"),
+        ("BACKFUTURE_ORDER_VISIBILITY_SECONDS", "-5", "greater than or equal to 1"),
+        ("BACKFUTURE_ORDER_VISIBILITY_SECONDS", "3601", "less than or equal to 300"),
+        ("BACKFUTURE_ORDER_VISIBILITY_SECONDS", "nan", "less than or equal to 300"),
+    ],
+)
+def test_a_bad_live_order_setting_names_the_variable_and_the_bound(
+    variable: str, value: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(UsageError, match=f"invalid settings: {variable}: .*{why}"):
+        load_settings()
