@@ -1,7 +1,9 @@
 """The book as plain data and back: `book_to_data(book)` gives dicts, lists, str, int, float and
 None only (decimals as exact strings), ready for json or a SQLite text column; `book_from_data`
 rebuilds the identical book. Pure (no json, no I/O: the caller serialises). Used by the bots layer
-to persist a bot's book (paper and live) and by its restart path.
+to persist a bot's book (paper and live) and by its restart path. A short group carries
+`"side": "short"`; a group without the key is long (so books written before short existed, and
+every long book, keep their exact shape).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from backfuture_daemon.strategy.groups import (
     RestingOrder,
 )
 from backfuture_daemon.strategy.orders import OrderKey, OrderSide, Purpose
-from backfuture_daemon.strategy.params import GroupSizing
+from backfuture_daemon.strategy.params import GroupSizing, Side
 
 #: bump when the shape changes; `book_from_data` refuses other versions.
 VERSION = 1
@@ -88,6 +90,8 @@ def _group_to_data(g: Group) -> dict[str, Any]:
         "recovery_since": g.recovery_since,
     }
     out.update({k: str(getattr(g, k)) for k in _GROUP_DECIMALS})
+    if g.side is not Side.LONG:
+        out["side"] = g.side.value
     return out
 
 
@@ -112,6 +116,7 @@ def _group_from_data(d: dict[str, Any]) -> Group:
         serial=int(d["serial"]),
         recovery_reason=None if reason is None else RecoveryReason(reason),
         recovery_since=None if since is None else float(since),
+        side=Side(str(d.get("side", Side.LONG.value))),
         **{k: _dd(d[k]) for k in _GROUP_DECIMALS},
     )
 

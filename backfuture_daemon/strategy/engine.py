@@ -4,6 +4,8 @@ Pure and deterministic: the same inputs give the same Decision, and `Decision.bo
 reflects the commands, so deciding again on it issues nothing new. The margin limit is a hard cap:
 no Place takes the book's committed quote above it. Called by the bots runner on every tick; the
 runner sends `commands` in order (cancels of a group before its places) and reports fills back.
+One code path for both directions: each group's `Direction` (strategy/direction.py) says which
+side opens, which closes and where adverse lies, so a short group mirrors a long one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, replace
 from decimal import Context, Decimal, localcontext
 
 from backfuture_daemon.strategy.adds import wanted_adds
+from backfuture_daemon.strategy.direction import direction
 from backfuture_daemon.strategy.groups import Group, GroupBook, OrderState, RestingOrder
 from backfuture_daemon.strategy.orders import (
     Cancel,
@@ -130,7 +133,7 @@ class _Run:
         if self.gate is Gate.STOP:
             cancel_all = self.p.on_stop is OnStop.CANCEL_ALL
             for o in g.open_orders():
-                if cancel_all or o.side is OrderSide.BUY:
+                if cancel_all or o.side is g.direction.entry:
                     self._cancel(g, o, "bot stopped")
             if cancel_all:
                 return
@@ -139,8 +142,9 @@ class _Run:
         if q is None:
             self._skip(g, g.pair, Purpose.TAKE_PROFIT, 0, SkipReason.NO_QUOTE, "no market quote")
             return
+        d = g.direction
         if g.amount > 0 and not g.in_recovery:
-            reason = enters_recovery(g, self.p, q.bid)
+            reason = enters_recovery(g, self.p, d.exit_price(q))
             if reason is not None:
                 g = replace(g, recovery_reason=reason, recovery_since=self.now)
                 self.book = self.book.with_group(g)
@@ -151,18 +155,21 @@ class _Run:
         if any(o.key.purpose is Purpose.STOP for o in g.orders):
             return  # a stop-loss sell is under way: nothing else until it settles
         for o in g.open_orders(Purpose.BASE):
-            if o.price is not None and q.ask > o.price:
-                # no longer marketable (the price ran up): drop it; once the exchange confirms,
-                # an unfilled group leaves the book and the next decide opens one at the new ask
-                self._cancel(g, o, f"base order no longer marketable (ask {q.ask})")
-        if g.amount > 0 and stop_loss_hit(g, q.bid):
+            if o.price is not None and d.worse(o.price, d.entry_price(q)):
+                # no longer marketable (the price ran away): drop it; once the exchange confirms,
+                # an unfilled group leaves the book and the next decide opens one at the new price
+                book_side = "ask" if d.long else "bid"
+                self._cancel(
+                    g, o, f"base order no longer marketable ({book_side} {d.entry_price(q)})"
+                )
+        if g.amount > 0 and stop_loss_hit(g, d.exit_price(q)):
             self._stop_loss(g, q)
             return
         if self.gate is Gate.RUN:
             mark = (self.book, len(self.commands), len(self.skips))
             self._adds(g, q)
             g = self.book.group(group_id)
-            reason = None if g.in_recovery else enters_recovery(g, self.p, q.bid)
+            reason = None if g.in_recovery else enters_recovery(g, self.p, d.exit_price(q))
             if reason is not None:
                 # The adds just planned push the group over the margin trigger: plan again in
                 # recovery now, so the next decide on this book does not change its mind.
@@ -177,13 +184,17 @@ class _Run:
     def _stop_loss(self, g: Group, q: Quote) -> None:
         for o in g.open_orders():
             self._cancel(g, o, "stop loss")
+        d = g.direction
         amount = q.rules.amount_down(g.amount)
-        why = q.rules.below_minimum(amount, q.bid)
+        why = q.rules.below_minimum(amount, d.exit_price(q))
         if why:
             self._skip(g, g.pair, Purpose.STOP, 0, SkipReason.BELOW_MINIMUM, why)
             return
-        note = f"stop loss: bid {q.bid} ≤ {g.sizing.stop_loss_pct} % below the average"
-        self._place(g.id, Purpose.STOP, 0, OrderSide.SELL, amount, None, note)
+        if d.long:
+            note = f"stop loss: bid {q.bid} ≤ {g.sizing.stop_loss_pct} % below the average"
+        else:
+            note = f"stop loss: ask {q.ask} ≥ {g.sizing.stop_loss_pct} % above the average"
+        self._place(g.id, Purpose.STOP, 0, d.exit, amount, None, note)
 
     def _adds(self, g: Group, q: Quote) -> None:
         desired, skips = wanted_adds(g, self.p, q.rules)
@@ -212,7 +223,7 @@ class _Run:
                     self._cap_detail(price * amount),
                 )
                 break
-            self._place(g.id, Purpose.ADD, step, OrderSide.BUY, amount, price, d.note)
+            self._place(g.id, Purpose.ADD, step, g.direction.entry, amount, price, d.note)
 
     def _take_profit(self, g: Group, q: Quote) -> None:
         if g.amount <= 0:
@@ -237,14 +248,15 @@ class _Run:
             self._skip(g, g.pair, Purpose.TAKE_PROFIT, g.adds_used, SkipReason.BELOW_MINIMUM, why)
             return
         mode = "recovery " if g.in_recovery else ""
-        note = f"{mode}take profit above the average {g.average_price:.8f}"
-        self._place(g.id, Purpose.TAKE_PROFIT, g.adds_used, OrderSide.SELL, amount, price, note)
+        d = g.direction
+        note = f"{mode}take profit {d.favour_word} the average {g.average_price:.8f}"
+        self._place(g.id, Purpose.TAKE_PROFIT, g.adds_used, d.exit, amount, price, note)
 
     def _trim_to_cap(self) -> None:
         """A lowered margin limit: cancel resting adds, farthest first, until the book fits."""
         pending = sum(
             (
-                o.reserved_quote
+                g.reserve_of(o)
                 for g in self.book.groups
                 for o in g.orders
                 if o.state is OrderState.CANCELLING
@@ -264,8 +276,9 @@ class _Run:
         for _, _, group_id, o in adds:
             if excess <= 0:
                 break
-            self._cancel(self.book.group(group_id), o, "margin limit lowered")
-            excess -= o.reserved_quote
+            g = self.book.group(group_id)
+            self._cancel(g, o, "margin limit lowered")
+            excess -= g.reserve_of(o)
 
     def _open_groups(self) -> None:
         for pair in self.p.pairs:
@@ -296,9 +309,16 @@ class _Run:
                 self._skip(None, pair, Purpose.BASE, 0, SkipReason.NO_QUOTE, "no market quote")
                 continue
             rules = q.rules
-            # marketable: the slippage allowance rounded down, but never under the ask
-            limit = rules.price_down(q.ask * (1 + self.p.entry_slippage_pct / HUNDRED))
-            price = max(limit, rules.price_up(q.ask))
+            d = direction(self.p.side)
+            slip = self.p.entry_slippage_pct
+            if d.long:
+                # marketable: the slippage allowance rounded down, but never under the ask
+                limit = rules.price_down(q.ask * (1 + slip / HUNDRED))
+                price = max(limit, rules.price_up(q.ask))
+            else:
+                # mirrored: the allowance below the bid rounded up, but never over the bid
+                limit = rules.price_up(q.bid * (1 - slip / HUNDRED))
+                price = min(limit, rules.price_down(q.bid))
             amount = rules.amount_down(self.p.sizing.base_order_quote / price)
             why = rules.below_minimum(amount, price)
             if why:
@@ -314,9 +334,12 @@ class _Run:
                     self._cap_detail(price * amount),
                 )
                 continue
-            self.book, g = self.book.open_group(pair, self.p.sizing, self.now)
-            note = f"base order: marketable limit {self.p.entry_slippage_pct} % above ask {q.ask}"
-            self._place(g.id, Purpose.BASE, 0, OrderSide.BUY, amount, price, note)
+            self.book, g = self.book.open_group(pair, self.p.sizing, self.now, self.p.side)
+            if d.long:
+                note = f"base order: marketable limit {slip} % above ask {q.ask}"
+            else:
+                note = f"base order: marketable limit {slip} % below bid {q.bid}"
+            self._place(g.id, Purpose.BASE, 0, d.entry, amount, price, note)
 
     def _cap_detail(self, reserve: Decimal) -> str:
         return (

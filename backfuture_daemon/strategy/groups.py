@@ -2,8 +2,10 @@
 
 Each change returns a new book: `apply` reflects an engine command (a Place rests, a Cancel is
 pending until the exchange confirms it with `cancelled`), `fill` applies an execution. The book
-computes average entry, adds used, filled cost and committed quote (filled cost of open positions
-plus quote reserved by resting buys, pending cancels included). Used by the engine and the runner.
+computes average entry, adds used, filled cost and committed quote (filled notional of open
+positions plus the notional of resting opening orders — buys for a long, sells for a short —
+pending cancels included). A short group's `amount` is the base it owes (positive); its `cost` is
+the notional it sold. Used by the engine and the runner.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import Enum
 
+from backfuture_daemon.strategy.direction import Direction, direction
 from backfuture_daemon.strategy.orders import (
     Cancel,
     OrderCommand,
@@ -20,7 +23,7 @@ from backfuture_daemon.strategy.orders import (
     Place,
     Purpose,
 )
-from backfuture_daemon.strategy.params import ZERO, GroupSizing
+from backfuture_daemon.strategy.params import ZERO, GroupSizing, Side
 
 
 class OrderState(Enum):
@@ -47,6 +50,7 @@ class RestingOrder:
 
     @property
     def reserved_quote(self) -> Decimal:
+        """Quote a resting buy holds (a long's view; `Group.reserve_of` knows the direction)."""
         if self.side is OrderSide.BUY and self.price is not None:
             return self.price * self.amount
         return ZERO
@@ -54,7 +58,8 @@ class RestingOrder:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """One deal on one pair. `cost` is the notional (price × amount) of the base still held."""
+    """One deal on one pair. `cost` is the notional (price × amount) of the position still open
+    (base held by a long, base owed by a short); `side` is fixed when the group opens."""
 
     id: int
     pair: str
@@ -73,6 +78,11 @@ class Group:
     serial: int = 0
     recovery_reason: RecoveryReason | None = None
     recovery_since: float | None = None
+    side: Side = Side.LONG
+
+    @property
+    def direction(self) -> Direction:
+        return direction(self.side)
 
     @property
     def average_price(self) -> Decimal | None:
@@ -86,9 +96,15 @@ class Group:
     def next_add_step(self) -> int:
         return (max(self.filled_adds) if self.filled_adds else 0) + 1
 
+    def reserve_of(self, order: RestingOrder) -> Decimal:
+        """Quote `order` commits while it rests: an opening order's notional, else nothing."""
+        if order.side is self.direction.entry and order.price is not None:
+            return order.price * order.amount
+        return ZERO
+
     @property
     def reserved_quote(self) -> Decimal:
-        return sum((o.reserved_quote for o in self.orders), ZERO)
+        return sum((self.reserve_of(o) for o in self.orders), ZERO)
 
     @property
     def committed_quote(self) -> Decimal:
@@ -100,7 +116,7 @@ class Group:
 
     @property
     def done(self) -> bool:
-        """Sold out (take profit or stop filled) or never bought (the base order is gone)."""
+        """Closed out (take profit or stop filled) or never opened (the base order is gone)."""
         if self.amount > 0:
             return False
         base_gone = all(o.key.purpose is not Purpose.BASE for o in self.orders)
@@ -128,7 +144,8 @@ class GroupBook:
     next_group_id: int = 1
     realized_pnl: Decimal = ZERO
     closed_groups: int = 0
-    #: base left unsold by closed groups (below the exchange minimum), per pair.
+    #: base left unsold by closed groups (below the exchange minimum), per pair; a short's
+    #: unbought remainder counts negative.
     dust: tuple[tuple[str, Decimal], ...] = ()
 
     @property
@@ -144,8 +161,10 @@ class GroupBook:
     def group_on(self, pair: str) -> Group | None:
         return next((g for g in self.groups if g.pair == pair), None)
 
-    def open_group(self, pair: str, sizing: GroupSizing, now: float) -> tuple[GroupBook, Group]:
-        g = Group(id=self.next_group_id, pair=pair, opened_at=now, sizing=sizing)
+    def open_group(
+        self, pair: str, sizing: GroupSizing, now: float, side: Side = Side.LONG
+    ) -> tuple[GroupBook, Group]:
+        g = Group(id=self.next_group_id, pair=pair, opened_at=now, sizing=sizing, side=side)
         book = replace(self, groups=(*self.groups, g), next_group_id=self.next_group_id + 1)
         return book, g
 
@@ -195,7 +214,7 @@ class GroupBook:
         g = replace(g, orders=orders)
         g = (
             _bought(g, key, amount, price, fee_quote)
-            if o.side is OrderSide.BUY
+            if o.side is g.direction.entry
             else _sold(g, amount, price, fee_quote)
         )
         return self.with_group(g)._settled()
@@ -204,7 +223,7 @@ class GroupBook:
         """Close a sold group whose remainder is below the exchange minimum (kept as dust)."""
         g = self.group(group_id)
         left = dict(self.dust)
-        left[g.pair] = left.get(g.pair, ZERO) + g.amount
+        left[g.pair] = left.get(g.pair, ZERO) + g.direction.sign * g.amount
         g = replace(g, amount=ZERO, cost=ZERO, entry_fees=ZERO)
         book = replace(self.with_group(g), dust=tuple(sorted(left.items())))
         return book._settled()
@@ -223,6 +242,7 @@ class GroupBook:
 
 
 def _bought(g: Group, key: OrderKey, amount: Decimal, price: Decimal, fee: Decimal) -> Group:
+    """An opening fill (a long's buy, a short's sell): the position and its notional grow."""
     base_price, base_amount = g.base_price, g.base_amount
     if key.purpose is Purpose.BASE:
         base_cost = (base_price or ZERO) * base_amount + price * amount
@@ -243,12 +263,16 @@ def _bought(g: Group, key: OrderKey, amount: Decimal, price: Decimal, fee: Decim
 
 
 def _sold(g: Group, amount: Decimal, price: Decimal, fee: Decimal) -> Group:
-    # A sell can only release what the group holds (a cancelled take profit racing a stop).
+    """A closing fill (a long's sell, a short's buy-back): PnL is realised on the share closed."""
+    # A close can only release what the group holds (a cancelled take profit racing a stop).
     amount = min(amount, g.amount)
     share = amount / g.amount if g.amount > 0 else Decimal(1)
     cost_out = g.cost * share
     fees_out = g.entry_fees * share
-    pnl = price * amount - fee - cost_out - fees_out
+    if g.side is Side.LONG:
+        pnl = price * amount - fee - cost_out - fees_out
+    else:
+        pnl = cost_out - price * amount - fee - fees_out
     return replace(
         g,
         amount=g.amount - amount,

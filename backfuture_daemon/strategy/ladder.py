@@ -2,7 +2,8 @@
 
 Per step (0 = base order): deviation %, price, size in quote, cumulative quote, average entry and
 take-profit price; plus the total for max_active_groups groups against the margin limit. Exact
-decimals, no market rounding. `backfuture validate` and `plan` print `render()` and put `as_dict()`
+decimals, no market rounding. A short ladder mirrors a long one: adds above the entry, take profit
+below the average. `backfuture validate` and `plan` print `render()` and put `as_dict()`
 rows into `--json` as `strategies[].ladder[]`.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from backfuture_daemon.strategy.params import HUNDRED, ZERO, DcaParams, GroupSizing, dec
+from backfuture_daemon.strategy.direction import direction
+from backfuture_daemon.strategy.params import HUNDRED, ZERO, DcaParams, GroupSizing, Side, dec
 from backfuture_daemon.strategy.sizing import Sizing
 
 _CENT = Decimal("0.01")
@@ -50,6 +52,7 @@ class Ladder:
     reference_price: Decimal
     max_active_groups: int
     margin_limit: Decimal
+    side: Side = Side.LONG
 
     @property
     def group_quote(self) -> Decimal:
@@ -88,19 +91,21 @@ def build_ladder(
     max_active_groups: int,
     margin_limit: Decimal,
     reference_price: Decimal = HUNDRED,
+    side: Side = Side.LONG,
 ) -> Ladder:
     rows: list[LadderRow] = []
     cumulative = amount = ZERO
-    tp = 1 + sizing.take_profit_pct / HUNDRED
+    d = direction(side)
+    tp = 1 + sizing.take_profit_pct / HUNDRED if d.long else 1 - sizing.take_profit_pct / HUNDRED
     for step in range(sizing.max_adds + 1):
         deviation = sizing.add_deviation_pct(step) if step else ZERO
         size = sizing.add_size(step) if step else sizing.base_order_quote
-        price = reference_price * (1 - deviation / HUNDRED)
+        price = d.away(reference_price, deviation)
         cumulative += size
         amount += size / price
         average = cumulative / amount
         rows.append(LadderRow(step, deviation, price, size, cumulative, average, average * tp))
-    return Ladder(tuple(rows), reference_price, max_active_groups, margin_limit)
+    return Ladder(tuple(rows), reference_price, max_active_groups, margin_limit, side)
 
 
 def ladder_for(params: DcaParams, reference_price: Decimal = HUNDRED) -> Ladder:
@@ -109,6 +114,7 @@ def ladder_for(params: DcaParams, reference_price: Decimal = HUNDRED) -> Ladder:
         max_active_groups=params.max_active_groups,
         margin_limit=params.margin_limit,
         reference_price=reference_price,
+        side=params.side,
     )
 
 
@@ -127,6 +133,7 @@ def ladder_warnings(
     """
     out: list[str] = []
     rows = ladder.rows
+    d = direction(ladder.side)
     if not ladder.fits:
         out.append(
             f"{ladder.max_active_groups} group(s) × {_r2(ladder.group_quote):.2f} = "
@@ -136,7 +143,7 @@ def ladder_warnings(
         if r.price <= 0:
             out.append(f"add {r.step} lies {_r2(r.deviation_pct):.2f} % below entry: at or below 0")
             break
-    tp_pct = (rows[0].take_profit_price / rows[0].average_price - 1) * HUNDRED
+    tp_pct = abs(rows[0].take_profit_price / rows[0].average_price - 1) * HUNDRED
     if taker_fee is not None and tp_pct <= 2 * taker_fee * HUNDRED:
         out.append(f"take profit {_r2(tp_pct):.2f} % does not clear 2 × the taker fee {taker_fee}")
     if min_notional is not None:
@@ -147,16 +154,19 @@ def ladder_warnings(
     if stop_loss_pct is not None:
         for i in range(1, len(rows)):
             before, nxt = rows[i - 1], rows[i]
-            if before.average_price * (1 - stop_loss_pct / HUNDRED) >= nxt.price:
+            if d.beyond(nxt.price, d.away(before.average_price, stop_loss_pct)):
                 out.append(
                     f"stop loss {stop_loss_pct} % from the average fires before add {nxt.step} "
-                    f"({_r2(nxt.deviation_pct):.2f} % below entry) can fill"
+                    f"({_r2(nxt.deviation_pct):.2f} % {d.adverse_word} entry) can fill"
                 )
                 break
     return tuple(out)
 
 
-def ladder_from_sizing(sizing: Sizing, margin_limit: float, reference_price: float = 100) -> Ladder:
-    """For `validate`/`plan`: straight from `Strategy.sizing()` and `Strategy.margin_limit`."""
-    params = DcaParams.from_sizing(sizing, pairs=(), margin_limit=margin_limit)
+def ladder_from_sizing(
+    sizing: Sizing, margin_limit: float, reference_price: float = 100, side: Side = Side.LONG
+) -> Ladder:
+    """For `validate`/`plan`: straight from `Strategy.sizing()`, `Strategy.margin_limit` and
+    `Strategy.side`."""
+    params = DcaParams.from_sizing(sizing, pairs=(), margin_limit=margin_limit, side=side)
     return ladder_for(params, dec(reference_price))

@@ -26,7 +26,8 @@ def dec(x: float | int | str | Decimal) -> Decimal:
 
 
 class Side(Enum):
-    """Direction of a group. Only LONG is implemented (spot); SHORT mirrors it later (futures)."""
+    """Direction of a group: LONG buys first (spot or futures); SHORT sells first (futures only,
+    the configuration enforces it) and mirrors the ladder (strategy/direction.py)."""
 
     LONG = "long"
     SHORT = "short"
@@ -169,7 +170,8 @@ class GroupSizing:
         return self.add_order_quote * self.volume_scale ** (i - 1)
 
     def add_deviation_pct(self, i: int) -> Decimal:
-        """Distance of add i (1-based) below the base fill, percent: step · Σ_{k<i} ss^k."""
+        """Distance of add i (1-based) from the base fill (below a long's, above a short's),
+        percent: step · Σ_{k<i} ss^k."""
         return self.step_pct * sum((self.step_scale**k for k in range(i)), ZERO)
 
     @property
@@ -191,13 +193,11 @@ class DcaParams:
     recovery: RecoveryParams = RecoveryParams()
     side: Side = Side.LONG
     on_stop: OnStop = OnStop.KEEP_TAKE_PROFIT
-    #: the base order is a marketable limit this far above the ask (its amount is sized at that
-    #: price, so the order never reserves more than base_order_quote).
+    #: the base order is a marketable limit this far above the ask (below the bid for a short;
+    #: its amount is sized at that price, so the order never reserves more than base_order_quote).
     entry_slippage_pct: Decimal = Decimal("0.5")
 
     def __post_init__(self) -> None:
-        if self.side is not Side.LONG:
-            raise ValueError("only side=long is implemented (spot); short arrives with futures")
         if self.max_active_groups < 1:
             raise ValueError("max_active_groups must be at least 1")
         if self.margin_limit < 0:

@@ -33,6 +33,8 @@ class GroupStatus:
     recovery_overdue: bool
     #: Every add level of the group's ladder (from its base fill), filled or not: for charts.
     add_prices: tuple[Decimal, ...] = ()
+    #: long | short (a short's adds sit above its base fill, its take profit below the average).
+    side: str = "long"
 
 
 def group_status(g: Group, params: DcaParams, now: float) -> GroupStatus:
@@ -52,6 +54,7 @@ def group_status(g: Group, params: DcaParams, now: float) -> GroupStatus:
         recovery_since=g.recovery_since,
         recovery_overdue=recovery_overdue(g, params, now),
         add_prices=_add_levels(g),
+        side=g.side.value,
     )
 
 
@@ -59,6 +62,11 @@ def _add_levels(g: Group) -> tuple[Decimal, ...]:
     if g.base_price is None:
         return ()
     s = g.sizing
+    if g.direction.long:
+        return tuple(
+            g.base_price * (1 - s.add_deviation_pct(step) / 100)
+            for step in range(1, s.max_adds + 1)
+        )
     return tuple(
-        g.base_price * (1 - s.add_deviation_pct(step) / 100) for step in range(1, s.max_adds + 1)
+        g.base_price * (1 + s.add_deviation_pct(step) / 100) for step in range(1, s.max_adds + 1)
     )

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-import pytest
-
 from backfuture_daemon.strategy.ladder import (
     build_ladder,
     ladder_for,
@@ -118,12 +116,21 @@ def test_from_sizing_converts_floats_exactly_and_honours_adding_disabled() -> No
     assert p.group_budget == D(250)
 
 
-def test_short_is_not_implemented_yet() -> None:
-    with pytest.raises(ValueError, match="short"):
-        DcaParams(
-            pairs=(), margin_limit=D(1), max_active_groups=1, sizing=reference_sizing(),
-            side=Side.SHORT,
-        )  # fmt: skip
+def test_short_params_are_accepted_and_lay_their_ladder_out_mirrored() -> None:
+    # (replaces test_short_is_not_implemented_yet: issue 10 implements short)
+    p = DcaParams(
+        pairs=(), margin_limit=D(500), max_active_groups=2, sizing=reference_sizing(),
+        side=Side.SHORT,
+    )  # fmt: skip
+    long_rows, short_rows = ladder_for(params()).rows, ladder_for(p).rows
+    for lo, sh in zip(long_rows, short_rows, strict=True):
+        assert sh.deviation_pct == lo.deviation_pct
+        assert sh.price == 2 * D(100) - lo.price  # adds above the entry, mirrored
+        assert sh.take_profit_price < sh.average_price
+    assert [r.price for r in short_rows] == sorted(r.price for r in short_rows)
+    assert ladder_warnings(ladder_for(p)) == ()
+    (stop,) = ladder_warnings(ladder_for(p), stop_loss_pct=D(5))
+    assert "% above entry) can fill" in stop
 
 
 def test_ladder_warnings_flag_what_validate_must_show() -> None:
