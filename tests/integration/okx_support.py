@@ -1,13 +1,24 @@
 """The OKX venue for tests/integration/test_okx_*.py: OKX-shaped keys (UUID-like ids) with their
 passphrase, and OKX's scope names, on venue_support's VenueServer. A key's account mode is
-SandboxKey's `acct_lv`, as in a sandbox keys file.
+SandboxKey's `acct_lv`, as in a sandbox keys file. `audit` is the venue's order audit of one key,
+`port_on` a trading port on a given key.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import time
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.clients import ClientFactory
+from backfuture_daemon.exchanges.markets import MarketCache
+from backfuture_daemon.exchanges.trading import CcxtTrading
+from backfuture_daemon.exchanges.venue_ports import trading_port
+from backfuture_daemon.sandbox.audit import account_record
+from backfuture_daemon.sandbox.keys import SandboxKey
 from tests.integration.venue_support import Credentials, VenueServer
 
 CANARY = "CANARY-okx-secret"
@@ -31,3 +42,33 @@ class OkxVenue(VenueServer):
             "api_secret": f"{CANARY}-{n:06d}",
             "passphrase": f"{PASS_CANARY}-{n:06d}",
         }
+
+
+def last_key(venue: VenueServer) -> SandboxKey:
+    """The key added last (a port built by venue_support.trading_ports trades on it)."""
+    key: SandboxKey = list(venue.keys)[-1]
+    return key
+
+
+def audit(venue: VenueServer, api_key: str) -> list[dict[str, Any]]:
+    """Every order the venue ever accepted for the key, as `GET /__sandbox/orders` shows it."""
+    engine = venue.venue.engine
+    acct = engine.find_account("okx", api_key)
+    if acct is not None:
+        engine.refresh(acct, venue.faults.now_ms())
+    return list(account_record("okx", acct)["orders"])
+
+
+@contextlib.asynccontextmanager
+async def port_on(venue: VenueServer, key: SandboxKey) -> AsyncIterator[CcxtTrading]:
+    """A trading port of its own on `key` (a restarted daemon: it has seen none of the orders)."""
+    factory = ClientFactory(timeout=2.0)
+    markets = MarketCache(factory)
+    ctx = AdapterContext(make_client=factory, clock=time.time)
+    port = trading_port(venue.connection_for(key), ctx, markets)
+    try:
+        yield port
+    finally:
+        await port.close()
+        await markets.close()
+        await factory.close()

@@ -1,7 +1,8 @@
 """OKX's signed account endpoints on the sandbox and the route table of the OKX port: the trading
 account's balance (`GET /api/v5/account/balance`) and the key's own facts
 (`GET /api/v5/account/config`: perm, ip, label, acctLv, ...), both behind the read permission;
-orders (okx/trading.py) behind `trade` to change, `read_only` to look.
+orders (okx/trading.py) behind `trade` to change, `read_only` to look, and their history
+(okx/history.py: orders-history, fills) behind `read_only`.
 
 server.py (or a test fixture) mounts `routes()` on the OKX port. Reference §2.2-§2.3.
 """
@@ -16,7 +17,7 @@ from aiohttp import web
 
 from backfuture_daemon.sandbox.engine import decimal_str
 from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.okx import market_data, trading
+from backfuture_daemon.sandbox.okx import history, market_data, trading
 from backfuture_daemon.sandbox.okx.gateway import (
     EXCHANGE,
     PERMS,
@@ -111,4 +112,12 @@ def routes() -> list[Route]:
         ("GET", f"{v}/trade/order", private(READ, trading.get_order)),
         ("POST", f"{v}/trade/cancel-order", private(TRADE, trading.cancel)),
         ("GET", f"{v}/trade/orders-pending", private(READ, trading.orders_pending)),
+        ("GET", f"{v}/trade/orders-history", private(READ, history.orders_history(7))),
+        ("GET", f"{v}/trade/orders-history-archive", private(READ, history.orders_history(90))),
+        ("GET", f"{v}/trade/fills", private(READ, history.fills(3, inst_type_required=False))),
+        (
+            "GET",
+            f"{v}/trade/fills-history",
+            private(READ, history.fills(90, inst_type_required=True)),
+        ),
     ]

@@ -79,7 +79,8 @@ def _failed(code: str, msg: str, cl_ord_id: str, now: int) -> ApiError:
     )
 
 
-def _account(venue: Venue, key: SandboxKey) -> Account:
+def account_of(venue: Venue, key: SandboxKey) -> Account:
+    """The key's account, its resting orders filled up to now."""
     acct = venue.engine.account(EXCHANGE, key.api_key, key.balances)
     venue.engine.refresh(acct, venue.now_ms())
     return acct
@@ -204,7 +205,7 @@ def _answer(code: str, rows: list[dict[str, Any]], now: int) -> web.Response:
 
 async def place(request: web.Request, key: SandboxKey) -> web.Response:
     venue = venue_of(request)
-    row = _place_one(venue, _account(venue, key), _body(request))
+    row = _place_one(venue, account_of(venue, key), _body(request))
     return _answer("0", [row], venue.now_ms())
 
 
@@ -221,7 +222,7 @@ async def place_batch(request: web.Request, key: SandboxKey) -> web.Response:
         raise fail("50000", "Body for POST request cannot be empty.")
     if len(orders) > 20:
         raise fail("51000", "Parameter batchOrders error", 200)
-    acct = _account(venue, key)
+    acct = account_of(venue, key)
     rows: list[dict[str, Any]] = []
     for entry in orders:
         try:
@@ -256,12 +257,12 @@ def _find(venue: Venue, acct: Account, params: dict[str, Any]) -> Order:
 
 async def get_order(request: web.Request, key: SandboxKey) -> web.Response:
     venue = venue_of(request)
-    return ok([order_json(_find(venue, _account(venue, key), dict(request.query)))])
+    return ok([order_json(_find(venue, account_of(venue, key), dict(request.query)))])
 
 
 async def cancel(request: web.Request, key: SandboxKey) -> web.Response:
     venue = venue_of(request)
-    acct = _account(venue, key)
+    acct = account_of(venue, key)
     body = _body(request)
     now = venue.now_ms()
     client_id = str(body.get("clOrdId") or "")
@@ -286,7 +287,7 @@ async def cancel(request: web.Request, key: SandboxKey) -> web.Response:
 
 async def orders_pending(request: web.Request, key: SandboxKey) -> web.Response:
     venue = venue_of(request)
-    acct = _account(venue, key)
+    acct = account_of(venue, key)
     inst_id = request.query.get("instId")
     symbol = spot_instrument(venue, inst_id).symbol if inst_id else None
     open_orders = venue.engine.open_orders(acct, venue.now_ms(), symbol)
