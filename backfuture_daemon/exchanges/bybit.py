@@ -66,16 +66,12 @@ def _free(row: dict[str, Any]) -> str:
     return format(free.normalize(), "f") if free else "0"
 
 
-class BybitAdapter(CcxtAdapter):
-    exchange = "bybit"
-    supports_futures = True
-    clock_window_ms = float(RECV_WINDOW_MS)
-    clock_ahead_ms = 1000.0  # Bybit: timestamp < server_time + 1000
+class BybitLimits(CcxtAdapter):
+    """What every Bybit client reads from its answers: the UID limit's reset time. Mixed into
+    `BybitAdapter` (connection test) and bybit_trading.`BybitTrading` (live orders); each calls
+    `_record_limit_reset()` once its client exists."""
 
-    def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
-        super().__init__(connection, ctx, client_spec(connection.endpoints))
-        self._reset_ms: float | None = None
-        self._record_limit_reset()
+    _reset_ms: float | None = None
 
     def _record_limit_reset(self) -> None:
         """Bybit sends no Retry-After: a UID-limited answer (10006) says when the limit resets in
@@ -101,6 +97,17 @@ class BybitAdapter(CcxtAdapter):
             return meta
         server_now = self._now_ms() - float(self._client.options.get("timeDifference", 0) or 0)
         return ResponseMeta(meta.status, round(max(0.0, reset - server_now) / 1000.0, 3))
+
+
+class BybitAdapter(BybitLimits):
+    exchange = "bybit"
+    supports_futures = True
+    clock_window_ms = float(RECV_WINDOW_MS)
+    clock_ahead_ms = 1000.0  # Bybit: timestamp < server_time + 1000
+
+    def __init__(self, connection: Connection, ctx: AdapterContext) -> None:
+        super().__init__(connection, ctx, client_spec(connection.endpoints))
+        self._record_limit_reset()
 
     async def server_time(self) -> ServerTime:
         return await self._time_sample(self._client.publicGetV5MarketTime, lambda d: d["time"])
