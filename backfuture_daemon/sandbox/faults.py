@@ -39,6 +39,9 @@ class Faults:
     mexc_futures_orders_disabled: bool = True  #: MEXC contract orders -> code 1002 (real)
     accept_then_timeout: bool = False  #: orders are accepted, then the answer hangs
     drop_cancel_answer: bool = False  #: cancels are carried out, then the answer hangs
+    #: 0 off; else the 5xx status every order placement answers with, the order NOT placed
+    #: (its request reached the gateway; every other request is served as usual)
+    placement_5xx: int = 0
 
     def now_ms(self) -> int:
         """The venue's clock in epoch milliseconds (served by /time endpoints, used for windows)."""
@@ -55,13 +58,13 @@ class Faults:
             if isinstance(current, bool):
                 if not isinstance(value, bool):
                     raise ValueError(f"fault {name}: must be true or false")
-            elif name == "http_5xx":
+            elif name in ("http_5xx", "placement_5xx"):
                 if value is True:
                     value = 503
                 elif value is False or value is None:
                     value = 0
                 if not isinstance(value, int) or not (value == 0 or 500 <= value <= 599):
-                    raise ValueError("fault http_5xx: must be 0 (off) or a status 500..599")
+                    raise ValueError(f"fault {name}: must be 0 (off) or a status 500..599")
             elif isinstance(current, int | float):
                 low, high = _RANGES[name]
                 if (

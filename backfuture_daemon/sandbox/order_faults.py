@@ -1,9 +1,11 @@
 """Faults that hit live trading where it hurts: an order request the exchange ACCEPTS but whose
-answer never arrives (`accept_then_timeout`), and a cancel that is carried out but whose answer
-is lost (`drop_cancel_answer`). A bot must then look its order up by client order id.
+answer never arrives (`accept_then_timeout`), a cancel that is carried out but whose answer
+is lost (`drop_cancel_answer`), and an order request that reaches the gateway, is NOT placed and
+answers a 5xx (`placement_5xx`). A bot must then look its order up by client order id.
 
-The middleware in server.py asks `withheld(...)` after the handler ran; both knobs live on
-faults.Faults (so `POST /__sandbox/faults` sets them) and hang like the `timeout` fault.
+The middleware in server.py asks `refused(...)` before the handler runs and `withheld(...)`
+after it; the knobs live on faults.Faults (so `POST /__sandbox/faults` sets them); a withheld
+answer hangs like the `timeout` fault.
 """
 
 from __future__ import annotations
@@ -60,6 +62,19 @@ def _accepted(response: web.StreamResponse) -> bool:
         body.get("success", True) is not False
         and body.get("code", 0) in (0, 200, "200000", "0")
         and body.get("retCode", 0) == 0  # Bybit: refusals are HTTP 200 with a retCode
+    )
+
+
+def refused(faults: Faults, method: str, route: str) -> web.Response | None:
+    """The gateway's 5xx page for an order placement while `placement_5xx` is on (the handler
+    never runs, so nothing is placed); None for every other request."""
+    status = faults.placement_5xx
+    if not status or (method, route) not in PLACEMENTS:
+        return None
+    return web.Response(
+        text=f"<html><body><h1>{status} Server Error</h1><p>upstream failed</p></body></html>",
+        status=status,
+        content_type="text/html",
     )
 
 

@@ -74,6 +74,9 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         injected = venue.fault_responder(venue, request, venue.over_budget())
         if injected is not None:
             return injected
+    refused = order_faults.refused(faults, request.method, route)
+    if refused is not None:
+        return refused  # the order never reached the matching engine
     try:
         response = await handler(request)
     except ApiError as e:

@@ -3,7 +3,9 @@ accepted whose answer never comes is looked up by client order id and adopted; a
 intent unknown, nothing else is sent inside the visibility window, then it is marked not placed
 and re-decided under a new id; a lost cancel answer is resolved by lookup; 429 + Retry-After
 quiets the bot; open orders with our prefix but no intent are reported and never cancelled; fills
-that happened while the bot was down are applied once. The sandbox's audit is the judge.
+that happened while the bot was down are applied once; a 5xx on placement only (the order never
+placed) is settled by lookup after the visibility window, which a shorter setting shortens. The
+sandbox's audit is the judge.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from backfuture_daemon.exchanges.port import OrderRequest, OrderType, Side
+from backfuture_daemon.settings import load_settings
 from backfuture_daemon.strategy.params import Gate
 from tests.integration.live_bot_support import PAIR, LiveWorld, ledger_matches_exchange, live, until
 
@@ -193,3 +196,76 @@ async def test_death_between_intent_and_send_is_settled_by_lookup_then_re_decide
     ids = one_order_per_id(live)
     assert pending.client_order_id not in ids
     ledger_matches_exchange(live, again, live.audit())
+
+
+@pytest.mark.parametrize("exchange", ["mexc", "kucoin"])
+async def test_a_5xx_on_placement_only_is_looked_up_then_marked_not_placed_and_re_decided(
+    live: LiveWorld, exchange: str
+) -> None:
+    live.sandbox.set_market(PAIR, price=100.0)
+    r = await live.runner(exchange)
+    r.visibility_window = 1.0
+    faults = live.sandbox.faults(exchange)
+    faults.update({"placement_5xx": 502})  # the gateway answers 502; the order is not placed
+    await r.tick()
+    assert "exchange_unavailable" in r.last_error
+    (unknown,) = r.intents.unsettled()
+    assert live.audit() == []
+    for _ in range(3):  # lookups are served (only placements fail); nothing found, nothing sent
+        await live.tick(r)
+    assert live.audit() == []
+    assert r.intents.intent(unknown.client_order_id).state == "unknown"  # type: ignore[union-attr]
+    faults.update({"placement_5xx": 0})
+    await asyncio.sleep(1.0)
+    await until(lambda: bool(live.audit()), r)
+    assert r.intents.intent(unknown.client_order_id).state == "lost"  # type: ignore[union-attr]
+    (placed,) = live.audit()  # exactly one exchange order, under the re-decided intent's id
+    assert placed["client_order_id"] != unknown.client_order_id
+    assert r.intents.intent(placed["client_order_id"]) is not None
+    await until(lambda: not r.needs_reconcile and len(r.book.groups[0].open_orders()) >= 2, r)
+    one_order_per_id(live)
+    ledger_matches_exchange(live, r, live.audit())
+
+
+async def test_a_shorter_visibility_window_marks_a_never_arrived_intent_lost_sooner(
+    live: LiveWorld,
+) -> None:
+    """BACKFUTURE_ORDER_VISIBILITY_SECONDS at work: two bots meet the same placement 5xx; the one
+    with a 1 s window re-decides after about 1 s while the one with 4 s still waits, sending
+    nothing; then it too marks its intent lost and places once."""
+    live.sandbox.set_market(PAIR, price=100.0)
+    short = await live.runner("mexc")
+    short_key = live.api_key
+    slow = await live.runner("mexc", fresh_db=True)
+    slow_key = live.api_key
+    short.visibility_window = load_settings(order_visibility_seconds=1).order_visibility_seconds
+    slow.visibility_window = load_settings(order_visibility_seconds=4).order_visibility_seconds
+
+    def audit(key: str) -> list[dict[str, Any]]:
+        return list(live.sandbox.orders_of(key)["orders"])
+
+    live.sandbox.faults("mexc").update({"placement_5xx": 503})
+    await short.tick()
+    await slow.tick()
+    failed_at = time.monotonic()
+    live.sandbox.faults("mexc").update({"placement_5xx": 0})
+    (short_intent,), (slow_intent,) = short.intents.unsettled(), slow.intents.unsettled()
+    while not audit(short_key):
+        assert time.monotonic() - failed_at < 3.5, short.last_error
+        await short.tick()
+        await slow.tick()
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - failed_at >= 1.0
+    assert short.intents.intent(short_intent.client_order_id).state == "lost"  # type: ignore[union-attr]
+    assert slow.intents.intent(slow_intent.client_order_id).state == "unknown"  # type: ignore[union-attr]
+    assert audit(slow_key) == []  # still inside its window: nothing sent
+    while not audit(slow_key):
+        assert time.monotonic() - failed_at < 10, slow.last_error
+        await slow.tick()
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - failed_at >= 4.0
+    assert slow.intents.intent(slow_intent.client_order_id).state == "lost"  # type: ignore[union-attr]
+    for key in (short_key, slow_key):
+        ids = Counter(str(o["client_order_id"]) for o in audit(key))
+        assert len(ids) == 1
+        assert all(n == 1 for n in ids.values())
