@@ -319,19 +319,22 @@ class _Run:
                 # mirrored: the allowance below the bid rounded up, but never over the bid
                 limit = rules.price_up(q.bid * (1 - slip / HUNDRED))
                 price = min(limit, rules.price_down(q.bid))
-            amount = rules.amount_down(self.p.sizing.base_order_quote / price)
+            # A buy fills at its limit or lower, so sizing at the limit bounds its cost; a sell
+            # fills at its limit or higher (up to the bid it meets), so a short is sized at the bid.
+            sized_at = price if d.long else max(price, q.bid)
+            amount = rules.amount_down(self.p.sizing.base_order_quote / sized_at)
             why = rules.below_minimum(amount, price)
             if why:
                 self._skip(None, pair, Purpose.BASE, 0, SkipReason.BELOW_MINIMUM, why)
                 continue
-            if not self._fits(price * amount):
+            if not self._fits(sized_at * amount):
                 self._skip(
                     None,
                     pair,
                     Purpose.BASE,
                     0,
                     SkipReason.MARGIN_CAP,
-                    self._cap_detail(price * amount),
+                    self._cap_detail(sized_at * amount),
                 )
                 continue
             self.book, g = self.book.open_group(pair, self.p.sizing, self.now, self.p.side)
