@@ -19,7 +19,7 @@ from backfuture_daemon.bots.spec import RunnerSpec
 from backfuture_daemon.bots.store import BotStore
 from backfuture_daemon.bots.supervisor import BotSupervisor
 from backfuture_daemon.configuration.models import Connection, DesiredState, Endpoints
-from backfuture_daemon.exchanges.live_ports import LivePorts
+from backfuture_daemon.exchanges.live_ports import ConnectionPort, LivePorts
 from backfuture_daemon.exchanges.market_data import MarketDataHub, MarketSubscription
 from backfuture_daemon.exchanges.port import MarketDataPort, TradingPort
 from backfuture_daemon.logs import log_event
@@ -58,6 +58,8 @@ class BotsWiring:
         self._where: dict[str, tuple[str, Endpoints | None]] = {}
         self._feeds: dict[str, MarketSubscription] = {}
         self._seen: object = None
+        #: each live bot's port (its futures contract rules come from it).
+        self._ports: dict[str, ConnectionPort] = {}
         self._stopping: set[str] = set()
 
     def applied(self, state: DesiredState) -> None:
@@ -74,10 +76,18 @@ class BotsWiring:
 
     def _rules(self, spec: RunnerSpec, pair: str) -> MarketRules | None:
         feed = self._feeds.get(spec.strategy)
-        return feed.rules(pair) if feed is not None else None
+        rules = feed.rules(pair) if feed is not None else None
+        port = self._ports.get(spec.strategy)
+        if spec.mode == "live" and spec.market == "futures":  # sized in whole contracts
+            return port.rules(pair, rules) if port is not None else None
+        return rules
 
     def _live_port(self, spec: RunnerSpec) -> TradingPort:
-        return self.live.port(spec.connection, self._connection)
+        short = spec.params.side.value == "short"
+        port = self.live.port(spec.connection, self._connection, market=spec.market,
+                              leverage=spec.leverage, short=short)  # fmt: skip
+        self._ports[spec.strategy] = port
+        return port
 
     def _connection(self, name: str) -> Connection | None:
         state = self._state

@@ -1,7 +1,8 @@
 """The live order path's own checks, as pure functions the runner (bots/runner.py) applies at the
 send site: is this bot cleared to send (independently of its gate), does the account hold the
-quote a buy needs, which open orders carry our prefix without an intent, and the live id tag
-(deterministic per strategy and connection, so a rebuilt state directory still knows its orders).
+quote a buy needs (futures: the margin an opening order needs, notional / leverage), which open
+orders carry our prefix without an intent, and the live id tag (deterministic per strategy and
+connection, so a rebuilt state directory still knows its orders).
 """
 
 from __future__ import annotations
@@ -42,6 +43,27 @@ def buy_cost(place: Place, quote: Quote | None) -> Decimal:
         return Decimal(0)
     price = place.price if place.price is not None else (quote.ask if quote else None)
     return (price or Decimal(0)) * place.amount
+
+
+def opens(spec: RunnerSpec, place: Place) -> bool:
+    """Does `place` open or add to the bot's position (and so need funds)? Buys on spot and for
+    a long futures bot; sells for a short one. The closing side (take profits, exits) needs
+    none: on futures it is sent reduce-only (exchanges/kucoin_futures_trading.py)."""
+    short = spec.market == "futures" and spec.params.side.value == "short"
+    return place.side is (OrderSide.SELL if short else OrderSide.BUY)
+
+
+def funds_needed(spec: RunnerSpec, place: Place, quote: Quote | None) -> Decimal:
+    """Free quote (futures: available margin) `place` needs before it may leave: a spot buy its
+    cost (`buy_cost`); a futures order that opens or adds its notional / leverage (isolated
+    initial margin); an order on the closing side nothing."""
+    if spec.market != "futures":
+        return buy_cost(place, quote)
+    if not opens(spec, place):
+        return Decimal(0)
+    touch = (quote.ask if place.side is OrderSide.BUY else quote.bid) if quote else None
+    price = place.price if place.price is not None else touch
+    return (price or Decimal(0)) * place.amount / max(spec.leverage, 1)
 
 
 def shortfall(

@@ -10,10 +10,10 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from backfuture_daemon.bots.live_guard import buy_cost, refusal, shortfall
+from backfuture_daemon.bots.live_guard import funds_needed, opens, refusal, shortfall
 from backfuture_daemon.logs import log_event
 from backfuture_daemon.strategy.groups import GroupBook
-from backfuture_daemon.strategy.orders import OrderCommand, OrderKey, OrderSide, Place
+from backfuture_daemon.strategy.orders import OrderCommand, OrderKey, Place
 
 if TYPE_CHECKING:
     from backfuture_daemon.bots.runner import BotRunner
@@ -33,13 +33,14 @@ async def live_checks(
         return commands, book
     drop: set[OrderKey] = set()
     why = refusal(runner.spec)
-    buys = [p for p in places if p.side is OrderSide.BUY]
+    buys = [p for p in places if opens(runner.spec, p)]  # futures: opening orders
     if why is not None:
         drop, runner.hold_reason = {p.key for p in places}, why
     elif buys and now < runner.hold_until:
         drop = {p.key for p in buys}
     elif buys:
-        needed = sum((buy_cost(p, runner.market_data.quote(p.pair)) for p in buys), Decimal(0))
+        quote = runner.market_data.quote
+        needed = sum((funds_needed(runner.spec, p, quote(p.pair)) for p in buys), Decimal(0))
         short = shortfall(await runner.port.balances(), runner.spec.quote_currency, needed)
         runner.hold_reason = ""
         if short is not None:

@@ -36,6 +36,10 @@ class RunnerSpec:
     may_send: bool = False
     #: why not, when `may_send` is False (shown in /status).
     send_block: str = ""
+    #: spot | futures (the strategy's `market`): which trading port a live bot gets.
+    market: str = "spot"
+    #: futures only: the strategy's leverage (isolated margin); 1 on spot.
+    leverage: int = 1
 
 
 @dataclass(frozen=True, slots=True)

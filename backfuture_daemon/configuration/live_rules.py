@@ -1,4 +1,5 @@
-"""Where `mode: live` can run in this version: spot on the exchanges with a live order path.
+"""Where `mode: live` can run in this version: spot on the exchanges with a live order path, and
+futures (USDT perpetuals, isolated margin) on KuCoin.
 
 Called by configuration/rules.py for every strategy; a live strategy elsewhere is a rejected
 revision with a message naming what works, never a bot started without a way to trade.
@@ -11,20 +12,31 @@ from backfuture_daemon.configuration.models import Connection, Market, Strategy
 #: Exchanges whose live order path (exchanges/trading.py VENUES, crash-tested) exists, spot only.
 #: A live strategy elsewhere is refused here rather than started without a way to trade.
 LIVE_SPOT_EXCHANGES: frozenset[str] = frozenset({"mexc", "kucoin", "binance", "okx", "bybit"})
+#: Exchanges with a live futures order path (exchanges/venue_ports.FUTURES_PORTS).
+LIVE_FUTURES_EXCHANGES: frozenset[str] = frozenset({"kucoin"})
 
 
 def check_live(s: Strategy, conn: Connection) -> str | None:
     """Why `mode: live` cannot run for this strategy in this version; None when it can."""
     if s.mode.value != "live":
         return None
+    exchange = conn.exchange.value
     if s.market is Market.FUTURES:
+        if exchange in LIVE_FUTURES_EXCHANGES:
+            return None
+        if exchange == "mexc":
+            return (
+                "live trading on mexc futures is impossible: MEXC's futures API refuses orders "
+                "(live futures: kucoin); use mode: paper"
+            )
         return (
-            "live trading on futures is not available in this version; use mode: paper "
+            f"live trading on {exchange} futures is not available in this version (live "
+            f"futures: {', '.join(sorted(LIVE_FUTURES_EXCHANGES))}); use mode: paper "
             "(futures connections are still tested)"
         )
-    if conn.exchange.value not in LIVE_SPOT_EXCHANGES:
+    if exchange not in LIVE_SPOT_EXCHANGES:
         return (
-            f"live trading on {conn.exchange.value} is not available in this version (live: "
+            f"live trading on {exchange} is not available in this version (live: "
             f"{', '.join(sorted(LIVE_SPOT_EXCHANGES))}); use mode: paper"
         )
     return None

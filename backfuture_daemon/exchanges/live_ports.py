@@ -1,7 +1,9 @@
-"""The live bots' trading ports: one `CcxtTrading` per connection, built from the applied config's
-`Connection` (its decrypted keys stay inside the ccxt client; nothing here logs them) and rebuilt
-when the connection's settings or keys change. daemon_bots.py hands `LivePorts.port(name, find)`
-to the bot supervisor as its `live_port`; KuCoin's HF/classic account is read by CcxtTrading.
+"""The live bots' trading ports: one `CcxtTrading` per (connection, market, leverage, direction),
+built from the applied config's `Connection` (its decrypted keys stay inside the ccxt client;
+nothing here logs them) and rebuilt when the connection's settings or keys change. daemon_bots.py
+hands `LivePorts.port(name, find, market=..., leverage=...)` to the bot supervisor as its
+`live_port`; KuCoin's HF/classic account is read by CcxtTrading, futures trade through
+exchanges/kucoin_futures_trading.py (whose contract rules `ConnectionPort.rules` hands out).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.clients import ClientFactory
+from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
 from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import (
     Balance,
@@ -22,12 +25,15 @@ from backfuture_daemon.exchanges.port import (
     TradingErrorClass,
 )
 from backfuture_daemon.exchanges.trading import CcxtTrading
-from backfuture_daemon.exchanges.venue_ports import trading_port
+from backfuture_daemon.exchanges.venue_ports import futures_port, trading_port
+from backfuture_daemon.strategy.params import MarketRules
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection
 
 Find = Callable[[str], "Connection | None"]
+#: (connection name, market, leverage, short): one port per way a bot trades on a connection.
+PortKey = tuple[str, str, int, bool]
 
 
 class LivePorts:
@@ -37,26 +43,45 @@ class LivePorts:
         self._factory = ClientFactory(timeout)
         self._markets = MarketCache(self._factory)
         self._ctx = AdapterContext(make_client=self._factory, clock=clock)
-        self._ports: dict[str, tuple[Connection, CcxtTrading]] = {}
+        self._ports: dict[PortKey, tuple[Connection, CcxtTrading]] = {}
         self._retired: list[CcxtTrading] = []
 
-    def port(self, connection: str, find: Find) -> ConnectionPort:
-        """A port for `connection` that always trades with its current settings and keys."""
-        return ConnectionPort(lambda: self._current(connection, find))
+    def port(
+        self,
+        connection: str,
+        find: Find,
+        *,
+        market: str = "spot",
+        leverage: int = 1,
+        short: bool = False,
+    ) -> ConnectionPort:
+        """A port for `connection` that always trades with its current settings and keys: spot,
+        or (`market="futures"`) its USDT perpetuals at `leverage`, isolated margin."""
+        key: PortKey = (connection, market, leverage if market == "futures" else 1, short)
+        return ConnectionPort(lambda: self._current(key, find))
 
-    def _current(self, name: str, find: Find) -> CcxtTrading:
+    def _current(self, key: PortKey, find: Find) -> CcxtTrading:
+        name, market, leverage, short = key
         connection = find(name)
         if connection is None:
             raise OrderRejected(
                 TradingErrorClass.AUTH_REJECTED, f"connection {name!r} is not in the config"
             )
-        held = self._ports.get(name)
+        held = self._ports.get(key)
         if held is not None and held[0] == connection:
             return held[1]
         if held is not None:
             self._retired.append(held[1])  # a tick may still use it: closed at the end
-        port = trading_port(connection, self._ctx, self._markets)
-        self._ports[name] = (connection, port)
+        if market == "futures":
+            try:
+                port: CcxtTrading = futures_port(
+                    connection, self._ctx, self._markets, leverage=leverage, short=short
+                )
+            except ValueError as e:
+                raise OrderRejected(TradingErrorClass.ORDER_REJECTED, str(e)) from None
+        else:
+            port = trading_port(connection, self._ctx, self._markets)
+        self._ports[key] = (connection, port)
         return port
 
     async def close(self) -> None:
@@ -94,3 +119,12 @@ class ConnectionPort:
 
     async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:
         return await self._resolve().orders_since(pair, since)
+
+    def rules(self, pair: str, spot: MarketRules | None) -> MarketRules | None:
+        """The rules a bot sizes `pair` by: `spot` on spot; on futures the contract's (whole
+        lots in base units), None until its markets are loaded or when the port is unusable."""
+        try:
+            port = self._resolve()
+        except OrderRejected:
+            return None
+        return port.rules(pair, spot) if isinstance(port, KucoinFuturesTrading) else spot

@@ -1,5 +1,6 @@
-"""Which `TradingPort` class trades on which exchange: the one place a new exchange's live path
-is registered. `trading_port` is called by exchanges/live_ports.py (the daemon) and the tests.
+"""Which `TradingPort` class trades on which exchange and market: the one place a new exchange's
+live path is registered. `trading_port` (spot) and `futures_port` are called by
+exchanges/live_ports.py (the daemon) and the tests.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from backfuture_daemon.exchanges.bybit_trading import BybitTrading
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
 from backfuture_daemon.exchanges.okx_trading import OkxTrading
 from backfuture_daemon.exchanges.trading import VENUES, CcxtTrading
 
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
 
 #: Exchanges whose spot trading differs from `CcxtTrading`'s; the rest use it as it is.
 SPOT_PORTS: dict[str, type[CcxtTrading]] = {"okx": OkxTrading, "bybit": BybitTrading}
+#: Exchanges with a live futures (USDT perpetual) order path. MEXC's futures API refuses
+#: orders; the others have none here yet (configuration/live_rules.py refuses them).
+FUTURES_PORTS: dict[str, type[KucoinFuturesTrading]] = {"kucoin": KucoinFuturesTrading}
 
 
 def trading_port(connection: Connection, ctx: AdapterContext, markets: MarketCache) -> CcxtTrading:
@@ -25,3 +30,19 @@ def trading_port(connection: Connection, ctx: AdapterContext, markets: MarketCac
     if exchange not in VENUES:
         raise ValueError(f"no trading adapter for {connection.exchange!r}")
     return SPOT_PORTS.get(exchange, CcxtTrading)(connection, ctx, markets)
+
+
+def futures_port(
+    connection: Connection,
+    ctx: AdapterContext,
+    markets: MarketCache,
+    *,
+    leverage: int = 1,
+    short: bool = False,
+) -> KucoinFuturesTrading:
+    """The futures trading port of `connection` at `leverage` (isolated margin), reduce-only on
+    the closing side of a long (or, `short`, a short) bot; ValueError without a futures path."""
+    port = FUTURES_PORTS.get(str(connection.exchange))
+    if port is None:
+        raise ValueError(f"no futures trading adapter for {connection.exchange!r}")
+    return port(connection, ctx, markets, leverage=leverage, short=short)

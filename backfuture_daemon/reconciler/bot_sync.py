@@ -69,6 +69,8 @@ def runner_spec(
         id_sep=id_separator(connection.exchange.value),
         may_send=block is None,
         send_block=block or "",
+        market=strategy.market.value,
+        leverage=strategy.leverage if strategy.market.value == "futures" else 1,
     )
 
 

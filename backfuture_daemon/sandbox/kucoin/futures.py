@@ -1,7 +1,11 @@
 """KuCoin futures on its own sandbox port: active contracts, time/status, order test and the
 order lifecycle of USDT perpetuals (leverage 1..max per contract, isolated margin checked at
-placement, fills open positions: futures_account.py). Authentication is KuCoin's
-(gateway.private); trading needs the `Futures` permission, reading needs `General`.
+placement, fills open positions: futures_account.py): place (a duplicate clientOid is refused
+with 300012; a reduceOnly order that would open exposure with 300009 "No open positions to
+close."), query and cancel by id or clientOid, active and done lists, and fills
+(`/api/v1/fills`, `/api/v1/recentFills`: futures_account.py). Authentication is KuCoin's
+(gateway.private); trading needs the `Futures` permission, reading needs `General`. The shared
+faults (5xx, 429, accept_then_timeout, drop_cancel_answer) hit these routes as they hit spot's.
 
 server.py mounts `routes()` on the KuCoin futures port. Reference: exchanges.md §4.4.
 """
@@ -23,8 +27,10 @@ from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.kucoin.futures_account import (
     account_overview,
     check_margin,
+    list_fills,
     position,
     positions,
+    recent_fills,
 )
 from backfuture_daemon.sandbox.kucoin.gateway import (
     Route,
@@ -35,6 +41,7 @@ from backfuture_daemon.sandbox.kucoin.gateway import (
     status,
     timestamp,
 )
+from backfuture_daemon.sandbox.positions import opening_contracts
 from backfuture_daemon.sandbox.venue import Venue, venue_of
 
 
@@ -175,6 +182,7 @@ def _order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
             "leverage_value": leverage,
             "multiplier": c.multiplier,
             "marginMode": body.get("marginMode"),
+            "reduceOnly": body.get("reduceOnly") in (True, "true"),
         },
     )
 
@@ -218,7 +226,7 @@ def _order_json(venue: Venue, o: Order) -> dict[str, Any]:
         "settleCurrency": "USDT",
         "marginMode": o.extra.get("marginMode") or "ISOLATED",
         "status": "open" if active else "done",
-        "reduceOnly": False,
+        "reduceOnly": o.extra.get("reduceOnly") is True,
     }
 
 
@@ -234,6 +242,10 @@ async def create_order(request: web.Request, key: SandboxKey) -> web.Response:
     if order.client_id in acct.by_client_id:
         raise fail("300012", "clientOid duplicate", 200)
     venue.engine.refresh(acct, order.created_ms)
+    if order.extra["reduceOnly"] is True:
+        pos = acct.futures.positions.get(order.instrument_id)
+        if opening_contracts(pos, order.side, order.amount) > 0:
+            raise fail("300009", "No open positions to close.", 200)
     check_margin(venue, key, acct, order)
     venue.engine.place(acct, order, order.created_ms)
     return ok({"orderId": order.id, "clientOid": order.client_id})
@@ -313,6 +325,8 @@ def routes() -> list[Route]:
         ("DELETE", f"{v1}/orders", private("Futures", cancel_all)),
         ("GET", f"{v1}/orders", private("General", list_orders)),
         ("GET", f"{v1}/orders/byClientOid", private("General", get_order)),
+        ("GET", f"{v1}/fills", private("General", list_fills)),
+        ("GET", f"{v1}/recentFills", private("General", recent_fills)),
         (
             "DELETE",
             f"{v1}/orders/client-order/{{client_oid}}",

@@ -1,6 +1,8 @@
 """The KuCoin futures account on the sandbox: the account overview (wallet, position and order
 margin, unrealised PnL) and isolated-margin positions (`/api/v1/positions`, `/api/v1/position`)
-from the account's position book (positions.py), plus the margin check an order must pass.
+from the account's position book (positions.py), the margin check an order must pass, and the
+account's fills (`/api/v1/fills` paged newest first, `/api/v1/recentFills` the last 24 h; sizes
+in contracts, fee 0 as on the sandbox's spot venues).
 
 Mounted by kucoin/futures.py `routes()`. The futures wallet starts from the key's `balances`
 and is separate from the spot account, as on KuCoin.
@@ -14,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from backfuture_daemon.sandbox.engine import Account, Order
+from backfuture_daemon.sandbox.engine import Account, Fill, Order, decimal_str
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.kucoin.gateway import fail, ok
 from backfuture_daemon.sandbox.positions import MAINT_RATE, Position, opening_contracts
@@ -164,3 +166,76 @@ async def position(request: web.Request, key: SandboxKey) -> web.Response:
     venue.engine.refresh(acct, now)
     pos = acct.futures.get(c.id, c.underlying, c.multiplier)
     return ok(position_json(venue, pos, now))
+
+
+def _fill_json(venue: Venue, o: Order, f: Fill) -> dict[str, Any]:
+    c = venue.engine.catalogue.kucoin_contract_by_id[o.instrument_id]
+    return {
+        "symbol": o.instrument_id,
+        "tradeId": f.trade_id,
+        "orderId": o.id,
+        "side": o.side,
+        "liquidity": "maker" if f.maker else "taker",
+        "forceTaker": False,
+        "price": decimal_str(f.price),
+        "size": int(f.amount),
+        "value": decimal_str(f.price * f.amount * c.multiplier),
+        "openFeePay": "0",
+        "closeFeePay": "0",
+        "stop": "",
+        "feeRate": "0",
+        "fixFee": "0",
+        "feeCurrency": "USDT",
+        "tradeTime": f.time_ms * 1_000_000,
+        "subTradeType": None,
+        "marginMode": o.extra.get("marginMode") or "ISOLATED",
+        "settleCurrency": "USDT",
+        "displayType": o.type,
+        "fee": "0",
+        "orderType": o.type,
+        "tradeType": "trade",
+        "createdAt": f.time_ms,
+    }
+
+
+def _fills(request: web.Request, key: SandboxKey, start: int, end: int) -> list[tuple[Order, Fill]]:
+    venue = venue_of(request)
+    q = request.query
+    acct = venue.engine.account("kucoin", key.api_key, key.balances)
+    venue.engine.refresh(acct, venue.now_ms())
+    rows = [
+        (o, f)
+        for o in acct.orders.values()
+        if o.market == "futures"
+        and q.get("symbol") in (None, o.instrument_id)
+        and q.get("orderId") in (None, o.id)
+        and q.get("side") in (None, o.side)
+        for f in o.fills
+        if (not start or f.time_ms >= start) and (not end or f.time_ms <= end)
+    ]
+    return sorted(rows, key=lambda pair: (pair[1].time_ms, pair[1].trade_id), reverse=True)
+
+
+async def list_fills(request: web.Request, key: SandboxKey) -> web.Response:
+    """`GET /api/v1/fills`: newest first, one page of `pageSize` (default 50, at most 1000)."""
+    q = request.query
+    try:
+        start, end = int(q.get("startAt") or 0), int(q.get("endAt") or 0)
+        size = min(1000, max(1, int(q.get("pageSize") or 50)))
+        page = max(1, int(q.get("currentPage") or 1))
+    except ValueError:
+        raise fail("100001", "Parameter Error", 200) from None
+    venue = venue_of(request)
+    rows = _fills(request, key, start, end)
+    items = [_fill_json(venue, o, f) for o, f in rows[(page - 1) * size : page * size]]
+    return ok(
+        {"currentPage": page, "pageSize": size, "totalNum": len(rows),
+         "totalPage": max(1, -(-len(rows) // size)), "items": items}
+    )  # fmt: skip
+
+
+async def recent_fills(request: web.Request, key: SandboxKey) -> web.Response:
+    """`GET /api/v1/recentFills`: the fills of the last 24 hours, newest first (at most 1000)."""
+    venue = venue_of(request)
+    rows = _fills(request, key, venue.now_ms() - 86_400_000, 0)
+    return ok([_fill_json(venue, o, f) for o, f in rows[:1000]])

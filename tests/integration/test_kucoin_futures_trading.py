@@ -1,0 +1,317 @@
+"""Live KuCoin futures trading behind TradingPort (exchanges/kucoin_futures_trading.py) against
+the sandbox's futures port with real ccxt: base amounts <-> whole contracts (XBTUSDTM: 0.001 BTC),
+isolated margin at the strategy's leverage on the position, reduce-only take profits, lookups and
+cancels by clientOid, fills with their clientOid, the order history, the futures balances, and
+every failure raised as OrderRejected / TradingUnavailable with its class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal as D
+
+import pytest
+
+from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.clients import ClientFactory
+from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
+from backfuture_daemon.exchanges.markets import MarketCache
+from backfuture_daemon.exchanges.port import (
+    OrderRejected,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Side,
+    TradingErrorClass,
+    TradingUnavailable,
+)
+from backfuture_daemon.exchanges.venue_ports import futures_port
+from backfuture_daemon.sandbox.server import Sandbox
+from backfuture_daemon.strategy.params import MarketRules
+from tests.integration.connection_test_support import add_key, connection_for
+
+pytestmark = pytest.mark.integration
+T = TradingErrorClass
+PAIR = "BTC/USDT"
+Make = Callable[..., KucoinFuturesTrading]
+_ids = iter(range(10**6))
+
+
+def cid() -> str:
+    return f"bf{next(_ids):06d}f{int(time.time()) % 10**6:06d}"
+
+
+def order(side: Side, amount: str, price: str | None = None, client_id: str = "") -> OrderRequest:
+    kind = OrderType.MARKET if price is None else OrderType.LIMIT
+    return OrderRequest(PAIR, side, kind, D(amount), client_id or cid(),
+                        D(price) if price else None)  # fmt: skip
+
+
+@pytest.fixture
+async def make(sandbox: Sandbox) -> AsyncIterator[Make]:
+    factory = ClientFactory(timeout=1.5)
+    markets = MarketCache(factory)
+    ctx = AdapterContext(make_client=factory, clock=time.time)
+    ports: list[KucoinFuturesTrading] = []
+
+    def build(*, leverage: int = 3, short: bool = False, **key: object) -> KucoinFuturesTrading:
+        perms = key.pop("permissions", ("General", "Futures"))
+        sk = add_key(sandbox, "kucoin", permissions=perms, **key)  # type: ignore[arg-type]
+        port = futures_port(connection_for(sandbox, sk), ctx, markets, leverage=leverage,
+                            short=short)  # fmt: skip
+        ports.append(port)
+        return port
+
+    yield build
+    for port in ports:
+        await port.close()
+    await markets.close()
+    await factory.close()
+
+
+def api_key(port: KucoinFuturesTrading) -> str:
+    return str(port._client.apiKey)
+
+
+async def test_a_limit_order_in_contracts_from_placing_to_cancelling(
+    make: Make, sandbox: Sandbox
+) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make(leverage=3)
+    placed = order(Side.BUY, "0.0059", "59000")  # 5.9 contracts: 5 sent
+    sandbox.reset_request_counts()
+    ack = await port.place(placed)
+    assert sandbox.request_counts("kucoinfutures").get("/api/v1/orders") == 1
+    spot = set(sandbox.request_counts("kucoin"))  # the spot host: only the currency list
+    assert not {"/api/v1/orders", "/api/v1/hf/orders"} & spot
+    assert (ack.client_order_id, ack.pair, ack.side, ack.state) == (
+        placed.client_order_id, PAIR, Side.BUY, OrderState.OPEN
+    )  # fmt: skip
+    assert (ack.amount, ack.filled, ack.price) == (D("0.005"), D(0), D(59000))
+    (audit,) = sandbox.orders_of(api_key(port))["orders"]
+    assert (audit["market"], audit["instrument_id"], audit["amount"]) == (
+        "futures",
+        "XBTUSDTM",
+        "5",
+    )
+
+    found = await port.fetch_order_by_client_id(PAIR, placed.client_order_id)
+    assert found is not None
+    assert found.order_id == ack.order_id
+    assert [o.client_order_id for o in await port.open_orders(PAIR)] == [placed.client_order_id]
+    usdt = (await port.balances())["USDT"]
+    # order margin: 5 contracts · 0.001 · 59,000 / 3 leverage
+    assert usdt.locked == pytest.approx(D("98.33333333"))
+    assert usdt.free + usdt.locked == pytest.approx(D(1000))
+
+    cancelled = await port.cancel(PAIR, placed.client_order_id)
+    assert cancelled.state is OrderState.CANCELED
+    assert await port.open_orders(PAIR) == ()
+    assert (await port.balances())["USDT"].free == D(1000)
+
+
+async def test_isolated_leverage_on_the_position_and_a_reduce_only_take_profit(
+    make: Make, sandbox: Sandbox
+) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make(leverage=5)
+    base = await port.place(order(Side.BUY, "0.002", "60100"))  # marketable: fills at once
+    assert base.state is OrderState.FILLED
+    assert base.filled == D("0.002")
+    (pos,) = sandbox.orders_of(api_key(port))["positions"]
+    assert (pos["contracts"], pos["leverage"], pos["entry_price"]) == ("2", "5", "60000")
+    assert D(pos["margin"]) == D(24)  # 2 · 0.001 · 60,000 / 5
+    sent = sandbox.orders_of(api_key(port))["orders"]
+    assert len(sent) == 1
+
+    tp = await port.place(order(Side.SELL, "0.002", "61000"))
+    assert tp.state is OrderState.OPEN
+    raw = await port._client.futuresPrivateGetOrdersByClientOid({"clientOid": tp.client_order_id})
+    assert (raw["data"]["reduceOnly"], raw["data"]["marginMode"], raw["data"]["leverage"]) == (
+        True, "ISOLATED", "5"
+    )  # fmt: skip
+    usdt = (await port.balances())["USDT"]
+    assert usdt.locked == D(24)  # the reduce-only order reserves no margin
+
+    sandbox.set_market(PAIR, price=61500)
+    done = await port.fetch_order_by_client_id(PAIR, tp.client_order_id)
+    assert done is not None
+    assert done.state is OrderState.FILLED
+    assert done.filled == D("0.002")
+    (pos,) = sandbox.orders_of(api_key(port))["positions"]
+    assert (pos["contracts"], D(pos["realised_pnl"])) == ("0", D(2))  # 1,000 · 0.002
+    fills = await port.fills_since(PAIR, 0.0)
+    assert [(f.side, f.amount, f.price, f.client_order_id) for f in fills] == [
+        (Side.BUY, D("0.002"), D(60000), base.client_order_id),
+        (Side.SELL, D("0.002"), D(61000), tp.client_order_id),
+    ]
+    assert all(f.pair == PAIR and f.fee_currency == "USDT" for f in fills)
+    assert (await port.balances())["USDT"].free == D(1002)
+
+
+async def test_a_reduce_only_order_without_a_position_is_refused(make: Make) -> None:
+    port = make()
+    with pytest.raises(OrderRejected) as err:
+        await port.place(order(Side.SELL, "0.001", "70000"))
+    assert err.value.error_class is T.ORDER_REJECTED
+    assert "300009" in err.value.detail
+
+
+async def test_a_short_bot_opens_with_sells_and_closes_reduce_only_with_buys(
+    make: Make, sandbox: Sandbox
+) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make(leverage=2, short=True)
+    await port.place(order(Side.SELL, "0.001", "59900"))
+    tp = await port.place(order(Side.BUY, "0.001", "59000"))
+    raw = await port._client.futuresPrivateGetOrdersByClientOid({"clientOid": tp.client_order_id})
+    assert raw["data"]["reduceOnly"] is True
+    (pos,) = sandbox.orders_of(api_key(port))["positions"]
+    assert (pos["contracts"], pos["leverage"]) == ("-1", "2")
+
+
+async def test_amounts_under_one_contract_never_leave(make: Make, sandbox: Sandbox) -> None:
+    port = make()
+    await port.balances()
+    sandbox.reset_request_counts()
+    with pytest.raises(OrderRejected) as err:
+        await port.place(order(Side.BUY, "0.0009", "50000"))
+    assert err.value.error_class is T.ORDER_REJECTED
+    assert "less than one contract" in err.value.detail
+    assert "0.001" in err.value.detail
+    assert "/api/v1/orders" not in sandbox.request_counts("kucoinfutures")
+
+
+async def test_the_contract_rules_size_in_whole_lots_of_base(make: Make) -> None:
+    port = make()
+    spot = MarketRules(D("0.01"), D("0.000001"), D("0.000001"), D(1))
+    assert port.rules(PAIR, spot) is None  # markets not loaded yet
+    await port.balances()
+    rules = port.rules(PAIR, spot)
+    assert rules is not None
+    assert (rules.price_tick, rules.amount_step, rules.min_amount, rules.min_notional) == (
+        D("0.1"), D("0.001"), D("0.001"), D(1)
+    )  # fmt: skip
+    assert (rules.maker_fee, rules.taker_fee) == (D("0.0002"), D("0.0006"))
+
+
+async def test_a_known_client_id_placed_again_returns_the_existing_order(
+    make: Make, sandbox: Sandbox
+) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make()
+    first = order(Side.BUY, "0.001", "55000")
+    ack = await port.place(first)
+    again = await port.place(first)
+    assert (again.order_id, again.client_order_id) == (ack.order_id, first.client_order_id)
+    assert len(sandbox.orders_of(api_key(port))["orders"]) == 1
+
+
+async def test_accept_then_timeout_is_found_by_its_client_id(make: Make, sandbox: Sandbox) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make()
+    await port.balances()
+    faults = sandbox.faults("kucoinfutures")
+    faults.update({"accept_then_timeout": True, "hang_seconds": 5})
+    lost = order(Side.BUY, "0.001", "55000")
+    try:
+        with pytest.raises(TradingUnavailable) as err:
+            await port.place(lost)
+        assert err.value.error_class is T.EXCHANGE_UNAVAILABLE
+    finally:
+        faults.update({"accept_then_timeout": False})
+    found = await port.fetch_order_by_client_id(PAIR, lost.client_order_id)
+    assert found is not None
+    assert found.state is OrderState.OPEN
+    assert (await port.place(lost)).order_id == found.order_id  # never a second order
+    assert len(sandbox.orders_of(api_key(port))["orders"]) == 1
+
+
+async def test_a_lost_cancel_answer_then_the_lookup_shows_it_cancelled(
+    make: Make, sandbox: Sandbox
+) -> None:
+    port = make()
+    placed = await port.place(order(Side.BUY, "0.001", "40000"))
+    faults = sandbox.faults("kucoin")
+    faults.update({"drop_cancel_answer": True, "hang_seconds": 5})
+    try:
+        with pytest.raises(TradingUnavailable):
+            await port.cancel(PAIR, placed.client_order_id)
+    finally:
+        faults.update({"drop_cancel_answer": False})
+    after = await port.fetch_order_by_client_id(PAIR, placed.client_order_id)
+    assert after is not None
+    assert after.state is OrderState.CANCELED
+
+
+async def test_unknown_client_id_is_none_and_cancelling_it_is_rejected(make: Make) -> None:
+    port = make()
+    assert await port.fetch_order_by_client_id(PAIR, cid()) is None
+    with pytest.raises(OrderRejected) as err:
+        await port.cancel(PAIR, cid())
+    assert err.value.error_class is T.ORDER_REJECTED
+
+
+async def test_insufficient_margin(make: Make, sandbox: Sandbox) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make(leverage=2)
+    with pytest.raises(OrderRejected) as err:  # 0.05 BTC · 59,000 / 2 = 1,475 > 1,000
+        await port.place(order(Side.BUY, "0.05", "59000"))
+    assert err.value.error_class is T.INSUFFICIENT_FUNDS
+    ack = await port.place(order(Side.BUY, "0.03", "59000"))  # 885 of margin fits
+    assert ack.state is OrderState.OPEN
+
+
+async def test_a_key_without_the_futures_permission_is_auth_rejected(make: Make) -> None:
+    port = make(permissions=("General", "Spot"))
+    with pytest.raises(OrderRejected) as err:
+        await port.place(order(Side.BUY, "0.001", "50000"))
+    assert err.value.error_class is T.AUTH_REJECTED
+
+
+async def test_rate_limited_and_unavailable_are_temporary(make: Make, sandbox: Sandbox) -> None:
+    port = make()
+    await port.balances()
+    faults = sandbox.faults("kucoinfutures")
+    faults.update({"rate_limit": True, "retry_after_s": 7})
+    try:
+        with pytest.raises(TradingUnavailable) as limited:
+            await port.place(order(Side.BUY, "0.001", "50000"))
+        assert limited.value.error_class is T.RATE_LIMITED
+        assert limited.value.retry_after == 7
+        faults.update({"rate_limit": False, "http_5xx": 502})
+        with pytest.raises(TradingUnavailable) as down:
+            await port.open_orders(PAIR)
+        assert down.value.error_class is T.EXCHANGE_UNAVAILABLE
+    finally:
+        faults.update({"rate_limit": False, "http_5xx": 0})
+    assert await port.open_orders(PAIR) == ()
+
+
+async def test_the_order_history_lists_active_and_done_orders(make: Make, sandbox: Sandbox) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make()
+    filled = await port.place(order(Side.BUY, "0.001", "60100"))
+    resting = await port.place(order(Side.BUY, "0.002", "50000"))
+    gone = await port.place(order(Side.BUY, "0.001", "49000"))
+    await port.cancel(PAIR, gone.client_order_id)
+    await asyncio.sleep(0)
+    history = await port.orders_since(PAIR, 0.0)
+    assert [(a.client_order_id, a.state, a.amount) for a in history] == [
+        (filled.client_order_id, OrderState.FILLED, D("0.001")),
+        (resting.client_order_id, OrderState.OPEN, D("0.002")),
+        (gone.client_order_id, OrderState.CANCELED, D("0.001")),
+    ]
+
+
+async def test_failures_never_carry_the_key_or_secret(make: Make, sandbox: Sandbox) -> None:
+    port = make(permissions=("General",))
+    key = sandbox.keys.find(api_key(port))
+    assert key is not None
+    with pytest.raises(OrderRejected) as err:
+        await port.place(order(Side.BUY, "0.001", "50000"))
+    text = f"{err.value} {err.value.detail}"
+    for secret in (key.api_key, key.api_secret, key.passphrase or "-"):
+        assert secret not in text
