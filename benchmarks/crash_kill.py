@@ -2,10 +2,11 @@
 from the exchange's side that nothing was duplicated, lost or over-committed.
 
 Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--margin 100] [--low 95]
-       [--exchange mexc|kucoin] [--keep]
+       [--exchange mexc|kucoin|okx] [--keep]
 
 Real processes: the sandbox (`backfuture sandbox`, every venue on a free port; MEXC spot traded, or
-KuCoin HF with `--exchange kucoin`) and `backfuture run` on a git repo of SOPS-encrypted config
+KuCoin HF with `--exchange kucoin`, or OKX spot with `--exchange okx`: client ids without '-')
+and `backfuture run` on a git repo of SOPS-encrypted config
 with one live strategy
 (tests/helpers/paperbots.LADDER, margin_limit 100 or `--margin`: 57.5 is the whole ladder, the
 least the config accepts, so the cap binds once add 3 rests; bots tick every 0.2 s). Prices move
@@ -45,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backfuture_daemon.bots.db import FILENAME  # noqa: E402
-from backfuture_daemon.bots.intents import strategy_tag  # noqa: E402
+from backfuture_daemon.bots.intents import id_separator, strategy_tag  # noqa: E402
 from backfuture_daemon.bots.live_guard import live_epoch  # noqa: E402
 from backfuture_daemon.bots.live_rebuild import order_key, replay  # noqa: E402
 from backfuture_daemon.bots.spec import RunnerSpec  # noqa: E402
@@ -66,6 +67,8 @@ from tests.helpers.processes import (  # noqa: E402
 CONN, BOT, PAIR = "MEXC Live", "BTC Live DCA", "BTC/USDT"
 API_KEY, API_SECRET = "mx0crashkill0000key", "crashkill-secret-0000-value"
 KC_KEY, KC_SECRET, KC_PASS = "6705crashkill0000key", "crashkill-kc-secret-0000", "crashkill-pass-00"
+OKX_KEY = "c4a5b6c7-0000-4000-8000-00000000c4a5"
+OKX_SECRET, OKX_PASS = "crashkill-okx-secret-0000", "crashkill-okx-pass-00"
 TICK_ENV = {"BACKFUTURE_BOTS_TICK_SECONDS": "0.2"}
 FAULTS = ("none", "none", "accept_then_timeout", "drop_cancel_answer")
 STATES = {"filled": OrderState.FILLED, "canceled": OrderState.CANCELED}
@@ -86,12 +89,16 @@ class SandboxAll(Proc):
         kc = {"exchange": "kucoin", "api_key": KC_KEY, "api_secret": KC_SECRET,
               "passphrase": KC_PASS, "permissions": ["General", "Spot"], "hf": True,
               "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
-        keys.write_text(yaml.safe_dump({"keys": [key, kc]}), encoding="utf-8")
+        okx = {"exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
+               "passphrase": OKX_PASS, "permissions": ["read_only", "trade"],
+               "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
+        keys.write_text(yaml.safe_dump({"keys": [key, kc, okx]}), encoding="utf-8")
         self.mexc_port, self.kucoin_port, self.futures_port = free_port(), free_port(), free_port()
+        self.okx_port = free_port()
         argv = _cli("sandbox", "--keys", str(keys), "--mexc-port", str(self.mexc_port),
                     "--kucoin-port", str(self.kucoin_port),
                     "--kucoin-futures-port", str(self.futures_port),
-                    "--binance-port", str(free_port()), "--okx-port", str(free_port()),
+                    "--binance-port", str(free_port()), "--okx-port", str(self.okx_port),
                     "--bybit-port", str(free_port()))  # fmt: skip
         super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
         try:
@@ -107,18 +114,21 @@ class SandboxAll(Proc):
     @property
     def venue_url(self) -> str:
         """The traded venue (faults are per venue; market and audits are sandbox-wide)."""
-        port = self.kucoin_port if self.exchange == "kucoin" else self.mexc_port
-        return f"http://127.0.0.1:{port}"
+        ports = {"kucoin": self.kucoin_port, "okx": self.okx_port}
+        return f"http://127.0.0.1:{ports.get(self.exchange, self.mexc_port)}"
 
     def faults(self, **faults: Any) -> None:
         http(f"{self.venue_url}/__sandbox/faults", "POST", faults)
 
     def audit(self) -> list[dict[str, Any]]:
-        key = KC_KEY if self.exchange == "kucoin" else API_KEY
+        key = {"kucoin": KC_KEY, "okx": OKX_KEY}.get(self.exchange, API_KEY)
         return list(http(f"{self.url}/__sandbox/orders?api_key={key}")["orders"])
 
     def connection(self) -> dict[str, Any]:
         """The config's connection to the traded venue (KuCoin: an HF account)."""
+        if self.exchange == "okx":
+            return {"name": CONN, "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
+                    "passphrase": OKX_PASS, "endpoints": {"spot": self.venue_url}}  # fmt: skip
         if self.exchange == "kucoin":
             endpoints = {"spot": self.venue_url, "futures": f"http://127.0.0.1:{self.futures_port}"}
             return {"name": CONN, "exchange": "kucoin", "api_key": KC_KEY, "api_secret": KC_SECRET,
@@ -137,13 +147,13 @@ def live_strategy() -> dict[str, Any]:
 class Judge:
     """What the exchange shows of the bot, and what its SQLite ledger holds."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, exchange: str = "mexc") -> None:
         doc = live_strategy()
         strategy = Strategy.model_validate(doc)
         self.params = strategy.dca_params()
         self.margin = self.params.margin_limit
         spec = RunnerSpec(BOT, CONN, "live", self.params, "USDT")
-        self.prefix = f"bf{strategy_tag(BOT, live_epoch(spec))}-"
+        self.prefix = f"bf{strategy_tag(BOT, live_epoch(spec))}{id_separator(exchange)}"
         self.db_path = state_dir / FILENAME
 
     def mine(self, audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -270,7 +280,7 @@ def run(
             "connections": [sandbox.connection()],
             "strategies": [live_strategy()]}})  # fmt: skip
         state = work / "state"
-        judge = Judge(state)
+        judge = Judge(state, exchange)
         print(f"{'run':>3} {'kill_s':>6} {'fault':<20} {'unans':>5} {'orders':>6} {'dup':>3} "
               f"{'lost':>4} {'noint':>5} {'max_ex_q':>9} {'max_st_q':>9} {'q_diff':>7} "
               f"{'settle_s':>8} ok",
@@ -376,8 +386,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--margin", type=float, default=100.0, help="the strategy's margin_limit")
     ap.add_argument("--low", type=float, default=95.0, help="lowest price of the random path")
-    ap.add_argument("--exchange", choices=("mexc", "kucoin"), default="mexc",
-                    help="the traded venue (kucoin: an HF account)")  # fmt: skip
+    ap.add_argument("--exchange", choices=("mexc", "kucoin", "okx"), default="mexc",
+                    help="the traded venue (kucoin: an HF account; okx: spot)")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crash-kill-"))
