@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.strategy.ladder import Ladder, ladder_from_sizing, ladder_warnings
+from backfuture_daemon.strategy.params import Side
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Strategy
@@ -41,7 +42,8 @@ class StrategyLadder:
 
 def strategy_ladder(s: Strategy) -> StrategyLadder:
     try:
-        ladder = ladder_from_sizing(s.sizing(), s.margin_limit, REFERENCE_PRICE)
+        side = Side(s.side)
+        ladder = ladder_from_sizing(s.sizing(), s.margin_limit, REFERENCE_PRICE, side)
         stop = Decimal(str(s.stop_loss_pct)) if s.stop_loss_pct is not None else None
         warnings = ladder_warnings(ladder, stop_loss_pct=stop)
     except ArithmeticError as e:  # an add at price 0: validation forbids it, never a crash here
@@ -82,7 +84,8 @@ def render(sl: StrategyLadder, indent: str = "      ", *, named: bool = False) -
     name = f'"{sl.name}": ' if named else ""
     if sl.ladder is None:
         return [f"{indent}{name}{total_line(sl)}"]
-    lines = [f"{indent}{name}ladder for an entry at {REFERENCE_PRICE} (sizes in {sl.quote}):"]
+    side = " (short: adds above the entry)" if sl.ladder.side is Side.SHORT else ""
+    lines = [f"{indent}{name}ladder for an entry at {REFERENCE_PRICE}{side} (sizes in {sl.quote}):"]
     lines += [f"{indent}  {line}" for line in table_lines(sl.ladder)]
     lines.append(f"{indent}  {total_line(sl)}")
     lines += [f"{indent}  warning: {w}" for w in sl.warnings]

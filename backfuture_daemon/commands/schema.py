@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from backfuture_daemon.configuration.models import config_json_schema
+from backfuture_daemon.configuration.json_schema import config_json_schema
 
 
 def render() -> str:

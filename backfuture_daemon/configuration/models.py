@@ -1,8 +1,9 @@
 """Desired-state models: the GitOps contract, one frozen pydantic model per config object.
 
-Used by configuration/loading.py (documents -> DesiredState), by `backfuture schema` (JSON Schema)
-and read by everything downstream. Per-object rules live here; rules that span objects and files
-(unique names, references, key reuse, margin check) live in configuration/rules.py.
+Used by configuration/loading.py (documents -> DesiredState), by configuration/json_schema.py
+(`backfuture schema`) and read by everything downstream. Per-object rules live here; rules that
+span objects and files (unique names, references, key reuse, margin check) live in
+configuration/rules.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from backfuture_daemon.configuration.identity import Revision
-from backfuture_daemon.strategy.params import DcaParams, OnStop, RecoveryParams
+from backfuture_daemon.strategy.params import DcaParams, OnStop, RecoveryParams, Side
 from backfuture_daemon.strategy.sizing import Sizing, SizingInput, resolve_sizing
 
 SECRET_FIELDS: tuple[str, ...] = ("api_key", "api_secret", "passphrase")
@@ -275,6 +276,10 @@ class Strategy(Frozen):
         default=None, gt=0, le=1e9, description="First order of a group; derived if unset."
     )
     leverage: int = Field(default=1, ge=1, le=20, description="Futures only.")
+    side: Literal["long", "short"] = Field(
+        default="long",
+        description="long buys first; short sells first and adds above the entry (futures only).",
+    )
     adding: Adding = Field(default=Adding(), description="Adding to open groups.")
     take_profit_pct: float | None = Field(
         default=None, gt=0, le=100, description="Take profit from the average entry, percent."
@@ -315,6 +320,11 @@ class Strategy(Frozen):
     def _leverage_spot(self) -> Strategy:
         if self.market is Market.SPOT and self.leverage != 1:
             raise ValueError("leverage applies to futures only; remove it for spot")
+        if self.market is Market.SPOT and self.side == "short":
+            raise ValueError(
+                "side: short needs market: futures (spot cannot sell what it does not hold); "
+                "set market: futures on a connection with futures, or remove side"
+            )
         return self
 
     @property
@@ -330,6 +340,7 @@ class Strategy(Frozen):
             stop_loss_pct=self.stop_loss_pct,
             recovery=RecoveryParams.build(**self.recovery_mode.model_dump()),
             on_stop=OnStop(self.on_stop),
+            side=Side(self.side),
         )
 
     def sizing(self) -> Sizing:
@@ -391,30 +402,3 @@ class DesiredState:
 
     def secret_values(self) -> tuple[str, ...]:
         return tuple(v for c in self.connections for v in c.secret_values())
-
-
-def config_json_schema() -> dict[str, object]:
-    """JSON Schema of one config document (`backfuture schema`, schemas/backfuture.schema.json).
-
-    Adds the `sops:` metadata block (written by sops, not by users) so editors using the schema
-    accept encrypted files, and marks the secret fields as ENC[...] strings.
-    """
-    schema = ConfigDocument.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "backfuture config document"
-    props = schema.setdefault("properties", {})
-    assert isinstance(props, dict)
-    props["sops"] = {
-        "type": "object",
-        "title": "SOPS metadata",
-        "description": "Written by sops when the file is encrypted; never edit by hand.",
-    }
-    defs = schema.get("$defs", {})
-    assert isinstance(defs, dict)
-    conn = defs.get("Connection", {})
-    for name in SECRET_FIELDS:
-        field = conn.get("properties", {}).get(name)
-        if isinstance(field, dict):
-            field.pop("format", None)
-            field["writeOnly"] = True
-    return schema

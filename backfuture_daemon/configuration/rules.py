@@ -32,9 +32,11 @@ from backfuture_daemon.configuration.models import (
     is_loopback_host,
 )
 from backfuture_daemon.configuration.secrets_policy import PLACEHOLDER
+from backfuture_daemon.configuration.sizing_rules import check_margin as check_margin
+from backfuture_daemon.configuration.sizing_rules import check_sizing as check_sizing
+from backfuture_daemon.configuration.sizing_rules import explain_sizing as explain_sizing
 from backfuture_daemon.errors import ConfigErrorClass, ConfigIssue
 from backfuture_daemon.health import ConnectionStatus, ErrorClass, Permission, StepStatus
-from backfuture_daemon.strategy.sizing import Sizing
 
 #: Every `error_class` a ConfigIssue can carry (the enum's values; kept for existing importers).
 CONFIG_ERROR_CLASSES: tuple[str, ...] = tuple(c.value for c in ConfigErrorClass)
@@ -59,9 +61,6 @@ _VOCABULARY: tuple[str, ...] = tuple(
     }
 )
 
-#: Floating-point slack when comparing money: far below a cent, far above float rounding.
-_EPSILON = 1e-9
-
 T = TypeVar("T")
 
 
@@ -76,95 +75,6 @@ class Located(Generic[T]):
     def path(self, kind: str, field: str = "") -> str:
         base = f"{kind}[{self.index}]"
         return f"{base}.{field}" if field else base
-
-
-def _fmt(x: float) -> str:
-    return f"{x:,.2f}".replace(",", "") if abs(x) >= 0.01 or x == 0 else f"{x:.8f}".rstrip("0")
-
-
-def explain_sizing(s: Strategy, z: Sizing) -> str:
-    """The margin check in numbers: groups × (base + adds) = total vs margin_limit."""
-    q = s.quote
-    if z.adding_enabled and z.max_adds:
-        vs = z.volume_scale
-        adds = (
-            f"{z.max_adds} adds of {_fmt(z.add_order_quote)}×{vs:g}^k, k=0..{z.max_adds - 1},"
-            f" = {_fmt(z.add_order_quote * z.group_multiplier_of_add)}"
-        )
-    else:
-        adds = "no adds"
-    return (
-        f"{z.max_active_groups} group(s) × (base {_fmt(z.base_order_quote)} + {adds})"
-        f" = {_fmt(z.max_total_funds)} {q}"
-    )
-
-
-def check_margin(s: Strategy, z: Sizing) -> str | None:
-    """The margin-limit check (reference/bots.md §2.4); a message when it fails."""
-    if z.max_total_funds <= s.margin_limit * (1 + _EPSILON):
-        return None
-    return (
-        f"max funds {explain_sizing(s, z)} exceed margin_limit {_fmt(s.margin_limit)} "
-        f"{s.quote}; lower max_active_groups, base_order_quote, adding.add_order_quote, "
-        "adding.max_adds or adding.volume_scale, or raise margin_limit"
-    )
-
-
-def check_sizing(s: Strategy, z: Sizing) -> list[tuple[str, str]]:
-    """(field, message) for adding/recovery settings that cannot work as written."""
-    out: list[tuple[str, str]] = []
-    if z.base_order_quote <= 0 or (z.adding_enabled and z.add_order_quote <= 0):
-        out.append(
-            (
-                "margin_limit",
-                f"margin_limit {_fmt(s.margin_limit)} is too small for "
-                f"{z.max_active_groups} group(s) with {z.max_adds} adds: orders would round to 0",
-            )
-        )
-    explicit_active = s.adding.max_active_adds
-    if z.adding_enabled and explicit_active is not None and explicit_active > z.max_adds:
-        out.append(
-            (
-                "adding.max_active_adds",
-                f"max_active_adds ({explicit_active}) exceeds max_adds ({z.max_adds}, from "
-                f"{'adding.max_adds' if s.adding.max_adds is not None else s.risk_level.value}"
-                " preset)",
-            )
-        )
-    if z.adding_enabled and z.max_adds:
-        last = z.add_distance_pct(z.max_adds)
-        if s.market is Market.SPOT and last >= 100:
-            out.append(
-                (
-                    "adding",
-                    f"the last add would sit {last:.1f}% below the entry (step_pct {z.step_pct:g}"
-                    f" × step_scale {z.step_scale:g} over {z.max_adds} adds); it must be < 100% "
-                    "on spot: lower max_adds, step_pct or step_scale",
-                )
-            )
-        if s.market is Market.FUTURES:
-            # Liquidation sits ~100/leverage % away; keep a 20 % buffer (bots.md §2.4 rule 4).
-            limit = 100.0 / s.leverage * 0.8
-            if last >= limit:
-                out.append(
-                    (
-                        "adding",
-                        f"the last add would sit {last:.1f}% from the entry, beyond {limit:.1f}% "
-                        f"(80% of the liquidation distance at leverage {s.leverage}); lower "
-                        "leverage, max_adds, step_pct or step_scale",
-                    )
-                )
-    if s.stop_loss_pct is not None and z.adding_enabled and z.max_adds:
-        last = z.add_distance_pct(z.max_adds)
-        if s.stop_loss_pct <= last:
-            out.append(
-                (
-                    "stop_loss_pct",
-                    f"stop_loss_pct {s.stop_loss_pct:g}% is within the adding range (last add at "
-                    f"{last:.1f}%): later adds could never fill; set it beyond the last add",
-                )
-            )
-    return out
 
 
 def key_fingerprints(connections: Sequence[Located[Connection]]) -> dict[int, bytes]:

@@ -224,3 +224,18 @@ def test_margin_check_agrees_with_the_sizing(
     z = s.sizing()
     fits = z.max_total_funds <= margin * (1 + 1e-9)
     assert (check_margin(s, z) is None) == fits
+
+
+def test_side_defaults_to_long_and_short_needs_futures() -> None:
+    from backfuture_daemon.strategy.params import Side
+
+    s = Strategy.model_validate(strat())
+    assert s.side == "long"
+    assert s.dca_params().side is Side.LONG
+    short = Strategy.model_validate(strat(market="futures", side="short", leverage=2))
+    assert short.dca_params().side is Side.SHORT
+    with pytest.raises(ValidationError, match=r"side: short needs market: futures") as info:
+        Strategy.model_validate(strat(side="short"))
+    assert "set market: futures" in str(info.value)
+    with pytest.raises(ValidationError):
+        Strategy.model_validate(strat(market="futures", side="sideways"))

@@ -273,3 +273,24 @@ def test_live_mode_only_where_the_live_order_path_exists() -> None:
         assert f"{exchange} futures is not available" in why, why
         assert "live futures: kucoin" in why
         assert "mode: paper" in why
+
+
+def test_short_futures_adds_keep_clear_of_liquidation_above_the_entry() -> None:
+    conn = c(markets=["futures"])
+    adding = {"max_adds": 6, "step_pct": 3}
+    issues = run([conn], [s(market="futures", side="short", leverage=10, adding=adding)])
+    assert classes(issues) == ["sizing_invalid"]
+    assert "above the entry" in issues[0].message
+    assert "liquidation" in issues[0].message
+    ok = run([conn], [s(market="futures", side="short", leverage=2, adding=adding)])
+    assert ok == []
+
+
+def test_short_stop_loss_inside_the_adding_range_and_a_100pct_take_profit() -> None:
+    conn = c(markets=["futures"])
+    issues = run([conn], [s(market="futures", side="short", stop_loss_pct=5)])
+    assert classes(issues) == ["sizing_invalid"]
+    assert issues[0].path == "strategies[1].stop_loss_pct"
+    issues = run([conn], [s(market="futures", side="short", take_profit_pct=100)])
+    assert [i.path for i in issues] == ["strategies[1].take_profit_pct"]
+    assert "buy back at or below 0" in issues[0].message
