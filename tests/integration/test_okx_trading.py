@@ -1,7 +1,9 @@
 """OKX spot orders on the sandbox's shared matching engine, through the real ccxt `okx` client
 (createOrder's default batch endpoint, fetchOrder / cancelOrder by client order id, open orders,
 balances) and on the wire (the JSON body is signed as sent; OKX's format and per-order errors,
-50120 for a key without `trade`). Client order ids: up to 32 alphanumerics.
+50120 for a key without `trade`), and the history a restarted bot reads (fills, fills-history,
+orders-history and its archive: newest first, paged, clOrdId on every row, canceled unfilled
+orders for 2 hours). Client order ids: up to 32 alphanumerics.
 """
 
 from __future__ import annotations
@@ -129,3 +131,43 @@ async def test_body_signed_as_sent_and_format_errors(venue: OkxVenue) -> None:
     assert (await post(body.replace('"0.001"', '"0"')))[1]["code"] == "51000"
     status, answer = await post(body.replace('"0.001"', '"0.0000001"').replace("raw1", "raw4"))
     assert (status, answer["code"], answer["data"][0]["sCode"]) == (200, "1", "51121")
+
+
+async def test_fills_and_order_history_as_okx_lists_them(client: Any, venue: OkxVenue) -> None:
+    await client.create_order("BTC/USDT", "market", "buy", 0.002, None, {"clientOrderId": "f1"})
+    await client.create_order("BTC/USDT", "market", "sell", 0.001, None, {"clientOrderId": "f2"})
+    await client.create_order("BTC/USDT", "limit", "buy", 0.001, 20000, {"clientOrderId": "c1"})
+    await client.cancel_order(None, "BTC/USDT", {"clientOrderId": "c1"})
+    trades = await client.fetch_my_trades("BTC/USDT")  # ccxt's path: trade/fills-history
+    assert [(t["info"]["clOrdId"], t["side"], t["amount"]) for t in trades] == [
+        ("f1", "buy", 0.002),
+        ("f2", "sell", 0.001),
+    ]
+    assert [t["fee"]["currency"] for t in trades] == ["BTC", "USDT"]
+    spot = {"instType": "SPOT", "instId": "BTC-USDT"}
+    recent = (await client.privateGetTradeFills(spot))["data"]  # last 3 days, newest first
+    assert [r["clOrdId"] for r in recent] == ["f2", "f1"]
+    older = await client.privateGetTradeFills({**spot, "after": recent[0]["billId"]})
+    assert [r["clOrdId"] for r in older["data"]] == ["f1"]
+    newer = await client.privateGetTradeFills({**spot, "before": recent[1]["billId"]})
+    assert [r["clOrdId"] for r in newer["data"]] == ["f2"]
+    assert (await client.privateGetTradeFills({**spot, "limit": "1"}))["data"] == recent[:1]
+    with pytest.raises(ccxt.ExchangeError, match="50014"):  # instType required here
+        await client.privateGetTradeFillsHistory({"instId": "BTC-USDT"})
+    with pytest.raises(ccxt.BadRequest, match="51000"):
+        await client.privateGetTradeFills({**spot, "limit": "101"})
+    assert (await client.privateGetTradeFillsHistory({"instType": "SWAP"}))["data"] == []
+
+    done = (await client.privateGetTradeOrdersHistory(spot))["data"]  # completed only
+    assert [(r["clOrdId"], r["state"]) for r in done] == [
+        ("c1", "canceled"),
+        ("f2", "filled"),
+        ("f1", "filled"),
+    ]
+    canceled = await client.privateGetTradeOrdersHistory({**spot, "state": "canceled"})
+    assert [r["clOrdId"] for r in canceled["data"]] == ["c1"]
+    # OKX keeps a canceled order that never filled for 2 hours only
+    (acct,) = [a for a in [venue.venue.engine.find_account("okx", client.apiKey)] if a]
+    acct.orders[acct.by_client_id["c1"]].updated_ms -= 2 * 3_600_000 + 1_000
+    archive = await client.privateGetTradeOrdersHistoryArchive(spot)
+    assert [r["clOrdId"] for r in archive["data"]] == ["f2", "f1"]
