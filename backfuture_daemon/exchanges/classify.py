@@ -250,6 +250,7 @@ def describe(
 INSUFFICIENT_FUNDS_CODES: dict[str, frozenset[str]] = {
     "mexc": frozenset({"30004", "10101"}),
     "kucoin": frozenset({"200004"}),
+    "okx": okx_codes.INSUFFICIENT_FUNDS_CODES,
 }
 #: Codes that name a missing or malformed parameter: the key's own problem only when the
 #: parameter is the signature (MEXC 700004, reference §5).

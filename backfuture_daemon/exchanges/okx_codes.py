@@ -45,6 +45,11 @@ CODES: dict[str, ErrorClass] = {
     "51010": E.FUTURES_UNAVAILABLE,
 }
 
+#: An order refused for the balance (per order in `data[].sCode`; exchanges/okx_trading.py
+#: classifies that code): 51008 insufficient balance or margin, 51119 / 51131 insufficient
+#: balance, 51127 available balance 0 (ccxt okx's `exceptions['exact']`).
+INSUFFICIENT_FUNDS_CODES: frozenset[str] = frozenset({"51008", "51119", "51127", "51131"})
+
 #: Codes meaning "this key lacks the permission this endpoint needs".
 SCOPE_CODES: frozenset[str] = frozenset({"50120", "50030"})
 

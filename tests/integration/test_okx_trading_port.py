@@ -8,13 +8,18 @@ real ccxt against the OKX venue, whose order audit is the judge.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from typing import Any
 
+import ccxt
 import pytest
 
+from backfuture_daemon.exchanges.classify import trading_error
+from backfuture_daemon.exchanges.okx_trading import per_order_error
 from backfuture_daemon.exchanges.port import (
     OrderRejected,
     OrderRequest,
@@ -248,3 +253,22 @@ async def test_each_error_class_from_okx_s_own_codes(make: Make, venue: OkxVenue
         venue.faults.reset()
     assert await port.open_orders("BTC/USDT") == ()
     assert CANARY not in repr(cases)
+
+
+def test_the_refused_order_s_own_code_is_classified_not_the_envelope() -> None:
+    row = {"clOrdId": "a1", "ordId": "", "sCode": "51119", "sMsg": "Insufficient balance"}
+    body: dict[str, Any] = {"code": "1", "msg": "All operations failed", "data": [row]}
+    raw = ccxt.ExchangeError(f"okx {json.dumps(body)}")  # a code ccxt might not know as such
+    assert trading_error(raw, "okx").error_class is T.ORDER_REJECTED  # "1" says nothing
+    unwrapped = per_order_error(raw)
+    assert isinstance(unwrapped, ccxt.ExchangeError)
+    refused = trading_error(unwrapped, "okx")
+    assert (refused.error_class, refused.detail) == (
+        T.INSUFFICIENT_FUNDS, "code 51119: Insufficient balance")  # fmt: skip
+    limited = {**body, "data": [{**row, "sCode": "50011", "sMsg": "Too Many"}]}
+    assert isinstance(
+        trading_error(per_order_error(ccxt.ExchangeError(f"okx {json.dumps(limited)}")), "okx"),
+        TradingUnavailable,
+    )
+    placed = ccxt.ExchangeError('okx {"code":"0","data":[{"sCode":"0"}]}')
+    assert per_order_error(placed) is placed
