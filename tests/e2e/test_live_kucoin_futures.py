@@ -51,16 +51,18 @@ def bot(daemon: DaemonProc) -> dict[str, Any]:
     return next(b for b in daemon.status()["bots"] if b["strategy"] == BOT)
 
 
-def test_a_live_futures_bot_trades_on_kucoin_with_one_order_per_client_id(
-    tmp_path: Path,
-) -> None:
+PERMS = ["General", "Spot", "Futures"]
+
+
+def start(tmp_path: Path, permissions: list[str]) -> tuple[SandboxProc, ConfigRepo]:
+    """The sandbox (one KuCoin key with a futures wallet of 1,000 USDT, BTC held at 60,000) and
+    the config repository with the live futures strategy."""
     sandbox = SandboxProc(tmp_path / "sandbox", [{
         "exchange": "kucoin", "api_key": KEY, "api_secret": SECRET,
-        "passphrase": CANARY_PASSPHRASE, "permissions": ["General", "Spot", "Futures"],
+        "passphrase": CANARY_PASSPHRASE, "permissions": permissions,
         "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}])  # fmt: skip
-    admin = sandbox.mexc_url
     try:
-        http(f"{admin}/__sandbox/market", "POST", {"symbol": PAIR, "price": 60000.0})
+        http(f"{sandbox.mexc_url}/__sandbox/market", "POST", {"symbol": PAIR, "price": 60000.0})
         endpoints = {"spot": f"http://127.0.0.1:{sandbox.kucoin_port}",
                      "futures": f"http://127.0.0.1:{sandbox.kucoin_futures_port}"}  # fmt: skip
         repo = ConfigRepo(tmp_path / "repo", {"main.yaml": {
@@ -69,13 +71,31 @@ def test_a_live_futures_bot_trades_on_kucoin_with_one_order_per_client_id(
                              "api_key": KEY, "api_secret": SECRET,
                              "passphrase": CANARY_PASSPHRASE, "endpoints": endpoints}],
             "strategies": [STRATEGY]}})  # fmt: skip
+    except BaseException:
+        sandbox.stop()
+        raise
+    return sandbox, repo
+
+
+def account(sandbox: SandboxProc) -> dict[str, Any]:
+    doc = http(f"{sandbox.mexc_url}/__sandbox/orders?api_key={KEY}")
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_a_live_futures_bot_trades_on_kucoin_with_one_order_per_client_id(
+    tmp_path: Path,
+) -> None:
+    sandbox, repo = start(tmp_path, PERMS)
+    admin = sandbox.mexc_url
+    try:
         daemon = DaemonProc(repo.path, tmp_path, repo.key_file, extra_env=TICK_ENV)
 
         def audit() -> list[dict[str, Any]]:
-            return list(http(f"{admin}/__sandbox/orders?api_key={KEY}")["orders"])
+            return list(account(sandbox)["orders"])
 
         def positions() -> list[dict[str, Any]]:
-            return list(http(f"{admin}/__sandbox/orders?api_key={KEY}")["positions"])
+            return list(account(sandbox)["positions"])
 
         try:
             wait_until(lambda: daemon.connection(CONN).get("status") == "online", 30, "online")
@@ -119,5 +139,30 @@ def test_a_live_futures_bot_trades_on_kucoin_with_one_order_per_client_id(
             assert canary not in output, canary
             assert canary not in status_text, canary
             assert canary not in metrics, canary
+    finally:
+        sandbox.stop()
+
+
+def test_a_withdraw_enabled_key_never_trades_futures_until_the_permission_is_gone(
+    tmp_path: Path,
+) -> None:
+    sandbox, repo = start(tmp_path, [*PERMS, "Transfer"])  # Transfer: withdrawal on KuCoin
+    try:
+        daemon = DaemonProc(repo.path, tmp_path, repo.key_file, extra_env=TICK_ENV)
+        try:
+            wait_until(lambda: daemon.connection(CONN).get("status") == "failed", 30, "failed")
+            for _ in range(20):  # 2 s of 0.2 s ticks
+                assert account(sandbox)["orders"] == []
+                time.sleep(0.1)
+            assert daemon.bots()[BOT] == "paused"
+            sandbox.key(KEY, permissions=PERMS)
+            orders = wait_until(lambda: account(sandbox)["orders"], 60, "the first futures order")
+            assert {o["market"] for o in orders} == {"futures"}
+        finally:
+            daemon.signal(signal.SIGTERM)
+            daemon.wait(20)
+            daemon.stop()
+        for canary in (*CANARIES, KEY, SECRET):
+            assert canary not in daemon.output(), canary
     finally:
         sandbox.stop()
