@@ -5,7 +5,10 @@ adapter. Fills follow reference/bots.md §4 (freqtrade's dry-run, made persisten
 walk the order book (VWAP, slippage capped), a marketable limit fills at once as taker at the book's
 VWAP, never worse than its limit; a resting limit fills whole at its price as maker once the book
 trades through it. No partial fills, no queue. Orders, fills and balances live in SQLite
-(mode='paper'), so a restart settles what the price crossed while down.
+(mode='paper'), so a restart settles what the price crossed while down. With `allow_short`
+(futures) a sell may exceed the base held: the base balance goes negative (the short position),
+the sale's proceeds are credited and the buy-back pays them out, so the quote balance realises
+the PnL with every fee; opening a short needs the account's equity to cover its margin.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ _SELECT_ORDERS = (
 
 
 class PaperExchange:
-    """One strategy's simulated spot account. Balances start at `start_balance` in `quote`.
+    """One strategy's simulated account (spot; futures with `allow_short`). Balances start at
+    `start_balance` in `quote`.
 
     Placing with a client order id already known returns that order (placing is idempotent, so a
     runner that retries after a crash never doubles an order). Every call first settles resting
@@ -69,9 +73,13 @@ class PaperExchange:
         slippage_cap: Decimal = Decimal("0.05"),
         rules: Callable[[str], MarketRules | None] | None = None,
         clock: Callable[[], float],
+        allow_short: bool = False,
+        leverage: Decimal = Decimal(1),
     ) -> None:
-        """`rules`: the pair's precision and minimums, checked as a live venue checks them."""
+        """`rules`: the pair's precision and minimums, checked as a live venue checks them;
+        `allow_short` (futures): sells may open a short, margined at `leverage`."""
         self._db = db
+        self._allow_short, self._leverage = allow_short, leverage
         self._rules = rules
         self._strategy = strategy
         self._md = market_data
@@ -224,7 +232,7 @@ class PaperExchange:
         if order.side is Side.BUY:
             self._require(quote, cost + fee)
         else:
-            self._require(base, order.amount)
+            self._require_sell(base, quote, order.amount, price, fee)
         with self._db.transaction():
             if order.side is Side.BUY:
                 self._move(quote, -(cost + fee), ZERO)
@@ -244,9 +252,11 @@ class PaperExchange:
         assert order.price is not None
         if order.side is Side.BUY:
             currency, lock = quote, order.amount * order.price * (1 + maker)
+            self._require(currency, lock)
         else:
             currency, lock = base, order.amount
-        self._require(currency, lock)
+            fee = order.amount * order.price * maker
+            self._require_sell(base, quote, order.amount, order.price, fee)
         with self._db.transaction():
             self._move(currency, -lock, lock)
             self._insert_order(order, lock)
@@ -345,6 +355,24 @@ class PaperExchange:
     def _move(self, currency: str, free: Decimal, locked: Decimal, refund: Decimal = ZERO) -> None:
         have, held = self._balance(currency)
         self._set_balance(currency, have + free + refund, held + locked)
+
+    def _require_sell(
+        self, base: str, quote: str, amount: Decimal, price: Decimal, fee: Decimal
+    ) -> None:
+        """A sell needs the base (spot), or, opening a short (`allow_short`), margin: the
+        account's equity at `price` must cover every short's notional / leverage plus the fee."""
+        free, locked = self._balance(base)
+        if free >= amount or not self._allow_short:
+            self._require(base, amount)
+            return
+        q_free, q_locked = self._balance(quote)
+        equity = q_free + q_locked + (free + locked) * price
+        margin = (amount - free) * price / self._leverage + fee
+        if equity < margin:
+            raise OrderRejected(
+                TradingErrorClass.INSUFFICIENT_FUNDS,
+                f"simulated {quote} equity {equity:.8f} < {margin:.8f} margin for the short",
+            )
 
     def _require(self, currency: str, amount: Decimal) -> None:
         free, _ = self._balance(currency)

@@ -36,6 +36,7 @@ def runner_snapshot(r: BotRunner) -> BotSnapshot:
         prices=_mids(r),
         orphan_orders=r.orphans,
         hold_reason=r.hold_reason,
+        side=r.spec.params.side.value,
     )
 
 

@@ -66,6 +66,8 @@ class BotSnapshot:
     orphan_orders: tuple[str, ...] = ()
     #: why the bot holds its buys itself (e.g. `insufficient_funds: ...`), "" when it does not.
     hold_reason: str = ""
+    #: long | short: the strategy's side (new groups open on it; each group keeps its own).
+    side: str = "long"
 
     def as_status(self) -> dict[str, Any]:
         """Plain JSON data for /status: quote totals and amounts as exact decimal strings, prices
@@ -89,6 +91,7 @@ class BotSnapshot:
             "last_error": self.last_error,
             "orphan_orders": list(self.orphan_orders),
             "hold_reason": self.hold_reason,
+            "side": self.side,
         }
 
 
@@ -131,6 +134,7 @@ def _group(g: GroupStatus, last_price: Decimal | None) -> dict[str, Any]:
         "recovery_overdue": g.recovery_overdue,
         "add_prices": [_price(p) for p in g.add_prices],
         "last_price": _money(last_price),
+        "side": g.side,
     }
 
 

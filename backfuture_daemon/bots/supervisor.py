@@ -109,6 +109,8 @@ class BotSupervisor:
                 slippage_cap=self._cap,
                 rules=lambda pair: self._rules(spec, pair),
                 clock=self._clock,
+                allow_short=spec.market == "futures",  # a short sells first on futures only
+                leverage=Decimal(spec.leverage),
             )
         elif self._live_port is not None:
             port = self._live_port(spec)
