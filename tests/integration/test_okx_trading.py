@@ -171,3 +171,16 @@ async def test_fills_and_order_history_as_okx_lists_them(client: Any, venue: Okx
     acct.orders[acct.by_client_id["c1"]].updated_ms -= 2 * 3_600_000 + 1_000
     archive = await client.privateGetTradeOrdersHistoryArchive(spot)
     assert [r["clOrdId"] for r in archive["data"]] == ["f2", "f1"]
+
+
+async def test_open_orders_are_paged_newest_first(client: Any) -> None:
+    for n in (1, 2, 3):
+        await client.create_order(
+            "BTC/USDT", "limit", "buy", 0.001, 20000 + n, {"clOrdId": f"o{n}"}
+        )
+    spot = {"instType": "SPOT", "instId": "BTC-USDT"}
+    page = (await client.privateGetTradeOrdersPending({**spot, "limit": "2"}))["data"]
+    assert [r["clOrdId"] for r in page] == ["o3", "o2"]
+    rest = await client.privateGetTradeOrdersPending({**spot, "after": page[-1]["ordId"]})
+    assert [r["clOrdId"] for r in rest["data"]] == ["o1"]
+    assert (await client.privateGetTradeOrdersPending({"instType": "SWAP"}))["data"] == []

@@ -111,7 +111,7 @@ def routes() -> list[Route]:
         ("POST", f"{v}/trade/batch-orders", private(TRADE, trading.place_batch)),
         ("GET", f"{v}/trade/order", private(READ, trading.get_order)),
         ("POST", f"{v}/trade/cancel-order", private(TRADE, trading.cancel)),
-        ("GET", f"{v}/trade/orders-pending", private(READ, trading.orders_pending)),
+        ("GET", f"{v}/trade/orders-pending", private(READ, history.orders_pending)),
         ("GET", f"{v}/trade/orders-history", private(READ, history.orders_history(7))),
         ("GET", f"{v}/trade/orders-history-archive", private(READ, history.orders_history(90))),
         ("GET", f"{v}/trade/fills", private(READ, history.fills(3, inst_type_required=False))),

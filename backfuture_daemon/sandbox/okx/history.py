@@ -1,10 +1,10 @@
-"""OKX's order and fill history on the sandbox, mounted by okx/account.py behind the gateway:
-`GET /api/v5/trade/fills` (last 3 days) and `fills-history` (3 months), `orders-history` (7 days)
-and `orders-history-archive` (3 months). As OKX answers them: newest first, at most `limit` (1-100,
-default 100) rows, paged with `after` / `before` (billId for fills, ordId for orders) and
-`begin` / `end` (ms; fill `ts`, order `cTime`); `instType` required where OKX requires it; only
-completed orders in the order history, and a canceled order without a fill only for 2 hours.
-Each fill names its order's `clOrdId`.
+"""OKX's order lists on the sandbox, mounted by okx/account.py behind the gateway: open orders
+(`GET /api/v5/trade/orders-pending`), fills (`trade/fills`, last 3 days; `fills-history`,
+3 months) and completed orders (`orders-history`, 7 days; `orders-history-archive`, 3 months).
+As OKX answers them: newest first, at most `limit` (1-100, default 100) rows, paged with `after`
+/ `before` (billId for fills, ordId for orders) and `begin` / `end` (ms; fill `ts`, order
+`cTime`); `instType` required where OKX requires it; a canceled order without a fill stays in
+the history for 2 hours only. Each fill names its order's `clOrdId`.
 """
 
 from __future__ import annotations
@@ -137,6 +137,15 @@ def _listed(o: Order, now: int) -> bool:
     if o.is_open:
         return False
     return o.status == "filled" or bool(o.filled) or o.updated_ms >= now - UNFILLED_CANCELED_MS
+
+
+async def orders_pending(request: web.Request, key: SandboxKey) -> web.Response:
+    """`GET /api/v5/trade/orders-pending`: open orders (live, partially filled), newest first."""
+    q = request.query
+    spot = _spot_only(q, False)
+    orders, _ = _orders(request, key)
+    rows = [o for o in orders if o.is_open] if spot else []
+    return ok([order_json(o) for o in _page(rows, lambda o: int(o.id), lambda o: o.created_ms, q)])
 
 
 def orders_history(days: int) -> PrivateHandler:

@@ -1,8 +1,8 @@
 """OKX spot orders on the shared matching engine, mounted by okx/account.py behind the gateway:
-place (trade/order, batch-orders), query, cancel (by ordId or clOrdId) and open orders, answered
+place (trade/order, batch-orders), query and cancel (by ordId or clOrdId), answered
 as OKX does: format errors as top-level codes (50000/50002/50014/51000), order failures as
 `"code":"1"` with per-order sCode/sMsg (51001, 51008, 51016, 51020, 51121, 51400), 51603 for an
-unknown order.
+unknown order. The lists (open orders, history, fills) are okx/history.py's.
 """
 
 from __future__ import annotations
@@ -283,12 +283,3 @@ async def cancel(request: web.Request, key: SandboxKey) -> web.Response:
     venue.engine.cancel(acct, order.id, now)
     return ok([{"clOrdId": order.client_id, "ordId": order.id, "sCode": "0", "sMsg": "",
                 "ts": str(now)}])  # fmt: skip
-
-
-async def orders_pending(request: web.Request, key: SandboxKey) -> web.Response:
-    venue = venue_of(request)
-    acct = account_of(venue, key)
-    inst_id = request.query.get("instId")
-    symbol = spot_instrument(venue, inst_id).symbol if inst_id else None
-    open_orders = venue.engine.open_orders(acct, venue.now_ms(), symbol)
-    return ok([order_json(o) for o in reversed(open_orders)])  # newest first, as OKX lists
