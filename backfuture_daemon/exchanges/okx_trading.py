@@ -8,10 +8,11 @@ exchanges/venue_ports.py.
 * 429 / 50011 carry no Retry-After on OKX (reference §2.4 ⚠): wait one 2-second rate window.
 * Cancelling an order already filled or canceled (51400-51402) answers its final state.
 * Fills come from `trade/fills` (3 days; 60 requests / 2 s) while `since` lies inside that
-  window, else `trade/fills-history` (3 months; 10 / 2 s), paged by billId; each names its
-  `clOrdId`. Orders since a time: orders-pending + orders-history (7 days) + the archive
-  (3 months) for older starts, every final state (ccxt's fetchClosedOrders asks for `filled`
-  only). Both read OKX's decimal strings directly.
+  window, else `trade/fills-history` (3 months; 10 / 2 s) once per pair, then the 3-day list
+  for what came since; paged by billId; each names its `clOrdId`.
+* Orders since a time: orders-pending + orders-history (7 days) + the archive (3 months) for
+  older starts, every final state (ccxt's fetchClosedOrders asks for `filled` only).
+* Both lists are read from OKX's decimal strings directly (no floats).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.classify import parse_body
 from backfuture_daemon.exchanges.port import (
     Fill,
@@ -33,6 +35,10 @@ from backfuture_daemon.exchanges.port import (
     TradingUnavailable,
 )
 from backfuture_daemon.exchanges.trading import CcxtTrading
+
+if TYPE_CHECKING:
+    from backfuture_daemon.configuration.models import Connection
+    from backfuture_daemon.exchanges.markets import MarketCache
 
 T = TypeVar("T")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -134,6 +140,11 @@ def fill_of(row: dict[str, Any], pair: str, known: dict[str, str]) -> Fill:
 class OkxTrading(CcxtTrading):
     """`TradingPort` for one OKX connection (spot)."""
 
+    def __init__(self, connection: Connection, ctx: AdapterContext, markets: MarketCache) -> None:
+        super().__init__(connection, ctx, markets)
+        #: pair -> when this port last listed its fills (epoch seconds).
+        self._listed_at: dict[str, float] = {}
+
     def _client_id(self, client_order_id: str) -> str:
         if not _CLIENT_ID.match(client_order_id):
             raise OrderRejected(
@@ -198,13 +209,18 @@ class OkxTrading(CcxtTrading):
         """The account's executions on `pair` from `since` (epoch seconds, inclusive), oldest
         first, each with its order's clOrdId."""
         start = max(int(since * 1000), 0)
-        recent = since >= self._ctx.clock() - FILLS_WINDOW_S
+        now = self._ctx.clock()
+        # Older than 3 days: the 3-month list, once per pair and process; after that, what is
+        # new since then is in the 3-day list (a bot idle for days must not poll the slow one).
+        listed = self._listed_at.get(pair, 0.0)
+        recent = max(since, listed) >= now - FILLS_WINDOW_S
         endpoint = "privateGetTradeFills" if recent else "privateGetTradeFillsHistory"
         fills: dict[str, Fill] = {}
         for row in await self._list(endpoint, pair, start, "billId"):
             fill = fill_of(row, pair, self._cids)
             if fill.timestamp * 1000 >= start:
                 fills[fill.trade_id] = fill
+        self._listed_at[pair] = now
         return tuple(sorted(fills.values(), key=lambda f: (f.timestamp, f.trade_id)))
 
     async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:

@@ -133,9 +133,14 @@ async def test_fills_since_name_their_clordid_and_respect_since(
     venue.reset_counts()
     async with port_on(venue, last_key(venue)) as fresh:
         old = await fresh.fills_since("BTC/USDT", 0)
-    assert [f.client_order_id for f in old] == [first.client_order_id, second.client_order_id]
-    assert "/api/v5/trade/fills-history" in venue.counts()
-    assert "/api/v5/trade/order" not in venue.counts()  # no lookup per order
+        assert [f.client_order_id for f in old] == [first.client_order_id, second.client_order_id]
+        assert "/api/v5/trade/fills-history" in venue.counts()
+        assert "/api/v5/trade/order" not in venue.counts()  # no lookup per order
+        # once listed, an old start reads only the 3-day list (what can have come since)
+        venue.reset_counts()
+        again = await fresh.fills_since("BTC/USDT", 0)
+        assert [f.trade_id for f in again] == [f.trade_id for f in old]
+        assert {p for p in venue.counts() if "/trade/" in p} == {"/api/v5/trade/fills"}
 
 
 async def test_fills_are_paged_past_okx_s_hundred_rows(make: Make, venue: OkxVenue) -> None:
