@@ -15,9 +15,10 @@ the settle currency's available balance free, position + order margin locked. Fa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges import kucoin
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 
 #: the account currency of USDT-margined perpetuals (margin, PnL and fees).
 SETTLE = "USDT"
+#: rows per page of fills and done orders, and the most pages read (KuCoin pages newest first).
+PAGE, MAX_PAGES = 100, 50
 _STATES = {
     "open": OrderState.OPEN,
     "closed": OrderState.FILLED,
@@ -92,12 +95,17 @@ class KucoinFuturesTrading(CcxtTrading):
         if leverage < 1:
             raise ValueError("leverage must be at least 1")
         # The spot client CcxtTrading built is never used: the futures host's client replaces
-        # it (it shares the factory's session, so dropping it closes nothing).
+        # it; it is closed with the port (ccxt warns about clients dropped unclosed).
+        self._unused = self._client
         self._spec = kucoin.client_spec(connection.endpoints, futures=True)
         self._client = ctx.make_client(self._spec, connection)
         self.leverage = leverage
         #: the side that reduces the bot's position: reduce-only on the exchange.
         self.closing_side = Side.BUY if short else Side.SELL
+
+    async def close(self) -> None:
+        await self._unused.close()
+        await super().close()
 
     async def _prepare(self) -> None:
         """Contract markets from the shared cache (no HF/classic question on the futures host)."""
@@ -213,8 +221,12 @@ class KucoinFuturesTrading(CcxtTrading):
         rebuild after a lost state directory reads (bots/live_rebuild.py)."""
         symbol = perpetual(pair)
         start = max(int(since * 1000), 0) or None
-        rows = list(await self._call(lambda: self._client.fetch_open_orders(symbol)))
-        rows += await self._call(lambda: self._client.fetch_closed_orders(symbol, start, 100))
+        rows = await self._paged(
+            lambda page: self._client.fetch_open_orders(symbol, None, None, page)
+        )
+        rows += await self._paged(
+            lambda page: self._client.fetch_closed_orders(symbol, start, None, page)
+        )
         acks: dict[str, OrderAck] = {}
         for r in rows:
             ack = self._remember(self._ack(r, pair, ""))
@@ -226,7 +238,9 @@ class KucoinFuturesTrading(CcxtTrading):
         in base; KuCoin's fills name the order id only, so its clientOid is resolved."""
         symbol = perpetual(pair)
         start = max(int(since * 1000), 0) or None
-        rows = await self._call(lambda: self._client.fetch_my_trades(symbol, start, 100))
+        rows = await self._paged(
+            lambda page: self._client.fetch_my_trades(symbol, start, PAGE, page)
+        )
         lot = self._lot(pair)
         fills: list[Fill] = []
         for raw in sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id")))):
@@ -252,6 +266,22 @@ class KucoinFuturesTrading(CcxtTrading):
                 )
             )
         return tuple(fills)
+
+    async def _paged(
+        self, fetch: Callable[[dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+    ) -> list[dict[str, Any]]:
+        """Every row of a paged KuCoin list (`currentPage` 1, 2, ...) until a short page, a page
+        with nothing new, or MAX_PAGES."""
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for page in range(1, MAX_PAGES + 1):
+            batch = await self._call(partial(fetch, {"currentPage": page, "pageSize": PAGE}))
+            new = [r for r in batch if str(r.get("id")) not in seen]
+            seen.update(str(r.get("id")) for r in new)
+            rows += new
+            if len(batch) < PAGE or not new:
+                break
+        return rows
 
     async def _client_id_of(self, pair: str, order_id: str) -> str | None:
         symbol = perpetual(pair)

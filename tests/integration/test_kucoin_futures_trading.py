@@ -315,3 +315,21 @@ async def test_failures_never_carry_the_key_or_secret(make: Make, sandbox: Sandb
     text = f"{err.value} {err.value.detail}"
     for secret in (key.api_key, key.api_secret, key.passphrase or "-"):
         assert secret not in text
+
+
+async def test_fills_and_order_history_are_read_page_by_page(
+    make: Make, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backfuture_daemon.exchanges import kucoin_futures_trading
+
+    monkeypatch.setattr(kucoin_futures_trading, "PAGE", 2)  # 5 orders: three pages each
+    sandbox.set_market(PAIR, price=60000)
+    port = make()
+    placed = [await port.place(order(Side.BUY, "0.001", "60100")) for _ in range(4)]
+    placed.append(await port.place(order(Side.BUY, "0.001", "50000")))  # rests
+    sandbox.reset_request_counts()
+    fills = await port.fills_since(PAIR, 0.0)
+    assert [f.client_order_id for f in fills] == [a.client_order_id for a in placed[:4]]
+    assert sandbox.request_counts("kucoinfutures")["/api/v1/fills"] == 3  # 2 + 2 + 0
+    history = await port.orders_since(PAIR, 0.0)
+    assert [a.client_order_id for a in history] == [a.client_order_id for a in placed]

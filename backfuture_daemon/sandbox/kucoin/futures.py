@@ -292,12 +292,25 @@ def _futures_orders(request: web.Request, key: SandboxKey, active: bool) -> list
 
 
 async def list_orders(request: web.Request, key: SandboxKey) -> web.Response:
-    active = request.query.get("status", "active") == "active"
+    """`GET /api/v1/orders?status=active|done`: newest first, one page of `pageSize` (default
+    50, at most 1000) from `startAt` (ms)."""
+    q = request.query
+    try:
+        size = min(1000, max(1, int(q.get("pageSize") or 50)))
+        page = max(1, int(q.get("currentPage") or 1))
+        start = int(q.get("startAt") or 0)
+    except ValueError:
+        raise fail("100001", "Parameter Error", 200) from None
     venue = venue_of(request)
-    items = [_order_json(venue, o) for o in _futures_orders(request, key, active)]
+    rows = [
+        o
+        for o in reversed(_futures_orders(request, key, q.get("status", "active") == "active"))
+        if o.created_ms >= start
+    ]
+    items = [_order_json(venue, o) for o in rows[(page - 1) * size : page * size]]
     return ok(
-        {"currentPage": 1, "pageSize": max(50, len(items)), "totalNum": len(items),
-         "totalPage": 1, "items": items}
+        {"currentPage": page, "pageSize": size, "totalNum": len(rows),
+         "totalPage": max(1, -(-len(rows) // size)), "items": items}
     )  # fmt: skip
 
 
