@@ -31,6 +31,14 @@ CODES: dict[str, ErrorClass] = {
     "10029": E.PAIR_NOT_TRADABLE,
 }
 
+#: Balance too low for an order (classify.INSUFFICIENT_FUNDS_CODES): spot 170131 "Insufficient
+#: balance."; unified account 110004 / 110007 / 110012 / 110052 (ccxt 4.5.90's table); spot
+#: margin 170033. Order rules (170130-170148), 110001 unknown order and 170141 duplicate
+#: orderLinkId stay outside CODES: a business rule's code, so the order is rejected.
+INSUFFICIENT_FUNDS: frozenset[str] = frozenset(
+    {"170131", "110004", "110007", "110012", "110052", "170033"}
+)
+
 #: The code meaning "this key lacks the permission for this call".
 PERMISSION_CODE = "10005"
 SCOPE_CODES: frozenset[str] = frozenset({PERMISSION_CODE})

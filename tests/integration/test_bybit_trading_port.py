@@ -14,10 +14,13 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
+import ccxt
 import pytest
 
+from backfuture_daemon.exchanges import bybit_codes
 from backfuture_daemon.exchanges.bybit_trading import BybitTrading
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.classify import trading_error
 from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import (
@@ -296,3 +299,13 @@ async def test_lost_answers_are_found_by_client_id_never_placed_twice(
     with pytest.raises(OrderRejected):
         await port.place(limit_buy(amount="1"))
     venue.faults.update({"accept_then_timeout": False})
+
+
+@pytest.mark.parametrize("code", sorted(bybit_codes.INSUFFICIENT_FUNDS))
+def test_bybit_insufficient_funds_codes_are_read_from_the_table(code: str) -> None:
+    """Classified by Bybit's code, whatever class ccxt picked (a plain ExchangeError here)."""
+    body = f'bybit {{"retCode":{code},"retMsg":"ab not enough for new order","result":{{}}}}'
+    failure = trading_error(ccxt.ExchangeError(body), "bybit")
+    assert isinstance(failure, OrderRejected)
+    assert failure.error_class is T.INSUFFICIENT_FUNDS
+    assert code in failure.detail
