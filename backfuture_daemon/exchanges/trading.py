@@ -4,8 +4,10 @@ Built by exchanges/venue_ports.py (`trading_port`) for the live bots. MEXC, KuCo
 differ only in `VENUES` (client-order-id length, HF/classic account read on first use); OKX and
 Bybit override what differs in subclasses (okx_trading.py, bybit_trading.py). Orders carry the
 caller's client order id, so a lost answer is found again by it; fills and order history (a lost
-state directory's rebuild) name their client order id too. Failures leave as `OrderRejected` or
-`TradingUnavailable` (classify.trading_error), never as ccxt exceptions, short and redacted.
+state directory's rebuild) name their client order id too; both histories are read page by page
+(exchanges/history_paging.py) so a busy hour while the daemon was down is read whole. Failures
+leave as `OrderRejected` or `TradingUnavailable` (classify.trading_error), never as ccxt
+exceptions, short and redacted.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from backfuture_daemon.exchanges import binance, bybit, kucoin, mexc, okx
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext, CcxtAdapter
 from backfuture_daemon.exchanges.classify import trading_error
 from backfuture_daemon.exchanges.clients import ClientSpec
+from backfuture_daemon.exchanges.history_paging import DAY_MS, HistoryPager, Paging, Row
 from backfuture_daemon.exchanges.port import (
     Balance,
     Fill,
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+_OLDEST_FIRST = Paging()
+
+
 @dataclass(frozen=True, slots=True)
 class Venue:
     spec: Callable[[Endpoints | None], ClientSpec]
@@ -45,12 +51,23 @@ class Venue:
     max_client_id: int
     #: KuCoin keeps HF and classic trading accounts apart (reference §4.2): ask which one first.
     detect_hf: bool = False
+    #: how the trade history (myTrades, fills) pages: MEXC/Binance oldest first from startTime
+    #: (100 a page); KuCoin newest first, 7 days at most a request.
+    fills: Paging = _OLDEST_FIRST
+    #: order history: one list of open and done orders, oldest first (MEXC/Binance allOrders,
+    #: 1000 a page); else open orders + done orders paged like `orders_paging`.
+    all_orders: bool = False
+    orders_paging: Paging = _OLDEST_FIRST
 
 
+_KUCOIN_PAGING = Paging(newest_first=True, window_ms=7 * DAY_MS, lookback_ms=7 * DAY_MS)
 VENUES: dict[str, Venue] = {
-    "mexc": Venue(mexc.client_spec, 32),
-    "kucoin": Venue(kucoin.client_spec, 40, detect_hf=True),
-    "binance": Venue(binance.client_spec, 36),  # newClientOrderId ^[.A-Z:/a-z0-9_-]{1,36}$
+    "mexc": Venue(mexc.client_spec, 32, all_orders=True, orders_paging=Paging(limit=1000)),
+    "kucoin": Venue(
+        kucoin.client_spec, 40, detect_hf=True, fills=_KUCOIN_PAGING, orders_paging=_KUCOIN_PAGING
+    ),
+    # newClientOrderId ^[.A-Z:/a-z0-9_-]{1,36}$
+    "binance": Venue(binance.client_spec, 36, all_orders=True, orders_paging=Paging(limit=1000)),
     "okx": Venue(okx.client_spec, 32),  # clOrdId: letters and digits, 1..32 (exchanges/okx_trading)
     "bybit": Venue(bybit.client_spec, 36),  # orderLinkId 1..36 (exchanges/bybit_trading)
 }
@@ -75,6 +92,8 @@ class CcxtTrading(CcxtAdapter):
         self._ready = False
         #: exchange order id -> client order id, of every order this port has seen (fills).
         self._cids: dict[str, str] = {}
+        self._fill_pages = HistoryPager(self._venue.fills, f"{self.exchange} fills")
+        self._order_pages = HistoryPager(self._venue.orders_paging, f"{self.exchange} orders")
 
     def _remember(self, ack: OrderAck) -> OrderAck:
         if ack.order_id and ack.client_order_id:
@@ -188,12 +207,35 @@ class CcxtTrading(CcxtAdapter):
         rows = await self._call(lambda: self._client.fetch_open_orders(pair))
         return tuple(self._remember(_ack(r, pair, str(r.get("clientOrderId") or ""))) for r in rows)
 
+    def _page_params(self, until: int | None, limit: int) -> dict[str, Any]:
+        """`until` (ccxt's name for endTime/endAt) and, on KuCoin's classic fills (50 a page
+        unless asked), the page size."""
+        params: dict[str, Any] = {} if until is None else {"until": until}
+        if self.exchange == "kucoin" and not self._client.options.get("hf"):
+            params["pageSize"] = limit
+        return params
+
+    async def _my_trades(self, pair: str, start: int, until: int | None, limit: int) -> list[Row]:
+        return list(
+            await self._call(
+                lambda: self._client.fetch_my_trades(
+                    pair, start, limit, self._page_params(until, limit)
+                )
+            )
+        )
+
     async def fills_since(self, pair: str, since: float) -> tuple[Fill, ...]:
-        """The account's executions on `pair` from `since` (epoch seconds, inclusive), oldest
-        first, each with the client order id of its order (MEXC puts it in the trade; KuCoin's
-        fills carry the order id only, so it is read from orders seen before or looked up)."""
-        start = max(int(since * 1000), 0)
-        rows = await self._call(lambda: self._client.fetch_my_trades(pair, start or None, 100))
+        """The account's executions on `pair` from `since` (epoch seconds, inclusive; 0: as far
+        back as the venue's lookback), oldest first, every page of them, each with the client
+        order id of its order (MEXC puts it in the trade; KuCoin's and Binance's fills carry the
+        order id only, so it is read from orders seen before or looked up)."""
+
+        async def page(start: int, until: int | None, limit: int) -> list[Row]:
+            return await self._my_trades(pair, start, until, limit)
+
+        rows = await self._fill_pages.read(
+            pair, page, max(int(since * 1000), 0), int(self._now_ms()), key=_trade_key, stamp=_stamp
+        )
         fills: list[Fill] = []
         for raw in sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id")))):
             info = raw.get("info") or {}
@@ -228,15 +270,31 @@ class CcxtTrading(CcxtAdapter):
         return str(cid) if cid else None
 
     async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:
-        """Every order of the account on `pair`, open and done, created from `since` (as far
-        back as the exchange keeps history): what a rebuild after a lost state directory reads
-        (bots/live_rebuild.py). MEXC: allOrders; KuCoin: active + done lists (HF or classic)."""
-        start = max(int(since * 1000), 0) or None
-        if self.exchange == "mexc":
-            rows = list(await self._call(lambda: self._client.fetch_orders(pair, start, 1000)))
-        else:
-            rows = list(await self._call(lambda: self._client.fetch_open_orders(pair)))
-            rows += await self._call(lambda: self._client.fetch_closed_orders(pair, start, 100))
+        """Every order of the account on `pair`, open and done, created from `since` (0: as far
+        back as the venue's lookback), every page: what a rebuild after a lost state directory
+        reads (bots/live_rebuild.py). MEXC, Binance: allOrders; KuCoin: active + done lists (HF
+        or classic)."""
+        all_orders = self._venue.all_orders
+
+        async def page(start: int, until: int | None, limit: int) -> list[Row]:
+            params: dict[str, Any] = {} if until is None else {"until": until}
+            if self.exchange == "kucoin":  # ccxt sends pageSize; HF done orders read `limit`
+                params["limit"] = limit
+            if all_orders:
+                return list(
+                    await self._call(lambda: self._client.fetch_orders(pair, start, limit, params))
+                )
+            return list(
+                await self._call(
+                    lambda: self._client.fetch_closed_orders(pair, start, limit, params)
+                )
+            )
+
+        rows = await self._order_pages.read(
+            pair, page, max(int(since * 1000), 0), int(self._now_ms()), key=_order_key, stamp=_stamp
+        )
+        if not all_orders:
+            rows += await self._call(lambda: self._client.fetch_open_orders(pair))
         acks: dict[str, OrderAck] = {}
         for r in rows:
             ack = self._remember(_ack(r, pair, str(r.get("clientOrderId") or "")))
@@ -251,6 +309,19 @@ class CcxtTrading(CcxtAdapter):
             for cur in sorted(set(free) | set(used))
             if _dec(free.get(cur)) or _dec(used.get(cur))
         }
+
+
+def _trade_key(raw: Row) -> str:
+    return str(raw.get("id") or (raw.get("info") or {}).get("tradeId") or "")
+
+
+def _order_key(raw: Row) -> str:
+    return str(raw.get("id") or "")
+
+
+def _stamp(raw: Row) -> int:
+    stamp = raw.get("timestamp")
+    return int(stamp) if isinstance(stamp, int | float) else 0
 
 
 def _dec(value: object) -> Decimal:

@@ -11,7 +11,7 @@ import zlib
 
 from aiohttp import web
 
-from backfuture_daemon.sandbox.binance import futures, trading
+from backfuture_daemon.sandbox.binance import futures, history, trading
 from backfuture_daemon.sandbox.binance.gateway import (
     EXCHANGE,
     FLAGS,
@@ -114,4 +114,6 @@ def routes() -> list[Route]:
         ("GET", f"{p}/order", private("enableReading", trading.get_order)),
         ("DELETE", f"{p}/order", private(TRADE, trading.cancel_order)),
         ("GET", f"{p}/openOrders", private("enableReading", trading.open_orders)),
+        ("GET", f"{p}/myTrades", private("enableReading", history.my_trades)),
+        ("GET", f"{p}/allOrders", private("enableReading", history.all_orders)),
     ]

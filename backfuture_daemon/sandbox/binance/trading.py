@@ -15,7 +15,7 @@ from aiohttp import web
 
 from backfuture_daemon.sandbox.binance.gateway import EXCHANGE, Params, err
 from backfuture_daemon.sandbox.binance.market_data import instrument
-from backfuture_daemon.sandbox.engine import InsufficientFunds, Order, UnknownOrder
+from backfuture_daemon.sandbox.engine import Fill, InsufficientFunds, Order, UnknownOrder
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.venue import Venue, json_response, venue_of
 
@@ -36,6 +36,12 @@ def _positive(params: Params, name: str) -> Decimal | None:
     if not value.is_finite() or value <= 0:
         raise err(-1013, f"Invalid {name}.")
     return value
+
+
+def trade_number(f: Fill) -> int:
+    """A fill's Binance trade id: a 64-bit integer as Binance's (the engine's hex id, reduced
+    below 2^53 so every JSON parser reads it exactly)."""
+    return int(f.trade_id, 16) % 10**12
 
 
 def _q(value: Decimal | None) -> str:
@@ -168,7 +174,7 @@ async def create_order(request: web.Request, key: SandboxKey, params: Params) ->
     if kind == "FULL":
         body["fills"] = [
             {"price": _q(f.price), "qty": _q(f.amount), "commission": _q(None),
-             "commissionAsset": order.symbol.split("/")[1], "tradeId": int(f.trade_id, 16)}
+             "commissionAsset": order.symbol.split("/")[1], "tradeId": trade_number(f)}
             for f in order.fills
         ]  # fmt: skip
     return json_response(body)

@@ -24,6 +24,7 @@ from backfuture_daemon.sandbox.engine import (
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.kucoin.gateway import fail, ok, parse_body
 from backfuture_daemon.sandbox.kucoin.market_data import instrument, kucoin_id
+from backfuture_daemon.sandbox.kucoin.paging import classic_page, hf_page, window
 from backfuture_daemon.sandbox.venue import Venue, venue_of
 
 
@@ -210,23 +211,33 @@ def _orders(request: web.Request, key: SandboxKey, status: str) -> list[Order]:
     now = venue.now_ms()
     if status == "active":
         orders = venue.engine.open_orders(acct, now, inst.symbol if inst else None)
-    else:
+    else:  # done: created inside the window, newest first (paging.py)
+        start, end = window(request.query, now)
         venue.engine.refresh(acct, now)
-        orders = [
-            o
-            for o in reversed(acct.orders.values())
-            if not o.is_open and o.market == "spot" and (inst is None or o.symbol == inst.symbol)
-        ][:500]
+        orders = sorted(
+            (
+                o
+                for o in acct.orders.values()
+                if not o.is_open
+                and o.market == "spot"
+                and (inst is None or o.symbol == inst.symbol)
+                and start <= o.created_ms <= end
+            ),
+            key=lambda o: (o.created_ms, o.id),  # ids are fixed-width hex: creation order
+            reverse=True,
+        )
     return [o for o in orders if o.market == "spot"]
 
 
 async def list_orders(request: web.Request, key: SandboxKey) -> web.Response:
     status_ = request.query.get("status", "active")
     items = [order_json(o, hf=False) for o in _orders(request, key, status_)]
-    return ok(
-        {"currentPage": 1, "pageSize": max(50, len(items)), "totalNum": len(items),
-         "totalPage": 1, "items": items}
-    )  # fmt: skip
+    if status_ == "active":
+        return ok(
+            {"currentPage": 1, "pageSize": max(50, len(items)), "totalNum": len(items),
+             "totalPage": 1, "items": items}
+        )  # fmt: skip
+    return ok(classic_page(items, request.query))
 
 
 async def list_orders_hf_active(request: web.Request, key: SandboxKey) -> web.Response:
@@ -236,7 +247,8 @@ async def list_orders_hf_active(request: web.Request, key: SandboxKey) -> web.Re
 
 async def list_orders_hf_done(request: web.Request, key: SandboxKey) -> web.Response:
     instrument(venue_of(request), request.query.get("symbol"))
-    items = [order_json(o, hf=True) for o in _orders(request, key, "done")]
+    rows = [order_json(o, hf=True) for o in _orders(request, key, "done")]
+    items = hf_page(rows, request.query, lambda _: 0)  # `limit`; lastId is not offered here
     return ok({"lastId": 0, "items": items})
 
 
@@ -277,10 +289,7 @@ def _fills(request: web.Request, key: SandboxKey) -> list[tuple[Order, Fill]]:
     venue = venue_of(request)
     q = request.query
     inst = instrument(venue, q["symbol"]) if q.get("symbol") else None
-    try:
-        start, end = int(q.get("startAt") or 0), int(q.get("endAt") or 0)
-    except ValueError:
-        raise fail("400100", "Parameter Error") from None
+    start, end = window(q, venue.now_ms())
     acct = venue.engine.account("kucoin", key.api_key, key.balances)
     venue.engine.refresh(acct, venue.now_ms())
     rows = [
@@ -291,26 +300,22 @@ def _fills(request: web.Request, key: SandboxKey) -> list[tuple[Order, Fill]]:
         and q.get("orderId") in (None, o.id)
         and q.get("side") in (None, o.side)
         for f in o.fills
-        if (not start or f.time_ms >= start) and (not end or f.time_ms <= end)
+        if start <= f.time_ms <= end
     ]
     return sorted(rows, key=lambda pair: (pair[1].time_ms, pair[1].trade_id), reverse=True)
 
 
 async def list_fills(request: web.Request, key: SandboxKey) -> web.Response:
-    """`GET /api/v1/fills`: classic fills, newest first, one page."""
-    items = [fill_json(o, f, hf=False) for o, f in _fills(request, key)[:500]]
-    return ok(
-        {"currentPage": 1, "pageSize": max(50, len(items)), "totalNum": len(items),
-         "totalPage": 1, "items": items}
-    )  # fmt: skip
+    """`GET /api/v1/fills`: classic fills of at most 7 days, newest first, by currentPage /
+    pageSize (default 50)."""
+    items = [fill_json(o, f, hf=False) for o, f in _fills(request, key)]
+    return ok(classic_page(items, request.query))
 
 
 async def list_fills_hf(request: web.Request, key: SandboxKey) -> web.Response:
-    """`GET /api/v1/hf/fills?symbol=...` (symbol required): HF fills, newest first."""
+    """`GET /api/v1/hf/fills?symbol=...` (symbol required): HF fills of at most 7 days, newest
+    first, `limit` (default 20, at most 100) below `lastId`."""
     instrument(venue_of(request), request.query.get("symbol"))
-    try:
-        limit = min(100, max(1, int(request.query.get("limit") or 20)))
-    except ValueError:
-        raise fail("400100", "Parameter Error") from None
-    items = [fill_json(o, f, hf=True) for o, f in _fills(request, key)[:limit]]
+    rows = [fill_json(o, f, hf=True) for o, f in _fills(request, key)]
+    items = hf_page(rows, request.query, lambda item: int(item["id"]))
     return ok({"items": items, "lastId": items[-1]["id"] if items else 0})

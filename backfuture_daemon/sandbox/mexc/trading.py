@@ -8,7 +8,7 @@ Mounted by mexc/spot.py `routes()`; every handler runs behind gateway.private (a
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -224,6 +224,9 @@ async def cancel_open_orders(request: web.Request, key: SandboxKey, params: Para
     return json_response([order_json(o) for o in done])
 
 
+T = TypeVar("T")
+
+
 def _window(params: Params) -> tuple[int | None, int | None]:
     return int_param(params, "startTime", None), int_param(params, "endTime", None)
 
@@ -232,8 +235,15 @@ def _inside(t: int, start: int | None, end: int | None) -> bool:
     return (start is None or t >= start) and (end is None or t <= end)
 
 
+def _page(rows: list[T], start: int | None, limit: int) -> list[T]:
+    """`rows` oldest first: from `startTime` on the OLDEST `limit` (so a client pages forward by
+    moving startTime past the last row), without it the most recent `limit`."""
+    return rows[:limit] if start is not None else rows[-limit:]
+
+
 async def all_orders(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
-    """`GET /api/v3/allOrders`: the symbol's orders (open and done), oldest first."""
+    """`GET /api/v3/allOrders`: the symbol's orders (open and done), oldest first; `limit`
+    (default 500, at most 1000) from `startTime`, else the most recent."""
     venue = venue_of(request)
     inst = instrument(venue, params)
     assert inst is not None
@@ -246,7 +256,8 @@ async def all_orders(request: web.Request, key: SandboxKey, params: Params) -> w
         for o in acct.orders.values()
         if o.market == "spot" and o.symbol == inst.symbol and _inside(o.created_ms, start, end)
     ]
-    return json_response([order_json(o) for o in rows[-limit:]])
+    rows.sort(key=lambda o: o.created_ms)  # stable: same-ms orders keep their creation order
+    return json_response([order_json(o) for o in _page(rows, start, limit)])
 
 
 def trade_json(o: Order, f: Fill) -> dict[str, Any]:
@@ -270,7 +281,8 @@ def trade_json(o: Order, f: Fill) -> dict[str, Any]:
 
 
 async def my_trades(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
-    """`GET /api/v3/myTrades`: the symbol's fills (optionally of one `orderId`), oldest first."""
+    """`GET /api/v3/myTrades`: the symbol's fills (optionally of one `orderId`), oldest first;
+    `limit` (default and at most 100) from `startTime`, else the most recent."""
     venue = venue_of(request)
     inst = instrument(venue, params)
     assert inst is not None
@@ -289,4 +301,4 @@ async def my_trades(request: web.Request, key: SandboxKey, params: Params) -> we
         ),
         key=lambda pair: (pair[0].time_ms, pair[0].trade_id),
     )
-    return json_response([trade_json(o, f) for f, o in rows[-limit:]])
+    return json_response([trade_json(o, f) for f, o in _page(rows, start, limit)])
