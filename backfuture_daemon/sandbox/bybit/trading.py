@@ -225,9 +225,8 @@ async def realtime(request: web.Request, key: SandboxKey, params: Params) -> web
     recent = _recent_closed(acct, symbol)
     if wanted is not None:
         order = acct.orders.get(wanted) if wanted else None
-        found = order is not None and symbol in (None, order.symbol)
-        found = found and order is not None and (order.is_open or order in recent)
-        chosen = [order] if found and order is not None else []
+        kept = order is not None and (order.is_open or order.id in {o.id for o in recent})
+        chosen = [order] if order is not None and kept and symbol in (None, order.symbol) else []
     elif str(params.get("openOnly") or "0") in ("1", "2"):
         chosen = recent
     else:
