@@ -85,9 +85,11 @@ class HistoryPager:
         leading_empty = True
         while True:
             we = min(ws + p.window_ms, now_ms)
+            # the window reaching now is left open: the exchange's clock may run ahead of ours
+            end = we if ws + p.window_ms < now_ms else None
             before = len(rows)
             read = self._descending if p.newest_first else self._ascending
-            pages += await read(scope, fetch, ws, we, rows, key, stamp, pages)
+            pages += await read(scope, fetch, ws, end, rows, key, stamp, pages)
             if leading_empty and len(rows) == before and we < now_ms - 60_000:
                 if memo is not None:
                     self._remember(memo, we)  # closed and empty: skipped by the next call

@@ -127,3 +127,11 @@ async def test_the_page_bound_newest_first_is_raised() -> None:
     pager = HistoryPager(Paging(newest_first=True, window_ms=WEEK), "kucoin fills")
     with pytest.raises(TradingUnavailable, match="more than 50 pages"):
         await read(pager, fake, NOW - 6 * DAY_MS)
+
+
+async def test_the_window_reaching_now_is_open_for_an_exchange_clock_ahead_of_ours() -> None:
+    fake = FakeHistory([NOW - 5000, NOW + 800], newest_first=True, window=WEEK)
+    pager = HistoryPager(Paging(newest_first=True, window_ms=WEEK), "fills")
+    rows = await read(pager, fake, NOW - DAY_MS)
+    assert sorted(map(stamp, rows)) == [NOW - 5000, NOW + 800]
+    assert fake.calls == [(NOW - DAY_MS, None, 100)]
