@@ -41,6 +41,7 @@ class BotsWiring:
         clock: Callable[[], float],
         interval: float,
         order_timeout: float = 10.0,
+        order_visibility: float = 5.0,
     ) -> None:
         self.hub = MarketDataHub(clock=clock)
         self.live = LivePorts(timeout=order_timeout, clock=clock)
@@ -53,6 +54,7 @@ class BotsWiring:
             release=self._release,
             on_round=self._on_round,
             live_port=self._live_port,
+            visibility_window=order_visibility,
         )
         self._state: DesiredState | None = None
         self._where: dict[str, tuple[str, Endpoints | None]] = {}
