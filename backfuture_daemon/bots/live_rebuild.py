@@ -18,7 +18,7 @@ from backfuture_daemon.logs import log_event
 from backfuture_daemon.strategy.groups import GroupBook
 from backfuture_daemon.strategy.orders import OrderKey, OrderSide, Place, Purpose
 from backfuture_daemon.strategy.orders import OrderType as EngineOrderType
-from backfuture_daemon.strategy.params import GroupSizing
+from backfuture_daemon.strategy.params import GroupSizing, Side
 
 if TYPE_CHECKING:
     from backfuture_daemon.bots.runner import BotRunner
@@ -49,9 +49,16 @@ def replay(
     orders: list[tuple[OrderKey, OrderAck]],
     fills: list[tuple[OrderKey, Fill, Decimal]],
     sizing: GroupSizing,
+    side: Side = Side.LONG,
 ) -> GroupBook:
     """The book these orders and fills (fee in quote) leave behind, replayed in time order:
-    placed at creation, filled at each fill, cancelled (when the exchange says so) at the end."""
+    placed at creation, filled at each fill, cancelled (when the exchange says so) at the end.
+    A group's side is its base order's (a sell opens a short); `side` where none is visible."""
+    sides = {
+        key.group_id: Side.SHORT if ack.side.value == "sell" else Side.LONG
+        for key, ack in orders
+        if key.purpose is Purpose.BASE
+    }
     places = [(a.timestamp or 0.0, 0, n) for n, (_, a) in enumerate(orders)]
     executions = [(f.timestamp, 1, n) for n, (_, f, _) in enumerate(fills)]
     book = GroupBook()
@@ -60,10 +67,11 @@ def replay(
             key, ack = orders[n]
             if all(g.id != key.group_id for g in book.groups):
                 book = replace(book, next_group_id=key.group_id)
-                book, _ = book.open_group(ack.pair, sizing, ack.timestamp or 0.0)
+                group_side = sides.get(key.group_id, side)
+                book, _ = book.open_group(ack.pair, sizing, ack.timestamp or 0.0, group_side)
             engine_type = EngineOrderType.LIMIT if ack.price else EngineOrderType.MARKET
-            side = OrderSide(ack.side.value)
-            book = book.apply(Place(key, ack.pair, side, engine_type, ack.amount, ack.price))
+            order_side = OrderSide(ack.side.value)
+            book = book.apply(Place(key, ack.pair, order_side, engine_type, ack.amount, ack.price))
             continue
         key, fill, fee = fills[n]
         try:
@@ -96,7 +104,7 @@ async def rebuild(runner: BotRunner) -> int:
                 fee = fill.fee if fill.fee_currency == runner.spec.quote_currency else (
                     fill.fee * fill.price)  # fmt: skip
                 fills.append((key, fill, fee))
-    book = replay(orders, fills, runner.spec.params.sizing)
+    book = replay(orders, fills, runner.spec.params.sizing, runner.spec.params.side)
     now = runner.clock()
     if not orders:
         # Nothing visible (a new bot, or one idle beyond the exchange's order history): number

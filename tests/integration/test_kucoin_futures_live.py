@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal as D
 from typing import Any
 
@@ -21,7 +22,7 @@ from backfuture_daemon.configuration.models import Endpoints
 from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
 from backfuture_daemon.exchanges.venue_ports import futures_port
 from backfuture_daemon.strategy.groups import GroupBook
-from backfuture_daemon.strategy.params import DcaParams, GroupSizing, RecoveryParams
+from backfuture_daemon.strategy.params import DcaParams, GroupSizing, RecoveryParams, Side
 from tests.integration.live_bot_support import (
     PAIR,
     LiveWorld,
@@ -53,17 +54,21 @@ PARAMS = DcaParams(
 
 
 class FuturesWorld(LiveWorld):
-    """LiveWorld with the futures port at LEVERAGE and the contract's rules (whole lots)."""
+    """LiveWorld with the futures port at LEVERAGE and the contract's rules (whole lots); a
+    short bot's port sends its buys reduce-only."""
 
     leverage = LEVERAGE
+    params = PARAMS
 
     def port(self) -> KucoinFuturesTrading:
-        port = futures_port(self.connection, self.ctx, self.markets, leverage=self.leverage)
+        short = self.params.side is Side.SHORT
+        port = futures_port(self.connection, self.ctx, self.markets, leverage=self.leverage,
+                            short=short)  # fmt: skip
         self.ports.append(port)
         return port
 
     def spec(self, *, may_send: bool = True, block: str = "") -> RunnerSpec:
-        return RunnerSpec("BTC Futures Live", self.connection.name, "live", PARAMS, "USDT",
+        return RunnerSpec("BTC Futures Live", self.connection.name, "live", self.params, "USDT",
                           id_limit=40, may_send=may_send, send_block=block, market="futures",
                           leverage=self.leverage)  # fmt: skip
 
@@ -220,3 +225,64 @@ async def test_the_funds_check_asks_for_margin_not_notional(world: FuturesWorld)
     assert r.snapshot().hold_reason == ""
     (pos,) = world.sandbox.orders_of(world.api_key)["positions"]
     assert pos["leverage"] == "3"
+
+
+async def test_a_live_futures_short_opens_with_a_sell_adds_above_and_buys_back(
+    world: FuturesWorld,
+) -> None:
+    world.params = replace(PARAMS, side=Side.SHORT)
+    world.sandbox.set_market(PAIR, price=60000.0)
+    r = await world.futures_runner()
+    await until(lambda: bool(r.book.groups) and len(r.book.groups[0].open_orders()) == 3, r)
+    (pos,) = world.sandbox.orders_of(world.api_key)["positions"]
+    assert (pos["contracts"], pos["leverage"]) == ("-2", "3")  # a short of 2 contracts
+    world.sandbox.set_market(PAIR, path=[[0, 60000], [0.5, 62400]])  # through add 1 and add 2
+    await until(lambda: adds(r) == (1, 2), r)
+    assert r.snapshot().committed_quote <= r.spec.params.margin_limit
+    (pos,) = world.sandbox.orders_of(world.api_key)["positions"]
+    assert -D(pos["contracts"]) * D("0.001") == r.book.groups[0].amount
+    world.sandbox.set_market(PAIR, path=[[0, 62400], [0.5, 60000]])  # through the buy-back
+    await until(lambda: r.book.closed_groups >= 1, r)
+    assert r.book.realized_pnl > 0
+
+    audit = world.audit()
+    one_order_per_id(world)
+    ledger_matches_exchange(world, r, audit)
+    port = r.port
+    assert isinstance(port, KucoinFuturesTrading)
+    buys = [o for o in audit if o["side"] == "buy"]
+    assert any(o["status"] == "filled" for o in buys)
+    for o in buys:  # every buy of a short bot went reduce-only
+        raw = await port._client.futuresPrivateGetOrdersOrderId({"orderId": o["order_id"]})
+        assert raw["data"]["reduceOnly"] is True
+    sells = [o for o in audit if o["side"] == "sell"]
+    for o in sells:  # its sells open and add: never reduce-only
+        raw = await port._client.futuresPrivateGetOrdersOrderId({"orderId": o["order_id"]})
+        assert raw["data"]["reduceOnly"] is False
+
+
+async def test_a_lost_state_directory_of_a_short_is_rebuilt_as_a_short(
+    world: FuturesWorld,
+) -> None:
+    world.params = replace(PARAMS, side=Side.SHORT)
+    world.sandbox.set_market(PAIR, price=60000.0)
+    first = await world.futures_runner()
+    await until(lambda: bool(first.book.groups) and len(first.book.groups[0].open_orders()) == 3,
+                first)  # fmt: skip
+    world.sandbox.set_market(PAIR, path=[[0, 60000], [0.3, 61000]])  # add 1 fills
+    await until(lambda: adds(first) == (1,), first)
+    await until(lambda: len(first.book.groups[0].open_orders()) == 3, first)
+    world.sandbox.set_market(PAIR, price=61000.0)
+    for _ in range(3):
+        await world.tick(first)
+    before = shape(first.book)
+
+    rebuilt = await world.futures_runner(fresh_db=True)
+    await world.tick(rebuilt)
+    assert shape(rebuilt.book) == before
+    assert [g.side for g in rebuilt.book.groups] == [Side.SHORT]
+    sent = len(world.audit())
+    for _ in range(3):
+        await world.tick(rebuilt)
+    assert len(world.audit()) == sent
+    ledger_matches_exchange(world, rebuilt, world.audit())
