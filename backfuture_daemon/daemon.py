@@ -95,7 +95,13 @@ class Daemon:
         async with contextlib.AsyncExitStack() as stack:
             store = _open_store(settings)
             stack.callback(_close_store, store)
-            bots = BotsWiring(store, clock=self._clock, interval=settings.bots_tick_seconds)
+            bots = BotsWiring(
+                store,
+                clock=self._clock,
+                interval=settings.bots_tick_seconds,
+                order_timeout=settings.order_timeout_seconds,
+                order_visibility=settings.order_visibility_seconds,
+            )
             stack.push_async_callback(bots.hub.close)
             self.bots = bots
             reconciler = await self._reconciler(store, stack, bots)

@@ -45,3 +45,22 @@ async def test_live_runners_get_the_supervisors_visibility_window(tmp_path: Path
     assert default.runners["Live Bot"].visibility_window == VISIBILITY_WINDOW == 5.0
     await default.shutdown()
     db.close()
+
+
+async def test_the_daemon_hands_both_settings_to_the_live_ports_and_the_supervisor(
+    tmp_path: Path,
+) -> None:
+    from backfuture_daemon.bots.store import BotStore
+    from backfuture_daemon.daemon_bots import BotsWiring
+    from backfuture_daemon.settings import load_settings
+
+    settings = load_settings(order_timeout_seconds=3, order_visibility_seconds=7)
+    store = BotStore.in_dir(tmp_path)
+    wiring = BotsWiring(store, clock=lambda: 5.0, interval=1.0,
+                        order_timeout=settings.order_timeout_seconds,
+                        order_visibility=settings.order_visibility_seconds)  # fmt: skip
+    assert wiring.live._factory.timeout == 3.0  # every live trading request
+    assert wiring.supervisor._visibility == 7.0
+    await wiring.shutdown(1.0)
+    await wiring.hub.close()
+    store.close()
