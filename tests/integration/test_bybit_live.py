@@ -1,14 +1,16 @@
 """A live bot on Bybit spot through real ccxt against the in-process sandbox (its Bybit venue on
 the shared matching engine): it opens, adds, enters Recovery Mode and closes at take profit; an
-order accepted whose answer never came is adopted, never placed twice; a lost cancel answer is
-resolved by lookup; a UID rate limit (10006) quiets it until the reset time; and a runner on an
-EMPTY state directory rebuilds the same groups from Bybit's orders and executions. The sandbox's
-audit (`Sandbox.orders_of`, what `GET /__sandbox/orders` serves) is the judge: one exchange order
-per orderLinkId, every fill in the bot's ledger once. Helpers from live_bot_support.py.
+order accepted whose answer never came is adopted, never placed twice; a placement answered 5xx
+is looked up, then re-decided under a new id; a lost cancel answer is resolved by lookup; a UID
+rate limit (10006) quiets it until the reset time; and a runner on an EMPTY state directory
+rebuilds the same groups from Bybit's orders and executions. The sandbox's audit
+(`Sandbox.orders_of`, what `GET /__sandbox/orders` serves) is the judge: one exchange order per
+orderLinkId, every fill in the bot's ledger once. Helpers from live_bot_support.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections import Counter
@@ -110,6 +112,32 @@ async def test_an_accepted_order_whose_answer_never_came_is_adopted(live: BybitW
     await until(lambda: not r.needs_reconcile and len(r.book.groups[0].open_orders()) >= 2, r)
     assert r.intents.intent(unknown.client_order_id).state in ("open", "filled")  # type: ignore[union-attr]
     assert r.book.groups[0].base_price is not None
+    one_order_per_id(live)
+    ledger_matches_exchange(live, r, live.audit())
+
+
+async def test_a_placement_5xx_is_looked_up_then_re_decided_under_a_new_id(
+    live: BybitWorld,
+) -> None:
+    live.sandbox.set_market(PAIR, price=100.0)
+    r = await live.runner("bybit")
+    r.visibility_window = 1.0
+    faults = live.sandbox.faults("bybit")
+    faults.update({"placement_5xx": 502})  # the gateway answers 502; the order is not placed
+    await r.tick()
+    assert "exchange_unavailable" in r.last_error
+    (unknown,) = r.intents.unsettled()
+    for _ in range(3):  # lookups by orderLinkId are served; nothing found, nothing sent
+        await live.tick(r)
+    assert live.audit() == []
+    assert r.intents.intent(unknown.client_order_id).state == "unknown"  # type: ignore[union-attr]
+    faults.update({"placement_5xx": 0})
+    await asyncio.sleep(1.0)
+    await until(lambda: bool(live.audit()), r)
+    assert r.intents.intent(unknown.client_order_id).state == "lost"  # type: ignore[union-attr]
+    (placed,) = live.audit()  # exactly one exchange order, under the re-decided intent's id
+    assert placed["client_order_id"] != unknown.client_order_id
+    await until(lambda: not r.needs_reconcile and len(r.book.groups[0].open_orders()) >= 2, r)
     one_order_per_id(live)
     ledger_matches_exchange(live, r, live.audit())
 
