@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from backfuture_daemon.sandbox.catalogue import Catalogue, Instrument
 from backfuture_daemon.sandbox.control import Command, PriceControl, describe
-from backfuture_daemon.sandbox.positions import PositionBook
+from backfuture_daemon.sandbox.positions import PositionBook, closable
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
@@ -260,6 +260,13 @@ class Engine:
     ) -> None:
         inst = self.catalogue.by_symbol[order.symbol]
         amount = order.amount
+        if order.market == "futures" and order.extra.get("reduceOnly") is True:
+            # Reduce-only: only what closes the position fills; the rest is cancelled.
+            amount = min(amount, closable(acct.futures.positions.get(order.instrument_id),
+                                          order.side))  # fmt: skip
+            if amount <= 0:
+                self._cancel(acct, order, now_ms)
+                return
         if order.quote_amount is not None and order.type == "market":
             amount = (order.quote_amount / price).quantize(inst.amount_tick, rounding=ROUND_DOWN)
             order.amount = amount
@@ -283,7 +290,7 @@ class Engine:
             pos.fill(order.side, amount, price, leverage, now_ms)
         trade_id = f"{0x5C35C02709E4F6000000 + next(self._trade_ids):020x}"
         order.fills.append(Fill(trade_id, now_ms, price, amount, maker))
-        order.status = "filled"
+        order.status = "filled" if amount >= order.amount else "canceled"
         order.updated_ms = now_ms
         acct.open_ids.pop(order.id, None)
 
@@ -312,6 +319,10 @@ class Engine:
                 at = self._first_touch(pos.symbol, level, pos.qty > 0, pos.checked_ms, now_ms)
                 if at is not None:
                     pos.liquidate(at)
+                    for oid in list(acct.open_ids):  # its reduce-only orders go with it
+                        o = acct.orders[oid]
+                        if o.instrument_id == pos.instrument_id and o.extra.get("reduceOnly"):
+                            self._cancel(acct, o, at)
             pos.checked_ms = now_ms
 
     def _first_touch(

@@ -119,3 +119,10 @@ def opening_contracts(pos: Position | None, side: str, contracts: Decimal) -> De
     if pos is None or not pos.qty or (pos.qty > 0) == (side == "buy"):
         return contracts
     return max(ZERO, contracts - abs(pos.qty))
+
+
+def closable(pos: Position | None, side: str) -> Decimal:
+    """How many contracts an order on `side` can close (what a reduce-only order may fill)."""
+    if pos is None or not pos.qty or (pos.qty > 0) == (side == "buy"):
+        return ZERO
+    return abs(pos.qty)

@@ -333,3 +333,46 @@ async def test_fills_and_order_history_are_read_page_by_page(
     assert sandbox.request_counts("kucoinfutures")["/api/v1/fills"] == 3  # 2 + 2 + 0
     history = await port.orders_since(PAIR, 0.0)
     assert [a.client_order_id for a in history] == [a.client_order_id for a in placed]
+
+
+async def test_a_liquidation_cancels_the_reduce_only_take_profit_never_a_flip(
+    make: Make, sandbox: Sandbox
+) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make(leverage=5)  # liquidation near 60,000 · (1 − 1/5 + 0.004) = 48,240
+    await port.place(order(Side.BUY, "0.002", "60100"))
+    tp = await port.place(order(Side.SELL, "0.002", "62000"))
+    sandbox.set_market(PAIR, path=[[0, 60000], [0.2, 47000]])
+    time.sleep(0.3)
+    assert [o.client_order_id for o in await port.open_orders(PAIR)] == []  # gone with it
+    sandbox.set_market(PAIR, path=[[0, 47000], [0.2, 63000]])  # back through the take profit
+    time.sleep(0.3)
+    after = await port.fetch_order_by_client_id(PAIR, tp.client_order_id)
+    assert after is not None
+    assert (after.state, after.filled) == (OrderState.CANCELED, 0)
+    (pos,) = sandbox.orders_of(api_key(port))["positions"]
+    assert pos["contracts"] == "0"  # no short out of the take profit
+    assert pos["liquidated_at_ms"]
+    with pytest.raises(OrderRejected) as err:  # nothing left to reduce
+        await port.place(order(Side.SELL, "0.002", "62000"))
+    assert "300009" in err.value.detail
+
+
+async def test_a_reduce_only_order_fills_only_what_the_position_holds(
+    make: Make, sandbox: Sandbox
+) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make()
+    await port.place(order(Side.BUY, "0.003", "60100"))
+    first = await port.place(order(Side.SELL, "0.003", "61000"))  # reduce-only, rests
+    second = await port.place(order(Side.SELL, "0.002", "61500"))  # reduce-only, rests
+    sandbox.set_market(PAIR, path=[[0, 60000], [0.3, 61200], [0.6, 62000]])
+    time.sleep(0.7)
+    done = await port.fetch_order_by_client_id(PAIR, first.client_order_id)
+    late = await port.fetch_order_by_client_id(PAIR, second.client_order_id)
+    assert done is not None
+    assert late is not None
+    assert (done.state, done.filled) == (OrderState.FILLED, D("0.003"))
+    assert (late.state, late.filled) == (OrderState.CANCELED, 0)  # nothing left to close
+    (pos,) = sandbox.orders_of(api_key(port))["positions"]
+    assert pos["contracts"] == "0"
