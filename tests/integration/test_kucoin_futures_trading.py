@@ -343,10 +343,10 @@ async def test_a_liquidation_cancels_the_reduce_only_take_profit_never_a_flip(
     await port.place(order(Side.BUY, "0.002", "60100"))
     tp = await port.place(order(Side.SELL, "0.002", "62000"))
     sandbox.set_market(PAIR, path=[[0, 60000], [0.2, 47000]])
-    time.sleep(0.3)
+    await asyncio.sleep(0.3)
     assert [o.client_order_id for o in await port.open_orders(PAIR)] == []  # gone with it
     sandbox.set_market(PAIR, path=[[0, 47000], [0.2, 63000]])  # back through the take profit
-    time.sleep(0.3)
+    await asyncio.sleep(0.3)
     after = await port.fetch_order_by_client_id(PAIR, tp.client_order_id)
     assert after is not None
     assert (after.state, after.filled) == (OrderState.CANCELED, 0)
@@ -367,7 +367,7 @@ async def test_a_reduce_only_order_fills_only_what_the_position_holds(
     first = await port.place(order(Side.SELL, "0.003", "61000"))  # reduce-only, rests
     second = await port.place(order(Side.SELL, "0.002", "61500"))  # reduce-only, rests
     sandbox.set_market(PAIR, path=[[0, 60000], [0.3, 61200], [0.6, 62000]])
-    time.sleep(0.7)
+    await asyncio.sleep(0.7)
     done = await port.fetch_order_by_client_id(PAIR, first.client_order_id)
     late = await port.fetch_order_by_client_id(PAIR, second.client_order_id)
     assert done is not None
