@@ -349,7 +349,7 @@ async def test_a_liquidation_cancels_the_reduce_only_take_profit_never_a_flip(
     await asyncio.sleep(0.3)
     after = await port.fetch_order_by_client_id(PAIR, tp.client_order_id)
     assert after is not None
-    assert (after.state, after.filled) == (OrderState.CANCELED, 0)
+    assert (after.state, after.filled) == (OrderState.CANCELED, D(0))
     (pos,) = sandbox.orders_of(api_key(port))["positions"]
     assert pos["contracts"] == "0"  # no short out of the take profit
     assert pos["liquidated_at_ms"]
@@ -373,6 +373,6 @@ async def test_a_reduce_only_order_fills_only_what_the_position_holds(
     assert done is not None
     assert late is not None
     assert (done.state, done.filled) == (OrderState.FILLED, D("0.003"))
-    assert (late.state, late.filled) == (OrderState.CANCELED, 0)  # nothing left to close
+    assert (late.state, late.filled) == (OrderState.CANCELED, D(0))  # nothing left to close
     (pos,) = sandbox.orders_of(api_key(port))["positions"]
     assert pos["contracts"] == "0"
