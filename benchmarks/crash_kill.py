@@ -2,10 +2,11 @@
 from the exchange's side that nothing was duplicated, lost or over-committed.
 
 Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--margin 100] [--low 95]
-       [--exchange mexc|kucoin|okx] [--keep]
+       [--exchange mexc|kucoin|okx|bybit] [--keep]
 
 Real processes: the sandbox (`backfuture sandbox`, every venue on a free port; MEXC spot traded, or
-KuCoin HF with `--exchange kucoin`, or OKX spot with `--exchange okx`: client ids without '-')
+KuCoin HF with `--exchange kucoin`, OKX spot with `--exchange okx`: client ids without '-', or
+Bybit spot with `--exchange bybit`: orderLinkId)
 and `backfuture run` on a git repo of SOPS-encrypted config
 with one live strategy
 (tests/helpers/paperbots.LADDER, margin_limit 100 or `--margin`: 57.5 is the whole ladder, the
@@ -69,6 +70,7 @@ API_KEY, API_SECRET = "mx0crashkill0000key", "crashkill-secret-0000-value"
 KC_KEY, KC_SECRET, KC_PASS = "6705crashkill0000key", "crashkill-kc-secret-0000", "crashkill-pass-00"
 OKX_KEY = "c4a5b6c7-0000-4000-8000-00000000c4a5"
 OKX_SECRET, OKX_PASS = "crashkill-okx-secret-0000", "crashkill-okx-pass-00"
+BYBIT_KEY, BYBIT_SECRET = "CrashKillBybitKey0001", "crashkill-bybit-secret-0000"
 TICK_ENV = {"BACKFUTURE_BOTS_TICK_SECONDS": "0.2"}
 FAULTS = ("none", "none", "accept_then_timeout", "drop_cancel_answer")
 STATES = {"filled": OrderState.FILLED, "canceled": OrderState.CANCELED}
@@ -92,14 +94,17 @@ class SandboxAll(Proc):
         okx = {"exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
                "passphrase": OKX_PASS, "permissions": ["read_only", "trade"],
                "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
-        keys.write_text(yaml.safe_dump({"keys": [key, kc, okx]}), encoding="utf-8")
+        bybit = {"exchange": "bybit", "api_key": BYBIT_KEY, "api_secret": BYBIT_SECRET,
+                 "permissions": ["Spot.SpotTrade"], "ip_whitelist": ["127.0.0.1"],
+                 "balances": {"USDT": 1000}}  # fmt: skip
+        keys.write_text(yaml.safe_dump({"keys": [key, kc, okx, bybit]}), encoding="utf-8")
         self.mexc_port, self.kucoin_port, self.futures_port = free_port(), free_port(), free_port()
-        self.okx_port = free_port()
+        self.okx_port, self.bybit_port = free_port(), free_port()
         argv = _cli("sandbox", "--keys", str(keys), "--mexc-port", str(self.mexc_port),
                     "--kucoin-port", str(self.kucoin_port),
                     "--kucoin-futures-port", str(self.futures_port),
                     "--binance-port", str(free_port()), "--okx-port", str(self.okx_port),
-                    "--bybit-port", str(free_port()))  # fmt: skip
+                    "--bybit-port", str(self.bybit_port))  # fmt: skip
         super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
         try:
             wait_until(lambda: http(f"{self.url}/api/v3/ping") == {}, 30, "sandbox up")
@@ -114,18 +119,21 @@ class SandboxAll(Proc):
     @property
     def venue_url(self) -> str:
         """The traded venue (faults are per venue; market and audits are sandbox-wide)."""
-        ports = {"kucoin": self.kucoin_port, "okx": self.okx_port}
+        ports = {"kucoin": self.kucoin_port, "okx": self.okx_port, "bybit": self.bybit_port}
         return f"http://127.0.0.1:{ports.get(self.exchange, self.mexc_port)}"
 
     def faults(self, **faults: Any) -> None:
         http(f"{self.venue_url}/__sandbox/faults", "POST", faults)
 
     def audit(self) -> list[dict[str, Any]]:
-        key = {"kucoin": KC_KEY, "okx": OKX_KEY}.get(self.exchange, API_KEY)
+        key = {"kucoin": KC_KEY, "okx": OKX_KEY, "bybit": BYBIT_KEY}.get(self.exchange, API_KEY)
         return list(http(f"{self.url}/__sandbox/orders?api_key={key}")["orders"])
 
     def connection(self) -> dict[str, Any]:
         """The config's connection to the traded venue (KuCoin: an HF account)."""
+        if self.exchange == "bybit":
+            return {"name": CONN, "exchange": "bybit", "api_key": BYBIT_KEY,
+                    "api_secret": BYBIT_SECRET, "endpoints": {"spot": self.venue_url}}  # fmt: skip
         if self.exchange == "okx":
             return {"name": CONN, "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
                     "passphrase": OKX_PASS, "endpoints": {"spot": self.venue_url}}  # fmt: skip
@@ -386,8 +394,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--margin", type=float, default=100.0, help="the strategy's margin_limit")
     ap.add_argument("--low", type=float, default=95.0, help="lowest price of the random path")
-    ap.add_argument("--exchange", choices=("mexc", "kucoin", "okx"), default="mexc",
-                    help="the traded venue (kucoin: an HF account; okx: spot)")  # fmt: skip
+    ap.add_argument("--exchange", choices=("mexc", "kucoin", "okx", "bybit"), default="mexc",
+                    help="the traded venue (kucoin: an HF account; okx, bybit: spot)")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crash-kill-"))
