@@ -7,6 +7,7 @@ leverage 3, and the canary key, secret and passphrase appear in no log, /status 
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from collections import Counter
@@ -164,5 +165,60 @@ def test_a_withdraw_enabled_key_never_trades_futures_until_the_permission_is_gon
             daemon.stop()
         for canary in (*CANARIES, KEY, SECRET):
             assert canary not in daemon.output(), canary
+    finally:
+        sandbox.stop()
+
+
+FIELDS = ("group_id", "base_price", "average_price", "amount", "filled_adds", "committed_quote",
+          "take_profit_price")  # fmt: skip
+
+
+def live_book(daemon: DaemonProc) -> dict[str, Any] | None:
+    entry = bot(daemon)
+    if entry.get("gate") != "run" or not entry.get("groups"):
+        return None
+    return {
+        "committed_quote": entry["committed_quote"],
+        "groups": [{k: g[k] for k in FIELDS} for g in entry["groups"]],
+    }
+
+
+def test_a_deleted_state_directory_is_rebuilt_from_the_futures_account(tmp_path: Path) -> None:
+    sandbox, repo = start(tmp_path, PERMS)
+    state = tmp_path / "state"
+    try:
+        daemon = DaemonProc(repo.path, tmp_path, repo.key_file, state_dir=state,
+                            extra_env=TICK_ENV)  # fmt: skip
+        try:
+            wait_until(lambda: live_book(daemon), 30, "a live futures group")
+            path = [[0, 60000], [0.5, 59000]]  # add 1 (~59,100) fills, the take profit moves
+            http(f"{sandbox.mexc_url}/__sandbox/market", "POST", {"symbol": PAIR, "path": path})
+
+            def after_add() -> dict[str, Any] | None:
+                book = live_book(daemon)
+                return book if book and book["groups"][0]["filled_adds"] == 1 else None
+
+            wait_until(after_add, 30, "add 1 filled")
+            time.sleep(1.5)  # quiet: the new take profit rests
+            before = live_book(daemon)
+            orders_before = account(sandbox)["orders"]
+        finally:
+            daemon.p.send_signal(signal.SIGKILL)
+            daemon.wait(10)
+            daemon.stop()
+        shutil.rmtree(state)  # the volume is lost
+
+        again = DaemonProc(repo.path, tmp_path, repo.key_file, state_dir=state,
+                           extra_env=TICK_ENV)  # fmt: skip
+        try:
+            wait_until(lambda: live_book(again) == before, 30, "the same book rebuilt")
+            time.sleep(1.0)
+            assert live_book(again) == before
+            assert account(sandbox)["orders"] == orders_before  # nothing sent or cancelled
+            assert "live book rebuilt from the exchange" in again.output()
+        finally:
+            again.signal(signal.SIGTERM)
+            again.wait(20)
+            again.stop()
     finally:
         sandbox.stop()
