@@ -2,8 +2,9 @@
 None only (decimals as exact strings), ready for json or a SQLite text column; `book_from_data`
 rebuilds the identical book. Pure (no json, no I/O: the caller serialises). Used by the bots layer
 to persist a bot's book (paper and live) and by its restart path. A short group carries
-`"side": "short"`; a group without the key is long (so books written before short existed, and
-every long book, keep their exact shape).
+`"side": "short"` and its book is written as version 2, which a daemon that predates short
+refuses rather than misreading it as long; a book of long groups keeps version 1 and its exact
+shape (a group without the key is long).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from backfuture_daemon.strategy.params import GroupSizing, Side
 
 #: bump when the shape changes; `book_from_data` refuses other versions.
 VERSION = 1
+#: a book holding a short group (a version-1 reader would take it for long).
+SHORT_VERSION = 2
 
 _SIZING_DECIMALS = (
     "base_order_quote",
@@ -49,8 +52,9 @@ def _dd(x: Any) -> Decimal:
 
 
 def book_to_data(book: GroupBook) -> dict[str, Any]:
+    short = any(g.side is not Side.LONG for g in book.groups)
     return {
-        "version": VERSION,
+        "version": SHORT_VERSION if short else VERSION,
         "next_group_id": book.next_group_id,
         "realized_pnl": str(book.realized_pnl),
         "closed_groups": book.closed_groups,
@@ -60,8 +64,10 @@ def book_to_data(book: GroupBook) -> dict[str, Any]:
 
 
 def book_from_data(data: dict[str, Any]) -> GroupBook:
-    if data.get("version") != VERSION:
-        raise ValueError(f"book data version {data.get('version')!r}, expected {VERSION}")
+    if data.get("version") not in (VERSION, SHORT_VERSION):
+        raise ValueError(
+            f"book data version {data.get('version')!r}, expected {VERSION} or {SHORT_VERSION}"
+        )
     return GroupBook(
         groups=tuple(_group_from_data(g) for g in data["groups"]),
         next_group_id=int(data["next_group_id"]),

@@ -409,8 +409,10 @@ def test_the_codec_round_trips_a_short_book_and_keeps_long_books_unchanged() -> 
     book = decide(p, _opened(p), _quotes("99.5"), Gate.RUN, 0.0).book
     data = book_to_data(book)
     assert data["groups"][0]["side"] == "short"
+    assert data["version"] == 2  # a reader that predates short refuses it, never reads it long
     assert book_from_data(json.loads(json.dumps(data))) == book
     long_book = decide(params(), GroupBook(), _quotes("100"), Gate.RUN, 0.0).book
     long_data = book_to_data(long_book)
     assert "side" not in long_data["groups"][0]  # the shape long books always had
+    assert long_data["version"] == 1
     assert book_from_data(long_data) == long_book
