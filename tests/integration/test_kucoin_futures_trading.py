@@ -376,3 +376,35 @@ async def test_a_reduce_only_order_fills_only_what_the_position_holds(
     assert (late.state, late.filled) == (OrderState.CANCELED, D(0))  # nothing left to close
     (pos,) = sandbox.orders_of(api_key(port))["positions"]
     assert pos["contracts"] == "0"
+
+
+async def test_the_daemons_live_ports_trade_futures_per_connection_market_and_leverage(
+    sandbox: Sandbox,
+) -> None:
+    from backfuture_daemon.exchanges.live_ports import LivePorts
+
+    sandbox.set_market(PAIR, price=60000)
+    key = add_key(sandbox, "kucoin", permissions=("General", "Spot", "Futures"))
+    conn = connection_for(sandbox, key)
+    mexc = connection_for(sandbox, add_key(sandbox, "mexc"), name="MEXC Main")
+    conns = {conn.name: conn, mexc.name: mexc}
+    ports = LivePorts(timeout=1.5)
+    try:
+        futures = ports.port(conn.name, conns.get, market="futures", leverage=4)
+        spot = ports.port(conn.name, conns.get)
+        spot_rules = MarketRules(D("0.01"), D("0.000001"))
+        assert futures.rules(PAIR, spot_rules) is None  # markets not loaded yet
+        ack = await futures.place(order(Side.BUY, "0.002", "60100"))
+        assert ack.state is OrderState.FILLED
+        rules = futures.rules(PAIR, spot_rules)
+        assert rules is not None
+        assert rules.amount_step == D("0.001")
+        assert spot.rules(PAIR, spot_rules) is spot_rules  # spot sizes by the spot pair
+        (pos,) = sandbox.orders_of(key.api_key)["positions"]
+        assert pos["leverage"] == "4"
+        assert "USDT" in await spot.balances()  # the spot account, through the same connection
+        with pytest.raises(OrderRejected) as err:  # MEXC: no futures order path
+            await ports.port(mexc.name, conns.get, market="futures").balances()
+        assert "no futures trading adapter" in err.value.detail
+    finally:
+        await ports.close()
