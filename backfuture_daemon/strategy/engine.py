@@ -281,6 +281,9 @@ class _Run:
             excess -= g.reserve_of(o)
 
     def _open_groups(self) -> None:
+        # A short's entry may fill up to the bid it meets, above its limit: what the book does
+        # not reserve for the entries placed here is counted against the cap for the next ones.
+        slack = Decimal(0)
         for pair in self.p.pairs:
             existing = self.book.group_on(pair)
             if existing is not None:
@@ -327,16 +330,17 @@ class _Run:
             if why:
                 self._skip(None, pair, Purpose.BASE, 0, SkipReason.BELOW_MINIMUM, why)
                 continue
-            if not self._fits(sized_at * amount):
+            if not self._fits(sized_at * amount + slack):
                 self._skip(
                     None,
                     pair,
                     Purpose.BASE,
                     0,
                     SkipReason.MARGIN_CAP,
-                    self._cap_detail(sized_at * amount),
+                    self._cap_detail(sized_at * amount + slack),
                 )
                 continue
+            slack += (sized_at - price) * amount
             self.book, g = self.book.open_group(pair, self.p.sizing, self.now, self.p.side)
             if d.long:
                 note = f"base order: marketable limit {slip} % above ask {q.ask}"

@@ -15,7 +15,7 @@ import json
 from dataclasses import replace
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from backfuture_daemon.strategy.codec import book_from_data, book_to_data
@@ -416,3 +416,34 @@ def test_the_codec_round_trips_a_short_book_and_keeps_long_books_unchanged() -> 
     assert "side" not in long_data["groups"][0]  # the shape long books always had
     assert long_data["version"] == 1
     assert book_from_data(long_data) == long_book
+
+
+@settings(max_examples=200, deadline=None)
+@example(D("19.9"), [D(100), D(100)], D(3))  # 9.70 + 10 fits at the limits, 20 at the bids
+@given(
+    st.decimals(D("5"), D("60"), places=2),
+    st.lists(st.decimals(D("1"), D("500"), places=2), min_size=1, max_size=3),
+    st.decimals(D("0"), D("3"), places=2),
+)
+def test_short_entries_filled_at_the_bid_they_met_stay_within_the_cap(
+    margin: Decimal, bids: list[Decimal], slippage: Decimal
+) -> None:
+    """A marketable sell fills at its limit or higher, up to the bid: sized and capped at the
+    bid, every entry placed in one decide, filled at its bid, keeps the book within the cap."""
+    pairs = ("BTC/USDT", "ETH/USDT", "SOL/USDT")[: len(bids)]
+    p = replace(
+        short(params(margin_limit=str(margin), groups=3, pairs=pairs)),
+        entry_slippage_pct=slippage,
+    )
+    q = {
+        pair: Quote(bid=bid, ask=bid + D("0.01"), rules=rules())
+        for pair, bid in zip(pairs, bids, strict=True)
+    }
+    d = decide(p, GroupBook(), q, Gate.RUN, 0.0)
+    book = d.book
+    for c in d.commands:
+        assert isinstance(c, Place)
+        assert c.price is not None
+        assert c.price <= q[c.pair].bid
+        book = book.fill(c.key, c.amount, q[c.pair].bid, D(0))  # the best a sell can get
+    assert book.committed_quote <= margin
