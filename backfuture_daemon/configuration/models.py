@@ -325,8 +325,6 @@ class Strategy(Frozen):
                 "side: short needs market: futures (spot cannot sell what it does not hold); "
                 "set market: futures on a connection with futures, or remove side"
             )
-        if self.side == "short" and self.mode is Mode.LIVE:  # the live order path opens longs
-            raise ValueError("side: short runs in mode: paper only for now; use mode: paper")
         return self
 
     @property

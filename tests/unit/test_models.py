@@ -239,9 +239,3 @@ def test_side_defaults_to_long_and_short_needs_futures() -> None:
     assert "set market: futures" in str(info.value)
     with pytest.raises(ValidationError):
         Strategy.model_validate(strat(market="futures", side="sideways"))
-
-
-def test_a_live_short_is_refused_for_now() -> None:
-    with pytest.raises(ValidationError, match=r"side: short runs in mode: paper only"):
-        Strategy.model_validate(strat(market="futures", side="short", mode="live"))
-    assert Strategy.model_validate(strat(market="futures", mode="live")).side == "long"
