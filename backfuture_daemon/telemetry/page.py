@@ -170,11 +170,16 @@ def _bot(b: Mapping[str, Any], now: float) -> str:
     return (
         f'<div class="bot" data-strategy="{_e(b.get("strategy"))}">'
         f"<h3>{_e(b.get('strategy'))} <span class='muted'>on {_e(b.get('connection'))} · "
-        f"{_e(b.get('mode'))} · {_e(b.get('market'))}</span></h3>"
+        f"{_e(b.get('mode'))} · {_e(b.get('market'))}{_side(b)}</span></h3>"
         f'<p><span class="status {_bot_class(b.get("state"))}">{_e(b.get("state"))}</span> '
         f"{_e(b.get('reason'))} <span class='muted'>since {_ago(b.get('since'), now)}"
         f"{pnl_text}</span></p>{margin}{groups}</div>"
     )
+
+
+def _side(item: Mapping[str, Any]) -> str:
+    """ " · short" for a short bot or group (long is the default and left unsaid)."""
+    return " · short" if item.get("side") == "short" else ""
 
 
 def _bot_class(state: object) -> str:
@@ -189,7 +194,8 @@ def _group(g: Mapping[str, Any]) -> str:
         else ""
     )
     return (
-        f'<div class="group"><p>{_e(g.get("pair"))}: average {_num(g.get("average_price"))}, '
+        f'<div class="group"><p>{_e(g.get("pair"))}{_side(g)}: average '
+        f"{_num(g.get('average_price'))}, "
         f"take profit {_num(g.get('take_profit_price'))}, adds filled {_e(g.get('filled_adds'))}, "
         f"committed {_num(g.get('committed_quote'))}{label}</p>{group_chart(g)}</div>"
     )

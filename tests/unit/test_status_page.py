@@ -118,3 +118,16 @@ async def test_served_at_root_without_secrets() -> None:
     assert "MEXC Withdraw Key" in body
     for canary in CANARIES:
         assert canary not in body
+
+
+def test_a_short_bot_and_its_groups_say_short() -> None:
+    doc = _doc()
+    group = {"pair": "BTC/USDT", "base_price": 100.0, "average_price": 101.2,
+             "take_profit_price": 100.0, "add_prices": [101.5, 103.3], "last_price": 101.0,
+             "filled_adds": 1, "committed_quote": 30.0, "mode": "normal", "side": "short"}  # fmt: skip
+    doc["bots"][0].update(side="short", market="futures", groups=[group])
+    html = render_page(doc, now=NOW)
+    assert "futures · short</span></h3>" in html
+    assert "BTC/USDT · short: average 101.2" in html
+    doc["bots"][0].update(side="long", groups=[group | {"side": "long"}])
+    assert "short" not in render_page(doc, now=NOW)
