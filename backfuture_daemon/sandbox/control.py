@@ -1,10 +1,12 @@
 """The sandbox market under test control: per symbol, a timeline of segments that override the
-seeded walk — hold a price, move linearly through a path of points then hold, or resume the walk.
+seeded walk — hold a price, move linearly through a path of points then hold, or resume the walk —
+and the basis of the perpetuals that follow a symbol (their price = spot × (1 + basis)).
 
 `PriceFeed.price` (engine.py) asks `PriceControl.price` first; the engine asks `breakpoints` for
 the instants where a controlled price turns, so a resting order crossed between two whole-second
 samples still fills. Commands come from `POST /__sandbox/market` (admin.py) or
-`Sandbox.set_market`, validated here by `parse_command`.
+`Sandbox.set_market`, validated here by `parse_command`; `{"symbol", "basis": 0.01}` (or
+`PriceControl.set_basis`) sets the basis KuCoin futures market data quote at (kucoin/futures.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ MAX_PATH_SECONDS = 7 * 86_400
 MAX_PRICE = Decimal(10) ** 12
 #: Segments kept per symbol; the walk answers for instants older than the oldest one kept.
 MAX_SEGMENTS = 256
+#: A perpetual's basis to its spot symbol is kept within ±this fraction.
+MAX_BASIS = Decimal("0.5")
 
 Point = tuple[int, Decimal]  #: (epoch ms, price)
 
@@ -62,6 +66,7 @@ class Command:
     price: Decimal | None = None
     path: tuple[tuple[float, Decimal], ...] = ()  #: (seconds from now, price)
     resume: bool = False
+    basis: Decimal | None = None  #: the perpetuals' premium over spot, as a fraction
 
 
 def describe(segment: Segment | None, symbol: str, price: Decimal) -> dict[str, Any]:
@@ -82,6 +87,16 @@ class PriceControl:
     def __init__(self) -> None:
         self._lines: dict[str, list[Segment]] = {}
         self._starts: dict[str, list[int]] = {}
+        self._basis: dict[str, Decimal] = {}
+
+    def basis(self, symbol: str) -> Decimal:
+        """The basis of the perpetuals following `symbol` (0 unless set): perp = spot × (1 + b)."""
+        return self._basis.get(symbol, Decimal(0))
+
+    def set_basis(self, symbol: str, basis: Decimal) -> None:
+        if not -MAX_BASIS <= basis <= MAX_BASIS:
+            raise CommandError(f"basis: must be between -{MAX_BASIS} and {MAX_BASIS}")
+        self._basis[symbol] = basis
 
     def _segment(self, symbol: str, t_ms: int) -> Segment | None:
         starts = self._starts.get(symbol)
@@ -116,8 +131,14 @@ class PriceControl:
             out.extend(t for t in times if start_ms < t <= end_ms)
         return sorted(set(out))
 
-    def apply(self, command: Command, now_ms: int, current: Decimal, tick: Decimal) -> Segment:
-        """Start a segment at `now_ms`. A path starts from `current` (the price just before)."""
+    def apply(
+        self, command: Command, now_ms: int, current: Decimal, tick: Decimal
+    ) -> Segment | None:
+        """Start a segment at `now_ms`. A path starts from `current` (the price just before).
+        A basis command only sets the basis (the spot price path is left as it is: None)."""
+        if command.basis is not None:
+            self.set_basis(command.symbol, command.basis)
+            return None
         if command.resume:
             segment = Segment(now_ms)
         elif command.price is not None:
@@ -165,8 +186,8 @@ def _price(value: Any, where: str) -> Decimal:
 
 
 def parse_command(body: Mapping[str, Any], symbols: Collection[str]) -> Command:
-    """`{"symbol", and exactly one of "price" | "path" | "resume": true}` -> Command."""
-    allowed = {"symbol", "price", "path", "resume"}
+    """`{"symbol", and exactly one of "price" | "path" | "resume": true | "basis"}` -> Command."""
+    allowed = {"symbol", "price", "path", "resume", "basis"}
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise CommandError(f"unknown field(s) {', '.join(unknown)}; known: {sorted(allowed)}")
@@ -174,9 +195,14 @@ def parse_command(body: Mapping[str, Any], symbols: Collection[str]) -> Command:
     if not isinstance(symbol, str) or symbol not in symbols:
         shown = ", ".join(itertools.islice(symbols, 5)) + (", ..." if len(symbols) > 5 else "")
         raise CommandError(f"symbol: must be a listed spot symbol such as {shown}")
-    modes = [name for name in ("price", "path", "resume") if name in body]
+    modes = [name for name in ("price", "path", "resume", "basis") if name in body]
     if len(modes) != 1:
-        raise CommandError('give exactly one of "price", "path" or "resume"')
+        raise CommandError('give exactly one of "price", "path", "resume" or "basis"')
+    if "basis" in body:
+        number = _number(body["basis"], "basis")
+        if not -MAX_BASIS <= Decimal(repr(number)) <= MAX_BASIS:
+            raise CommandError(f"basis: must be between -{MAX_BASIS} and {MAX_BASIS}")
+        return Command(symbol, basis=Decimal(repr(number)))
     if "resume" in body:
         if body["resume"] is not True:
             raise CommandError("resume: must be true")

@@ -1,14 +1,15 @@
 """Public market data derived from the sandbox's price feed: candles, a synthetic order book
-around the last price (its mid is the price) and recent trades at the price path. Used by the
+around the last price (its mid is the price), recent trades at the price path, and a perpetual's
+price (the spot path × (1 + the controlled basis)) with its book in whole contracts. Used by the
 mexc/ and kucoin/ market-data handlers; pure functions of (feed, instrument, time).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
-from backfuture_daemon.sandbox.catalogue import Instrument
+from backfuture_daemon.sandbox.catalogue import Contract, Instrument
 from backfuture_daemon.sandbox.engine import PriceFeed, mix
 
 
@@ -53,6 +54,32 @@ def book(
     )
     bids = [(last - tick * (i + 1), size * (i + 1)) for i in range(depth)]
     asks = [(last + tick * (i + 1), size * (i + 1)) for i in range(depth)]
+    return bids, asks
+
+
+def perp_price(feed: PriceFeed, c: Contract, now_ms: int) -> Decimal:
+    """The perpetual's last price: its spot symbol's path times (1 + basis), on the contract's
+    tick (control.PriceControl.basis; 0 unless a test set one)."""
+    spot = feed.price(c.underlying, now_ms)
+    basis = feed.control.basis(c.underlying)
+    if not basis:
+        return spot.quantize(c.price_tick, rounding=ROUND_HALF_EVEN)
+    raw = spot * (1 + basis) / c.price_tick
+    return max(c.price_tick, raw.to_integral_value(ROUND_HALF_EVEN) * c.price_tick)
+
+
+def contract_book(
+    feed: PriceFeed, c: Contract, now_ms: int, depth: int
+) -> tuple[list[tuple[Decimal, int]], list[tuple[Decimal, int]]]:
+    """A synthetic perpetual book one tick either side of `perp_price`, sizes in whole contracts
+    (about 1000 quote per level, growing with depth): (bids high→low, asks low→high)."""
+    last = perp_price(feed, c, now_ms)
+    tick = c.price_tick
+    lots = max(1, int(Decimal(1000) / (last * c.multiplier))) if last > 0 else 1
+    bids = [
+        (last - tick * (i + 1), lots * (i + 1)) for i in range(depth) if last - tick * (i + 1) > 0
+    ]
+    asks = [(last + tick * (i + 1), lots * (i + 1)) for i in range(depth)]
     return bids, asks
 
 

@@ -1,11 +1,13 @@
-"""KuCoin futures on its own sandbox port: active contracts, time/status, order test and the
-order lifecycle of USDT perpetuals (leverage 1..max per contract, isolated margin checked at
-placement, fills open positions: futures_account.py): place (a duplicate clientOid is refused
-with 300012; a reduceOnly order that would open exposure with 300009 "No open positions to
-close."), query and cancel by id or clientOid, active and done lists, and fills
-(`/api/v1/fills`, `/api/v1/recentFills`: futures_account.py). Authentication is KuCoin's
-(gateway.private); trading needs the `Futures` permission, reading needs `General`. The shared
-faults (5xx, 429, accept_then_timeout, drop_cancel_answer) hit these routes as they hit spot's.
+"""KuCoin futures on its own sandbox port: active contracts, time/status, the public ticker and
+level-2 depth (20, 100, snapshot; sizes in contracts) at the perpetual's price (the spot path
+× (1 + basis), quotes.perp_price), order test and the order lifecycle of USDT perpetuals
+(leverage 1..max per contract, isolated margin checked at placement, fills open positions:
+futures_account.py): place (a duplicate clientOid is refused with 300012; a reduceOnly order
+that would open exposure with 300009 "No open positions to close."), query and cancel by id or
+clientOid, active and done lists, and fills (`/api/v1/fills`, `/api/v1/recentFills`:
+futures_account.py). Authentication is KuCoin's (gateway.private); trading needs the `Futures`
+permission, reading needs `General`. The shared faults (5xx, 429, accept_then_timeout,
+drop_cancel_answer) hit these routes as they hit spot's.
 
 server.py mounts `routes()` on the KuCoin futures port. Reference: exchanges.md §4.4.
 """
@@ -42,12 +44,13 @@ from backfuture_daemon.sandbox.kucoin.gateway import (
     timestamp,
 )
 from backfuture_daemon.sandbox.positions import opening_contracts
+from backfuture_daemon.sandbox.quotes import contract_book, perp_price
 from backfuture_daemon.sandbox.venue import Venue, venue_of
 
 
 def _contract_json(venue: Venue, c: Contract) -> dict[str, Any]:
     now = venue.now_ms()
-    last = venue.engine.last_price(c.underlying, now)
+    last = perp_price(venue.engine.feed, c, now)
     return {
         "symbol": c.id,
         "rootSymbol": "USDT",
@@ -125,7 +128,7 @@ async def ticker(request: web.Request) -> web.Response:
     venue = venue_of(request)
     c = _contract(venue, request.query.get("symbol"))
     now = venue.now_ms()
-    last = venue.engine.last_price(c.underlying, now)
+    last = perp_price(venue.engine.feed, c, now)
     return ok(
         {
             "sequence": now,
@@ -141,6 +144,27 @@ async def ticker(request: web.Request) -> web.Response:
             "bestAskSize": 10,
         }
     )
+
+
+def _depth(request: web.Request, depth: int) -> web.Response:
+    """`GET /api/v1/level2/depth20|depth100|snapshot?symbol=`: KuCoin's shape, prices and sizes
+    (whole contracts) as numbers, `ts` in nanoseconds."""
+    venue = venue_of(request)
+    c = _contract(venue, request.query.get("symbol"))
+    now = venue.now_ms()
+    bids, asks = contract_book(venue.engine.feed, c, now, depth)
+    return ok(
+        {"symbol": c.id, "sequence": now, "ts": now * 1_000_000,
+         "bids": [[float(p), q] for p, q in bids], "asks": [[float(p), q] for p, q in asks]}
+    )  # fmt: skip
+
+
+async def depth20(request: web.Request) -> web.Response:
+    return _depth(request, 20)
+
+
+async def depth100(request: web.Request) -> web.Response:
+    return _depth(request, 100)
 
 
 def _order_from_body(venue: Venue, body: dict[str, Any]) -> Order:
@@ -330,6 +354,9 @@ def routes() -> list[Route]:
         ("GET", f"{v1}/contracts/active", contracts_active),
         ("GET", f"{v1}/contracts/{{symbol}}", contract),
         ("GET", f"{v1}/ticker", ticker),
+        ("GET", f"{v1}/level2/depth20", depth20),
+        ("GET", f"{v1}/level2/depth100", depth100),
+        ("GET", f"{v1}/level2/snapshot", depth100),
         ("GET", f"{v1}/account-overview", private("General", account_overview)),
         ("GET", f"{v1}/positions", private("General", positions)),
         ("GET", f"{v1}/position", private("General", position)),
