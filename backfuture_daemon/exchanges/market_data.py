@@ -1,14 +1,17 @@
-"""Shared public market data: one poll per (exchange endpoint, pair) per tick, whatever the
-number of bots reading it (issue 9 item 5).
+"""Shared public market data: one poll per (exchange endpoint, market, pair) per tick, whatever
+the number of bots reading it (issue 9 item 5).
 
 The daemon's composition root builds one `MarketDataHub` and runs `hub.run(interval, stop)`; each
-bot (or paper exchange) calls `hub.subscribe(exchange, endpoints, pairs)` and reads the returned
-`MarketSubscription`, a `MarketDataPort`. Polls use credential-free ccxt clients (fetch_ticker,
-fetch_order_book limit 20) on markets from the shared MarketCache. Failures are classified with
-classify.py and exposed per pair (`failure()`), never raised into callers; the last good snapshot
-stays readable with its timestamp. A Retry-After pauses that endpoint's polls. When a round has
-landed, each subscription of a polled endpoint calls its `on_round` listeners (the bot runners
-wake on fresh prices instead of waiting out their interval); `rounds` counts the rounds.
+bot (or paper exchange) calls `hub.subscribe(exchange, endpoints, pairs, market=...)` and reads
+the returned `MarketSubscription`, a `MarketDataPort`. A futures subscription keeps the config's
+pairs but polls their perpetuals on the futures host (market_feeds.py: KuCoin), with book sizes
+in base amounts and the contracts' rules; spot and futures of one endpoint are separate feeds.
+Polls use credential-free ccxt clients (fetch_ticker, fetch_order_book limit 20) on markets from
+the shared MarketCache. Failures are classified with classify.py and exposed per pair
+(`failure()`), never raised into callers; the last good snapshot stays readable with its
+timestamp. A Retry-After pauses that endpoint's polls. When a round has landed, each
+subscription of a polled endpoint calls its `on_round` listeners (the bot runners wake on fresh
+prices instead of waiting out their interval); `rounds` counts the rounds.
 """
 
 from __future__ import annotations
@@ -19,15 +22,14 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.classify import classify_error
 from backfuture_daemon.exchanges.clients import ClientFactory, ClientSpec, take_response
-from backfuture_daemon.exchanges.market_rules import TICK_SIZE, rules_from_market
+from backfuture_daemon.exchanges.market_feeds import FeedVenue, dec, feed_venue, levels
+from backfuture_daemon.exchanges.market_rules import TICK_SIZE
 from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import MarketFailure, OrderBook, Quote
-from backfuture_daemon.exchanges.registry import public_spec
 from backfuture_daemon.health import ErrorClass
 from backfuture_daemon.strategy.params import MarketRules
 
@@ -52,7 +54,7 @@ class _Feed:
 @dataclass(slots=True)
 class _Endpoint:
     exchange: str
-    spec: ClientSpec
+    venue: FeedVenue
     feeds: dict[str, _Feed] = field(default_factory=dict)
     client: Any | None = None
     #: monotonic time before which the venue asked us not to call (Retry-After).
@@ -102,9 +104,9 @@ class MarketSubscription:
             endpoint.rules, endpoint.rules_of = {}, markets
         if pair in endpoint.rules:
             return endpoint.rules[pair]
-        market = markets.get(pair)
+        market = markets.get(endpoint.venue.symbol(pair))
         rules = (
-            rules_from_market(market, int(getattr(client, "precisionMode", TICK_SIZE)))
+            endpoint.venue.rules(market, int(getattr(client, "precisionMode", TICK_SIZE)))
             if isinstance(market, dict)
             else None
         )
@@ -164,12 +166,19 @@ class MarketDataHub:
         self.requests = 0  # ticker + order-book calls issued, for tests and benchmarks
 
     def subscribe(
-        self, exchange: str, endpoints: Endpoints | None, pairs: Iterable[str]
+        self,
+        exchange: str,
+        endpoints: Endpoints | None,
+        pairs: Iterable[str],
+        *,
+        market: str = "spot",
     ) -> MarketSubscription:
-        """Read `pairs` (`BTC/USDT`, spot) of `exchange` at `endpoints` from the next tick on."""
-        spec = public_spec(exchange, endpoints)
-        key = spec.cache_key
-        endpoint = self._endpoints.setdefault(key, _Endpoint(exchange, spec))
+        """Read `pairs` (`BTC/USDT`) of `exchange` at `endpoints` from the next tick on: the spot
+        pairs, or (`market="futures"`) their USDT perpetuals, still under the pairs' names.
+        ValueError when `exchange` has no futures market data (market_feeds.py)."""
+        venue = feed_venue(exchange, endpoints, market)
+        key = venue.spec.cache_key
+        endpoint = self._endpoints.setdefault(key, _Endpoint(exchange, venue))
         wanted = tuple(dict.fromkeys(pairs))
         for pair in wanted:
             endpoint.feeds.setdefault(pair, _Feed()).subscribers += 1
@@ -225,22 +234,24 @@ class MarketDataHub:
         """The endpoint's public client with markets attached; None (failure recorded) when
         the markets cannot be loaded this tick."""
         try:
-            source = await self._markets.source(endpoint.spec)
+            source = await self._markets.source(endpoint.venue.spec)
         except Exception as e:  # classified and exposed, never raised
             self._failed(endpoint, endpoint.feeds, e, None)
             return None
         if endpoint.client is None:
-            endpoint.client = self._make_client(endpoint.spec, None)
+            endpoint.client = self._make_client(endpoint.venue.spec, None)
         endpoint.client.set_markets_from_exchange(source)
         return endpoint.client
 
     async def _poll(self, endpoint: _Endpoint, client: Any, pair: str) -> None:
+        symbol = endpoint.venue.symbol(pair)
         async with self._limit:
             try:
                 self.requests += 1
-                ticker = await client.fetch_ticker(pair)
+                ticker = await client.fetch_ticker(symbol)
                 self.requests += 1
-                book = await client.fetch_order_book(pair, self._book_limit)
+                book = await client.fetch_order_book(symbol, self._book_limit)
+                unit = endpoint.venue.unit((client.markets or {}).get(symbol))
             except Exception as e:  # classified and exposed, never raised
                 self._failed(endpoint, (pair,), e, client)
                 return
@@ -249,12 +260,12 @@ class MarketDataHub:
             return
         at = self._clock()
         feed.quote = Quote(
-            pair, _dec(ticker.get("bid")), _dec(ticker.get("ask")), _dec(ticker.get("last")), at
+            pair, dec(ticker.get("bid")), dec(ticker.get("ask")), dec(ticker.get("last")), at
         )
         feed.book = OrderBook(
             pair,
-            _levels(book.get("bids"), self._book_limit),
-            _levels(book.get("asks"), self._book_limit),
+            levels(book.get("bids"), self._book_limit, unit),
+            levels(book.get("asks"), self._book_limit, unit),
             at,
         )
         feed.failure = None
@@ -292,25 +303,3 @@ class MarketDataHub:
             await self._markets.close()
         if self._factory is not None:
             await self._factory.close()
-
-
-def _dec(value: object) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return d if d.is_finite() else None
-
-
-def _levels(rows: object, limit: int) -> tuple[tuple[Decimal, Decimal], ...]:
-    out: list[tuple[Decimal, Decimal]] = []
-    for row in rows if isinstance(rows, list) else ():
-        if isinstance(row, list | tuple) and len(row) >= 2:
-            price, amount = _dec(row[0]), _dec(row[1])
-            if price is not None and amount is not None:
-                out.append((price, amount))
-        if len(out) >= limit:
-            break
-    return tuple(out)
