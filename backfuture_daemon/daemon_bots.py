@@ -21,6 +21,7 @@ from backfuture_daemon.bots.supervisor import BotSupervisor
 from backfuture_daemon.configuration.models import Connection, DesiredState, Endpoints
 from backfuture_daemon.exchanges.live_ports import ConnectionPort, LivePorts
 from backfuture_daemon.exchanges.market_data import MarketDataHub, MarketSubscription
+from backfuture_daemon.exchanges.market_feeds import FUTURES_MARKET_DATA
 from backfuture_daemon.exchanges.port import MarketDataPort, TradingPort
 from backfuture_daemon.logs import log_event
 from backfuture_daemon.reconciler.bot_sync import bot_orders
@@ -72,7 +73,14 @@ class BotsWiring:
 
     def _market_data(self, spec: RunnerSpec) -> MarketDataPort:
         exchange, endpoints = self._where[spec.strategy]
-        feed = self.hub.subscribe(exchange, endpoints, spec.params.pairs)
+        # A futures bot decides (a paper one also fills) on its perpetual's own book where the
+        # hub has futures market data (KuCoin); elsewhere on the spot pair's, as before.
+        futures = spec.market == "futures" and exchange in FUTURES_MARKET_DATA
+        if spec.market == "futures" and not futures:
+            why = f"no futures market data for {exchange}: this futures bot reads spot prices"
+            log_event(log, logging.WARNING, why, strategy=spec.strategy)
+        market = "futures" if futures else "spot"
+        feed = self.hub.subscribe(exchange, endpoints, spec.params.pairs, market=market)
         self._feeds[spec.strategy] = feed
         return feed
 
