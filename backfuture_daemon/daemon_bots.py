@@ -93,9 +93,8 @@ class BotsWiring:
         return rules
 
     def _live_port(self, spec: RunnerSpec) -> TradingPort:
-        short = spec.params.side.value == "short"
         port = self.live.port(spec.connection, self._connection, market=spec.market,
-                              leverage=spec.leverage, short=short)  # fmt: skip
+                              leverage=spec.leverage)  # fmt: skip
         self._ports[spec.strategy] = port
         return port
 
