@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from backfuture_daemon.bots.spec import RunnerSpec
 from backfuture_daemon.exchanges.port import Balance, OrderAck, Quote
-from backfuture_daemon.strategy.orders import OrderSide, Place
+from backfuture_daemon.strategy.orders import OrderKey, OrderSide, Place, Purpose
 
 
 def live_epoch(spec: RunnerSpec) -> str:
@@ -45,12 +45,21 @@ def buy_cost(place: Place, quote: Quote | None) -> Decimal:
     return (price or Decimal(0)) * place.amount
 
 
+def is_exit(key: OrderKey) -> bool:
+    """Does the order only close what its group holds (take profit, stop loss)? Decided by the
+    order's purpose, never by the strategy's current side: a group keeps its side for life, so
+    an old long group's take profit stays an exit after the strategy turned short. Exits are
+    sent reduce-only on futures (`OrderRequest.reduce_only`)."""
+    return key.purpose in (Purpose.TAKE_PROFIT, Purpose.STOP)
+
+
 def opens(spec: RunnerSpec, place: Place) -> bool:
-    """Does `place` open or add to the bot's position (and so need funds)? Buys on spot and for
-    a long futures bot; sells for a short one. The closing side (take profits, exits) needs
-    none: on futures it is sent reduce-only (exchanges/kucoin_futures_trading.py)."""
-    short = spec.market == "futures" and spec.params.side.value == "short"
-    return place.side is (OrderSide.SELL if short else OrderSide.BUY)
+    """Does `place` open or add to a position (and so need funds)? A base order or an add, on
+    either side (its group's); exits need none: on futures they are reduce-only. On spot only
+    buys spend quote (a spot bot is long)."""
+    if spec.market != "futures":
+        return place.side is OrderSide.BUY
+    return not is_exit(place.key)
 
 
 def funds_needed(spec: RunnerSpec, place: Place, quote: Quote | None) -> Decimal:

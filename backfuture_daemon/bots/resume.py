@@ -2,7 +2,8 @@
 unknown outcome): unanswered intents are looked up by client order id before anything else is
 sent — found: adopted; absent after the visibility window: not placed — then missed fills are
 applied, orders the exchange no longer holds leave the book, and open orders carrying the bot's
-prefix without an intent are reported (never cancelled). Called by bots/runner.py only.
+prefix without an intent are reported (never cancelled); a live futures bot's positions are
+looked at right after (bots/outside.py). Called by bots/runner.py only.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ async def reconcile(runner: BotRunner) -> bool:
     if not await settle_intents(runner):
         return False
     await runner.collect_fills(runner.pairs())
+    runner.outside.due = 0.0  # positions are looked at this tick (bots/outside.py)
     known: set[str] = set()
     for group in runner.book.groups:
         if not group.orders:

@@ -16,14 +16,15 @@ from contextlib import contextmanager, suppress
 from backfuture_daemon.bots.books import BookStore
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.intents import IntentLog
-from backfuture_daemon.bots.live_guard import live_epoch, refusal
+from backfuture_daemon.bots.live_guard import is_exit, live_epoch, refusal
 from backfuture_daemon.bots.live_send import live_checks
+from backfuture_daemon.bots.outside import OutsideWatch, watch_positions
 from backfuture_daemon.bots.resume import VISIBILITY_WINDOW
 from backfuture_daemon.bots.resume import reconcile as reconcile_book
+from backfuture_daemon.bots.runner_fills import apply_fill
 from backfuture_daemon.bots.runner_view import runner_snapshot
 from backfuture_daemon.bots.spec import BotSnapshot, RunnerSpec
 from backfuture_daemon.exchanges.port import (
-    Fill,
     MarketDataPort,
     OrderRejected,
     OrderRequest,
@@ -69,14 +70,14 @@ class BotRunner:
         self._refused_until: dict[str, float] = {}
         self.gate = gate
         self._db = db
-        self._books = BookStore(db, spec.strategy, spec.mode)
-        epoch = live_epoch(spec) if spec.mode == "live" else self._books.epoch()
+        self.books = BookStore(db, spec.strategy, spec.mode)
+        epoch = live_epoch(spec) if spec.mode == "live" else self.books.epoch()
         self.intents = IntentLog(db, spec.strategy, spec.mode, clock, limit=spec.id_limit,
                                  epoch=epoch, sep=spec.id_sep)  # fmt: skip
-        self.book: GroupBook = self._books.load()
+        self.book: GroupBook = self.books.load()
         #: a live bot without a book in SQLite rebuilds it from the exchange first
         #: (bots/live_rebuild.py): a new state directory must not forget what rests there.
-        self.needs_rebuild = spec.mode == "live" and not self._books.exists()
+        self.needs_rebuild = spec.mode == "live" and not self.books.exists()
         self.decision: Decision | None = None
         self.last_tick_at: float | None = None
         self.last_error = ""
@@ -91,6 +92,8 @@ class BotRunner:
         #: why buys are held by the bot itself (insufficient funds), and until when.
         self.hold_reason = ""
         self.hold_until = 0.0
+        #: live futures: positions closed outside the bot (bots/outside.py).
+        self.outside = OutsideWatch()
         self._quiet_until = 0.0  # the exchange asked us to wait (Retry-After)
         self.stopped = False
         self._wake = asyncio.Event()
@@ -100,7 +103,7 @@ class BotRunner:
 
     def reload(self) -> None:
         """Read the book again from SQLite (another runner of this bot wrote it last)."""
-        self.book = self._books.load()
+        self.book = self.books.load()
         self.needs_reconcile = True
 
     def set_gate(self, gate: Gate) -> None:
@@ -149,8 +152,9 @@ class BotRunner:
             if self.needs_reconcile and not await self.reconcile():
                 return  # an order's outcome is still unknown: send nothing until it is
             await self.collect_fills(self.pairs())
+            await watch_positions(self, now)
             await self._decide_and_send(now)
-            self.last_error = ""
+            self.last_error = self.outside.note  # a group closed outside stays in view
         except (OrderRejected, TradingUnavailable) as e:
             self.needs_reconcile = True
             self.last_error = f"{e.error_class}: {e.detail}"[:200]
@@ -180,8 +184,8 @@ class BotRunner:
             with self._db.transaction():
                 for place, request in requests:
                     self.intents.write(place.key, request)
-                self._books.save(book, now, self.book)
-            self._adopt(book)
+                self.books.save(book, now, self.book)
+            self.adopt(book)
         filled_pairs: set[str] = set()
         for command in commands:
             if isinstance(command, Place):
@@ -194,10 +198,10 @@ class BotRunner:
 
     def save_book(self, book: GroupBook, now: float) -> None:
         """Write `book` whole (the rebuild) and take it as the bot's book."""
-        self._books.save(book, now)
+        self.books.save(book, now)
         self.book = book
 
-    def _adopt(self, book: GroupBook) -> None:
+    def adopt(self, book: GroupBook) -> None:
         """Take `book` (already saved) as the bot's book; log the groups it closed."""
         if book.closed_groups > self.book.closed_groups:
             open_now = {g.id for g in book.groups}
@@ -230,6 +234,7 @@ class BotRunner:
         ago (e.g. insufficient_funds): the engine would ask again every tick, the exchange would
         refuse again, and every refusal is an intent row."""
         held = {pair for pair, until in self._refused_until.items() if until > now}
+        held.update(self.outside.suspects)  # the position may be gone: nothing leaves
         if not held:
             return commands, book
         kept: list[OrderCommand] = []
@@ -241,6 +246,8 @@ class BotRunner:
         return tuple(kept), book
 
     def _request(self, place: Place) -> OrderRequest:
+        """The order to send: an exit (take profit, stop loss) is reduce-only by its purpose,
+        whatever the strategy's side is now (a group keeps the side it opened on)."""
         return OrderRequest(
             place.pair,
             Side(place.side.value),
@@ -248,6 +255,7 @@ class BotRunner:
             place.amount,
             self.intents.client_id(place.key),
             place.price,
+            reduce_only=is_exit(place.key),
         )
 
     async def _place(self, place: Place) -> bool:
@@ -267,6 +275,8 @@ class BotRunner:
             log_event(log, "WARNING", "order rejected", strategy=self.spec.strategy,
                       client_order_id=request.client_order_id, error=error)  # fmt: skip
             self._refused_until[place.pair] = self.clock() + self.reject_backoff
+            if request.reduce_only:  # "no position to close"? the position is looked at now
+                self.outside.due = 0.0
             self.forget(place.key)
             return False
         except TradingUnavailable:
@@ -306,7 +316,7 @@ class BotRunner:
                 yield
         except BaseException:
             if not self._db.in_transaction:  # rolled back: the book in memory follows SQLite
-                self.book = self._books.load()
+                self.book = self.books.load()
             raise
 
     def forget(self, key: OrderKey) -> None:
@@ -316,8 +326,8 @@ class BotRunner:
         except KeyError:
             return
         if book != self.book:
-            self._books.save(book, self.clock(), self.book)
-            self._adopt(book)
+            self.books.save(book, self.clock(), self.book)
+            self.adopt(book)
 
     # ---- fills and reconciliation -----------------------------------------------------------
 
@@ -326,38 +336,7 @@ class BotRunner:
             with self._port_writes():  # paper: the settlement and its booking, one commit
                 since = self.intents.last_fill_at(pair)
                 for fill in await self.port.fills_since(pair, since):
-                    self._apply_fill(fill)
-
-    def _apply_fill(self, fill: Fill) -> None:
-        if self.intents.has_fill(fill.trade_id):
-            return  # seen before: no write transaction for it (fills_since overlaps on purpose)
-        intent = self.intents.intent(fill.client_order_id) if fill.client_order_id else None
-        if intent is None:
-            # Another bot's or a human's trade on the same account: not this bot's ledger.
-            log_event(log, "DEBUG", "fill of an order this bot never sent",
-                      strategy=self.spec.strategy, trade_id=fill.trade_id)  # fmt: skip
-            return
-        with self._db.transaction():
-            if not self.intents.record_fill(fill):
-                return
-            fee = (
-                fill.fee if fill.fee_currency == self.spec.quote_currency else fill.fee * fill.price
-            )
-            try:
-                book = self.book.fill(intent.key, fill.amount, fill.price, fee)
-            except (KeyError, ValueError) as e:
-                log_event(log, "WARNING", "fill does not match the book",
-                          strategy=self.spec.strategy, trade_id=fill.trade_id,
-                          error=str(e))  # fmt: skip
-                return
-            self._books.save(book, self.clock(), self.book)
-            if _order_gone(book, intent.key):
-                self.intents.filled(intent.client_order_id)
-        key = intent.key
-        log_event(log, "INFO", "bot fill", strategy=self.spec.strategy, mode=self.spec.mode,
-                  pair=fill.pair, group=key.group_id, purpose=key.purpose.value, step=key.step,
-                  side=fill.side.value, price=str(fill.price), amount=str(fill.amount))  # fmt: skip
-        self._adopt(book)
+                    apply_fill(self, fill)
 
     async def reconcile(self) -> bool:
         """Make the book agree with the port (bots/resume.py); False while an order's outcome
@@ -384,8 +363,3 @@ class BotRunner:
 
     def snapshot(self) -> BotSnapshot:
         return runner_snapshot(self)
-
-
-def _order_gone(book: GroupBook, key: OrderKey) -> bool:
-    group = next((g for g in book.groups if g.id == key.group_id), None)
-    return group is None or group.order(key) is None

@@ -5,9 +5,10 @@ speaks the config's pair (`BTC/USDT`) and BASE amounts; this port trades the per
 `BTC/USDT:USDT` (XBTUSDTM) in whole contracts (lots of `contractSize` base, rounded DOWN; an
 order under one lot is refused as `order_rejected` before anything is sent) and converts every
 answer back to base amounts. Every order carries marginMode ISOLATED and the strategy's
-leverage; orders on the closing side (sell for a long bot, buy for a short one: take profits,
-exits) are reduce-only. Orders are placed, cancelled and looked up by clientOid (at most 40
-characters); a duplicate clientOid returns the existing order. Fills carry the order id only:
+leverage; an order whose request says `reduce_only` (a take profit, stop loss or close: the
+order's purpose, not the bot's side, decides) is sent reduce-only. `position(pair)` reads the
+position (GET /api/v1/position). Orders are placed, cancelled and looked up by clientOid (at most
+40 characters); a duplicate clientOid returns the existing order. Fills carry the order id only:
 the clientOid is read from orders seen before or looked up. Balances are the futures account's:
 the settle currency's available balance free, position + order margin locked. Failures leave as
 `OrderRejected` / `TradingUnavailable` (classify.trading_error), never as ccxt exceptions.
@@ -79,8 +80,8 @@ def contract_rules(market: Mapping[str, Any], spot: MarketRules | None) -> Marke
 
 
 class KucoinFuturesTrading(CcxtTrading):
-    """`TradingPort` for one KuCoin connection's futures account, at one leverage and direction
-    (a long bot's sells and a short bot's buys are reduce-only). `await close()` at the end."""
+    """`TradingPort` for one KuCoin connection's futures account at one leverage (isolated
+    margin); reduce-only per order (`OrderRequest.reduce_only`). `await close()` at the end."""
 
     def __init__(
         self,
@@ -89,7 +90,6 @@ class KucoinFuturesTrading(CcxtTrading):
         markets: MarketCache,
         *,
         leverage: int = 1,
-        short: bool = False,
     ) -> None:
         super().__init__(connection, ctx, markets)
         if leverage < 1:
@@ -100,8 +100,6 @@ class KucoinFuturesTrading(CcxtTrading):
         self._spec = kucoin.client_spec(connection.endpoints, futures=True)
         self._client = ctx.make_client(self._spec, connection)
         self.leverage = leverage
-        #: the side that reduces the bot's position: reduce-only on the exchange.
-        self.closing_side = Side.BUY if short else Side.SELL
 
     async def close(self) -> None:
         await self._unused.close()
@@ -162,7 +160,7 @@ class KucoinFuturesTrading(CcxtTrading):
             "marginMode": "isolated",
             "leverage": self.leverage,
         }
-        if order.side is self.closing_side:
+        if order.reduce_only:
             params["reduceOnly"] = True
         price = float(order.price) if order.price is not None else None
         symbol = perpetual(order.pair)
@@ -290,6 +288,19 @@ class KucoinFuturesTrading(CcxtTrading):
         if cid:
             self._cids[order_id] = str(cid)
         return str(cid) if cid else None
+
+    async def position(self, pair: str) -> Decimal:
+        """The account's position in `pair`'s perpetual in BASE, signed (long > 0, short < 0,
+        0 when none): `GET /api/v1/position` (currentQty contracts × contractSize). What the
+        bots compare with their book to notice a liquidation or a hand-closed position."""
+        await self._call(self._loaded)
+        lot = self._lot(pair)
+        contract = str(self._market(pair).get("id") or "")
+        raw = await self._call(lambda: self._client.futuresPrivateGetPosition({"symbol": contract}))
+        data = raw.get("data") if isinstance(raw, dict) else None
+        if not isinstance(data, dict) or data.get("isOpen") in (False, "false"):
+            return Decimal(0)
+        return _dec(data.get("currentQty")) * lot
 
     async def balances(self) -> Mapping[str, Balance]:
         """The futures account: available balance free; position + order margin locked."""

@@ -1,4 +1,4 @@
-"""The live bots' trading ports: one `CcxtTrading` per (connection, market, leverage, direction),
+"""The live bots' trading ports: one `CcxtTrading` per (connection, market, leverage),
 built from the applied config's `Connection` (its decrypted keys stay inside the ccxt client;
 nothing here logs them) and rebuilt when the connection's settings or keys change. daemon_bots.py
 hands `LivePorts.port(name, find, market=..., leverage=...)` to the bot supervisor as its
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Connection
 
 Find = Callable[[str], "Connection | None"]
-#: (connection name, market, leverage, short): one port per way a bot trades on a connection.
-PortKey = tuple[str, str, int, bool]
+#: (connection name, market, leverage): one port per way a bot trades on a connection; whether
+#: an order is reduce-only is the order's own (`OrderRequest.reduce_only`), never the port's.
+PortKey = tuple[str, str, int]
 
 
 class LivePorts:
@@ -53,15 +55,14 @@ class LivePorts:
         *,
         market: str = "spot",
         leverage: int = 1,
-        short: bool = False,
     ) -> ConnectionPort:
         """A port for `connection` that always trades with its current settings and keys: spot,
         or (`market="futures"`) its USDT perpetuals at `leverage`, isolated margin."""
-        key: PortKey = (connection, market, leverage if market == "futures" else 1, short)
+        key: PortKey = (connection, market, leverage if market == "futures" else 1)
         return ConnectionPort(lambda: self._current(key, find))
 
     def _current(self, key: PortKey, find: Find) -> CcxtTrading:
-        name, market, leverage, short = key
+        name, market, leverage = key
         connection = find(name)
         if connection is None:
             raise OrderRejected(
@@ -75,7 +76,7 @@ class LivePorts:
         if market == "futures":
             try:
                 port: CcxtTrading = futures_port(
-                    connection, self._ctx, self._markets, leverage=leverage, short=short
+                    connection, self._ctx, self._markets, leverage=leverage
                 )
             except ValueError as e:
                 raise OrderRejected(TradingErrorClass.ORDER_REJECTED, str(e)) from None
@@ -119,6 +120,12 @@ class ConnectionPort:
 
     async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:
         return await self._resolve().orders_since(pair, since)
+
+    async def position(self, pair: str) -> Decimal | None:
+        """The futures position of `pair` in base, signed (long > 0); None on spot (no
+        positions: the bot holds the coins themselves)."""
+        port = self._resolve()
+        return await port.position(pair) if isinstance(port, KucoinFuturesTrading) else None
 
     def rules(self, pair: str, spot: MarketRules | None) -> MarketRules | None:
         """The rules a bot sizes `pair` by: `spot` on spot; on futures the contract's (whole

@@ -221,7 +221,10 @@ class OrderState(StrEnum):
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """One order to place. `client_order_id` makes placing idempotent and findable after a
-    crash; `price` is None for market orders; `amount` is in the base currency."""
+    crash; `price` is None for market orders; `amount` is in the base currency. `reduce_only`:
+    the order only closes what its group holds (take profit, stop loss, close), decided by the
+    order's purpose, never by the bot's current side; futures ports send it reduce-only, spot
+    ports ignore it."""
 
     pair: str
     side: Side
@@ -229,6 +232,7 @@ class OrderRequest:
     amount: Decimal
     client_order_id: str
     price: Decimal | None = None
+    reduce_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

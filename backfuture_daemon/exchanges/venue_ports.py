@@ -38,11 +38,10 @@ def futures_port(
     markets: MarketCache,
     *,
     leverage: int = 1,
-    short: bool = False,
 ) -> KucoinFuturesTrading:
-    """The futures trading port of `connection` at `leverage` (isolated margin), reduce-only on
-    the closing side of a long (or, `short`, a short) bot; ValueError without a futures path."""
+    """The futures trading port of `connection` at `leverage` (isolated margin); each order says
+    itself whether it is reduce-only; ValueError without a futures path."""
     port = FUTURES_PORTS.get(str(connection.exchange))
     if port is None:
         raise ValueError(f"no futures trading adapter for {connection.exchange!r}")
-    return port(connection, ctx, markets, leverage=leverage, short=short)
+    return port(connection, ctx, markets, leverage=leverage)

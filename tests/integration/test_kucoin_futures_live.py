@@ -54,16 +54,14 @@ PARAMS = DcaParams(
 
 
 class FuturesWorld(LiveWorld):
-    """LiveWorld with the futures port at LEVERAGE and the contract's rules (whole lots); a
-    short bot's port sends its buys reduce-only."""
+    """LiveWorld with the futures port at LEVERAGE and the contract's rules (whole lots); the
+    runner marks its exits reduce-only, whatever the side."""
 
     leverage = LEVERAGE
     params = PARAMS
 
     def port(self) -> KucoinFuturesTrading:
-        short = self.params.side is Side.SHORT
-        port = futures_port(self.connection, self.ctx, self.markets, leverage=self.leverage,
-                            short=short)  # fmt: skip
+        port = futures_port(self.connection, self.ctx, self.markets, leverage=self.leverage)
         self.ports.append(port)
         return port
 

@@ -43,10 +43,13 @@ def cid() -> str:
     return f"bf{next(_ids):06d}f{int(time.time()) % 10**6:06d}"
 
 
-def order(side: Side, amount: str, price: str | None = None, client_id: str = "") -> OrderRequest:
+def order(
+    side: Side, amount: str, price: str | None = None, client_id: str = "", *, exit: bool = False
+) -> OrderRequest:
+    """An order; `exit`: a take profit / stop (reduce-only, as the runner marks exits)."""
     kind = OrderType.MARKET if price is None else OrderType.LIMIT
     return OrderRequest(PAIR, side, kind, D(amount), client_id or cid(),
-                        D(price) if price else None)  # fmt: skip
+                        D(price) if price else None, reduce_only=exit)  # fmt: skip
 
 
 @pytest.fixture
@@ -56,11 +59,10 @@ async def make(sandbox: Sandbox) -> AsyncIterator[Make]:
     ctx = AdapterContext(make_client=factory, clock=time.time)
     ports: list[KucoinFuturesTrading] = []
 
-    def build(*, leverage: int = 3, short: bool = False, **key: object) -> KucoinFuturesTrading:
+    def build(*, leverage: int = 3, **key: object) -> KucoinFuturesTrading:
         perms = key.pop("permissions", ("General", "Futures"))
         sk = add_key(sandbox, "kucoin", permissions=perms, **key)  # type: ignore[arg-type]
-        port = futures_port(connection_for(sandbox, sk), ctx, markets, leverage=leverage,
-                            short=short)  # fmt: skip
+        port = futures_port(connection_for(sandbox, sk), ctx, markets, leverage=leverage)
         ports.append(port)
         return port
 
@@ -126,7 +128,7 @@ async def test_isolated_leverage_on_the_position_and_a_reduce_only_take_profit(
     sent = sandbox.orders_of(api_key(port))["orders"]
     assert len(sent) == 1
 
-    tp = await port.place(order(Side.SELL, "0.002", "61000"))
+    tp = await port.place(order(Side.SELL, "0.002", "61000", exit=True))
     assert tp.state is OrderState.OPEN
     raw = await port._client.futuresPrivateGetOrdersByClientOid({"clientOid": tp.client_order_id})
     assert (raw["data"]["reduceOnly"], raw["data"]["marginMode"], raw["data"]["leverage"]) == (
@@ -154,7 +156,7 @@ async def test_isolated_leverage_on_the_position_and_a_reduce_only_take_profit(
 async def test_a_reduce_only_order_without_a_position_is_refused(make: Make) -> None:
     port = make()
     with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.SELL, "0.001", "70000"))
+        await port.place(order(Side.SELL, "0.001", "70000", exit=True))
     assert err.value.error_class is T.ORDER_REJECTED
     assert "300009" in err.value.detail
 
@@ -163,9 +165,9 @@ async def test_a_short_bot_opens_with_sells_and_closes_reduce_only_with_buys(
     make: Make, sandbox: Sandbox
 ) -> None:
     sandbox.set_market(PAIR, price=60000)
-    port = make(leverage=2, short=True)
+    port = make(leverage=2)
     await port.place(order(Side.SELL, "0.001", "59900"))
-    tp = await port.place(order(Side.BUY, "0.001", "59000"))
+    tp = await port.place(order(Side.BUY, "0.001", "59000", exit=True))
     raw = await port._client.futuresPrivateGetOrdersByClientOid({"clientOid": tp.client_order_id})
     assert raw["data"]["reduceOnly"] is True
     (pos,) = sandbox.orders_of(api_key(port))["positions"]
@@ -341,7 +343,7 @@ async def test_a_liquidation_cancels_the_reduce_only_take_profit_never_a_flip(
     sandbox.set_market(PAIR, price=60000)
     port = make(leverage=5)  # liquidation near 60,000 · (1 − 1/5 + 0.004) = 48,240
     await port.place(order(Side.BUY, "0.002", "60100"))
-    tp = await port.place(order(Side.SELL, "0.002", "62000"))
+    tp = await port.place(order(Side.SELL, "0.002", "62000", exit=True))
     sandbox.set_market(PAIR, path=[[0, 60000], [0.2, 47000]])
     await asyncio.sleep(0.3)
     assert [o.client_order_id for o in await port.open_orders(PAIR)] == []  # gone with it
@@ -354,7 +356,7 @@ async def test_a_liquidation_cancels_the_reduce_only_take_profit_never_a_flip(
     assert pos["contracts"] == "0"  # no short out of the take profit
     assert pos["liquidated_at_ms"]
     with pytest.raises(OrderRejected) as err:  # nothing left to reduce
-        await port.place(order(Side.SELL, "0.002", "62000"))
+        await port.place(order(Side.SELL, "0.002", "62000", exit=True))
     assert "300009" in err.value.detail
 
 
@@ -364,8 +366,8 @@ async def test_a_reduce_only_order_fills_only_what_the_position_holds(
     sandbox.set_market(PAIR, price=60000)
     port = make()
     await port.place(order(Side.BUY, "0.003", "60100"))
-    first = await port.place(order(Side.SELL, "0.003", "61000"))  # reduce-only, rests
-    second = await port.place(order(Side.SELL, "0.002", "61500"))  # reduce-only, rests
+    first = await port.place(order(Side.SELL, "0.003", "61000", exit=True))  # reduce-only, rests
+    second = await port.place(order(Side.SELL, "0.002", "61500", exit=True))  # reduce-only, rests
     sandbox.set_market(PAIR, path=[[0, 60000], [0.3, 61200], [0.6, 62000]])
     await asyncio.sleep(0.7)
     done = await port.fetch_order_by_client_id(PAIR, first.client_order_id)
