@@ -290,9 +290,14 @@ class BotRunner:
             try:
                 ack = await self.port.cancel(cancel.pair, cid)
             except OrderRejected:
-                self.intents.lost(cid)
-                self.forget(cancel.key)
-                return
+                # Refused: already done (filled, or cancelled by the exchange, e.g. a reduce-only
+                # order after a liquidation) or never there: the lookup tells which.
+                found = await self.port.fetch_order_by_client_id(cancel.pair, cid)
+                if found is None:
+                    self.intents.lost(cid)
+                    self.forget(cancel.key)
+                    return
+                ack = found
             self.intents.answered(ack)
             await self.collect_fills([cancel.pair])  # a fill before the cancel counts first
             if ack.state in _GONE:
