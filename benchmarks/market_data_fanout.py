@@ -1,7 +1,10 @@
 """Shared market data fan-out: S subscribers (bots) over P pairs on one exchange endpoint.
 
 Usage: .venv/bin/python benchmarks/market_data_fanout.py [--subscribers 1000] [--pairs 20]
-       [--ticks 20] [--interval 1.0] [--exchange mexc|kucoin]
+       [--ticks 20] [--interval 1.0] [--exchange mexc|kucoin] [--market spot|futures]
+
+`--market futures` (KuCoin only) subscribes the pairs' USDT perpetuals: the hub polls the futures
+host (ticker + level-2 depth 20 per perpetual), counted on the sandbox's kucoinfutures venue.
 
 The sandbox runs as a separate process (`backfuture sandbox --synthetic-markets`), the
 MarketDataHub (exchanges/market_data.py) in this one, ticking every `interval` seconds. Prints
@@ -30,8 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from tests.helpers.processes import Proc, free_port, http, wait_until  # noqa: E402
 
-TICKER = {"mexc": "/api/v3/ticker/24hr", "kucoin": "/api/v1/market/stats"}
-BOOK = {"mexc": "/api/v3/depth", "kucoin": "/api/v1/market/orderbook/level2_20"}
+TICKER = {"mexc": "/api/v3/ticker/24hr", "kucoin": "/api/v1/market/stats",
+          "kucoinfutures": "/api/v1/ticker"}  # fmt: skip
+BOOK = {"mexc": "/api/v3/depth", "kucoin": "/api/v1/market/orderbook/level2_20",
+        "kucoinfutures": "/api/v1/level2/depth20"}  # fmt: skip
 
 
 def _counts(admin: str, venue: str) -> dict[str, int]:
@@ -40,22 +45,30 @@ def _counts(admin: str, venue: str) -> dict[str, int]:
     return dict(doc["venues"].get(venue, {}))
 
 
-def _pairs(p: int) -> list[str]:
+def _pairs(p: int, market: str = "spot") -> list[str]:
+    if market == "futures":  # the sandbox lists a perpetual for every 4th synthetic pair
+        return (["BTC/USDT", "ETH/USDT"] + [f"SYN{i:04d}/USDT" for i in range(0, 4 * p, 4)])[:p]
     real = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
     return (real + [f"SYN{i:04d}/USDT" for i in range(p)])[:p]
+
+
+def _venue(args: argparse.Namespace) -> str:
+    return "kucoinfutures" if args.market == "futures" else str(args.exchange)
 
 
 async def _run(args: argparse.Namespace, urls: dict[str, str], admin: str) -> dict[str, Any]:
     from backfuture_daemon.configuration.models import Endpoints
     from backfuture_daemon.exchanges.market_data import MarketDataHub
 
-    pairs = _pairs(args.pairs)
+    pairs = _pairs(args.pairs, args.market)
     hub = MarketDataHub(timeout=10.0)
-    endpoints = Endpoints(spot=urls[args.exchange])
-    subs = [hub.subscribe(args.exchange, endpoints, [pairs[i % len(pairs)]])
+    futures = urls["kucoinfutures"] if args.market == "futures" else None
+    endpoints = Endpoints(spot=urls[args.exchange], futures=futures)
+    venue = _venue(args)
+    subs = [hub.subscribe(args.exchange, endpoints, [pairs[i % len(pairs)]], market=args.market)
             for i in range(args.subscribers)]  # fmt: skip
     await hub.tick()  # first tick loads the markets (counted apart)
-    before = _counts(admin, args.exchange)
+    before = _counts(admin, venue)
     durations, per_tick, fresh = [], [], []
     cpu0 = time.process_time()
     wall0 = time.monotonic()
@@ -63,11 +76,11 @@ async def _run(args: argparse.Namespace, urls: dict[str, str], admin: str) -> di
         started = time.monotonic()
         await hub.tick()
         durations.append(time.monotonic() - started)
-        after = _counts(admin, args.exchange)
+        after = _counts(admin, venue)
         per_tick.append(
             (
-                after.get(TICKER[args.exchange], 0) - before.get(TICKER[args.exchange], 0),
-                after.get(BOOK[args.exchange], 0) - before.get(BOOK[args.exchange], 0),
+                after.get(TICKER[venue], 0) - before.get(TICKER[venue], 0),
+                after.get(BOOK[venue], 0) - before.get(BOOK[venue], 0),
             )
         )
         before = after
@@ -91,7 +104,11 @@ def main() -> int:
     ap.add_argument("--ticks", type=int, default=20)
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--exchange", choices=["mexc", "kucoin"], default="mexc")
+    ap.add_argument("--market", choices=["spot", "futures"], default="spot")
     args = ap.parse_args()
+    if args.market == "futures" and args.exchange != "kucoin":
+        ap.error("--market futures: the hub has futures market data for kucoin only")
+    synthetic = 4 * args.pairs if args.market == "futures" else args.pairs
 
     work = Path(tempfile.mkdtemp(prefix="backfuture-md-"))
     keys = work / "keys.yaml"
@@ -101,7 +118,7 @@ def main() -> int:
             "--mexc-port", str(ports["mexc"]), "--kucoin-port", str(ports["kucoin"]),
             "--kucoin-futures-port", str(ports["kucoinfutures"]),
             "--binance-port", "0", "--okx-port", "0", "--bybit-port", "0",
-            "--synthetic-markets", str(args.pairs)]  # fmt: skip
+            "--synthetic-markets", str(synthetic)]  # fmt: skip
     sandbox = Proc(argv, work / "sandbox.log", dict(os.environ))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
@@ -118,7 +135,8 @@ def main() -> int:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cpu_share = result["cpu"] / result["wall"] * 100
     lines = [
-        f"market data fan-out: {s} subscribers over {p} pairs on {args.exchange}, "
+        f"market data fan-out: {s} subscribers over {p} pairs on {args.exchange} "
+        f"{args.market}, "
         f"{args.ticks} ticks every {args.interval:g} s (sandbox in a separate process)",
         f"  requests per tick (sandbox-counted): tickers {min(tickers)}..{max(tickers)}, "
         f"order books {min(books)}..{max(books)} (distinct pairs: {p}; subscribers: {s})",
