@@ -13,8 +13,14 @@ import secrets
 from decimal import Decimal
 
 from backfuture_daemon.bots.db import Database
+from backfuture_daemon.bots.spec import RunnerSpec
 from backfuture_daemon.strategy.codec import book_from_data, book_to_data
 from backfuture_daemon.strategy.groups import Group, GroupBook
+
+
+def venue(spec: RunnerSpec) -> str:
+    """Where a runner of `spec` trades: `spot:1`, or `futures:<leverage>`."""
+    return f"{spec.market}:{spec.leverage if spec.market == 'futures' else 1}"
 
 
 def _group_json(g: Group) -> str:
@@ -28,10 +34,25 @@ def _group_from_json(text: str) -> Group:
 
 
 class BookStore:
-    """Load and save one bot's book (strategy, mode) in the shared database."""
+    """Load and save one bot's book (strategy, mode) in the shared database. `venue`
+    (`market:leverage`, e.g. `spot:1`, `futures:3`): where the runner saving it trades; kept in
+    the `meta` table with each save, so a daemon started after a market or leverage change in git
+    knows where the book's open groups live (bots/supervisor.py holds the change until they are
+    closed)."""
 
-    def __init__(self, db: Database, strategy: str, mode: str) -> None:
+    def __init__(self, db: Database, strategy: str, mode: str, venue: str | None = None) -> None:
         self.db, self.strategy, self.mode = db, strategy, mode
+        self.venue = venue
+
+    def _venue_key(self) -> str:
+        return f"book_venue\0{self.mode}\0{self.strategy}"
+
+    def stored_venue(self) -> str | None:
+        """The venue of the runner that last saved this book; None when never recorded."""
+        row = self.db.conn.execute(
+            "SELECT value FROM meta WHERE key=?", (self._venue_key(),)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def epoch(self) -> str:
         """A random tag fixed when the book is first written (client order ids include it)."""
@@ -104,6 +125,12 @@ class BookStore:
                     (self.strategy, self.mode, str(g.id), g.pair, g.opened_at,
                      _group_json(g)),
                 )  # fmt: skip
+            if self.venue is not None:  # with every save: a rolled-back one leaves no gap
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (self._venue_key(), self.venue),
+                )
             open_ids = {str(g.id) for g in book.groups}
             if previous is not None:
                 stale = [str(gid) for gid in before if str(gid) not in open_ids]

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
-from backfuture_daemon.bots.books import BookStore
+from backfuture_daemon.bots.books import BookStore, venue
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.intents import IntentLog
 from backfuture_daemon.bots.live_guard import is_exit, live_epoch, refusal
@@ -70,7 +70,7 @@ class BotRunner:
         self._refused_until: dict[str, float] = {}
         self.gate = gate
         self._db = db
-        self.books = BookStore(db, spec.strategy, spec.mode)
+        self.books = BookStore(db, spec.strategy, spec.mode, venue(spec))
         epoch = live_epoch(spec) if spec.mode == "live" else self.books.epoch()
         self.intents = IntentLog(db, spec.strategy, spec.mode, clock, limit=spec.id_limit,
                                  epoch=epoch, sep=spec.id_sep)  # fmt: skip
@@ -90,14 +90,27 @@ class BotRunner:
         #: open orders with this bot's prefix but no intent, as the last reconcile saw them.
         self.orphans: tuple[str, ...] = ()
         #: why buys are held by the bot itself (insufficient funds), and until when.
-        self.hold_reason = ""
+        self._funds_hold = ""
         self.hold_until = 0.0
+        #: a market/leverage change held while this book's groups live on the old venue
+        #: (bots/supervisor.py); once none is open the runner leaves (`handover`) for the new one.
+        self.venue_hold = ""
+        self.handover = False
         #: live futures: positions closed outside the bot (bots/outside.py).
         self.outside = OutsideWatch()
         self._quiet_until = 0.0  # the exchange asked us to wait (Retry-After)
         self.stopped = False
         self._wake = asyncio.Event()
         self._closing = False
+
+    @property
+    def hold_reason(self) -> str:
+        """What /status shows as held: a held venue change first, else the funds hold."""
+        return self.venue_hold or self._funds_hold
+
+    @hold_reason.setter
+    def hold_reason(self, reason: str) -> None:
+        self._funds_hold = reason
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -153,6 +166,10 @@ class BotRunner:
                 return  # an order's outcome is still unknown: send nothing until it is
             await self.collect_fills(self.pairs())
             await watch_positions(self, now)
+            if self.venue_hold and not self.book.groups:
+                self.handover = True  # the old venue holds nothing more: the new runner takes over
+                self.close()
+                return
             await self._decide_and_send(now)
             self.last_error = self.outside.note  # a group closed outside stays in view
         except (OrderRejected, TradingUnavailable) as e:

@@ -4,6 +4,17 @@ The daemon builds one supervisor on the shared database and market data and call
 gate)` for every bot command the reconciler issues; `shutdown()` drains the runners (each finishes
 its tick; resting orders stay, the book is in SQLite). `snapshot()` is what /status and the
 metrics read. Paper bots get a `PaperExchange`; live bots the port `live_port` builds.
+
+A change of `market` (spot <-> futures) or `leverage` in git needs a new runner and port, and a
+book's groups must never be managed on another venue than the one they were opened on (a spot
+group's sell is not a futures reduce-only close; a position's leverage is its own). So while the
+book (one per strategy and mode) has open groups on the old venue, the change is HELD: the
+runner keeps trading the old venue under CLOSE_ONLY instead of RUN (no new group, no new add;
+resting adds stay, take profits and stops are managed; PAUSE and STOP pass as they are), and
+/status shows why in `hold_reason`. Once no group is open, the runner leaves (`handover`) and a
+runner on the new venue starts on the same book (its group ids continue, so client order ids
+never repeat). The venue a book was last saved on is kept (books.BookStore.stored_venue), so a
+daemon started after the change holds it the same way. Git changing back cancels the hold.
 """
 
 from __future__ import annotations
@@ -11,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 
+from backfuture_daemon.bots.books import BookStore, venue
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.paper import PaperExchange
 from backfuture_daemon.bots.paper_sim import PaperFees
@@ -54,6 +67,9 @@ class BotSupervisor:
         self._runners: dict[str, BotRunner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        #: strategies whose market/leverage change is held: the spec and gate git asks for.
+        self._held: dict[str, tuple[RunnerSpec, Gate]] = {}
+        self._closing = False
 
     @property
     def runners(self) -> Mapping[str, BotRunner]:
@@ -68,6 +84,7 @@ class BotSupervisor:
         runners never write one book at the same time."""
         gate = Gate(gate.value if isinstance(gate, Gate) else str(gate))
         runner = self._runners.get(spec.strategy)
+        spec, gate, held = self._hold(runner, spec, gate)
         after: asyncio.Task[None] | None = None
         if runner is None or _needs_new_runner(runner.spec, spec):
             md = self._md(spec)
@@ -88,6 +105,7 @@ class BotSupervisor:
         else:
             runner.spec = spec
             runner.set_gate(gate)
+        runner.venue_hold = held
         task = self._tasks.get(spec.strategy)
         if task is None or task.done():
             if gate is Gate.STOP and runner.stopped:
@@ -95,6 +113,32 @@ class BotSupervisor:
             self._tasks[spec.strategy] = asyncio.create_task(
                 self._run(runner, after), name=f"bot:{spec.strategy}"
             )
+
+    def _hold(
+        self, runner: BotRunner | None, spec: RunnerSpec, gate: Gate
+    ) -> tuple[RunnerSpec, Gate, str]:
+        """The spec and gate to run now, and why a market/leverage change is held ("" when it
+        is not): see the module's docstring."""
+        name, new = spec.strategy, venue(spec)
+        if runner is not None and runner.spec.mode == spec.mode:
+            old, groups = venue(runner.spec), len(runner.book.groups)
+        else:
+            store = BookStore(self._db, name, spec.mode)
+            old = store.stored_venue() or new
+            groups = len(store.load().groups) if old != new else 0
+        if old == new or groups == 0:
+            self._held.pop(name, None)
+            return spec, gate, ""
+        self._held[name] = (spec, gate)
+        market, leverage = old.split(":")
+        reason = (
+            f"change of market/leverage to {new} held: {groups} open group(s) on {old} close "
+            f"first (no new groups or adds meanwhile)"
+        )
+        if name not in self._runners or runner is None or not runner.venue_hold:
+            log_event(log, "WARNING", "bot venue change held", strategy=name, reason=reason)
+        held = replace(spec, market=market, leverage=int(leverage))
+        return held, Gate.CLOSE_ONLY if gate is Gate.RUN else gate, reason
 
     def _build(self, spec: RunnerSpec, gate: Gate, md: MarketDataPort) -> BotRunner:
         port: TradingPort
@@ -139,6 +183,13 @@ class BotSupervisor:
         await runner.run()
         log_event(log, "INFO", "bot runner finished", strategy=runner.spec.strategy,
                   gate=runner.gate.value)  # fmt: skip
+        name = runner.spec.strategy
+        if runner.handover and not self._closing and self._runners.get(name) is runner:
+            wanted = self._held.pop(name, None)
+            if wanted is not None:  # the old venue holds nothing more: the held change now
+                log_event(log, "INFO", "bot venue change applied", strategy=name,
+                          market=wanted[0].market, leverage=wanted[0].leverage)  # fmt: skip
+                self.apply(*wanted)
 
     def forget(self, strategy: str) -> None:
         """Drop a bot that finished its STOP (its rows stay in SQLite)."""
@@ -152,6 +203,7 @@ class BotSupervisor:
 
     async def shutdown(self, grace: float = 10.0) -> None:
         """Let every runner finish its tick and leave; cancel those still running after `grace`."""
+        self._closing = True
         for runner in self._runners.values():
             runner.close()
         tasks = [t for t in (*self._tasks.values(), *self._retiring) if not t.done()]
@@ -167,7 +219,8 @@ class BotSupervisor:
 
 
 def _needs_new_runner(old: RunnerSpec, new: RunnerSpec) -> bool:
-    return old.mode != new.mode or old.params.pairs != new.params.pairs
+    """Another mode, other pairs or another venue (market, leverage: another port)."""
+    return old.mode != new.mode or old.params.pairs != new.params.pairs or venue(old) != venue(new)
 
 
 def _fees(rules: MarketRules | None) -> PaperFees:
