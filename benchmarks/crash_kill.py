@@ -2,11 +2,14 @@
 from the exchange's side that nothing was duplicated, lost or over-committed.
 
 Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--margin 100] [--low 95]
-       [--exchange mexc|kucoin|okx|bybit] [--keep]
+       [--exchange mexc|kucoin|kucoin-futures|okx|bybit] [--keep]
 
 Real processes: the sandbox (`backfuture sandbox`, every venue on a free port; MEXC spot traded, or
-KuCoin HF with `--exchange kucoin`, OKX spot with `--exchange okx`: client ids without '-', or
-Bybit spot with `--exchange bybit`: orderLinkId)
+KuCoin HF with `--exchange kucoin`, OKX spot with `--exchange okx`: client ids without '-',
+Bybit spot with `--exchange bybit`: orderLinkId, or KuCoin futures with `--exchange
+kucoin-futures`: a key with General + Futures, the futures venue in endpoints.futures, a
+`market: futures, leverage: 2` strategy on XBTUSDTM, amounts in contracts of 0.001 BTC converted
+to base by the judge, the position margin sampled from the audit's positions)
 and `backfuture run` on a git repo of SOPS-encrypted config
 with one live strategy
 (tests/helpers/paperbots.LADDER, margin_limit 100 or `--margin`: 57.5 is the whole ladder, the
@@ -71,6 +74,10 @@ KC_KEY, KC_SECRET, KC_PASS = "6705crashkill0000key", "crashkill-kc-secret-0000",
 OKX_KEY = "c4a5b6c7-0000-4000-8000-00000000c4a5"
 OKX_SECRET, OKX_PASS = "crashkill-okx-secret-0000", "crashkill-okx-pass-00"
 BYBIT_KEY, BYBIT_SECRET = "CrashKillBybitKey0001", "crashkill-bybit-secret-0000"
+KCF_KEY, KCF_SECRET = "6705crashkillfut0key", "crashkill-kcf-secret-0000"
+#: base amount of one XBTUSDTM contract (the sandbox's audit shows futures amounts in contracts).
+FUTURES_LOT = {"XBTUSDTM": Decimal("0.001")}
+LEVERAGE = 2
 TICK_ENV = {"BACKFUTURE_BOTS_TICK_SECONDS": "0.2"}
 FAULTS = ("none", "none", "accept_then_timeout", "drop_cancel_answer")
 STATES = {"filled": OrderState.FILLED, "canceled": OrderState.CANCELED}
@@ -97,7 +104,10 @@ class SandboxAll(Proc):
         bybit = {"exchange": "bybit", "api_key": BYBIT_KEY, "api_secret": BYBIT_SECRET,
                  "permissions": ["Spot.SpotTrade"], "ip_whitelist": ["127.0.0.1"],
                  "balances": {"USDT": 1000}}  # fmt: skip
-        keys.write_text(yaml.safe_dump({"keys": [key, kc, okx, bybit]}), encoding="utf-8")
+        kcf = {"exchange": "kucoin", "api_key": KCF_KEY, "api_secret": KCF_SECRET,
+               "passphrase": KC_PASS, "permissions": ["General", "Futures"],
+               "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
+        keys.write_text(yaml.safe_dump({"keys": [key, kc, okx, bybit, kcf]}), encoding="utf-8")
         self.mexc_port, self.kucoin_port, self.futures_port = free_port(), free_port(), free_port()
         self.okx_port, self.bybit_port = free_port(), free_port()
         argv = _cli("sandbox", "--keys", str(keys), "--mexc-port", str(self.mexc_port),
@@ -119,15 +129,24 @@ class SandboxAll(Proc):
     @property
     def venue_url(self) -> str:
         """The traded venue (faults are per venue; market and audits are sandbox-wide)."""
-        ports = {"kucoin": self.kucoin_port, "okx": self.okx_port, "bybit": self.bybit_port}
+        ports = {"kucoin": self.kucoin_port, "okx": self.okx_port, "bybit": self.bybit_port,
+                 "kucoin-futures": self.futures_port}  # fmt: skip
         return f"http://127.0.0.1:{ports.get(self.exchange, self.mexc_port)}"
 
     def faults(self, **faults: Any) -> None:
         http(f"{self.venue_url}/__sandbox/faults", "POST", faults)
 
+    def _key(self) -> str:
+        keys = {"kucoin": KC_KEY, "okx": OKX_KEY, "bybit": BYBIT_KEY, "kucoin-futures": KCF_KEY}
+        return keys.get(self.exchange, API_KEY)
+
     def audit(self) -> list[dict[str, Any]]:
-        key = {"kucoin": KC_KEY, "okx": OKX_KEY, "bybit": BYBIT_KEY}.get(self.exchange, API_KEY)
-        return list(http(f"{self.url}/__sandbox/orders?api_key={key}")["orders"])
+        return list(http(f"{self.url}/__sandbox/orders?api_key={self._key()}")["orders"])
+
+    def position_margin(self) -> Decimal:
+        """The isolated margin the account's perpetual positions lock now (0 on spot)."""
+        doc = http(f"{self.url}/__sandbox/orders?api_key={self._key()}")
+        return sum((Decimal(p["margin"]) for p in doc.get("positions", [])), Decimal(0))
 
     def connection(self) -> dict[str, Any]:
         """The config's connection to the traded venue (KuCoin: an HF account)."""
@@ -137,6 +156,11 @@ class SandboxAll(Proc):
         if self.exchange == "okx":
             return {"name": CONN, "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
                     "passphrase": OKX_PASS, "endpoints": {"spot": self.venue_url}}  # fmt: skip
+        if self.exchange == "kucoin-futures":
+            endpoints = {"spot": f"http://127.0.0.1:{self.kucoin_port}", "futures": self.venue_url}
+            return {"name": CONN, "exchange": "kucoin", "markets": ["futures"],
+                    "api_key": KCF_KEY, "api_secret": KCF_SECRET, "passphrase": KC_PASS,
+                    "endpoints": endpoints}  # fmt: skip
         if self.exchange == "kucoin":
             endpoints = {"spot": self.venue_url, "futures": f"http://127.0.0.1:{self.futures_port}"}
             return {"name": CONN, "exchange": "kucoin", "api_key": KC_KEY, "api_secret": KC_SECRET,
@@ -146,10 +170,18 @@ class SandboxAll(Proc):
 
 
 MARGIN = {"limit": 100.0, "low": 95.0}
+VENUE = {"exchange": "mexc"}
+
+
+def futures() -> bool:
+    return VENUE["exchange"] == "kucoin-futures"
 
 
 def live_strategy() -> dict[str, Any]:
-    return {**paper_strategy(BOT, CONN), "mode": "live", "margin_limit": MARGIN["limit"]}
+    doc = {**paper_strategy(BOT, CONN), "mode": "live", "margin_limit": MARGIN["limit"]}
+    if futures():
+        doc.update(market="futures", leverage=LEVERAGE)
+    return doc
 
 
 class Judge:
@@ -161,7 +193,8 @@ class Judge:
         self.params = strategy.dca_params()
         self.margin = self.params.margin_limit
         spec = RunnerSpec(BOT, CONN, "live", self.params, "USDT")
-        self.prefix = f"bf{strategy_tag(BOT, live_epoch(spec))}{id_separator(exchange)}"
+        venue = "kucoin" if exchange == "kucoin-futures" else exchange
+        self.prefix = f"bf{strategy_tag(BOT, live_epoch(spec))}{id_separator(venue)}"
         self.db_path = state_dir / FILENAME
 
     def mine(self, audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -176,13 +209,14 @@ class Judge:
                 continue
             state = STATES.get(o["status"], OrderState.OPEN)
             price = Decimal(o["price"]) if o.get("price") else None
+            lot = _lot(o)
             ack = OrderAck(o["client_order_id"], str(o["order_id"]), o["symbol"], Side(o["side"]),
-                           state, Decimal(o["amount"]), Decimal(o["filled"]), price,
+                           state, Decimal(o["amount"]) * lot, Decimal(o["filled"]) * lot, price,
                            timestamp=o["created_ms"] / 1000)  # fmt: skip
             orders.append((key, ack))
             for f in o["fills"]:
                 fill = Fill(str(f["trade_id"]), ack.order_id, ack.client_order_id, ack.pair,
-                            ack.side, Decimal(f["price"]), Decimal(f["amount"]), Decimal(0),
+                            ack.side, Decimal(f["price"]), Decimal(f["amount"]) * lot, Decimal(0),
                             "USDT", f["time_ms"] / 1000)  # fmt: skip
                 fills.append((key, fill, Decimal(0)))
         return replay(orders, fills, self.params.sizing).committed_quote
@@ -278,6 +312,7 @@ def run(
     exchange: str = "mexc",
 ) -> list[dict[str, Any]]:
     MARGIN["limit"], MARGIN["low"] = margin, low
+    VENUE["exchange"] = exchange
     rng = random.Random(seed)
     sandbox = SandboxAll(work / "sandbox", exchange)
     rows: list[dict[str, Any]] = []
@@ -290,8 +325,8 @@ def run(
         state = work / "state"
         judge = Judge(state, exchange)
         print(f"{'run':>3} {'kill_s':>6} {'fault':<20} {'unans':>5} {'orders':>6} {'dup':>3} "
-              f"{'lost':>4} {'noint':>5} {'max_ex_q':>9} {'max_st_q':>9} {'q_diff':>7} "
-              f"{'settle_s':>8} ok",
+              f"{'lost':>4} {'noint':>5} {'max_ex_q':>9} {'max_st_q':>9} {'max_mg':>7} "
+              f"{'q_diff':>7} {'settle_s':>8} ok",
               file=out, flush=True)  # fmt: skip
         pending: dict[str, Any] | None = None
         for i in range(runs + 1):
@@ -311,6 +346,7 @@ def run(
                     pending["ok"] = not (pending["dup"] or pending["lost"] or pending["no_intent"]
                                          or pending["max_ex_q"] > judge.margin
                                          or pending["max_st_q"] > judge.margin
+                                         or pending["max_mg"] > judge.margin
                                          or abs(pending["q_diff"]) > Decimal("0.01"))  # fmt: skip
                     rows.append(pending)
                     print(_row(pending), file=out, flush=True)
@@ -344,13 +380,15 @@ def trade_and_kill(
         path.append([t, round(rng.uniform(MARGIN["low"], 102.0), 2)])
     set_market(sandbox.url, path=path)
     t0 = time.monotonic()
-    max_ex = max_st = Decimal(0)
+    max_ex = max_st = max_mg = Decimal(0)
     faulted = False
     while (elapsed := time.monotonic() - t0) < kill_after:
         if fault != "none" and not faulted and elapsed >= fault_at:
             sandbox.faults(**{fault: True})
             faulted = True
         max_ex = max(max_ex, judge.committed(sandbox.audit()))
+        if futures():
+            max_mg = max(max_mg, sandbox.position_margin())
         try:
             b = bot_entry(daemon)
         except OSError:
@@ -364,13 +402,21 @@ def trade_and_kill(
     unanswered = sum(1 for s in intents.values() if s in ("pending", "unknown"))
     max_ex = max(max_ex, judge.committed(sandbox.audit()))
     return {"run": i + 1, "kill_s": kill_after, "fault": fault if faulted else "none",
-            "unans": unanswered, "max_ex_q": max_ex, "max_st_q": max_st}  # fmt: skip
+            "unans": unanswered, "max_ex_q": max_ex, "max_st_q": max_st,
+            "max_mg": max_mg}  # fmt: skip
+
+
+def _lot(order: dict[str, Any]) -> Decimal:
+    """Base per unit of an audit order's amounts: 1 on spot, the contract size on futures."""
+    if order.get("market") != "futures":
+        return Decimal(1)
+    return FUTURES_LOT[str(order["instrument_id"])]
 
 
 def _row(r: dict[str, Any]) -> str:
     return (f"{r['run']:>3} {r['kill_s']:>6.2f} {r['fault']:<20} {r['unans']:>5} {r['orders']:>6} "
             f"{r['dup']:>3} {r['lost']:>4} {r['no_intent']:>5} {r['max_ex_q']:>9.2f} "
-            f"{r['max_st_q']:>9.2f} {r['q_diff']:>7.2f} {r['settle_s']:>8.2f} "
+            f"{r['max_st_q']:>9.2f} {r['max_mg']:>7.2f} {r['q_diff']:>7.2f} {r['settle_s']:>8.2f} "
             f"{'yes' if r['ok'] else 'NO'}")  # fmt: skip
 
 
@@ -381,7 +427,8 @@ def summary(rows: list[dict[str, Any]], margin: Decimal) -> str:
             f"{sum(1 for r in rows if r['unans'])}, runs with a withheld-answer fault "
             f"{sum(1 for r in rows if r['fault'] != 'none')}, max committed quote (exchange) "
             f"{max((r['max_ex_q'] for r in rows), default=0):.2f} / (status) "
-            f"{max((r['max_st_q'] for r in rows), default=0):.2f} of margin {margin}; "
+            f"{max((r['max_st_q'] for r in rows), default=0):.2f} of margin {margin}; max position "
+            f"margin (exchange) {max((r['max_mg'] for r in rows), default=0):.2f}; "
             f"exchange orders {rows[-1]['orders'] if rows else 0}; runs where /status and the "
             f"exchange disagreed on committed quote after the restart "
             f"{sum(1 for r in rows if abs(r['q_diff']) > Decimal('0.01'))}; "
@@ -394,8 +441,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--margin", type=float, default=100.0, help="the strategy's margin_limit")
     ap.add_argument("--low", type=float, default=95.0, help="lowest price of the random path")
-    ap.add_argument("--exchange", choices=("mexc", "kucoin", "okx", "bybit"), default="mexc",
-                    help="the traded venue (kucoin: an HF account; okx, bybit: spot)")  # fmt: skip
+    ap.add_argument("--exchange", choices=("mexc", "kucoin", "kucoin-futures", "okx", "bybit"),
+                    default="mexc", help="the traded venue (kucoin: an HF account; okx, bybit: "
+                    "spot; kucoin-futures: USDT perpetual at leverage 2)")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crash-kill-"))
