@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
@@ -149,3 +150,35 @@ async def test_a_position_closed_by_hand_closes_the_group_and_cancels_its_take_p
 
 def adds(r: BotRunner) -> tuple[int, ...]:
     return r.book.groups[0].filled_adds if r.book.groups else ()
+
+
+async def test_the_port_reads_the_signed_position_in_base(world: FuturesWorld) -> None:
+    world.sandbox.set_market(PAIR, price=60000.0)
+    world.key("kucoin")
+    world.sandbox.update_key(world.api_key, permissions=["General", "Futures"])
+    port = world.port()
+    assert await port.position(PAIR) == 0  # none yet
+    await port.place(OrderRequest(PAIR, Side.BUY, OrderType.MARKET, D("0.003"), "pos0000001"))
+    assert await port.position(PAIR) == D("0.003")
+    await port.place(OrderRequest(PAIR, Side.SELL, OrderType.MARKET, D("0.005"), "pos0000002"))
+    assert await port.position(PAIR) == D("-0.002")  # flipped: a short of 2 contracts
+    await port.place(OrderRequest(PAIR, Side.BUY, OrderType.MARKET, D("0.002"), "pos0000003",
+                                  reduce_only=True))  # fmt: skip
+    assert await port.position(PAIR) == 0
+
+
+async def test_a_position_partly_closed_by_hand_closes_the_group_and_names_the_rest(
+    world: FuturesWorld,
+) -> None:
+    world.sandbox.set_market(PAIR, price=60000.0)
+    r = await world.futures_runner()
+    r.visibility_window = 0.5
+    await until(lambda: bool(r.book.groups) and len(r.book.groups[0].open_orders()) == 3, r)
+    group = r.book.groups[0]
+    assert group.amount == D("0.002")
+    hand = OrderRequest(PAIR, Side.SELL, OrderType.MARKET, D("0.001"), "byhand0000002",
+                        reduce_only=True)  # fmt: skip
+    await r.port.place(hand)  # one of the two contracts closed by hand
+    await closed_outside(r, group.id)
+    assert "the exchange still holds 0.001" in r.snapshot().last_error
+    assert all(o["status"] != "open" for o in group_orders(world, group.id))
