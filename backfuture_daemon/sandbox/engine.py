@@ -206,10 +206,17 @@ class Engine:
         segment = self.feed.control.segment(symbol, now_ms)
         return describe(segment, symbol, self.feed.price(symbol, now_ms))
 
+    def trade_price(self, symbol: str, market: str, now_ms: int) -> Decimal:
+        """Where `symbol` trades on `market`: the spot path, or on futures the perpetual's, the
+        spot path times (1 + basis) (control.PriceControl.basis; quotes.perp_price shows it)."""
+        spot = self.feed.price(symbol, now_ms)
+        basis = self.feed.control.basis(symbol) if market == "futures" else 0
+        return spot * (1 + basis) if basis else spot
+
     def place(self, acct: Account, order: Order, now_ms: int) -> Order:
         """Validate funds, lock them, and fill what is immediately fillable."""
         inst = self.catalogue.by_symbol[order.symbol]
-        last = self.feed.price(order.symbol, now_ms)
+        last = self.trade_price(order.symbol, order.market, now_ms)
         order.updated_ms = order.checked_ms = now_ms
         if order.market == "spot":
             self._reserve(acct, inst, order, last)
@@ -309,14 +316,16 @@ class Engine:
             if now_ms >= order.checked_ms:
                 assert order.price is not None
                 below = order.side == "buy"
-                at = self._first_touch(order.symbol, order.price, below, order.checked_ms, now_ms)
+                at = self._first_touch(order.symbol, order.price, below, order.checked_ms, now_ms,
+                                       order.market)  # fmt: skip
                 if at is not None:
                     self._fill(acct, order, order.price, at, maker=True)  # at its own price
             order.checked_ms = now_ms
         for pos in acct.futures.open():
             level = pos.liquidation_price()
             if level is not None and now_ms >= pos.checked_ms:
-                at = self._first_touch(pos.symbol, level, pos.qty > 0, pos.checked_ms, now_ms)
+                at = self._first_touch(pos.symbol, level, pos.qty > 0, pos.checked_ms, now_ms,
+                                       "futures")  # fmt: skip
                 if at is not None:
                     pos.liquidate(at)
                     for oid in list(acct.open_ids):  # its reduce-only orders go with it
@@ -326,7 +335,7 @@ class Engine:
             pos.checked_ms = now_ms
 
     def _first_touch(
-        self, symbol: str, level: Decimal, below: bool, start: int, end: int
+        self, symbol: str, level: Decimal, below: bool, start: int, end: int, market: str = "spot"
     ) -> int | None:
         """First time in (start, end] the price reached `level` (from above when `below`),
         looking at the price path on a whole-second grid (coarser beyond an hour: at most
@@ -334,7 +343,7 @@ class Engine:
         crossing is missed)."""
         turns = self.feed.control.breakpoints(symbol, start, end)
         for t in heapq.merge(self._grid(start, end), turns):
-            p = self.feed.price(symbol, t)
+            p = self.trade_price(symbol, market, t)
             if p <= level if below else p >= level:
                 return t
         return None

@@ -72,3 +72,33 @@ def test_bad_basis_commands_are_refused(body: dict[str, object], error: str) -> 
 def test_a_basis_command_parses() -> None:
     command = parse_command({"symbol": "ETH/USDT", "basis": -0.005}, SPOT_BY_SYMBOL)
     assert command == Command("ETH/USDT", basis=Decimal("-0.005"))
+
+
+def test_futures_orders_match_on_the_perp_price_spot_orders_on_spot() -> None:
+    from backfuture_daemon.sandbox.engine import Order
+
+    engine = held(60000)
+    engine.feed.control.set_basis("BTC/USDT", Decimal("0.01"))  # the perp at 60,600
+    acct = engine.account("kucoin", "k", {"USDT": Decimal(10**6)})
+
+    def buy(cid: str, price: int, market: str) -> Order:
+        extra: dict[str, object] = {"multiplier": Decimal("0.001"), "leverage_value": Decimal(2)}
+        order = Order(cid, cid, "BTC/USDT", "buy", "limit", Decimal(price), Decimal(1), NOW,
+                      market=market, instrument_id="XBTUSDTM" if market == "futures" else "",
+                      extra=extra if market == "futures" else {})  # fmt: skip
+        return engine.place(acct, order, NOW)
+
+    # 60,300 is above spot but below the perp: it rests on futures, crosses on spot
+    assert buy("f1", 60300, "futures").status == "open"
+    spot = buy("s1", 60300, "spot")
+    assert (spot.status, spot.fills[0].price) == ("filled", Decimal(60000))
+    taker = buy("f2", 60700, "futures")  # crosses the perp: fills at the perp's price
+    assert (taker.status, taker.fills[0].price) == ("filled", Decimal(60600))
+    # the perp falls through 60,300 when spot does (basis kept): the resting buy fills there
+    engine.control_market(
+        parse_command({"symbol": "BTC/USDT", "path": [[0, 60000], [2, 59500]]}, SPOT_BY_SYMBOL),
+        NOW + 1,
+    )
+    engine.refresh(acct, NOW + 3000)
+    rested = acct.orders["f1"]
+    assert (rested.status, rested.fills[0].price) == ("filled", Decimal(60300))
