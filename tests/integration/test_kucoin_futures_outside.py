@@ -22,7 +22,7 @@ import pytest
 
 from backfuture_daemon.bots.runner import BotRunner
 from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
-from backfuture_daemon.exchanges.port import OrderRequest, OrderType, Side
+from backfuture_daemon.exchanges.port import OrderRejected, OrderRequest, OrderType, Side
 from backfuture_daemon.strategy.params import Side as StrategySide
 from tests.integration.live_bot_support import PAIR, ledger_matches_exchange, until
 from tests.integration.test_kucoin_futures_live import PARAMS, FuturesWorld, one_order_per_id
@@ -182,3 +182,26 @@ async def test_a_position_partly_closed_by_hand_closes_the_group_and_names_the_r
     await closed_outside(r, group.id)
     assert "the exchange still holds 0.001" in r.snapshot().last_error
     assert all(o["status"] != "open" for o in group_orders(world, group.id))
+
+
+async def test_the_port_sends_reduce_only_as_the_order_says_whatever_its_side(
+    world: FuturesWorld,
+) -> None:
+    world.sandbox.set_market(PAIR, price=60000.0)
+    world.key("kucoin")
+    world.sandbox.update_key(world.api_key, permissions=["General", "Futures"])
+    port = world.port()
+    await port.place(OrderRequest(PAIR, Side.BUY, OrderType.MARKET, D("0.002"), "ro00000001"))
+    plain = await port.place(
+        OrderRequest(PAIR, Side.SELL, OrderType.LIMIT, D("0.001"), "ro00000002", D(70000))
+    )
+    exit_ = await port.place(
+        OrderRequest(PAIR, Side.SELL, OrderType.LIMIT, D("0.001"), "ro00000003", D(70000),
+                     reduce_only=True)
+    )  # fmt: skip
+    assert not await reduce_only(port, plain.order_id)  # a sell is not an exit by its side
+    assert await reduce_only(port, exit_.order_id)
+    with pytest.raises(OrderRejected) as err:  # a reduce-only buy cannot reduce a long
+        await port.place(OrderRequest(PAIR, Side.BUY, OrderType.LIMIT, D("0.001"), "ro00000004",
+                                      D(50000), reduce_only=True))  # fmt: skip
+    assert "300009" in err.value.detail
