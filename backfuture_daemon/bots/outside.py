@@ -89,9 +89,11 @@ async def watch_positions(runner: BotRunner, now: float) -> None:
         before = runner.book
         held = await port.position(pair)
         await runner.collect_fills([pair])
-        if held is None or runner.book != before:
+        if held is None:
             watch.suspects.pop(pair, None)
-            watch.due = now  # inconclusive: a fill landed meanwhile
+            continue
+        if runner.book != before:
+            watch.due = now  # inconclusive: a fill landed meanwhile (a suspect stays one)
             continue
         book_net = sum((_signed(g) for g in groups), ZERO)
         ours = held if (held > 0) == (book_net > 0) else ZERO

@@ -126,3 +126,17 @@ async def test_a_short_the_exchange_holds_is_left_alone_and_spot_is_never_read()
     for stub in (Stub(D(0), market="spot"), Stub(D(0), mode="paper")):
         await watch_positions(stub, 0.0)  # type: ignore[arg-type]
         assert stub.port.reads == 0
+
+
+async def test_a_suspect_pair_stays_held_through_an_inconclusive_look() -> None:
+    r = Stub(D(0))
+    await watch_positions(r, 0.0)  # type: ignore[arg-type]
+    assert r.outside.suspects == {PAIR: 0.0}
+    add = replace(GROUP, amount=D("0.003"), cost=D(179))  # an add filled in between
+    r.fill_on_read = GroupBook(groups=(add,), next_group_id=2)
+    await watch_positions(r, 1.0)  # type: ignore[arg-type]
+    assert r.outside.suspects == {PAIR: 0.0}  # still held; looked at again at once
+    assert (r.outside.due, r.outside.closed, r.cancelled) == (1.0, 0, [])
+    await watch_positions(r, 1.0)  # type: ignore[arg-type]
+    assert r.book.groups == ()  # the exchange still holds nothing of it
+    assert r.outside.closed == 1
