@@ -124,7 +124,8 @@ def test_a_short_bot_and_its_groups_say_short() -> None:
     doc = _doc()
     group = {"pair": "BTC/USDT", "base_price": 100.0, "average_price": 101.2,
              "take_profit_price": 100.0, "add_prices": [101.5, 103.3], "last_price": 101.0,
-             "filled_adds": 1, "committed_quote": 30.0, "mode": "normal", "side": "short"}  # fmt: skip
+             "filled_adds": 1, "committed_quote": 30.0, "mode": "normal",
+             "side": "short"}  # fmt: skip
     doc["bots"][0].update(side="short", market="futures", groups=[group])
     html = render_page(doc, now=NOW)
     assert "futures · short</span></h3>" in html
