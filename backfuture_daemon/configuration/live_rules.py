@@ -7,6 +7,8 @@ revision with a message naming what works, never a bot started without a way to 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from backfuture_daemon.configuration.models import Connection, Market, Strategy
 
 #: Exchanges whose live order path (exchanges/trading.py VENUES, crash-tested) exists, spot only.
@@ -40,3 +42,28 @@ def check_live(s: Strategy, conn: Connection) -> str | None:
             f"{', '.join(sorted(LIVE_SPOT_EXCHANGES))}); use mode: paper"
         )
     return None
+
+
+def netting_conflicts(strategies: Sequence[Strategy]) -> dict[int, str]:
+    """Live futures strategies that would trade one contract on one connection: index -> why.
+
+    A futures account in one-way position mode holds one position per contract, so two live bots
+    on it would net each other's entries and exits (and each would read the other's position as
+    its own being closed outside it). The first strategy keeps the pair; every later one is told.
+    """
+    owner: dict[tuple[str, str], str] = {}
+    out: dict[int, str] = {}
+    for i, s in enumerate(strategies):
+        if s.mode.value != "live" or s.market is not Market.FUTURES:
+            continue
+        taken = [(p, owner[(s.connection, p)]) for p in s.pairs if (s.connection, p) in owner]
+        if taken:
+            pair, first = taken[0]
+            out[i] = (
+                f'{pair} is already traded live on futures by strategy "{first}" on connection '
+                f'"{s.connection}": one-way position mode nets the two bots into one position; '
+                "use a separate (sub-)account connection for the second bot, or mode: paper"
+            )
+        for p in s.pairs:
+            owner.setdefault((s.connection, p), s.name)
+    return out

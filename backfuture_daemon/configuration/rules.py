@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
-from backfuture_daemon.configuration.live_rules import check_live
+from backfuture_daemon.configuration.live_rules import check_live, netting_conflicts
 from backfuture_daemon.configuration.models import (
     Adding,
     ConfigDocument,
@@ -306,4 +306,14 @@ def check_revision(
                     ConfigErrorClass.SIZING_INVALID,
                 )
             )
+    for i, why in netting_conflicts([s.item for s in strategies]).items():
+        s = strategies[i]
+        issues.append(
+            ConfigIssue(
+                s.file,
+                s.path("strategies", "pairs"),
+                f'strategy "{s.item.name}": {why}',
+                ConfigErrorClass.POLICY_VIOLATION,
+            )
+        )
     return issues

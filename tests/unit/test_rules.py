@@ -294,3 +294,20 @@ def test_short_stop_loss_inside_the_adding_range_and_a_100pct_take_profit() -> N
     issues = run([conn], [s(market="futures", side="short", take_profit_pct=100)])
     assert [i.path for i in issues] == ["strategies[1].take_profit_pct"]
     assert "buy back at or below 0" in issues[0].message
+
+
+def test_two_live_futures_bots_on_one_contract_and_connection_are_refused() -> None:
+    kc = c("KuCoin Futures", exchange="kucoin", markets=["spot", "futures"],
+           passphrase="kc-pass-phrase-1")  # fmt: skip
+    fut: dict[str, Any] = {"market": "futures", "mode": "live", "leverage": 2, "margin_limit": 300}
+    first = s("Long BTC", "KuCoin Futures", **fut)
+    second = s("Short BTC", "KuCoin Futures", side="short", pairs=["ETH/USDT", "BTC/USDT"], **fut)
+    issues = run([kc], [first, second])
+    assert classes(issues) == ["policy_violation"]
+    assert issues[0].path.endswith("pairs")
+    assert '"Short BTC"' in issues[0].message
+    assert 'BTC/USDT is already traded live on futures by strategy "Long BTC"' in issues[0].message
+    # a paper bot, another pair, or spot on the same connection do not net
+    assert run([kc], [first, s("Paper", "KuCoin Futures", **(fut | {"mode": "paper"}))]) == []
+    assert run([kc], [first, s("ETH", "KuCoin Futures", pairs=["ETH/USDT"], **fut)]) == []
+    assert run([kc], [first, s("Spot", "KuCoin Futures", mode="live")]) == []
