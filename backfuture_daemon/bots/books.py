@@ -2,20 +2,26 @@
 
 The runner saves the book in the same transaction as the intents it is about to send and as each
 fill it applies, so after a crash the book, the intent log and the fill ledger agree. A group that
-leaves the book keeps its row with `closed_at` set (history). Group bodies are written with the
-engine's versioned codec (strategy/codec.py), so a shape change is refused, never misread.
+leaves the book keeps its row with `closed_at` set (history), and `close_reason`
+`closed_outside` when it left because the exchange no longer held its position (bots/outside.py;
+`closed_outside()` counts them, so the count survives a restart). Group bodies are written with
+the engine's versioned codec (strategy/codec.py), so a shape change is refused, never misread.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Collection
 from decimal import Decimal
 
 from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.spec import RunnerSpec
 from backfuture_daemon.strategy.codec import book_from_data, book_to_data
 from backfuture_daemon.strategy.groups import Group, GroupBook
+
+#: `groups.close_reason` of a group closed because the exchange no longer held its position.
+CLOSED_OUTSIDE = "closed_outside"
 
 
 def venue(spec: RunnerSpec) -> str:
@@ -98,11 +104,29 @@ class BookStore:
             dust=dust,
         )
 
-    def save(self, book: GroupBook, now: float, previous: GroupBook | None = None) -> None:
+    def closed_outside(self) -> tuple[int, float | None]:
+        """How many of this book's groups were closed outside the bot, and when the last was."""
+        row = self.db.conn.execute(
+            "SELECT count(*), max(closed_at) FROM groups WHERE strategy=? AND mode=?"
+            " AND close_reason=?",
+            (self.strategy, self.mode, CLOSED_OUTSIDE),
+        ).fetchone()
+        return int(row[0]), None if row[1] is None else float(row[1])
+
+    def save(
+        self,
+        book: GroupBook,
+        now: float,
+        previous: GroupBook | None = None,
+        *,
+        outside: Collection[int] = (),
+    ) -> None:
         """Upsert the header and the open groups; close the rows of groups that left the book.
 
         `previous`: the book as last committed (the runner's own), so only the groups that
-        changed are written; None writes every group and looks the stale rows up."""
+        changed are written; None writes every group and looks the stale rows up. `outside`:
+        ids of groups leaving the book because they were closed outside the bot (their rows get
+        `close_reason` CLOSED_OUTSIDE, in the same transaction)."""
         with self.db.transaction() as c:
             c.execute(
                 "INSERT INTO books (strategy, mode, next_group_id, realized_pnl, closed_groups,"
@@ -121,7 +145,7 @@ class BookStore:
                 c.execute(
                     "INSERT INTO groups (strategy, mode, group_id, pair, opened_at, closed_at,"
                     " body) VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(strategy, mode, group_id)"
-                    " DO UPDATE SET body=excluded.body, closed_at=NULL",
+                    " DO UPDATE SET body=excluded.body, closed_at=NULL, close_reason=NULL",
                     (self.strategy, self.mode, str(g.id), g.pair, g.opened_at,
                      _group_json(g)),
                 )  # fmt: skip
@@ -144,4 +168,10 @@ class BookStore:
                 c.execute(
                     "UPDATE groups SET closed_at=? WHERE strategy=? AND mode=? AND group_id=?",
                     (now, self.strategy, self.mode, group_id),
+                )
+            for gid in sorted(str(i) for i in outside if str(i) not in open_ids):
+                c.execute(
+                    "UPDATE groups SET close_reason=?, closed_at=coalesce(closed_at, ?)"
+                    " WHERE strategy=? AND mode=? AND group_id=?",
+                    (CLOSED_OUTSIDE, now, self.strategy, self.mode, gid),
                 )

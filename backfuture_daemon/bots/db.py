@@ -3,8 +3,9 @@
 Opened once by the daemon (through bots/store.py's `BotStore`) and shared by everything in bots/
 that persists: lifecycle rows (store.py), intents and fills (intents.py), books and groups
 (books.py), the paper exchange's ledger (paper.py). v1 is the lifecycle schema; v2 adds the
-trading tables, each row keyed by strategy and carrying `mode` (paper | live). Newer files are
-refused.
+trading tables, each row keyed by strategy and carrying `mode` (paper | live); v3 adds
+`groups.close_reason` (why a group left the book when the strategy did not close it, e.g.
+`closed_outside`: bots/outside.py). Newer files are refused.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from backfuture_daemon.errors import UsageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILENAME = "backfuture.sqlite"
 
 _MODE = "mode TEXT NOT NULL CHECK (mode IN ('paper', 'live'))"
@@ -150,6 +151,11 @@ _MIGRATIONS: dict[int, str] = {
         locked   TEXT NOT NULL,
         PRIMARY KEY (strategy, mode, currency)
     );
+    """,
+    # NULL: open, or closed by the strategy (take profit, stop loss); `closed_outside`: the
+    # exchange no longer held its position (liquidated or closed by hand, bots/outside.py).
+    3: """
+    ALTER TABLE groups ADD COLUMN close_reason TEXT;
     """,
 }
 

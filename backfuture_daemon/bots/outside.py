@@ -15,6 +15,11 @@ realised loss estimated at the exit-side quote, never worse than its isolated ma
 leverage) plus entry fees, a WARNING is logged, `closed` counts it and `note` (shown in /status as
 `last_error`) says what happened. Nothing is ever placed for such a group again; whatever position
 the exchange still holds of it is left to the user (named in the note). Called by bots/runner.py.
+
+The closed rows are marked `closed_outside` in SQLite by the same save (bots/books.py), and
+`OutsideWatch.restore` reads the count back when a runner starts or reloads: `closed` is the
+book's lifetime count (BotSnapshot.closed_outside, /status, the metric
+backfuture_bot_positions_closed_outside_total, the alert BotPositionClosedOutside).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from backfuture_daemon.strategy.orders import Cancel
 from backfuture_daemon.strategy.params import Side
 
 if TYPE_CHECKING:
+    from backfuture_daemon.bots.books import BookStore
     from backfuture_daemon.bots.runner import BotRunner
 
 log = logging.getLogger("backfuture.bots")
@@ -48,12 +54,19 @@ class PositionReader(Protocol):
 
 @dataclass(slots=True)
 class OutsideWatch:
-    """One runner's watch: when to look next, suspect pairs (since when), what was closed."""
+    """One runner's watch: when to look next, suspect pairs (since when), what was closed
+    (`closed` groups ever, the last at `last_at`, the runner's clock)."""
 
     due: float = 0.0
     suspects: dict[str, float] = field(default_factory=dict)
     closed: int = 0
     note: str = ""
+    last_at: float | None = None
+
+    def restore(self, books: BookStore) -> None:
+        """The count (and last time) as SQLite keeps it: at start, and after another runner of
+        this bot wrote the book."""
+        self.closed, self.last_at = books.closed_outside()
 
 
 def _signed(g: Group) -> Decimal:
@@ -135,10 +148,11 @@ async def _close_outside(
         realized_pnl=book.realized_pnl + pnl,
         closed_groups=book.closed_groups + len(current),
     )
-    runner.books.save(closed, now, book)
+    runner.books.save(closed, now, book, outside=gone)
     runner.adopt(closed)
     watch.suspects.pop(pair, None)
     watch.closed += len(current)
+    watch.last_at = now
     left = f"; the exchange still holds {held} of it: left to you" if held else ""
     watch.note = (
         f"position_closed_outside: {pair} group(s) {', '.join(str(i) for i in sorted(gone))} "

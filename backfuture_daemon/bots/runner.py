@@ -98,6 +98,7 @@ class BotRunner:
         self.handover = False
         #: live futures: positions closed outside the bot (bots/outside.py).
         self.outside = OutsideWatch()
+        self.outside.restore(self.books)  # the count survives a restart
         self._quiet_until = 0.0  # the exchange asked us to wait (Retry-After)
         self.stopped = False
         self._wake = asyncio.Event()
@@ -117,6 +118,7 @@ class BotRunner:
     def reload(self) -> None:
         """Read the book again from SQLite (another runner of this bot wrote it last)."""
         self.book = self.books.load()
+        self.outside.restore(self.books)
         self.needs_reconcile = True
 
     def set_gate(self, gate: Gate) -> None:

@@ -1,7 +1,8 @@
 """What one bot runner shows: its `BotSnapshot` for /status and the metrics.
 
 Called by `BotRunner.snapshot()` (bots/runner.py), which the supervisor calls on every scrape;
-reads the runner's book, decision, intents and latest quotes, changes nothing.
+reads the runner's book, decision, intents, latest quotes and its count of groups closed outside
+the bot (bots/outside.py), changes nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def runner_snapshot(r: BotRunner) -> BotSnapshot:
         orphan_orders=r.orphans,
         hold_reason=r.hold_reason,
         side=r.spec.params.side.value,
+        closed_outside=r.outside.closed,
+        closed_outside_at=r.outside.last_at,
     )
 
 

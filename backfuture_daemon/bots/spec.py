@@ -68,6 +68,10 @@ class BotSnapshot:
     hold_reason: str = ""
     #: long | short: the strategy's side (new groups open on it; each group keeps its own).
     side: str = "long"
+    #: groups closed because the exchange no longer held their position (liquidated or closed
+    #: by hand; bots/outside.py), over the book's life (kept in SQLite), and when the last was.
+    closed_outside: int = 0
+    closed_outside_at: float | None = None
 
     def as_status(self) -> dict[str, Any]:
         """Plain JSON data for /status: quote totals and amounts as exact decimal strings, prices
@@ -92,6 +96,8 @@ class BotSnapshot:
             "orphan_orders": list(self.orphan_orders),
             "hold_reason": self.hold_reason,
             "side": self.side,
+            "closed_outside": self.closed_outside,
+            "closed_outside_at": self.closed_outside_at,
         }
 
 

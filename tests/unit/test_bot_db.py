@@ -1,18 +1,26 @@
-"""bots/db.py: a v1 state file (lifecycle only) migrates to v2 in place, rows kept; transactions
-roll back whole and belong to the task that opened them; every trading table carries strategy
-and a checked mode."""
+"""bots/db.py: a v1 state file (lifecycle only) migrates to the current schema in place, rows
+kept; a v2 file (trading tables) gains `groups.close_reason` with its books and groups intact;
+transactions roll back whole and belong to the task that opened them; every trading table
+carries strategy and a checked mode."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
+from dataclasses import replace
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
+from backfuture_daemon.bots.books import CLOSED_OUTSIDE, BookStore
 from backfuture_daemon.bots.db import _MIGRATIONS, SCHEMA_VERSION, Database
 from backfuture_daemon.bots.model import BotState
 from backfuture_daemon.bots.store import BotStore
+from backfuture_daemon.strategy.codec import book_to_data
+from backfuture_daemon.strategy.groups import GroupBook
+from tests.unit.test_bot_outside import GROUP, PAIR
 
 
 def test_v1_file_migrates_to_v2_keeping_bots(tmp_path: Path) -> None:
@@ -27,7 +35,7 @@ def test_v1_file_migrates_to_v2_keeping_bots(tmp_path: Path) -> None:
     raw.close()
 
     store = BotStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     assert store.load_bots()["B"].state is BotState.PAUSED
     tables = {r[0] for r in store.db.conn.execute("SELECT name FROM sqlite_master")}
     trading = {"books", "groups", "orders", "fills"}
@@ -35,6 +43,48 @@ def test_v1_file_migrates_to_v2_keeping_bots(tmp_path: Path) -> None:
     assert paper <= tables
     assert trading <= tables
     store.close()
+
+
+def _body(group_id: int) -> str:
+    return json.dumps(book_to_data(GroupBook(groups=(replace(GROUP, id=group_id),))))
+
+
+def test_v2_file_migrates_to_v3_keeping_books_and_groups(tmp_path: Path) -> None:
+    """A state file written before positions closed outside were counted: every group it holds
+    was closed by the strategy (close_reason NULL), the book loads as it was, the count is 0,
+    and the next group closed outside is marked and counted."""
+    path = tmp_path / "backfuture.sqlite"
+    raw = sqlite3.connect(path)
+    for version in (1, 2):
+        raw.executescript(_MIGRATIONS[version])
+    raw.execute("INSERT INTO books VALUES ('S', 'live', 3, '5', 1, '[]', 'ab12cd34', 1.0)")
+    raw.execute("INSERT INTO groups VALUES ('S', 'live', '1', ?, 1.0, 2.0, ?)", (PAIR, _body(1)))
+    raw.execute("INSERT INTO groups VALUES ('S', 'live', '2', ?, 3.0, NULL, ?)", (PAIR, _body(2)))
+    raw.execute("PRAGMA user_version = 2")
+    raw.commit()
+    raw.close()
+
+    db = Database(path)
+    assert db.schema_version == SCHEMA_VERSION == 3
+    assert "close_reason" in {r[1] for r in db.conn.execute("PRAGMA table_info(groups)")}
+    books = BookStore(db, "S", "live")
+    book = books.load()
+    assert (book.next_group_id, book.realized_pnl, book.closed_groups) == (3, D(5), 1)
+    assert [g.id for g in book.groups] == [2]
+    assert books.closed_outside() == (0, None)
+    rows = db.conn.execute("SELECT group_id, closed_at, close_reason FROM groups ORDER BY 1")
+    assert rows.fetchall() == [("1", 2.0, None), ("2", None, None)]
+
+    closed = replace(book, groups=(), closed_groups=2)
+    books.save(closed, 9.0, book, outside={2})
+    assert books.closed_outside() == (1, 9.0)
+    rows = db.conn.execute("SELECT group_id, closed_at, close_reason FROM groups ORDER BY 1")
+    assert rows.fetchall() == [("1", 2.0, None), ("2", 9.0, CLOSED_OUTSIDE)]
+    db.close()
+    again = Database(path)  # the count is read back from the file
+    assert BookStore(again, "S", "live").closed_outside() == (1, 9.0)
+    assert BookStore(again, "S", "paper").closed_outside() == (0, None)
+    again.close()
 
 
 def test_transaction_rolls_back_everything_on_error(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ inconclusive (nothing suspected); spot and paper bots are never looked at."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from decimal import Decimal as D
 
@@ -37,9 +38,18 @@ class Port:
 class Books:
     def __init__(self) -> None:
         self.saved: list[GroupBook] = []
+        self.outside: list[set[int]] = []
 
-    def save(self, book: GroupBook, now: float, previous: GroupBook | None = None) -> None:
+    def save(
+        self,
+        book: GroupBook,
+        now: float,
+        previous: GroupBook | None = None,
+        *,
+        outside: Collection[int] = (),
+    ) -> None:
         self.saved.append(book)
+        self.outside.append(set(outside))
 
 
 class Stub:
