@@ -189,6 +189,13 @@ class Families:
             "is simulated.",
             labels=[*bot, "trading_mode"],
         )
+        self.bot_closed_outside = CounterMetricFamily(
+            PREFIX + "bot_positions_closed_outside",
+            "Groups (deals) of a live futures bot closed because the exchange no longer held "
+            "their position: liquidated, or closed by hand on the exchange. Kept in the state "
+            "database (survives restarts); each one is a realised loss estimated by the bot.",
+            labels=bot,
+        )
         self.loop_errors = CounterMetricFamily(
             PREFIX + "reconcile_errors",
             "Reconcile passes that failed with an unexpected error (logged, survived).",
@@ -262,6 +269,7 @@ class Families:
             self.bot_orders,
             self.bot_open_orders,
             self.bot_pnl,
+            self.bot_closed_outside,
             self.loop_errors,
             self.reloads,
             self.config_errors_total,
@@ -334,6 +342,7 @@ class Families:
             family = self.bot_open_orders if result in OPEN_ORDER_STATES else self.bot_orders
             family.add_metric([*labels, _label(side), _label(result)], float(count))
         self.bot_pnl.add_metric([*labels, _label(book.mode)], float(book.realized_pnl))
+        self.bot_closed_outside.add_metric(labels, float(book.closed_outside))
 
     def add_config(self, config: ConfigStatus) -> None:
         reloads = {r: 0 for r in RELOAD_RESULTS} | dict(config.reloads_total)

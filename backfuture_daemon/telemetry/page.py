@@ -37,6 +37,7 @@ th{background:#eef1f5}.muted{color:#667}
 .error{color:#8a1208}.bar{width:160px;height:12px;background:#e4e7ec;display:inline-block}
 .bar>span{display:block;height:12px;background:#3c7be0}.bar>span.hot{background:#d9480f}
 .recovery{color:#a14a00;font-weight:700}svg{background:#fff;border:1px solid #d9dde3}
+.outside{background:#ffd9d6;color:#8a1208;font-weight:700;padding:2px 6px;border-radius:3px}
 """
 
 
@@ -173,7 +174,19 @@ def _bot(b: Mapping[str, Any], now: float) -> str:
         f"{_e(b.get('mode'))} · {_e(b.get('market'))}{_side(b)}</span></h3>"
         f'<p><span class="status {_bot_class(b.get("state"))}">{_e(b.get("state"))}</span> '
         f"{_e(b.get('reason'))} <span class='muted'>since {_ago(b.get('since'), now)}"
-        f"{pnl_text}</span></p>{margin}{groups}</div>"
+        f"{pnl_text}</span></p>{_outside(b, now)}{margin}{groups}</div>"
+    )
+
+
+def _outside(b: Mapping[str, Any], now: float) -> str:
+    """Groups closed outside the bot (liquidated or closed by hand): a problem, in red."""
+    count = b.get("closed_outside")
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+        return ""
+    return (
+        f'<p class="outside">{count} group(s) closed outside the bot (liquidated or closed by '
+        f"hand on the exchange), last {_ago(b.get('closed_outside_at'), now)}: check the "
+        "exchange; lower the leverage or add a stop loss</p>"
     )
 
 

@@ -314,3 +314,29 @@ def test_connection_strategies_counts_users_and_reports_unused_keys() -> None:
         for c in snapshot.connections
     }
     assert all(values[name] == 0.0 for name in unused)
+
+
+def test_positions_closed_outside_is_a_counter_per_bot_from_the_snapshot(
+    registry: CollectorRegistry,
+) -> None:
+    """Exported from 0 for every bot with a book (so `increase()` sees the first one), the
+    snapshot's lifetime count after; a secret in a strategy name never rides along."""
+    register_canaries()
+    snapshot = realistic_snapshot()
+    (book,) = snapshot.books
+    holder = Holder(snapshot)
+    registry.register(SnapshotCollector(holder))
+    name = "backfuture_bot_positions_closed_outside_total"
+    bot = {"strategy": book.strategy, "connection": book.connection}
+    assert series(scrape(registry), name) == {tuple(sorted(bot.items())): 0.0}
+    hit = replace(book, closed_outside=2, closed_outside_at=NOW - 5)
+    leaky = replace(book, strategy=f"Bot {CANARY_SECRET}", closed_outside=1)
+    holder.snapshot = replace(snapshot, books=(hit, leaky))
+    s = scrape(registry)
+    assert value(s, name, **bot) == 2.0
+    assert value(s, name, strategy="Bot <redacted>", connection=book.connection) == 1.0
+    text = generate_latest(registry).decode()
+    assert "# TYPE backfuture_bot_positions_closed_outside_total counter" in text
+    assert "liquidated" in text
+    for canary in CANARIES:
+        assert canary not in text

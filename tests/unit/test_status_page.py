@@ -3,6 +3,7 @@ bots with their margin bar and group chart, valid for a person without JavaScrip
 
 from __future__ import annotations
 
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
@@ -132,3 +133,22 @@ def test_a_short_bot_and_its_groups_say_short() -> None:
     assert "BTC/USDT · short: average 101.2" in html
     doc["bots"][0].update(side="long", groups=[group | {"side": "long"}])
     assert "short" not in render_page(doc, now=NOW)
+
+
+def test_positions_closed_outside_are_in_status_and_shown_as_a_problem() -> None:
+    doc = _doc()
+    assert (doc["bots"][0]["closed_outside"], doc["bots"][0]["closed_outside_at"]) == (0, None)
+    assert 'class="outside"' not in render_page(doc, now=NOW)
+    snapshot = realistic_snapshot()
+    (book,) = snapshot.books
+    hit = replace(book, closed_outside=2, closed_outside_at=NOW - 300)
+    doc = redact_tree(render_status(replace(snapshot, books=(hit,))))
+    assert isinstance(doc, dict)
+    bot = doc["bots"][0]
+    assert (bot["strategy"], bot["closed_outside"]) == (book.strategy, 2)
+    assert bot["closed_outside_at"] == NOW - 300
+    html = render_page(doc, now=NOW)
+    assert html.count('class="outside"') == 1  # only the bot that lost positions
+    assert "2 group(s) closed outside the bot (liquidated or closed by hand" in html
+    assert "last 5m ago" in html
+    assert ".outside{background:#ffd9d6" in html  # red, like a failed connection
