@@ -48,6 +48,7 @@ REQUIRED_ALERTS = {
     "ConnectionCheckStale",
     "BotPausedTooLong",
     "ConnectionUnused",
+    "BotPositionClosedOutside",
 }
 
 
@@ -151,6 +152,11 @@ def test_required_alerts_present_and_shaped() -> None:
     assert (withdraw["labels"]["severity"], withdraw["for"]) == ("critical", "0m")
     assert rules["ConnectionDown"]["for"] == "10m"
     assert "7 * 86400" in rules["KeyExpiringSoon"]["expr"]
+    outside = rules["BotPositionClosedOutside"]  # a liquidation is lost money: page at once
+    assert (outside["labels"]["severity"], outside["for"]) == ("critical", "0m")
+    assert "increase(backfuture_bot_positions_closed_outside_total[" in outside["expr"]
+    for text in ("{{ $labels.strategy }}", "{{ $labels.connection }}", "lower the leverage"):
+        assert text in outside["annotations"]["description"], text
     tested = {
         name
         for t in ALERT_TESTS
