@@ -6,7 +6,9 @@ outside it:
   order's purpose decides, exchanges/port.OrderRequest.reduce_only);
 - a long at leverage 5 liquidated by the sandbox (the price falls past its liquidation price)
   is closed in the book with a loss (bots/outside.py), its resting orders cancelled, a WARNING
-  logged, /status's last_error says so; nothing is ever placed for that group again;
+  logged, /status's last_error says so; nothing is ever placed for that group again; the bot's
+  snapshot, /status and the metric count it (closed_outside == 1), and a runner restarted on the
+  same SQLite still does;
 - the same for a position a human closed by hand on the exchange (a reduce-only market sell
   with a foreign client id): the bot's resting take profit is cancelled, the group closed.
 """
@@ -14,16 +16,21 @@ outside it:
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
 
+from backfuture_daemon.bots.db import Database
 from backfuture_daemon.bots.runner import BotRunner
+from backfuture_daemon.bots.spec import BotSnapshot
 from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
+from backfuture_daemon.exchanges.market_data import MarketSubscription
 from backfuture_daemon.exchanges.port import OrderRejected, OrderRequest, OrderType, Side
 from backfuture_daemon.strategy.params import Side as StrategySide
+from backfuture_daemon.telemetry.families import Families
 from tests.integration.live_bot_support import PAIR, ledger_matches_exchange, until
 from tests.integration.test_kucoin_futures_live import PARAMS, FuturesWorld, one_order_per_id
 
@@ -96,6 +103,7 @@ async def test_a_liquidated_long_is_closed_in_the_book_and_never_added_to(
     world.sandbox.set_market(PAIR, path=[[0, 60000], [0.4, 58600]])
     await until(lambda: adds(r) == (1,), r)
     await until(lambda: len(r.book.groups[0].open_orders()) >= 2, r)
+    liquidating_at = time.time()
     world.sandbox.set_market(PAIR, price=44000.0)
     (pos,) = world.sandbox.orders_of(world.api_key)["positions"]  # the audit looks: liquidated
     assert pos["contracts"] == "0"
@@ -118,6 +126,45 @@ async def test_a_liquidated_long_is_closed_in_the_book_and_never_added_to(
     assert late == []  # never an order for the liquidated group again
     one_order_per_id(world)
     ledger_matches_exchange(world, r, world.audit())
+    snap = r.snapshot()
+    assert (snap.closed_outside, snap.as_status()["closed_outside"]) == (1, 1)
+    assert snap.closed_outside_at is not None
+    assert liquidating_at <= snap.closed_outside_at <= time.time()
+    assert closed_outside_metric(snap) == 1.0
+
+    again = await restarted(world, r)  # a new process on the same state directory
+    assert (again.outside.closed, again.outside.last_at) == (1, snap.closed_outside_at)
+    for _ in range(10):
+        await world.tick(again)
+    snap = again.snapshot()
+    assert (snap.closed_outside, snap.as_status()["closed_outside"]) == (1, 1)
+    assert snap.closed_outside_at == r.outside.last_at
+    assert closed_outside_metric(snap) == 1.0
+    assert snap.closed_groups == 1
+    late = [o for o in group_orders(world, group.id) if o["created_ms"] > liquidated_ms]
+    assert late == []
+
+
+async def restarted(world: FuturesWorld, r: BotRunner) -> BotRunner:
+    """A runner of the same bot on a new connection to the same SQLite (the old one stops)."""
+    db = Database.in_dir(world.tmp_path / "state")
+    world.dbs.append(db)
+    port = world.port()
+    await port.balances()
+    sub = r.market_data
+    assert isinstance(sub, MarketSubscription)
+    return BotRunner(world.spec(), db, port, sub,
+                     lambda pair: port.rules(pair, sub.rules(pair)), time.time,
+                     interval=0.05)  # fmt: skip
+
+
+def closed_outside_metric(snap: BotSnapshot) -> float:
+    """The bot's backfuture_bot_positions_closed_outside_total as a scrape would export it."""
+    families = Families(())
+    families.add_book(snap)
+    (sample,) = families.bot_closed_outside.samples
+    assert sample.labels == {"strategy": snap.strategy, "connection": snap.connection}
+    return float(sample.value)
 
 
 async def test_a_position_closed_by_hand_closes_the_group_and_cancels_its_take_profit(
@@ -136,6 +183,7 @@ async def test_a_position_closed_by_hand_closes_the_group_and_cancels_its_take_p
     await closed_outside(r, group.id)
 
     assert r.outside.closed == 1
+    assert r.snapshot().closed_outside == 1
     assert "closed outside the bot" in r.snapshot().last_error
     mine = group_orders(world, group.id)
     assert {o["status"] for o in mine if o["side"] == "sell"} == {"canceled"}  # its TP
