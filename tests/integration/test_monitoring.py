@@ -254,6 +254,19 @@ def test_dashboard_has_the_operator_panels(dashboard: dict[str, Any]) -> None:
     assert 'permission="withdraw"' in withdraw_stat[0]["targets"][0]["expr"]
 
 
+def test_dashboard_shows_positions_closed_outside_in_red(dashboard: dict[str, Any]) -> None:
+    panels = [
+        p
+        for p in all_panels(dashboard["panels"])
+        if any("backfuture_bot_positions_closed_outside_total" in t.get("expr", "")
+               for t in p.get("targets", []))
+    ]  # fmt: skip
+    assert [p["type"] for p in panels] == ["stat"]
+    steps = panels[0]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["color"] for s in steps] == ["green", "red"]
+    assert 0 < steps[1]["value"] <= 1  # one group closed outside turns it red
+
+
 def test_dashboard_promql_parses(promtool: str, dashboard: dict[str, Any], tmp_path: Path) -> None:
     """Grafana variables substituted, every dashboard query is checked by promtool's parser."""
     substitutions = {
