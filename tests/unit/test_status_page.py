@@ -142,12 +142,12 @@ def test_positions_closed_outside_are_in_status_and_shown_as_a_problem() -> None
     snapshot = realistic_snapshot()
     (book,) = snapshot.books
     hit = replace(book, closed_outside=2, closed_outside_at=NOW - 300)
-    doc = redact_tree(render_status(replace(snapshot, books=(hit,))))
-    assert isinstance(doc, dict)
-    bot = doc["bots"][0]
+    hit_doc = redact_tree(render_status(replace(snapshot, books=(hit,))))
+    assert isinstance(hit_doc, dict)
+    bot = hit_doc["bots"][0]
     assert (bot["strategy"], bot["closed_outside"]) == (book.strategy, 2)
     assert bot["closed_outside_at"] == NOW - 300
-    html = render_page(doc, now=NOW)
+    html = render_page(hit_doc, now=NOW)
     assert html.count('class="outside"') == 1  # only the bot that lost positions
     assert "2 group(s) closed outside the bot (liquidated or closed by hand" in html
     assert "last 5m ago" in html
