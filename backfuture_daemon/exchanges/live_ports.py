@@ -3,7 +3,7 @@ built from the applied config's `Connection` (its decrypted keys stay inside the
 nothing here logs them) and rebuilt when the connection's settings or keys change. daemon_bots.py
 hands `LivePorts.port(name, find, market=..., leverage=...)` to the bot supervisor as its
 `live_port`; KuCoin's HF/classic account is read by CcxtTrading, futures trade through
-exchanges/kucoin_futures_trading.py (whose contract rules `ConnectionPort.rules` hands out).
+exchanges/futures_trading.py (whose contract rules `ConnectionPort.rules` hands out).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.clients import ClientFactory
-from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
+from backfuture_daemon.exchanges.futures_trading import CcxtFuturesTrading
 from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import (
     Balance,
@@ -125,7 +125,7 @@ class ConnectionPort:
         """The futures position of `pair` in base, signed (long > 0); None on spot (no
         positions: the bot holds the coins themselves)."""
         port = self._resolve()
-        return await port.position(pair) if isinstance(port, KucoinFuturesTrading) else None
+        return await port.position(pair) if isinstance(port, CcxtFuturesTrading) else None
 
     def rules(self, pair: str, spot: MarketRules | None) -> MarketRules | None:
         """The rules a bot sizes `pair` by: `spot` on spot; on futures the contract's (whole
@@ -134,4 +134,4 @@ class ConnectionPort:
             port = self._resolve()
         except OrderRejected:
             return None
-        return port.rules(pair, spot) if isinstance(port, KucoinFuturesTrading) else spot
+        return port.rules(pair, spot) if isinstance(port, CcxtFuturesTrading) else spot

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from backfuture_daemon.exchanges.bybit_trading import BybitTrading
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+from backfuture_daemon.exchanges.futures_trading import CcxtFuturesTrading
 from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
 from backfuture_daemon.exchanges.okx_trading import OkxTrading
 from backfuture_daemon.exchanges.trading import VENUES, CcxtTrading
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 SPOT_PORTS: dict[str, type[CcxtTrading]] = {"okx": OkxTrading, "bybit": BybitTrading}
 #: Exchanges with a live futures (USDT perpetual) order path. MEXC's futures API refuses
 #: orders; the others have none here yet (configuration/live_rules.py refuses them).
-FUTURES_PORTS: dict[str, type[KucoinFuturesTrading]] = {"kucoin": KucoinFuturesTrading}
+FUTURES_PORTS: dict[str, type[CcxtFuturesTrading]] = {"kucoin": KucoinFuturesTrading}
 
 
 def trading_port(connection: Connection, ctx: AdapterContext, markets: MarketCache) -> CcxtTrading:
@@ -38,7 +39,7 @@ def futures_port(
     markets: MarketCache,
     *,
     leverage: int = 1,
-) -> KucoinFuturesTrading:
+) -> CcxtFuturesTrading:
     """The futures trading port of `connection` at `leverage` (isolated margin); each order says
     itself whether it is reduce-only; ValueError without a futures path."""
     port = FUTURES_PORTS.get(str(connection.exchange))
