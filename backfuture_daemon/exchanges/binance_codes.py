@@ -30,6 +30,9 @@ CODES: dict[str, ErrorClass] = {
     "-1121": E.PAIR_NOT_TRADABLE,
 }
 
+#: USDⓈ-M "Margin is insufficient." / "Balance is insufficient.": the order's funds, not the key.
+INSUFFICIENT_FUNDS: frozenset[str] = frozenset({"-2019", "-2018"})
+
 #: The code meaning "this key lacks the permission for this call" on a TRADE endpoint.
 PERMISSION_CODE = "-2015"
 

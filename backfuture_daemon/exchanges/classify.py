@@ -252,6 +252,7 @@ INSUFFICIENT_FUNDS_CODES: dict[str, frozenset[str]] = {
     "kucoin": frozenset({"200004"}),
     "okx": okx_codes.INSUFFICIENT_FUNDS_CODES,
     "bybit": bybit_codes.INSUFFICIENT_FUNDS,
+    "binance": binance_codes.INSUFFICIENT_FUNDS,
 }
 #: Codes that name a missing or malformed parameter: the key's own problem only when the
 #: parameter is the signature (MEXC 700004, reference §5).
