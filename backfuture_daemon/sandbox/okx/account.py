@@ -1,8 +1,10 @@
 """OKX's signed account endpoints on the sandbox and the route table of the OKX port: the trading
 account's balance (`GET /api/v5/account/balance`) and the key's own facts
 (`GET /api/v5/account/config`: perm, ip, label, acctLv, ...), both behind the read permission;
-orders (okx/trading.py) behind `trade` to change, `read_only` to look, and their history
-(okx/history.py: orders-history, fills) behind `read_only`.
+orders (okx/trading.py, swaps okx/swap.py) behind `trade` to change, `read_only` to look, and
+their history (okx/history.py: orders-history, fills) behind `read_only`; the swap settings and
+positions (okx/swap_account.py: set-leverage, set-position-mode behind `trade`, positions). The
+USDT balance is the unified account's: swap margin held moves from available to frozen.
 
 server.py (or a test fixture) mounts `routes()` on the OKX port. Reference §2.2-§2.3.
 """
@@ -17,7 +19,7 @@ from aiohttp import web
 
 from backfuture_daemon.sandbox.engine import decimal_str
 from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.okx import history, market_data, trading
+from backfuture_daemon.sandbox.okx import history, market_data, swap_account, trading
 from backfuture_daemon.sandbox.okx.gateway import (
     EXCHANGE,
     PERMS,
@@ -64,7 +66,7 @@ async def balance(request: web.Request, key: SandboxKey) -> web.Response:
     details = []
     total = Decimal(0)
     for ccy in currencies:
-        free, locked = acct.balance(ccy)
+        free, locked = swap_account.usdt_balance(acct) if ccy == "USDT" else acct.balance(ccy)
         if wanted or free or locked:
             details.append(_detail(ccy, free, locked, now))
             total += free + locked if ccy in ("USDT", "USDC", "USD") else 0
@@ -80,6 +82,7 @@ async def config(request: web.Request, key: SandboxKey) -> web.Response:
     """The key and account facts (reference §2.2): `perm` lists the key's permissions, `ip`
     its bound IPs ("" = none), `acctLv` the account mode; OKX shows no expiry."""
     level = state_of(request).level(key)
+    pos_mode = swap_account.settings(venue_of(request)).pos_mode(key.api_key)
     perm = ",".join(p for p in PERMS if p in key.permissions)
     return ok(
         [{"acctLv": level, "acctStpMode": "cancel_maker", "autoLoan": False,
@@ -88,7 +91,7 @@ async def config(request: web.Request, key: SandboxKey) -> web.Response:
           "label": key.note or "backfuture sandbox", "level": "Lv1", "levelTmp": "",
           "liquidationGear": "-1", "mainUid": uid(key), "mgnIsoMode": "automatic",
           "opAuth": "0", "perm": perm,
-          "posMode": "net_mode" if level == "1" else "long_short_mode", "roleType": "0",
+          "posMode": pos_mode, "roleType": "0",
           "spotBorrowAutoRepay": False, "spotOffsetType": "", "spotRoleType": "0",
           "spotTraderInsts": [], "traderInsts": [], "uid": uid(key), "settleCcy": "USDT",
           "settleCcyList": ["USD", "USDC", "USDG"]}]
@@ -107,6 +110,10 @@ def routes() -> list[Route]:
         ("GET", f"{v}/market/books", market_data.books),
         ("GET", f"{v}/account/balance", private(READ, balance)),
         ("GET", f"{v}/account/config", private(READ, config)),
+        ("GET", f"{v}/account/positions", private(READ, swap_account.positions)),
+        ("GET", f"{v}/account/leverage-info", private(READ, swap_account.leverage_info)),
+        ("POST", f"{v}/account/set-leverage", private(TRADE, swap_account.set_leverage)),
+        ("POST", f"{v}/account/set-position-mode", private(TRADE, swap_account.set_position_mode)),
         ("POST", f"{v}/trade/order", private(TRADE, trading.place)),
         ("POST", f"{v}/trade/batch-orders", private(TRADE, trading.place_batch)),
         ("GET", f"{v}/trade/order", private(READ, trading.get_order)),

@@ -4,7 +4,8 @@
 As OKX answers them: newest first, at most `limit` (1-100, default 100) rows, paged with `after`
 / `before` (billId for fills, ordId for orders) and `begin` / `end` (ms; fill `ts`, order
 `cTime`); `instType` required where OKX requires it; a canceled order without a fill stays in
-the history for 2 hours only. Each fill names its order's `clOrdId`.
+the history for 2 hours only. Each fill names its order's `clOrdId`. `instType` SPOT lists spot
+orders, SWAP the swaps' (sizes in contracts), none (where OKX allows it) both.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aiohttp import web
 from backfuture_daemon.sandbox.engine import Fill, Order, decimal_str
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.okx.gateway import PrivateHandler, fail, ok
-from backfuture_daemon.sandbox.okx.market_data import spot_instrument
+from backfuture_daemon.sandbox.okx.market_data import is_swap, spot_instrument, swap_contract
 from backfuture_daemon.sandbox.okx.trading import account_of, order_json
 from backfuture_daemon.sandbox.venue import venue_of
 
@@ -48,16 +49,21 @@ def _limit(q: Query) -> int:
     return limit
 
 
-def _spot_only(q: Query, required: bool) -> bool:
-    """Whether `instType` asks for spot (the only orders this venue keeps)."""
+#: the engine's market of each instType the sandbox trades (others list nothing).
+_MARKETS = {"SPOT": "spot", "SWAP": "futures"}
+
+
+def _market(q: Query, required: bool) -> str | None:
+    """Which market `instType` asks for: spot, futures (SWAP), "" for a type the sandbox
+    never trades, None for every type (no instType where OKX allows that)."""
     inst_type = q.get("instType")
     if not inst_type:
         if required:
             raise fail("50014", "Parameter instType can not be empty.")
-        return True
+        return None
     if inst_type not in INST_TYPES:
         raise fail("51000", "Parameter instType error", 200)
-    return inst_type == "SPOT"
+    return _MARKETS.get(inst_type, "")
 
 
 def _page(rows: Iterable[R], cursor: Callable[[R], int], stamp: Callable[[R], int],
@@ -85,33 +91,37 @@ def bill_id(f: Fill) -> int:
 
 
 def fill_json(o: Order, f: Fill) -> dict[str, Any]:
-    """One execution as `GET /api/v5/trade/fills` shows it (fee 0: the sandbox charges none)."""
+    """One execution as `GET /api/v5/trade/fills` shows it (fee 0: the sandbox charges none);
+    a swap's `fillSz` in contracts, its fee in USDT."""
     base, quote = o.symbol.split("/")
+    swap = o.market == "futures"
     return {
-        "instType": "SPOT", "instId": o.instrument_id, "tradeId": f.trade_id, "ordId": o.id,
-        "clOrdId": o.client_id, "billId": str(bill_id(f)),
+        "instType": "SWAP" if swap else "SPOT", "instId": o.instrument_id,
+        "tradeId": f.trade_id, "ordId": o.id, "clOrdId": o.client_id, "billId": str(bill_id(f)),
         "subType": "1" if o.side == "buy" else "2", "tag": "", "fillPx": decimal_str(f.price),
         "fillSz": decimal_str(f.amount), "fillIdxPx": "", "fillPnl": "0", "fillPxVol": "",
         "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "fillMarkPx": "", "side": o.side,
         "posSide": "net", "execType": "M" if f.maker else "T",
-        "feeCcy": base if o.side == "buy" else quote, "fee": "0", "ts": str(f.time_ms),
+        "feeCcy": quote if swap or o.side == "sell" else base, "fee": "0", "ts": str(f.time_ms),
         "fillTime": str(f.time_ms), "feeRate": "0", "tradeQuoteCcy": quote,
     }  # fmt: skip
 
 
-def _orders(request: web.Request, key: SandboxKey) -> tuple[list[Order], int]:
-    """The key's spot orders (of `instId` when given, `ordId` when given) and the venue's now."""
+def _orders(request: web.Request, key: SandboxKey, market: str | None) -> tuple[list[Order], int]:
+    """The key's orders on `market` (None: all), of `instId` / `ordId` when given, and the
+    venue's now."""
     venue = venue_of(request)
     q = request.query
     acct = account_of(venue, key)
     inst_id = q.get("instId")
-    wanted = spot_instrument(venue, inst_id).symbol if inst_id else None
+    if inst_id:
+        (swap_contract if is_swap(inst_id) else spot_instrument)(venue, inst_id)
     order_id = q.get("ordId")
     orders = [
         o
         for o in acct.orders.values()
-        if o.market == "spot"
-        and (wanted is None or o.symbol == wanted)
+        if market in (None, o.market)
+        and (not inst_id or o.instrument_id == inst_id)
         and (not order_id or o.id == order_id)
     ]
     return orders, venue.now_ms()
@@ -122,10 +132,7 @@ def fills(days: int, *, inst_type_required: bool) -> PrivateHandler:
 
     async def handler(request: web.Request, key: SandboxKey) -> web.Response:
         q = request.query
-        spot = _spot_only(q, inst_type_required)
-        orders, now = _orders(request, key)
-        if not spot:
-            return ok([])
+        orders, now = _orders(request, key, _market(q, inst_type_required))
         rows = [(o, f) for o in orders for f in o.fills if f.time_ms >= now - days * DAY_MS]
         page = _page(rows, lambda r: bill_id(r[1]), lambda r: r[1].time_ms, q)
         return ok([fill_json(o, f) for o, f in page])
@@ -142,9 +149,8 @@ def _listed(o: Order, now: int) -> bool:
 async def orders_pending(request: web.Request, key: SandboxKey) -> web.Response:
     """`GET /api/v5/trade/orders-pending`: open orders (live, partially filled), newest first."""
     q = request.query
-    spot = _spot_only(q, False)
-    orders, _ = _orders(request, key)
-    rows = [o for o in orders if o.is_open] if spot else []
+    orders, _ = _orders(request, key, _market(q, False))
+    rows = [o for o in orders if o.is_open]
     return ok([order_json(o) for o in _page(rows, lambda o: int(o.id), lambda o: o.created_ms, q)])
 
 
@@ -154,13 +160,11 @@ def orders_history(days: int) -> PrivateHandler:
 
     async def handler(request: web.Request, key: SandboxKey) -> web.Response:
         q = request.query
-        spot = _spot_only(q, True)
+        market = _market(q, True)
         state, ord_type = q.get("state"), q.get("ordType")
         if state not in (None, "", "filled", "canceled", "mmp_canceled"):
             raise fail("51000", "Parameter state error", 200)
-        orders, now = _orders(request, key)
-        if not spot:
-            return ok([])
+        orders, now = _orders(request, key, market)
         rows = [
             o
             for o in orders

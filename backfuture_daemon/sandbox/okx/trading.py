@@ -1,4 +1,5 @@
-"""OKX spot orders on the shared matching engine, mounted by okx/account.py behind the gateway:
+"""OKX orders on the shared matching engine, mounted by okx/account.py behind the gateway: spot,
+and swaps (an instId `*-SWAP`: okx/swap.py validates them, the engine keeps their positions);
 place (trade/order, batch-orders), query and cancel (by ordId or clOrdId), answered
 as OKX does: format errors as top-level codes (50000/50002/50014/51000), order failures as
 `"code":"1"` with per-order sCode/sMsg (51001, 51008, 51016, 51020, 51121, 51400), 51603 for an
@@ -8,8 +9,7 @@ unknown order. The lists (open orders, history, fills) are okx/history.py's.
 from __future__ import annotations
 
 import json
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -22,61 +22,24 @@ from backfuture_daemon.sandbox.engine import (
     decimal_str,
 )
 from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.okx.gateway import EXCHANGE, fail, ok
-from backfuture_daemon.sandbox.okx.market_data import okx_id, spot_instrument
-from backfuture_daemon.sandbox.venue import BODY, ApiError, Venue, json_response, venue_of
+from backfuture_daemon.sandbox.okx import swap
+from backfuture_daemon.sandbox.okx.gateway import EXCHANGE, fail, ok, state_of
+from backfuture_daemon.sandbox.okx.market_data import (
+    is_swap,
+    okx_id,
+    spot_instrument,
+    swap_contract,
+)
+from backfuture_daemon.sandbox.okx.order_body import FIRST_ORDER_ID as _FIRST_ORDER_ID
+from backfuture_daemon.sandbox.okx.order_body import answer as _answer
+from backfuture_daemon.sandbox.okx.order_body import body_of as _body
+from backfuture_daemon.sandbox.okx.order_body import client_id as _client_id
+from backfuture_daemon.sandbox.okx.order_body import failed as _failed
+from backfuture_daemon.sandbox.okx.order_body import positive as _positive
+from backfuture_daemon.sandbox.okx.order_body import required as _required
+from backfuture_daemon.sandbox.venue import BODY, ApiError, Venue, venue_of
 
-#: "A combination of case-sensitive alphanumerics, all numbers, or all letters of up to 32
-#: characters" (OKX place-order doc).
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
-_FIRST_ORDER_ID = 600_000_000_000_000_000
 _STATES = {"open": "live", "filled": "filled", "canceled": "canceled"}
-
-
-def _body(request: web.Request) -> dict[str, Any]:
-    raw = request[BODY]
-    if not raw.strip():
-        raise fail("50000", "Body for POST request cannot be empty.")
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise fail("50002", "JSON syntax error") from None
-    if not isinstance(body, dict):
-        raise fail("50002", "JSON syntax error")
-    return body
-
-
-def _required(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if value is None or str(value) == "":
-        raise fail("50014", f"Parameter {name} can not be empty.")
-    return str(value)
-
-
-def _positive(body: dict[str, Any], name: str) -> Decimal:
-    try:
-        value = Decimal(_required(body, name))
-    except InvalidOperation:
-        raise fail("51000", f"Parameter {name} error", 200) from None
-    if not value.is_finite() or value <= 0:
-        raise fail("51000", f"Parameter {name} error", 200)
-    return value
-
-
-def _failed(code: str, msg: str, cl_ord_id: str, now: int) -> ApiError:
-    """An order the exchange refused: HTTP 200, `"code":"1"`, the reason per order."""
-    row = {"clOrdId": cl_ord_id, "ordId": "", "sCode": code, "sMsg": msg, "tag": "",
-           "ts": str(now)}  # fmt: skip
-    return ApiError(
-        200,
-        {
-            "code": "1",
-            "msg": "All operations failed",
-            "data": [row],
-            "inTime": str(now * 1000),
-            "outTime": str(now * 1000),
-        },
-    )
 
 
 def account_of(venue: Venue, key: SandboxKey) -> Account:
@@ -99,9 +62,7 @@ def order_from_body(venue: Venue, acct: Account, body: dict[str, Any]) -> Order:
         raise fail("51000", "Parameter side error", 200)
     if ord_type not in ("limit", "market", "post_only", "ioc", "fok"):
         raise fail("51000", "Parameter ordType error", 200)
-    cl_ord_id = str(body.get("clOrdId") or "")
-    if cl_ord_id and not _CLIENT_ID.match(cl_ord_id):
-        raise fail("51000", "Parameter clOrdId error", 200)
+    cl_ord_id = _client_id(body)
     now = venue.now_ms()
     try:
         inst = spot_instrument(venue, inst_id)
@@ -150,7 +111,12 @@ def order_from_body(venue: Venue, acct: Account, body: dict[str, Any]) -> Order:
 
 
 def order_json(o: Order) -> dict[str, Any]:
-    """One order as `GET /api/v5/trade/order` shows it."""
+    """One order as `GET /api/v5/trade/order` shows it (a swap's own fields: okx/swap.py)."""
+    row = _spot_json(o)
+    return {**row, **swap.order_fields(o)} if o.market == "futures" else row
+
+
+def _spot_json(o: Order) -> dict[str, Any]:
     state = _STATES[o.status]
     if o.status == "open" and o.filled:
         state = "partially_filled"
@@ -177,11 +143,17 @@ def order_json(o: Order) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _place_one(venue: Venue, acct: Account, body: Any) -> dict[str, Any]:
-    """Validate and place one order; its success row, or ApiError."""
+def _place_one(
+    venue: Venue, acct: Account, key: SandboxKey, level: str, body: Any
+) -> dict[str, Any]:
+    """Validate and place one order (spot, or a swap: okx/swap.py); its success row, or
+    ApiError."""
     if not isinstance(body, dict):
         raise fail("50002", "JSON syntax error")
-    order = order_from_body(venue, acct, body)
+    if is_swap(body.get("instId")):
+        order = swap.order_from_body(venue, acct, key, level, body)
+    else:
+        order = order_from_body(venue, acct, body)
     now = venue.now_ms()
     try:
         venue.engine.place(acct, order, now)
@@ -196,16 +168,10 @@ def _place_one(venue: Venue, acct: Account, body: Any) -> dict[str, Any]:
             "sCode": "0", "sMsg": "Order placed"}  # fmt: skip
 
 
-def _answer(code: str, rows: list[dict[str, Any]], now: int) -> web.Response:
-    msg = {"0": "", "1": "All operations failed", "2": "Bulk operation partially succeeded."}
-    stamp = str(now * 1000)
-    body = {"code": code, "msg": msg[code], "data": rows, "inTime": stamp, "outTime": stamp}
-    return json_response(body)
-
-
 async def place(request: web.Request, key: SandboxKey) -> web.Response:
     venue = venue_of(request)
-    row = _place_one(venue, account_of(venue, key), _body(request))
+    level = state_of(request).level(key)
+    row = _place_one(venue, account_of(venue, key), key, level, _body(request))
     return _answer("0", [row], venue.now_ms())
 
 
@@ -223,10 +189,11 @@ async def place_batch(request: web.Request, key: SandboxKey) -> web.Response:
     if len(orders) > 20:
         raise fail("51000", "Parameter batchOrders error", 200)
     acct = account_of(venue, key)
+    level = state_of(request).level(key)
     rows: list[dict[str, Any]] = []
     for entry in orders:
         try:
-            rows.append(_place_one(venue, acct, entry))
+            rows.append(_place_one(venue, acct, key, level, entry))
         except ApiError as e:
             data = e.body.get("data") if isinstance(e.body, dict) else None
             if not data:
@@ -238,8 +205,12 @@ async def place_batch(request: web.Request, key: SandboxKey) -> web.Response:
 
 
 def _find(venue: Venue, acct: Account, params: dict[str, Any]) -> Order:
-    """The order named by `ordId` or `clOrdId` (ordId wins, as on OKX)."""
-    spot_instrument(venue, str(params.get("instId") or ""))
+    """The order named by `ordId` or `clOrdId` (ordId wins, as on OKX) on `instId`."""
+    inst_id = str(params.get("instId") or "")
+    if is_swap(inst_id):
+        swap_contract(venue, inst_id)
+    else:
+        spot_instrument(venue, inst_id)
     order_id = str(params.get("ordId") or "")
     if not order_id:
         client_id = str(params.get("clOrdId") or "")
