@@ -65,8 +65,10 @@ async def test_order_rules_answer_bybit_codes(
     set_price(venue, 31000)
     key = venue.add_key()
     cases = {
-        10001: [order(category=None), order(category="linear"), order(orderLinkId="has space"),
+        10001: [order(category=None), order(category="inverse"), order(orderLinkId="has space"),
                 order(orderLinkId="x" * 37), order(side="buy"), order(qty="-1")],
+        # linear orders exist (bybit/linear.py), behind a contract permission this key lacks
+        10005: [order(category="linear")],
         170137: [order(qty="0.0000015")],  # more decimals than basePrecision
         170134: [order(price="30000.001")],  # more decimals than tickSize
         170140: [order(qty="0.00001"),  # 0.3 USDT: below minOrderAmt

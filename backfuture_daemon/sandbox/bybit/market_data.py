@@ -1,7 +1,8 @@
 """Bybit v5 public market data on the sandbox: server time, system status (a maintenance event
 while the fault is on), instruments-info for spot and USDT linear perpetuals (one spot pair
-listed but not `Trading`), tickers and order books from the shared seeded price feed.
-Mounted by bybit/account.py routes(); `spot_instrument()` resolves ids.
+listed but not `Trading`), tickers and order books from the shared seeded price feed (linear ones
+at the perpetual's price: the spot path x (1 + basis), quotes.perp_price). Mounted by
+bybit/account.py routes(); `spot_instrument()` resolves ids, `linear_contract()` the perpetual.
 """
 
 from __future__ import annotations
@@ -12,18 +13,31 @@ from typing import Any
 from aiohttp import web
 
 from backfuture_daemon.sandbox.bybit.gateway import err, ok
-from backfuture_daemon.sandbox.catalogue import Instrument
+from backfuture_daemon.sandbox.catalogue import Contract, Instrument
 from backfuture_daemon.sandbox.engine import decimal_str
-from backfuture_daemon.sandbox.quotes import book
+from backfuture_daemon.sandbox.quotes import book, perp_price
 from backfuture_daemon.sandbox.venue import Venue, cached, raw_json, venue_of
 
 #: Linear perpetuals follow these spot pairs (BTCUSDT, ETHUSDT on Bybit's linear category).
 LINEAR_UNDERLYINGS: tuple[str, ...] = ("BTC/USDT", "ETH/USDT")
 CATEGORIES = ("spot", "linear")
+#: Linear lot rules (instruments-info lotSizeFilter): qty is in the BASE coin (no contract size).
+LINEAR_QTY_STEP = Decimal("0.001")
+LINEAR_MIN_QTY = Decimal("0.001")
+LINEAR_MAX_QTY = Decimal("1190")
+LINEAR_MAX_MARKET_QTY = Decimal("119")
+LINEAR_MIN_NOTIONAL = Decimal("5")
+LINEAR_MAX_LEVERAGE = 100
 
 
 def bybit_id(inst: Instrument) -> str:
     return inst.base + inst.quote
+
+
+def linear_contract(inst: Instrument) -> Contract:
+    """The USDT perpetual of a spot pair: Bybit's id (BTCUSDT), one unit = 1 base coin."""
+    return Contract(bybit_id(inst), inst.symbol, inst.base, Decimal(1), inst.price_tick,
+                    LINEAR_MAX_LEVERAGE)  # fmt: skip
 
 
 def _spot_info(inst: Instrument) -> dict[str, Any]:
@@ -68,12 +82,12 @@ def _linear_info(inst: Instrument) -> dict[str, Any]:
             "tickSize": decimal_str(inst.price_tick),
         },
         "lotSizeFilter": {
-            "maxOrderQty": "1190",
-            "minOrderQty": "0.001",
-            "qtyStep": "0.001",
-            "postOnlyMaxOrderQty": "1190",
-            "maxMktOrderQty": "119",
-            "minNotionalValue": "5",
+            "maxOrderQty": decimal_str(LINEAR_MAX_QTY),
+            "minOrderQty": decimal_str(LINEAR_MIN_QTY),
+            "qtyStep": decimal_str(LINEAR_QTY_STEP),
+            "postOnlyMaxOrderQty": decimal_str(LINEAR_MAX_QTY),
+            "maxMktOrderQty": decimal_str(LINEAR_MAX_MARKET_QTY),
+            "minNotionalValue": decimal_str(LINEAR_MIN_NOTIONAL),
         },
         "unifiedMarginTrade": True,
         "fundingInterval": 480,
@@ -144,10 +158,28 @@ def spot_instrument(venue: Venue, symbol: str | None, category: str) -> Instrume
     return inst
 
 
-def _ticker(venue: Venue, inst: Instrument, now: int) -> dict[str, Any]:
-    last = venue.engine.last_price(inst.symbol, now)
-    prev = venue.engine.last_price(inst.symbol, now - 86_400_000)
-    bids, asks = book(venue.engine.feed, inst, now, 1)
+def last_price(venue: Venue, inst: Instrument, category: str, now: int) -> Decimal:
+    """The spot pair's price, or on `linear` its perpetual's (spot x (1 + basis))."""
+    if category == "linear":
+        return perp_price(venue.engine.feed, linear_contract(inst), now)
+    return venue.engine.last_price(inst.symbol, now)
+
+
+def _book(
+    venue: Venue, inst: Instrument, category: str, now: int, depth: int
+) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+    """The spot book, or the perpetual's: the same sizes one tick either side of its price."""
+    bids, asks = book(venue.engine.feed, inst, now, depth)
+    if category != "linear":
+        return bids, asks
+    shift = last_price(venue, inst, category, now) - venue.engine.last_price(inst.symbol, now)
+    return [(p + shift, q) for p, q in bids], [(p + shift, q) for p, q in asks]
+
+
+def _ticker(venue: Venue, inst: Instrument, category: str, now: int) -> dict[str, Any]:
+    last = last_price(venue, inst, category, now)
+    prev = last_price(venue, inst, category, now - 86_400_000)
+    bids, asks = _book(venue, inst, category, now, 1)
     pct = ((last - prev) / prev).quantize(Decimal("0.0001"))
     return {
         "symbol": bybit_id(inst), "bid1Price": decimal_str(bids[0][0]),
@@ -170,7 +202,9 @@ async def tickers(request: web.Request) -> web.Response:
         chosen = [venue.engine.catalogue.by_symbol[s] for s in LINEAR_UNDERLYINGS]
     else:
         chosen = list(venue.engine.catalogue.spot)
-    return ok({"category": category, "list": [_ticker(venue, i, now) for i in chosen]}, now)
+    return ok(
+        {"category": category, "list": [_ticker(venue, i, category, now) for i in chosen]}, now
+    )
 
 
 async def orderbook(request: web.Request) -> web.Response:
@@ -184,7 +218,7 @@ async def orderbook(request: web.Request) -> web.Response:
         limit = max(1, min(200, int(request.query.get("limit", "1"))))
     except ValueError:
         raise err(10001, "params error: limit is invalid", now) from None
-    bids, asks = book(venue.engine.feed, inst, now, min(limit, 50))
+    bids, asks = _book(venue, inst, category, now, min(limit, 50))
     return ok(
         {"s": bybit_id(inst), "b": [[decimal_str(p), decimal_str(q)] for p, q in bids],
          "a": [[decimal_str(p), decimal_str(q)] for p, q in asks], "ts": now, "u": now,

@@ -31,7 +31,7 @@ from backfuture_daemon.sandbox.venue import Venue, venue_of
 _FIRST_ORDER_ID = 1_900_000_000_000_000_000
 #: orderLinkId: "max 36 characters; numbers, letters (upper and lower cases), dashes and
 #: underscores" (docs/v5/order/create-order.mdx).
-_LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 #: "/v5/order/realtime ... a maximum of recent 500 closed status records are kept" per category.
 RECENT_CLOSED = 500
 _WEEK_MS = 7 * 86_400_000
@@ -40,13 +40,18 @@ _QUOTE_TICK = Decimal("0.00000001")
 _STATUS = {"open": "New", "filled": "Filled", "canceled": "Cancelled"}
 
 
+def new_order_id(venue: Venue) -> str:
+    """Bybit's order ids: 19-digit numbers, one sequence for spot and linear."""
+    return str(_FIRST_ORDER_ID + venue.next_id())
+
+
 def _account(venue: Venue, key: SandboxKey) -> Account:
     acct = venue.engine.account(EXCHANGE, key.api_key, key.balances)
     venue.engine.refresh(acct, venue.now_ms())
     return acct
 
 
-def _decimal(params: Params, name: str, now: int) -> Decimal | None:
+def decimal_param(params: Params, name: str, now: int) -> Decimal | None:
     raw = params.get(name)
     if raw in (None, ""):
         return None
@@ -92,9 +97,9 @@ def _order_from(venue: Venue, acct: Account, params: Params, now: int) -> Order:
     if side not in ("Buy", "Sell") or kind not in ("Limit", "Market"):
         raise err(10001, "params error: side or orderType is invalid", now)
     link_id = str(params.get("orderLinkId") or "")
-    if link_id and not _LINK_ID.match(link_id):
+    if link_id and not LINK_ID.match(link_id):
         raise err(10001, "params error: orderLinkId is invalid", now)
-    qty, price = _decimal(params, "qty", now), _decimal(params, "price", now)
+    qty, price = decimal_param(params, "qty", now), decimal_param(params, "price", now)
     if qty is None or (kind == "Limit" and price is None):
         raise err(10001, "params error: qty and (for Limit) price are required", now)
     # A spot market Buy counts qty in the quote coin unless marketUnit says baseCoin (§3).
@@ -125,7 +130,7 @@ def _order_from(venue: Venue, acct: Account, params: Params, now: int) -> Order:
     if tif not in ("GTC", "IOC", "FOK", "PostOnly"):
         raise err(10001, "params error: timeInForce is invalid", now)
     return Order(
-        id=str(_FIRST_ORDER_ID + venue.next_id()), client_id=link_id, symbol=inst.symbol,
+        id=new_order_id(venue), client_id=link_id, symbol=inst.symbol,
         side="buy" if side == "Buy" else "sell", type="limit" if kind == "Limit" else "market",
         price=price if kind == "Limit" else None, amount=Decimal(0) if by_value else qty,
         quote_amount=qty if by_value else None, created_ms=now, instrument_id=md.bybit_id(inst),
@@ -179,17 +184,17 @@ def _symbol(venue: Venue, params: Params) -> str | None:
     return inst.symbol if inst else None
 
 
-def _spot_orders(acct: Account, symbol: str | None) -> Iterable[Order]:
-    return (o for o in acct.orders.values() if o.market == "spot" and symbol in (None, o.symbol))
+def _orders(acct: Account, symbol: str | None, market: str) -> Iterable[Order]:
+    return (o for o in acct.orders.values() if o.market == market and symbol in (None, o.symbol))
 
 
-def _recent_closed(acct: Account, symbol: str | None) -> list[Order]:
-    closed = [o for o in acct.orders.values() if o.market == "spot" and not o.is_open]
+def _recent_closed(acct: Account, symbol: str | None, market: str) -> list[Order]:
+    closed = [o for o in acct.orders.values() if o.market == market and not o.is_open]
     closed.sort(key=lambda o: (o.updated_ms, o.id), reverse=True)
     return [o for o in closed[:RECENT_CLOSED] if symbol in (None, o.symbol)]
 
 
-def _by_id(acct: Account, params: Params) -> str | None:
+def by_id(acct: Account, params: Params) -> str | None:
     """The order id named by `orderId` (wins) or `orderLinkId`; "" when unknown; None: neither."""
     order_id, link_id = str(params.get("orderId") or ""), str(params.get("orderLinkId") or "")
     if order_id:
@@ -199,39 +204,56 @@ def _by_id(acct: Account, params: Params) -> str | None:
     return None
 
 
-def _page(venue: Venue, params: Params, rows: list[dict[str, Any]], limit: int) -> web.Response:
-    """One page of `rows` from `cursor` (an offset the sandbox hands out; opaque to clients);
-    `nextPageCursor` is "" on the last page, which ends ccxt's pagination."""
+#: `limit` of order lists (default, most) and of the execution list
+ORDER_LIMIT, EXECUTION_LIMIT = (20, 50), (50, 100)
+
+
+def page(
+    venue: Venue,
+    params: Params,
+    rows: list[dict[str, Any]],
+    limits: tuple[int, int],
+    category: str = "spot",
+) -> web.Response:
+    """One page of `rows` (`limit`: `limits` = (default, most)) from `cursor` (an offset the
+    sandbox hands out; opaque to clients); `nextPageCursor` is "" on the last page, which ends
+    ccxt's pagination."""
     now = venue.now_ms()
+    limit = _int(params, "limit", limits[0], 1, limits[1], now)
     start = _int(params, "cursor", 0, 0, 10**9, now)
     chosen = rows[start : start + limit]
     more = start + limit < len(rows)
     return ok(
-        {"category": "spot", "list": chosen, "nextPageCursor": str(start + limit) if more else ""},
+        {"category": category, "list": chosen,
+         "nextPageCursor": str(start + limit) if more else ""},
         now,
-    )
+    )  # fmt: skip
+
+
+def realtime_orders(
+    acct: Account, params: Params, symbol: str | None, market: str, now: int
+) -> list[Order]:
+    """`GET /v5/order/realtime`: open orders, newest first; `openOnly=1` the recently closed;
+    by `orderId` / `orderLinkId` the one order open or recently closed (openOnly ignored)."""
+    wanted = by_id(acct, params)
+    recent = _recent_closed(acct, symbol, market)
+    if wanted is not None:
+        order = acct.orders.get(wanted) if wanted else None
+        kept = order is not None and order.market == market
+        kept = kept and order is not None and (order.is_open or wanted in {o.id for o in recent})
+        return [order] if order is not None and kept and symbol in (None, order.symbol) else []
+    if str(params.get("openOnly") or "0") in ("1", "2"):
+        return recent
+    return [o for o in reversed(list(_orders(acct, symbol, market))) if o.is_open]
 
 
 async def realtime(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
-    """`GET /v5/order/realtime`: open orders, newest first; `openOnly=1` the recently closed;
-    by `orderId` / `orderLinkId` the one order open or recently closed (openOnly ignored)."""
     venue = venue_of(request)
     now = venue.now_ms()
     _spot_only(params, now)
     symbol = _symbol(venue, params)
-    limit = _int(params, "limit", 20, 1, 50, now)
-    acct = _account(venue, key)
-    wanted = _by_id(acct, params)
-    recent = _recent_closed(acct, symbol)
-    if wanted is not None:
-        order = acct.orders.get(wanted) if wanted else None
-        kept = order is not None and (order.is_open or order.id in {o.id for o in recent})
-        chosen = [order] if order is not None and kept and symbol in (None, order.symbol) else []
-    elif str(params.get("openOnly") or "0") in ("1", "2"):
-        chosen = recent
-    else:
-        chosen = [o for o in reversed(list(_spot_orders(acct, symbol))) if o.is_open]
-    return _page(venue, params, [order_json(o) for o in chosen], limit)
+    rows = realtime_orders(_account(venue, key), params, symbol, "spot", now)
+    return page(venue, params, [order_json(o) for o in rows], ORDER_LIMIT)
 
 
 def _window(params: Params, now: int) -> tuple[int, int]:
@@ -250,23 +272,26 @@ def _window(params: Params, now: int) -> tuple[int, int]:
     return now - _WEEK_MS, now
 
 
-async def history(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
+def history_orders(
+    acct: Account, params: Params, symbol: str | None, market: str, now: int
+) -> list[Order]:
     """`GET /v5/order/history`: orders no longer open, newest first, created inside the window
     (by `orderId` / `orderLinkId`: that order, whenever it was created)."""
+    start, end = _window(params, now)
+    wanted = by_id(acct, params)
+    done = [o for o in _orders(acct, symbol, market) if not o.is_open]
+    if wanted is not None:
+        return [o for o in done if o.id == wanted]
+    return [o for o in reversed(done) if start <= o.created_ms <= end]
+
+
+async def history(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
     venue = venue_of(request)
     now = venue.now_ms()
     _spot_only(params, now)
     symbol = _symbol(venue, params)
-    limit = _int(params, "limit", 20, 1, 50, now)
-    start, end = _window(params, now)
-    acct = _account(venue, key)
-    wanted = _by_id(acct, params)
-    done = [o for o in _spot_orders(acct, symbol) if not o.is_open]
-    if wanted is not None:
-        chosen = [o for o in done if o.id == wanted]
-    else:
-        chosen = [o for o in reversed(done) if start <= o.created_ms <= end]
-    return _page(venue, params, [order_json(o) for o in chosen], limit)
+    rows = history_orders(_account(venue, key), params, symbol, "spot", now)
+    return page(venue, params, [order_json(o) for o in rows], ORDER_LIMIT)
 
 
 def execution_json(o: Order, f: Fill, seq: int) -> dict[str, Any]:
@@ -288,27 +313,32 @@ def execution_json(o: Order, f: Fill, seq: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def executions(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
+def executed(
+    acct: Account, params: Params, symbol: str | None, market: str, now: int
+) -> list[tuple[Fill, Order]]:
     """`GET /v5/execution/list`: the account's fills inside the window, newest first."""
-    venue = venue_of(request)
-    now = venue.now_ms()
-    _spot_only(params, now)
-    symbol = _symbol(venue, params)
-    limit = _int(params, "limit", 50, 1, 100, now)
     start, end = _window(params, now)
     exec_type = params.get("execType")
-    acct = _account(venue, key)
-    wanted = _by_id(acct, params)
+    wanted = by_id(acct, params)
     fills = [
         (f, o)
-        for o in _spot_orders(acct, symbol)
+        for o in _orders(acct, symbol, market)
         if wanted is None or o.id == wanted
         for f in o.fills
         if start <= f.time_ms <= end and exec_type in (None, "", "Trade")
     ]
     fills.sort(key=lambda pair: (pair[0].time_ms, pair[0].trade_id), reverse=True)
+    return fills
+
+
+async def executions(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
+    venue = venue_of(request)
+    now = venue.now_ms()
+    _spot_only(params, now)
+    symbol = _symbol(venue, params)
+    fills = executed(_account(venue, key), params, symbol, "spot", now)
     rows = [execution_json(o, f, int(f.trade_id, 16) % 10**9) for f, o in fills]
-    return _page(venue, params, rows, limit)
+    return page(venue, params, rows, EXECUTION_LIMIT)
 
 
 async def cancel(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
@@ -321,12 +351,12 @@ async def cancel(request: web.Request, key: SandboxKey, params: Params) -> web.R
     if symbol is None:
         raise err(10001, "params error: symbol is required", now)
     acct = _account(venue, key)
-    wanted = _by_id(acct, params)
+    wanted = by_id(acct, params)
     if wanted is None:
         raise err(10001, "params error: orderId or orderLinkId is required", now)
     found = acct.orders.get(wanted)
     try:
-        if found is None or found.symbol != symbol:
+        if found is None or found.symbol != symbol or found.market != "spot":
             raise UnknownOrder(wanted)
         order = venue.engine.cancel(acct, wanted, now)
     except UnknownOrder:
