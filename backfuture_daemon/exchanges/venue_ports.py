@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from backfuture_daemon.exchanges.bybit_futures_trading import BybitFuturesTrading
 from backfuture_daemon.exchanges.bybit_trading import BybitTrading
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.futures_trading import CcxtFuturesTrading
@@ -22,7 +23,10 @@ if TYPE_CHECKING:
 SPOT_PORTS: dict[str, type[CcxtTrading]] = {"okx": OkxTrading, "bybit": BybitTrading}
 #: Exchanges with a live futures (USDT perpetual) order path. MEXC's futures API refuses
 #: orders; the others have none here yet (configuration/live_rules.py refuses them).
-FUTURES_PORTS: dict[str, type[CcxtFuturesTrading]] = {"kucoin": KucoinFuturesTrading}
+FUTURES_PORTS: dict[str, type[CcxtFuturesTrading]] = {
+    "kucoin": KucoinFuturesTrading,
+    "bybit": BybitFuturesTrading,
+}
 
 
 def trading_port(connection: Connection, ctx: AdapterContext, markets: MarketCache) -> CcxtTrading:

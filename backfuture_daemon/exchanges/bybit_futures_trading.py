@@ -1,0 +1,308 @@
+"""Live trading on Bybit USDT linear perpetuals (v5 `category=linear`, unified trading account)
+behind `TradingPort`: `CcxtFuturesTrading` with what Bybit does differently. Built by
+exchanges/venue_ports.py (`futures_port`) for a live bot with `market: futures` on `exchange:
+bybit`.
+
+* Quantities are in the BASE coin (ccxt contractSize 1): an order's base amount is rounded down
+  to the contract's `qtyStep` and must reach `minOrderQty` (`_quantity_step`).
+* Before the first order on a symbol the account is checked and set up once: a unified account
+  (`GET /v5/account/info` unifiedMarginStatus >= 3) whose account-level margin mode is
+  ISOLATED_MARGIN (Bybit has no per-symbol isolated mode on a unified account: `POST
+  /v5/position/switch-isolated` is for classic accounts; the port never switches the whole
+  account, it refuses and says how), one-way position mode (`GET /v5/position/list` rows with
+  positionIdx 0 only; orders carry positionIdx 0), then `POST /v5/position/set-leverage` (buy =
+  sell = the strategy's leverage; 110043 "leverage not modified" is success).
+* Orders carry `orderLinkId` (1..36 letters, digits, `-`, `_`) and `reduceOnly` as the request
+  says. ccxt cannot find or cancel by client id on a unified account, so lookups read `GET
+  /v5/order/realtime` then `/v5/order/history` by orderLinkId and cancels send it to `POST
+  /v5/order/cancel` (110001 on a done order: its final state). A duplicate orderLinkId (110072)
+  answers the existing order (the base class adopts it).
+* Executions (`GET /v5/execution/list`) carry their orderLinkId; lists are cursor-paged, a week
+  per request. The position is `GET /v5/position/list` (side Buy/Sell + size, signed base); the
+  balances the unified wallet's USDT (`GET /v5/account/wallet-balance`): free =
+  availableToWithdraw, or (Bybit leaves it empty on unified accounts) walletBalance - locked -
+  totalPositionIM - totalOrderIM; locked = position IM + order IM.
+* A UID rate limit (10006) waits until `X-Bapi-Limit-Reset-Timestamp` (bybit.BybitLimits).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from backfuture_daemon.exchanges import bybit
+from backfuture_daemon.exchanges.bybit import BybitLimits
+from backfuture_daemon.exchanges.bybit_trading import (
+    EXECUTION_PAGE,
+    MAX_PAGES,
+    MAX_WEEKS,
+    ORDER_PAGE,
+    WEEK_MS,
+)
+from backfuture_daemon.exchanges.bybit_trading import order_ack as spot_ack
+from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading, dec
+from backfuture_daemon.exchanges.port import (
+    Fill,
+    OrderAck,
+    OrderRejected,
+    OrderRequest,
+    OrderState,
+    Side,
+    TradingErrorClass,
+)
+
+if TYPE_CHECKING:
+    from backfuture_daemon.configuration.models import Connection, Endpoints
+    from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+    from backfuture_daemon.exchanges.clients import ClientSpec
+    from backfuture_daemon.exchanges.markets import MarketCache
+
+CATEGORY = "linear"
+#: orderLinkId: up to 36 letters, digits, dashes and underscores (create-order doc).
+LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+ISOLATED = "ISOLATED_MARGIN"
+#: "Set leverage not modified": the symbol already has this leverage.
+LEVERAGE_NOT_MODIFIED = "110043"
+Rows = list[dict[str, Any]]
+Endpoint = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+def linear_ack(row: dict[str, Any], pair: str, cid: str = "") -> OrderAck:
+    """One v5 linear order row as an `OrderAck`: qty is the base amount, also for market orders
+    (the spot row's market-Buy-by-value rule does not apply)."""
+    return spot_ack({**row, "marketUnit": "baseCoin"}, pair, cid)
+
+
+def _result(answer: object) -> dict[str, Any]:
+    result = answer.get("result") if isinstance(answer, dict) else None
+    return result if isinstance(result, dict) else {}
+
+
+class BybitFuturesTrading(CcxtFuturesTrading, BybitLimits):
+    """`TradingPort` for one Bybit connection's USDT linear perpetuals at one leverage
+    (isolated margin, one-way mode); reduce-only per order. `await close()` at the end."""
+
+    venue_name = "Bybit linear perpetuals"
+
+    def __init__(
+        self,
+        connection: Connection,
+        ctx: AdapterContext,
+        markets: MarketCache,
+        *,
+        leverage: int = 1,
+    ) -> None:
+        super().__init__(connection, ctx, markets, leverage=leverage)
+        self._record_limit_reset()  # on the linear client that replaced the spot one
+        #: symbols whose account checks and leverage are done (once per port)
+        self._set_up: set[str] = set()
+
+    @classmethod
+    def futures_spec(cls, endpoints: Endpoints | None) -> ClientSpec:
+        """Bybit's one v5 host: the same client spec (and shared markets) as spot."""
+        return bybit.client_spec(endpoints)
+
+    def _client_id(self, client_order_id: str) -> str:
+        cid = super()._client_id(client_order_id)
+        if not LINK_ID.match(cid):
+            raise OrderRejected(
+                TradingErrorClass.ORDER_REJECTED,
+                "orderLinkId may hold only letters, digits, '-' and '_' on bybit",
+            )
+        return cid
+
+    def _order_params(self, cid: str, order: OrderRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"orderLinkId": cid, "positionIdx": 0}
+        if order.reduce_only:
+            params["reduceOnly"] = True
+        return params
+
+    def _quantity_step(self, market: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
+        """(qtyStep, minOrderQty) in base (ccxt: precision.amount, limits.amount.min)."""
+        step = dec((market.get("precision") or {}).get("amount"))
+        least = dec(((market.get("limits") or {}).get("amount") or {}).get("min"))
+        if step <= 0:
+            raise OrderRejected(TradingErrorClass.ORDER_REJECTED, "the contract has no qtyStep")
+        return step, least
+
+    async def _symbol(self, pair: str) -> str:
+        await self._call(self._loaded)
+        return str(self._market(pair)["id"])
+
+    # ---- account set-up --------------------------------------------------------------------
+
+    def _refuse(self, why: str) -> OrderRejected:
+        return OrderRejected(TradingErrorClass.ORDER_REJECTED, f"bybit: {why}; nothing sent")
+
+    async def _before_order(self, pair: str) -> None:
+        """Once per symbol: a unified account in isolated margin, one-way mode, and the
+        strategy's leverage on the symbol. A wrong mode is refused, never changed."""
+        symbol = await self._symbol(pair)
+        if symbol in self._set_up:
+            return
+        info = _result(await self._call(self._client.privateGetV5AccountInfo))
+        status, mode = info.get("unifiedMarginStatus"), str(info.get("marginMode") or "")
+        if not isinstance(status, int) or status < 3:
+            raise self._refuse(
+                f"a classic account (unifiedMarginStatus {status}) cannot trade USDT perpetuals "
+                "here: upgrade it to the unified trading account"
+            )
+        if mode != ISOLATED:
+            raise self._refuse(
+                f"the unified account's margin mode is {mode or 'unknown'}, not isolated: set "
+                "it to Isolated Margin on Bybit (Unified Trading Account > Margin Mode) with no "
+                "position open; the bot's position would otherwise share the account's margin"
+            )
+        rows = await self._pages(
+            self._client.privateGetV5PositionList, {"category": CATEGORY, "symbol": symbol}
+        )
+        if any(str(r.get("positionIdx", "0")) != "0" for r in rows):
+            raise self._refuse(
+                f"{symbol} is in hedge mode (positionIdx 1/2): switch the USDT perpetuals to "
+                "one-way mode on Bybit"
+            )
+        lev = str(self.leverage)
+        query = {"category": CATEGORY, "symbol": symbol, "buyLeverage": lev, "sellLeverage": lev}
+        try:
+            await self._call(partial(self._client.privatePostV5PositionSetLeverage, query))
+        except OrderRejected as refused:
+            if LEVERAGE_NOT_MODIFIED not in str(refused):
+                raise
+        self._set_up.add(symbol)
+
+    # ---- paging ----------------------------------------------------------------------------
+
+    async def _pages(self, endpoint: Endpoint, query: dict[str, Any]) -> Rows:
+        """Every row of a cursor-paged v5 list (up to MAX_PAGES pages)."""
+        rows: Rows = []
+        params = dict(query)
+        for _ in range(MAX_PAGES):
+            result = _result(await self._call(partial(endpoint, params)))
+            page = [r for r in result.get("list") or [] if isinstance(r, dict)]
+            rows += page
+            cursor = result.get("nextPageCursor")
+            if not cursor or not page:
+                break
+            params = {**query, "cursor": cursor}
+        return rows
+
+    def _weeks(self, since: float) -> list[dict[str, int]]:
+        """A week per window from `since` (epoch s) until now; since 0: Bybit's last 7 days."""
+        start = max(int(since * 1000), 0)
+        if not start:
+            return [{}]
+        now = int(self._now_ms()) + 60_000
+        windows: list[dict[str, int]] = []
+        while start <= now and len(windows) < MAX_WEEKS:
+            windows.append({"startTime": start, "endTime": min(start + WEEK_MS, now)})
+            start += WEEK_MS + 1
+        return windows or [{"startTime": start}]
+
+    # ---- orders by orderLinkId -------------------------------------------------------------
+
+    async def fetch_order_by_client_id(self, pair: str, client_order_id: str) -> OrderAck | None:
+        """Real-time orders by orderLinkId (open, or closed recently), then the history."""
+        cid = self._client_id(client_order_id)
+        query = {"category": CATEGORY, "symbol": await self._symbol(pair), "orderLinkId": cid}
+        for endpoint in (
+            self._client.privateGetV5OrderRealtime,
+            self._client.privateGetV5OrderHistory,
+        ):
+            for row in _result(await self._call(partial(endpoint, query))).get("list") or []:
+                if isinstance(row, dict) and row.get("orderLinkId") == cid:
+                    return self._remember(linear_ack(row, pair, cid))
+        return None
+
+    async def cancel(self, pair: str, client_order_id: str) -> OrderAck:
+        cid = self._client_id(client_order_id)
+        query = {"category": CATEGORY, "symbol": await self._symbol(pair), "orderLinkId": cid}
+        try:
+            await self._call(partial(self._client.privatePostV5OrderCancel, query))
+        except OrderRejected as refused:
+            # 110001: unknown, or already filled / cancelled -> its final state if it exists
+            if refused.error_class is not TradingErrorClass.ORDER_REJECTED:
+                raise
+            final = await self.fetch_order_by_client_id(pair, cid)
+            if final is None or final.state is OrderState.OPEN:
+                raise
+            return final
+        after = await self.fetch_order_by_client_id(pair, cid)
+        if after is None:
+            raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"no order {cid} on {pair}")
+        return after
+
+    async def open_orders(self, pair: str) -> tuple[OrderAck, ...]:
+        query = {"category": CATEGORY, "symbol": await self._symbol(pair), "limit": ORDER_PAGE}
+        rows = await self._pages(self._client.privateGetV5OrderRealtime, query)
+        acks = (self._remember(linear_ack(r, pair)) for r in rows)
+        return tuple(a for a in acks if a.state is OrderState.OPEN)
+
+    async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:
+        """Every order on the perpetual, open (real-time) and done (history, a week per window
+        from `since`; since 0: the last 7 days): what a lost state directory's rebuild reads."""
+        symbol = await self._symbol(pair)
+        base = {"category": CATEGORY, "symbol": symbol, "limit": ORDER_PAGE}
+        rows = await self._pages(self._client.privateGetV5OrderRealtime, base)
+        for window in self._weeks(since):
+            rows += await self._pages(self._client.privateGetV5OrderHistory, {**base, **window})
+        acks: dict[str, OrderAck] = {}
+        for row in rows:
+            ack = self._remember(linear_ack(row, pair))
+            if ack.order_id:
+                acks.setdefault(ack.order_id, ack)
+        return tuple(sorted(acks.values(), key=lambda a: (a.timestamp or 0.0, a.order_id)))
+
+    async def fills_since(self, pair: str, since: float) -> tuple[Fill, ...]:
+        """The account's executions on the perpetual from `since` (epoch s), oldest first, in
+        base, each with its orderLinkId; fees in USDT."""
+        symbol = await self._symbol(pair)
+        fills: dict[str, Fill] = {}
+        for window in self._weeks(since):
+            query = {"category": CATEGORY, "symbol": symbol, "execType": "Trade",
+                     "limit": EXECUTION_PAGE, **window}  # fmt: skip
+            for row in await self._pages(self._client.privateGetV5ExecutionList, query):
+                order_id = str(row.get("orderId") or "")
+                cid = row.get("orderLinkId") or self._cids.get(order_id)
+                trade_id = str(row.get("execId") or "")
+                stamp = dec(row.get("execTime"))
+                fills[trade_id] = Fill(
+                    trade_id=trade_id,
+                    order_id=order_id,
+                    client_order_id=str(cid) if cid else None,
+                    pair=pair,
+                    side=Side.BUY if row.get("side") == "Buy" else Side.SELL,
+                    price=dec(row.get("execPrice")),
+                    amount=dec(row.get("execQty")),
+                    fee=dec(row.get("execFee")),
+                    fee_currency=str(row.get("feeCurrency") or SETTLE),
+                    timestamp=float(stamp) / 1000.0 if stamp else since,
+                )
+        return tuple(sorted(fills.values(), key=lambda f: (f.timestamp, f.trade_id)))
+
+    # ---- position and balances -------------------------------------------------------------
+
+    async def _position_contracts(self, market: Mapping[str, Any]) -> Decimal:
+        """`GET /v5/position/list`: side Buy -> +size, Sell -> -size (base; 0 when flat)."""
+        query = {"category": CATEGORY, "symbol": str(market.get("id"))}
+        total = Decimal(0)
+        for row in await self._pages(self._client.privateGetV5PositionList, query):
+            size = dec(row.get("size"))
+            total += size if row.get("side") == "Buy" else -size if row.get("side") else 0
+        return total
+
+    async def _account(self) -> tuple[Decimal, Decimal]:
+        answer = await self._call(
+            lambda: self._client.privateGetV5AccountWalletBalance({"accountType": "UNIFIED"})
+        )
+        for account in _result(answer).get("list") or []:
+            for row in account.get("coin") or [] if isinstance(account, dict) else []:
+                if isinstance(row, dict) and str(row.get("coin")).upper() == SETTLE:
+                    margin = dec(row.get("totalPositionIM")) + dec(row.get("totalOrderIM"))
+                    if row.get("availableToWithdraw") not in (None, ""):
+                        return dec(row.get("availableToWithdraw")), margin
+                    wallet, locked = dec(row.get("walletBalance")), dec(row.get("locked"))
+                    return wallet - locked - margin, margin
+        return Decimal(0), Decimal(0)
