@@ -12,6 +12,7 @@ from backfuture_daemon.exchanges.bybit_trading import BybitTrading
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.futures_trading import CcxtFuturesTrading
 from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
+from backfuture_daemon.exchanges.okx_futures_trading import OkxFuturesTrading
 from backfuture_daemon.exchanges.okx_trading import OkxTrading
 from backfuture_daemon.exchanges.trading import VENUES, CcxtTrading
 
@@ -26,6 +27,7 @@ SPOT_PORTS: dict[str, type[CcxtTrading]] = {"okx": OkxTrading, "bybit": BybitTra
 FUTURES_PORTS: dict[str, type[CcxtFuturesTrading]] = {
     "kucoin": KucoinFuturesTrading,
     "bybit": BybitFuturesTrading,
+    "okx": OkxFuturesTrading,
 }
 
 
