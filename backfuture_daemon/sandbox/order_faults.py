@@ -27,6 +27,7 @@ PLACEMENTS: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v5/trade/order"),  # OKX (ccxt's createOrder sends batch-orders)
         ("POST", "/api/v5/trade/batch-orders"),
         ("POST", "/v5/order/create"),  # Bybit v5
+        ("POST", "/fapi/v1/order"),  # Binance USDⓈ-M
     }
 )
 _CONTRACT_CANCEL = ("POST", "/api/v1/private/order/cancel")
