@@ -256,19 +256,22 @@ def test_live_mode_only_where_the_live_order_path_exists() -> None:
     assert check_live(live, conn("bybit")) is None
     assert check_live(live.model_copy(update={"mode": Mode.PAPER}), conn("bybit")) is None
     futures = live.model_copy(update={"market": Market.FUTURES, "leverage": 3})
-    # Live futures: KuCoin only (the futures port's exchanges), never MEXC (its API refuses
-    # orders); the others are refused with the message naming what works.
+    # Live futures: the futures ports' exchanges (KuCoin, OKX, ...), never MEXC (its API
+    # refuses orders); the others are refused with the message naming what works.
     from backfuture_daemon.configuration.live_rules import LIVE_FUTURES_EXCHANGES
     from backfuture_daemon.exchanges.venue_ports import FUTURES_PORTS
 
-    assert set(FUTURES_PORTS) == LIVE_FUTURES_EXCHANGES == {"kucoin"}
+    assert set(FUTURES_PORTS) == LIVE_FUTURES_EXCHANGES
+    assert {"kucoin", "okx"} <= LIVE_FUTURES_EXCHANGES
+    assert "mexc" not in LIVE_FUTURES_EXCHANGES
     both = ["spot", "futures"]
     assert check_live(futures, conn("kucoin", markets=both)) is None
+    assert check_live(futures, conn("okx", markets=both)) is None
     mexc = check_live(futures, conn("mexc", markets=both)) or ""
     assert "mexc futures" in mexc
     assert "refuses orders" in mexc
     assert "mode: paper" in mexc
-    for exchange in ("okx", "bybit", "binance"):
+    for exchange in sorted({"bybit", "binance"} - LIVE_FUTURES_EXCHANGES):
         why = check_live(futures, conn(exchange, markets=both)) or ""
         assert f"{exchange} futures is not available" in why, why
         assert "live futures: kucoin" in why
