@@ -1,5 +1,6 @@
 """The Bybit venue for tests/integration/test_bybit_*.py: Bybit-shaped keys (18 alphanumerics)
-and `Group.Permission` names on venue_support's VenueServer.
+and `Group.Permission` names on venue_support's VenueServer; `isolate()` sets a key's unified
+account to isolated margin (what a Bybit futures bot needs) through its own ccxt client.
 """
 
 from __future__ import annotations
@@ -26,3 +27,9 @@ class BybitVenue(VenueServer):
 
     def credentials(self, n: int) -> Credentials:
         return {"api_key": f"BYBITk{n:06d}SBXkey", "api_secret": f"{CANARY}-{n:06d}-0123456789"}
+
+
+async def isolate(client: Any, mode: str = "ISOLATED_MARGIN") -> None:
+    """Set a Bybit unified account's margin mode (`POST /v5/account/set-margin-mode`) through a
+    ccxt client of the key, as its owner does once on Bybit before a futures bot trades."""
+    await client.privatePostV5AccountSetMarginMode({"setMarginMode": mode})
