@@ -262,11 +262,12 @@ def test_live_mode_only_where_the_live_order_path_exists() -> None:
     from backfuture_daemon.exchanges.venue_ports import FUTURES_PORTS
 
     assert set(FUTURES_PORTS) == LIVE_FUTURES_EXCHANGES
-    assert {"kucoin", "okx"} <= LIVE_FUTURES_EXCHANGES
+    assert {"kucoin", "okx", "bybit"} <= LIVE_FUTURES_EXCHANGES
     assert "mexc" not in LIVE_FUTURES_EXCHANGES
     both = ["spot", "futures"]
     assert check_live(futures, conn("kucoin", markets=both)) is None
     assert check_live(futures, conn("okx", markets=both)) is None
+    assert check_live(futures, conn("bybit", markets=both)) is None
     mexc = check_live(futures, conn("mexc", markets=both)) or ""
     assert "mexc futures" in mexc
     assert "refuses orders" in mexc
@@ -274,7 +275,7 @@ def test_live_mode_only_where_the_live_order_path_exists() -> None:
     for exchange in sorted({"bybit", "binance"} - LIVE_FUTURES_EXCHANGES):
         why = check_live(futures, conn(exchange, markets=both)) or ""
         assert f"{exchange} futures is not available" in why, why
-        assert "live futures: kucoin" in why
+        assert f"live futures: {', '.join(sorted(LIVE_FUTURES_EXCHANGES))})" in why
         assert "mode: paper" in why
 
 
