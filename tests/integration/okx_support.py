@@ -1,15 +1,18 @@
 """The OKX venue for tests/integration/test_okx_*.py: OKX-shaped keys (UUID-like ids) with their
 passphrase, and OKX's scope names, on venue_support's VenueServer. A key's account mode is
 SandboxKey's `acct_lv`, as in a sandbox keys file. `audit` is the venue's order audit of one key,
-`port_on` a trading port on a given key.
+`port_on` a trading port on a given key. For the whole `Sandbox` (live bots, swaps):
+`okx_key` adds an OKX key to it, `swap_raw` reads a swap order as OKX shows it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
@@ -19,11 +22,14 @@ from backfuture_daemon.exchanges.trading import CcxtTrading
 from backfuture_daemon.exchanges.venue_ports import trading_port
 from backfuture_daemon.sandbox.audit import account_record
 from backfuture_daemon.sandbox.keys import SandboxKey
+from backfuture_daemon.sandbox.server import Sandbox
 from tests.integration.venue_support import Credentials, VenueServer
 
 CANARY = "CANARY-okx-secret"
 PASS_CANARY = "CANARY-okx-pass"
 FULL: tuple[str, ...] = ("read_only", "trade")
+SWAP = "BTC-USDT-SWAP"
+_sandbox_keys = itertools.count()
 
 
 class OkxVenue(VenueServer):
@@ -72,3 +78,36 @@ async def port_on(venue: VenueServer, key: SandboxKey) -> AsyncIterator[CcxtTrad
         await port.close()
         await markets.close()
         await factory.close()
+
+
+def okx_key(
+    sandbox: Sandbox,
+    *,
+    permissions: tuple[str, ...] = FULL,
+    balance: Decimal = Decimal(1000),
+    **extra: Any,
+) -> SandboxKey:
+    """A new OKX key (UUID-like id, canary secret and passphrase) on the whole `Sandbox`,
+    `balance` USDT in its trading account; `extra`: SandboxKey fields (acct_lv, ...)."""
+    n = next(_sandbox_keys)
+    d = hashlib.sha256(f"okx-sandbox-key-{n}".encode()).hexdigest()
+    key = SandboxKey(
+        exchange="okx",
+        api_key=f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:32]}",
+        api_secret=f"{CANARY}-sb-{n:06d}",
+        passphrase=f"{PASS_CANARY}-sb-{n:06d}",
+        permissions=frozenset(permissions),
+        ip_whitelist=("127.0.0.1",),
+        balances={"USDT": balance},
+        **extra,
+    )
+    sandbox.add_key(key)
+    return key
+
+
+async def swap_raw(client: Any, cl_ord_id: str) -> dict[str, Any]:
+    """`GET /api/v5/trade/order` of a BTC-USDT-SWAP order by clOrdId, through `client` (a
+    port's signed ccxt client)."""
+    answer = await client.privateGetTradeOrder({"instId": SWAP, "clOrdId": cl_ord_id})
+    row: dict[str, Any] = answer["data"][0]
+    return row
