@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Endpoints
 
 log = logging.getLogger("backfuture.exchanges.market_data")
-EndpointKey = tuple[str, str]
+#: (ccxt id, endpoint, market): spot and perpetuals on one host (Bybit v5) are two feeds
+EndpointKey = tuple[str, str, str]
 BOOK_LIMIT = 20  # KuCoin serves 20 or 100 levels publicly; MEXC any limit up to 5000
 
 
@@ -177,7 +178,7 @@ class MarketDataHub:
         pairs, or (`market="futures"`) their USDT perpetuals, still under the pairs' names.
         ValueError when `exchange` has no futures market data (market_feeds.py)."""
         venue = feed_venue(exchange, endpoints, market)
-        key = venue.spec.cache_key
+        key = (*venue.spec.cache_key, "futures" if venue.futures else "spot")
         endpoint = self._endpoints.setdefault(key, _Endpoint(exchange, venue))
         wanted = tuple(dict.fromkeys(pairs))
         for pair in wanted:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Endpoints
 
 #: exchanges whose perpetuals' own public market data the hub can poll.
-FUTURES_MARKET_DATA = frozenset({"kucoin"})
+FUTURES_MARKET_DATA = frozenset({"kucoin", "bybit"})
 MARKETS = ("spot", "futures")
 
 
@@ -70,6 +70,8 @@ def feed_venue(exchange: str, endpoints: Endpoints | None, market: str = "spot")
         raise ValueError(f"unknown market {market!r}; known: {', '.join(MARKETS)}")
     if exchange == "kucoin":
         return FeedVenue(kucoin.client_spec(endpoints, futures=True), futures=True)
+    if exchange == "bybit":  # linear on the one v5 host (category=linear), contractSize 1
+        return FeedVenue(public_spec(exchange, endpoints), futures=True)
     raise ValueError(
         f"no futures market data for {exchange!r} "
         f"(futures market data: {', '.join(sorted(FUTURES_MARKET_DATA))})"
