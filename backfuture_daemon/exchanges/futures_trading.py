@@ -197,7 +197,7 @@ class CcxtFuturesTrading(CcxtTrading):
             raise OrderRejected(
                 TradingErrorClass.ORDER_REJECTED,
                 f"{order.amount} {base} is less than one contract of {perpetual(order.pair)} "
-                f"({lot * max(step, least)} {base}): nothing sent",
+                f"({(lot * max(step, least)).normalize():f} {base}): nothing sent",
             )
         return quantity
 
