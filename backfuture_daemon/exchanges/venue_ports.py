@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from backfuture_daemon.exchanges.binance_futures_trading import BinanceFuturesTrading
 from backfuture_daemon.exchanges.bybit_futures_trading import BybitFuturesTrading
 from backfuture_daemon.exchanges.bybit_trading import BybitTrading
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
@@ -28,6 +29,7 @@ FUTURES_PORTS: dict[str, type[CcxtFuturesTrading]] = {
     "kucoin": KucoinFuturesTrading,
     "bybit": BybitFuturesTrading,
     "okx": OkxFuturesTrading,
+    "binance": BinanceFuturesTrading,
 }
 
 
