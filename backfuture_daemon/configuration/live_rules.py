@@ -15,7 +15,7 @@ from backfuture_daemon.configuration.models import Connection, Market, Strategy
 #: A live strategy elsewhere is refused here rather than started without a way to trade.
 LIVE_SPOT_EXCHANGES: frozenset[str] = frozenset({"mexc", "kucoin", "binance", "okx", "bybit"})
 #: Exchanges with a live futures order path (exchanges/venue_ports.FUTURES_PORTS).
-LIVE_FUTURES_EXCHANGES: frozenset[str] = frozenset({"kucoin", "okx", "bybit"})
+LIVE_FUTURES_EXCHANGES: frozenset[str] = frozenset({"kucoin", "okx", "bybit", "binance"})
 
 
 def check_live(s: Strategy, conn: Connection) -> str | None:
