@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from backfuture_daemon.exchanges import kucoin
+from backfuture_daemon.exchanges import binance, kucoin
 from backfuture_daemon.exchanges.clients import ClientSpec
 from backfuture_daemon.exchanges.kucoin_futures_trading import contract_rules, perpetual
 from backfuture_daemon.exchanges.market_rules import TICK_SIZE, rules_from_market
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Endpoints
 
 #: exchanges whose perpetuals' own public market data the hub can poll.
-FUTURES_MARKET_DATA = frozenset({"kucoin", "bybit"})
+FUTURES_MARKET_DATA = frozenset({"kucoin", "bybit", "binance"})
 MARKETS = ("spot", "futures")
 
 
@@ -72,6 +72,8 @@ def feed_venue(exchange: str, endpoints: Endpoints | None, market: str = "spot")
         return FeedVenue(kucoin.client_spec(endpoints, futures=True), futures=True)
     if exchange == "bybit":  # linear on the one v5 host (category=linear), contractSize 1
         return FeedVenue(public_spec(exchange, endpoints), futures=True)
+    if exchange == "binance":  # binanceusdm: /fapi/v1 on the API host, contractSize 1
+        return FeedVenue(binance.client_spec(endpoints, futures=True), futures=True)
     raise ValueError(
         f"no futures market data for {exchange!r} "
         f"(futures market data: {', '.join(sorted(FUTURES_MARKET_DATA))})"
