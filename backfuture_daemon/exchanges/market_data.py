@@ -260,15 +260,13 @@ class MarketDataHub:
         if feed is None:  # unsubscribed meanwhile
             return
         at = self._clock()
-        feed.quote = Quote(
-            pair, dec(ticker.get("bid")), dec(ticker.get("ask")), dec(ticker.get("last")), at
-        )
-        feed.book = OrderBook(
-            pair,
-            levels(book.get("bids"), self._book_limit, unit),
-            levels(book.get("asks"), self._book_limit, unit),
-            at,
-        )
+        bids = levels(book.get("bids"), self._book_limit, unit)
+        asks = levels(book.get("asks"), self._book_limit, unit)
+        # Binance's fapi 24hr ticker has no bid/ask: the book's best levels stand in.
+        bid = dec(ticker.get("bid")) or (bids[0][0] if bids else None)
+        ask = dec(ticker.get("ask")) or (asks[0][0] if asks else None)
+        feed.quote = Quote(pair, bid, ask, dec(ticker.get("last")), at)
+        feed.book = OrderBook(pair, bids, asks, at)
         feed.failure = None
 
     def _failed(
