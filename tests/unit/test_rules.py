@@ -262,12 +262,13 @@ def test_live_mode_only_where_the_live_order_path_exists() -> None:
     from backfuture_daemon.exchanges.venue_ports import FUTURES_PORTS
 
     assert set(FUTURES_PORTS) == LIVE_FUTURES_EXCHANGES
-    assert {"kucoin", "okx", "bybit"} <= LIVE_FUTURES_EXCHANGES
+    assert {"kucoin", "okx", "bybit", "binance"} <= LIVE_FUTURES_EXCHANGES
     assert "mexc" not in LIVE_FUTURES_EXCHANGES
     both = ["spot", "futures"]
     assert check_live(futures, conn("kucoin", markets=both)) is None
     assert check_live(futures, conn("okx", markets=both)) is None
     assert check_live(futures, conn("bybit", markets=both)) is None
+    assert check_live(futures, conn("binance", markets=both)) is None
     mexc = check_live(futures, conn("mexc", markets=both)) or ""
     assert "mexc futures" in mexc
     assert "refuses orders" in mexc
@@ -276,6 +277,14 @@ def test_live_mode_only_where_the_live_order_path_exists() -> None:
         why = check_live(futures, conn(exchange, markets=both)) or ""
         assert f"{exchange} futures is not available" in why, why
         assert f"live futures: {', '.join(sorted(LIVE_FUTURES_EXCHANGES))})" in why
+        assert "mode: paper" in why
+    from backfuture_daemon.configuration import live_rules
+
+    with pytest.MonkeyPatch.context() as mp:  # an exchange without a futures path: named
+        mp.setattr(live_rules, "LIVE_FUTURES_EXCHANGES", LIVE_FUTURES_EXCHANGES - {"binance"})
+        why = check_live(futures, conn("binance", markets=both)) or ""
+        assert "binance futures is not available" in why, why
+        assert "live futures: bybit, kucoin, okx)" in why
         assert "mode: paper" in why
 
 
