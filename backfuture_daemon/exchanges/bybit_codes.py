@@ -34,7 +34,11 @@ CODES: dict[str, ErrorClass] = {
 #: Balance too low for an order (classify.INSUFFICIENT_FUNDS_CODES): spot 170131 "Insufficient
 #: balance."; unified account 110004 / 110007 / 110012 / 110052 (ccxt 4.5.90's table); spot
 #: margin 170033. Order rules (170130-170148), 110001 unknown order and 170141 duplicate
-#: orderLinkId stay outside CODES: a business rule's code, so the order is rejected.
+#: orderLinkId stay outside CODES: a business rule's code, so the order is rejected. Linear
+#: (bybit_futures_trading.py) likewise: 110017 reduce-only would open or grow the position,
+#: 110094 notional under the minimum, 110072 duplicate orderLinkId (the port adopts the
+#: existing order), 110043 leverage not modified (the port counts it as set), 100028 a
+#: per-symbol margin call on a unified account, 10001 parameters (qty step / limits).
 INSUFFICIENT_FUNDS: frozenset[str] = frozenset(
     {"170131", "110004", "110007", "110012", "110052", "170033"}
 )
