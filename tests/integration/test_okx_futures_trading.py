@@ -353,6 +353,23 @@ async def test_insufficient_margin(make: Make, sandbox: Sandbox) -> None:
     assert ack.state is OrderState.OPEN
 
 
+async def test_swap_margin_is_held_in_the_unified_accounts_usdt(
+    make: Make, sandbox: Sandbox
+) -> None:
+    sandbox.set_market(PAIR, price=60000)
+    port = make(leverage=2)
+    await port.place(order(Side.BUY, "0.02", "60100"))  # 600 of isolated margin
+    usdt = (await port.balances())["USDT"]
+    assert (usdt.free, usdt.locked) == (D(400), D(600))
+    spot = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit",
+            "px": "50000", "sz": "0.01", "clOrdId": cid()}  # fmt: skip
+    with pytest.raises(ccxt.InsufficientFunds) as raw:  # 500 > 400: the margin is not spot's
+        await port._client.privatePostTradeOrder(spot)
+    assert "51008" in str(raw.value)
+    answer = await port._client.privatePostTradeOrder({**spot, "sz": "0.007", "clOrdId": cid()})
+    assert answer["data"][0]["sCode"] == "0"  # 350 fits
+
+
 async def test_order_rule_codes_are_order_rejected(make: Make) -> None:
     port = make()
     await port.place(order(Side.BUY, "0.01", "50000"))

@@ -22,7 +22,7 @@ from backfuture_daemon.sandbox.engine import (
     decimal_str,
 )
 from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.okx import swap
+from backfuture_daemon.sandbox.okx import swap, swap_account
 from backfuture_daemon.sandbox.okx.gateway import EXCHANGE, fail, ok, state_of
 from backfuture_daemon.sandbox.okx.market_data import (
     is_swap,
@@ -143,6 +143,14 @@ def _spot_json(o: Order) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _spot_cost(venue: Venue, order: Order, now: int) -> Decimal:
+    """The quote a spot buy reserves (what the engine will lock)."""
+    if order.quote_amount is not None:
+        return order.quote_amount
+    price = order.price if order.price is not None else venue.engine.last_price(order.symbol, now)
+    return order.amount * price
+
+
 def _place_one(
     venue: Venue, acct: Account, key: SandboxKey, level: str, body: Any
 ) -> dict[str, Any]:
@@ -155,6 +163,13 @@ def _place_one(
     else:
         order = order_from_body(venue, acct, body)
     now = venue.now_ms()
+    if (
+        order.market == "spot"
+        and order.side == "buy"
+        and _spot_cost(venue, order, now) > (swap_account.usdt_balance(acct)[0])
+    ):  # the unified account: USDT held as swap margin is not spot's to spend
+        raise _failed("51008", "Order failed. Insufficient USDT balance in account.",
+                      order.client_id, now)  # fmt: skip
     try:
         venue.engine.place(acct, order, now)
     except InsufficientFunds as e:
