@@ -4,12 +4,14 @@ bot opens, adds and closes at take profit in lots of 0.0001 BTC, its exits reduc
 entries not; a SHORT bot sells to open and buys back reduce-only; an order accepted whose answer
 never came is adopted without a second order; an empty state directory is rebuilt from OKX's
 order and fill history with the same groups; a long liquidated by the exchange is closed in the
-book outside the bot (bots/outside.py) and never traded again. Every client id is OKX's clOrdId
-(letters and digits, at most 32); the sandbox's order audit is the judge.
+book outside the bot (bots/outside.py) and never traded again; a Spot-mode (acctLv 1) account
+and a long/short position mode never get an order (each refusal says what to switch). Every
+client id is OKX's clOrdId (letters and digits, at most 32); the sandbox's audit is the judge.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import Counter
@@ -27,6 +29,7 @@ from backfuture_daemon.bots.runner import BotRunner, RunnerSpec
 from backfuture_daemon.configuration.models import Endpoints
 from backfuture_daemon.exchanges.okx_futures_trading import OkxFuturesTrading
 from backfuture_daemon.exchanges.venue_ports import futures_port
+from backfuture_daemon.logs import FIELDS_ATTR
 from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.strategy.groups import GroupBook
 from backfuture_daemon.strategy.params import DcaParams, GroupSizing, RecoveryParams, Side
@@ -70,8 +73,10 @@ class OkxSwapWorld(LiveWorld):
     leverage = LEVERAGE
     params = PARAMS
 
-    def key(self, exchange: str = "okx", *, hf: bool = False, balance: D = D(1000)) -> None:
-        key = okx_key(self.sandbox, balance=balance)
+    def key(
+        self, exchange: str = "okx", *, hf: bool = False, balance: D = D(1000), acct_lv: int = 2
+    ) -> None:
+        key = okx_key(self.sandbox, balance=balance, acct_lv=acct_lv)
         self.api_key, self.exchange = key.api_key, "okx"
         self.connection = connection_for(self.sandbox, key)
 
@@ -86,9 +91,11 @@ class OkxSwapWorld(LiveWorld):
                           id_limit=32, id_sep=id_separator("okx"), may_send=may_send,
                           send_block=block, market="futures", leverage=self.leverage)  # fmt: skip
 
-    async def swap_runner(self, *, fresh_db: bool = False, balance: D = D(1000)) -> BotRunner:
+    async def swap_runner(
+        self, *, fresh_db: bool = False, balance: D = D(1000), acct_lv: int = 2
+    ) -> BotRunner:
         if not fresh_db:
-            self.key(balance=balance)
+            self.key(balance=balance, acct_lv=acct_lv)
         sub = self.hub.subscribe("okx", Endpoints(**self.sandbox.endpoints("okx")), [PAIR])
         self.subs.append(sub)
         await until_true(lambda: sub.rules(PAIR) is not None and sub.quote(PAIR) is not None)
@@ -311,5 +318,51 @@ async def test_a_liquidated_long_is_closed_outside_the_bot_and_never_traded_agai
         await world.tick(r)
     late = [o for o in group_orders(world, group.id) if o["created_ms"] > liquidated_ms]
     assert late == []  # never an order for the liquidated group again
+    one_order_per_id(world)
+    ledger_matches_exchange(world, r, world.audit())
+
+
+def rejections(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The errors of the bots' "order rejected" warnings."""
+    return [
+        str(getattr(m, FIELDS_ATTR, {}).get("error", ""))
+        for m in caplog.records
+        if m.getMessage() == "order rejected"
+    ]
+
+
+async def test_a_spot_mode_account_never_trades_and_the_bot_says_why(
+    world: OkxSwapWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="backfuture.bots")
+    world.sandbox.set_market(PAIR, price=60000.0)
+    r = await world.swap_runner(acct_lv=1)
+    for _ in range(10):
+        await world.tick(r)
+    assert world.audit() == []
+    errors = rejections(caplog)
+    assert errors
+    assert all("Spot mode (acctLv 1)" in e for e in errors), errors
+    assert not r.book.groups or r.book.groups[0].base_price is None
+
+
+async def test_long_short_position_mode_never_trades_until_switched_to_net(
+    world: OkxSwapWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="backfuture.bots")
+    world.sandbox.set_market(PAIR, price=60000.0)
+    r = await world.swap_runner()
+    r.reject_backoff = 0.2  # a refused pair is tried again soon (30 s in the daemon)
+    port = r.port
+    assert isinstance(port, OkxFuturesTrading)
+    await port._client.privatePostAccountSetPositionMode({"posMode": "long_short_mode"})
+    for _ in range(10):
+        await world.tick(r)
+    assert world.audit() == []
+    errors = rejections(caplog)
+    assert len(errors) >= 2  # tried again after the backoff, refused again before sending
+    assert all("long_short_mode" in e and "net_mode" in e for e in errors), errors
+    await port._client.privatePostAccountSetPositionMode({"posMode": "net_mode"})
+    await until(lambda: resting(r, 3), r)
     one_order_per_id(world)
     ledger_matches_exchange(world, r, world.audit())
