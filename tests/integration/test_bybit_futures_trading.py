@@ -418,3 +418,27 @@ async def test_orders_and_fills_are_read_across_pages(make: Make, venue: BybitVe
     assert venue.counts()["/v5/execution/list"] == 2
     assert all(f.client_order_id for f in fills)
     assert [f.timestamp for f in fills] == sorted(f.timestamp for f in fills)
+
+
+async def test_a_placement_answered_5xx_placed_nothing_and_the_audit_shows_linear_orders(
+    make: Make, venue: BybitVenue
+) -> None:
+    set_price(venue, 60000)
+    port, key = await make()
+    request = order(Side.BUY, "0.001", "59000")
+    await port.balances()
+    venue.faults.update({"placement_5xx": 502})
+    with pytest.raises(TradingUnavailable) as unavailable:
+        await port.place(request)
+    assert unavailable.value.error_class is T.EXCHANGE_UNAVAILABLE
+    venue.faults.update({"placement_5xx": 0})
+    assert audit(venue, key)["orders"] == []  # refused at the gateway: nothing placed
+    assert await port.fetch_order_by_client_id(PAIR, request.client_order_id) is None
+    placed = await port.place(request)  # the same id, sent again, is placed once
+    (sent,) = audit(venue, key)["orders"]
+    assert (sent["client_order_id"], sent["order_id"]) == (request.client_order_id, placed.order_id)
+    assert (sent["market"], sent["instrument_id"], sent["amount"]) == (
+        "futures",
+        "BTCUSDT",
+        "0.001",
+    )

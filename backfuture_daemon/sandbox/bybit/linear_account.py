@@ -204,7 +204,8 @@ async def switch_isolated(request: web.Request, key: SandboxKey, params: Params)
 
 
 async def set_margin_mode(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
-    """`POST /v5/account/set-margin-mode` {setMarginMode}: refused while a position is open."""
+    """`POST /v5/account/set-margin-mode` {setMarginMode}: refused while a position is open
+    (⚠ the code and text of that refusal are unverified)."""
     venue = venue_of(request)
     now = venue.now_ms()
     mode = str(params.get("setMarginMode") or "")
