@@ -2,14 +2,15 @@
 from the exchange's side that nothing was duplicated, lost or over-committed.
 
 Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--margin 100] [--low 95]
-       [--exchange mexc|kucoin|kucoin-futures|okx|bybit] [--keep]
+       [--exchange mexc|kucoin|kucoin-futures|binance-futures|okx|bybit] [--keep]
 
 Real processes: the sandbox (`backfuture sandbox`, every venue on a free port; MEXC spot traded, or
 KuCoin HF with `--exchange kucoin`, OKX spot with `--exchange okx`: client ids without '-',
 Bybit spot with `--exchange bybit`: orderLinkId, or KuCoin futures with `--exchange
 kucoin-futures`: a key with General + Futures, the futures venue in endpoints.futures, a
 `market: futures, leverage: 2` strategy on XBTUSDTM, amounts in contracts of 0.001 BTC converted
-to base by the judge, the position margin sampled from the audit's positions)
+to base by the judge, the position margin sampled from the audit's positions; or Binance
+USDⓈ-M with `--exchange binance-futures`: the same strategy on BTCUSDT, quantities in base)
 and `backfuture run` on a git repo of SOPS-encrypted config
 with one live strategy
 (tests/helpers/paperbots.LADDER, margin_limit 100 or `--margin`: 57.5 is the whole ladder, the
@@ -75,8 +76,9 @@ OKX_KEY = "c4a5b6c7-0000-4000-8000-00000000c4a5"
 OKX_SECRET, OKX_PASS = "crashkill-okx-secret-0000", "crashkill-okx-pass-00"
 BYBIT_KEY, BYBIT_SECRET = "CrashKillBybitKey0001", "crashkill-bybit-secret-0000"
 KCF_KEY, KCF_SECRET = "6705crashkillfut0key", "crashkill-kcf-secret-0000"
+BNF_KEY, BNF_SECRET = "BNcrashkillfutures0key", "crashkill-bnf-secret-0000"
 #: base amount of one XBTUSDTM contract (the sandbox's audit shows futures amounts in contracts).
-FUTURES_LOT = {"XBTUSDTM": Decimal("0.001")}
+FUTURES_LOT = {"XBTUSDTM": Decimal("0.001"), "BTCUSDT": Decimal(1)}  # Binance: base
 LEVERAGE = 2
 TICK_ENV = {"BACKFUTURE_BOTS_TICK_SECONDS": "0.2"}
 FAULTS = ("none", "none", "accept_then_timeout", "drop_cancel_answer")
@@ -107,13 +109,16 @@ class SandboxAll(Proc):
         kcf = {"exchange": "kucoin", "api_key": KCF_KEY, "api_secret": KCF_SECRET,
                "passphrase": KC_PASS, "permissions": ["General", "Futures"],
                "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
-        keys.write_text(yaml.safe_dump({"keys": [key, kc, okx, bybit, kcf]}), encoding="utf-8")
+        bnf = {"exchange": "binance", "api_key": BNF_KEY, "api_secret": BNF_SECRET,
+               "permissions": ["enableReading", "enableSpotAndMarginTrading", "enableFutures"],
+               "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
+        keys.write_text(yaml.safe_dump({"keys": [key, kc, okx, bybit, kcf, bnf]}), "utf-8")
         self.mexc_port, self.kucoin_port, self.futures_port = free_port(), free_port(), free_port()
-        self.okx_port, self.bybit_port = free_port(), free_port()
+        self.okx_port, self.bybit_port, self.binance_port = free_port(), free_port(), free_port()
         argv = _cli("sandbox", "--keys", str(keys), "--mexc-port", str(self.mexc_port),
                     "--kucoin-port", str(self.kucoin_port),
                     "--kucoin-futures-port", str(self.futures_port),
-                    "--binance-port", str(free_port()), "--okx-port", str(self.okx_port),
+                    "--binance-port", str(self.binance_port), "--okx-port", str(self.okx_port),
                     "--bybit-port", str(self.bybit_port))  # fmt: skip
         super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
         try:
@@ -130,14 +135,16 @@ class SandboxAll(Proc):
     def venue_url(self) -> str:
         """The traded venue (faults are per venue; market and audits are sandbox-wide)."""
         ports = {"kucoin": self.kucoin_port, "okx": self.okx_port, "bybit": self.bybit_port,
-                 "kucoin-futures": self.futures_port}  # fmt: skip
+                 "kucoin-futures": self.futures_port,
+                 "binance-futures": self.binance_port}  # fmt: skip
         return f"http://127.0.0.1:{ports.get(self.exchange, self.mexc_port)}"
 
     def faults(self, **faults: Any) -> None:
         http(f"{self.venue_url}/__sandbox/faults", "POST", faults)
 
     def _key(self) -> str:
-        keys = {"kucoin": KC_KEY, "okx": OKX_KEY, "bybit": BYBIT_KEY, "kucoin-futures": KCF_KEY}
+        keys = {"kucoin": KC_KEY, "okx": OKX_KEY, "bybit": BYBIT_KEY, "kucoin-futures": KCF_KEY,
+                "binance-futures": BNF_KEY}  # fmt: skip
         return keys.get(self.exchange, API_KEY)
 
     def audit(self) -> list[dict[str, Any]]:
@@ -156,6 +163,10 @@ class SandboxAll(Proc):
         if self.exchange == "okx":
             return {"name": CONN, "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
                     "passphrase": OKX_PASS, "endpoints": {"spot": self.venue_url}}  # fmt: skip
+        if self.exchange == "binance-futures":
+            return {"name": CONN, "exchange": "binance", "markets": ["futures"],
+                    "api_key": BNF_KEY, "api_secret": BNF_SECRET,
+                    "endpoints": {"spot": self.venue_url}}  # fmt: skip
         if self.exchange == "kucoin-futures":
             endpoints = {"spot": f"http://127.0.0.1:{self.kucoin_port}", "futures": self.venue_url}
             return {"name": CONN, "exchange": "kucoin", "markets": ["futures"],
@@ -174,7 +185,7 @@ VENUE = {"exchange": "mexc"}
 
 
 def futures() -> bool:
-    return VENUE["exchange"] == "kucoin-futures"
+    return VENUE["exchange"] in ("kucoin-futures", "binance-futures")
 
 
 def live_strategy() -> dict[str, Any]:
@@ -193,7 +204,8 @@ class Judge:
         self.params = strategy.dca_params()
         self.margin = self.params.margin_limit
         spec = RunnerSpec(BOT, CONN, "live", self.params, "USDT")
-        venue = "kucoin" if exchange == "kucoin-futures" else exchange
+        venues = {"kucoin-futures": "kucoin", "binance-futures": "binance"}
+        venue = self.venue = venues.get(exchange, exchange)
         self.prefix = f"bf{strategy_tag(BOT, live_epoch(spec))}{id_separator(venue)}"
         self.db_path = state_dir / FILENAME
 
@@ -221,6 +233,11 @@ class Judge:
                 fills.append((key, fill, Decimal(0)))
         return replay(orders, fills, self.params.sizing).committed_quote
 
+    def trade_id(self, audit_id: str) -> str:
+        """The id the exchange's fills carry: Binance's trade number of the engine's hex id
+        (sandbox/binance/trading.trade_number), the engine's id elsewhere."""
+        return str(int(audit_id, 16) % 10**12) if self.venue == "binance" else audit_id
+
     def ledger(self) -> tuple[set[str], dict[str, str]]:
         """(trade ids in the fill ledger, client order id -> intent state)."""
         if not self.db_path.exists():
@@ -244,7 +261,7 @@ class Judge:
         mine = self.mine(audit)
         fills, intents = self.ledger()
         ids = Counter(o["client_order_id"] for o in mine)
-        on_exchange = {f["trade_id"] for o in mine for f in o["fills"]}
+        on_exchange = {self.trade_id(f["trade_id"]) for o in mine for f in o["fills"]}
         return {
             "orders": len(mine),
             "dup": sum(n - 1 for n in ids.values() if n > 1),
@@ -441,9 +458,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--margin", type=float, default=100.0, help="the strategy's margin_limit")
     ap.add_argument("--low", type=float, default=95.0, help="lowest price of the random path")
-    ap.add_argument("--exchange", choices=("mexc", "kucoin", "kucoin-futures", "okx", "bybit"),
-                    default="mexc", help="the traded venue (kucoin: an HF account; okx, bybit: "
-                    "spot; kucoin-futures: USDT perpetual at leverage 2)")  # fmt: skip
+    ap.add_argument("--exchange", default="mexc",
+                    choices=("mexc", "kucoin", "kucoin-futures", "binance-futures", "okx", "bybit"),
+                    help="the traded venue (kucoin: an HF account; okx, bybit: spot; "
+                    "kucoin-futures, binance-futures: USDT perpetual at leverage 2)")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crash-kill-"))
