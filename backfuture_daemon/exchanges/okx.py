@@ -1,4 +1,5 @@
-"""OKX spot (and USDT-margined swap market data) behind the ExchangeAdapter interface.
+"""OKX spot and USDT-margined swaps behind the ExchangeAdapter interface (live swap orders:
+okx_futures_trading.py).
 
 Built by registry.py for connections with `exchange: okx` (passphrase required); driven by
 probes.ConnectionTester. Implicit ccxt methods only (no call triggers load_markets); markets come
@@ -141,7 +142,14 @@ class OkxAdapter(CcxtAdapter):
                 "cannot be traded; switch the account mode to Spot and futures (or a margin "
                 "mode) on OKX, or move the strategy to spot",
             )
-        return FuturesSupport(True, f"{info.mode} (acctLv {info.account_level}) trades swaps")
+        detail = f"{info.mode} (acctLv {info.account_level}) trades swaps"
+        if info.position_mode and info.position_mode != "net_mode":
+            # a paper bot does not care; a live one refuses to send (okx_futures_trading.py)
+            detail += (
+                f"; position mode {info.position_mode}: live futures bots trade only in "
+                "net_mode (Buy/Sell), switch it on OKX before going live"
+            )
+        return FuturesSupport(True, detail)
 
     async def attach_markets(self, cache: MarketSource, *, futures: bool) -> None:
         self._client.set_markets_from_exchange(await cache.source(self._spec))

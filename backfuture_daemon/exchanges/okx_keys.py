@@ -39,6 +39,8 @@ class OkxKeyInfo(KeyInfo):
     label: str = ""
     #: trade or withdraw permission and no bound IP: deleted after 14 days unused (⚠).
     deletable: bool = False
+    #: `posMode`: net_mode (one position per swap, what live bots need) or long_short_mode.
+    position_mode: str = ""
 
     @property
     def derivatives(self) -> bool:
@@ -74,6 +76,7 @@ def parse_account_config(data: Mapping[str, Any]) -> OkxKeyInfo:
         account_level=level,
         label=str(data.get("label") or "")[:40],
         deletable=(trade or withdraw) and not ips,
+        position_mode=str(data.get("posMode") or ""),
     )
 
 

@@ -4,7 +4,8 @@ sandbox's OKX port with real ccxt: base amounts <-> contracts (BTC-USDT-SWAP: 0.
 order (and only when it differs), the account mode (acctLv 1) and position mode (long/short)
 refused before anything is sent, reduce-only exits, lookups and cancels by clOrdId, fills with
 their clOrdId, paged lists, the position, the trading account's USDT, and every failure raised
-as OrderRejected / TradingUnavailable with its class. The sandbox's audit is the judge.
+as OrderRejected / TradingUnavailable with its class. The sandbox's audit is the judge. The
+connection test tells a long/short-mode account to switch before going live.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ from backfuture_daemon.exchanges.port import (
     TradingErrorClass,
     TradingUnavailable,
 )
+from backfuture_daemon.exchanges.probes import ConnectionTester
 from backfuture_daemon.exchanges.venue_ports import futures_port
+from backfuture_daemon.health import ConnectionStatus
+from backfuture_daemon.sandbox.okx.swap_account import settings
 from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.strategy.params import MarketRules
-from tests.integration.connection_test_support import connection_for
-from tests.integration.okx_support import CANARY, PASS_CANARY, SWAP, okx_key, swap_raw
-from tests.integration.venue_support import cid
+from tests.integration.connection_test_support import connection_for, strategy
+from tests.integration.okx_support import CANARY, PASS_CANARY, SWAP, OkxVenue, okx_key, swap_raw
+from tests.integration.venue_support import LOOPBACK, cid, step
 
 pytestmark = pytest.mark.integration
 T = TradingErrorClass
@@ -524,3 +528,21 @@ async def test_the_daemons_live_ports_trade_okx_swaps_at_the_strategys_leverage(
         assert pos["leverage"] == "4"
     finally:
         await ports.close()
+
+
+async def test_the_connection_test_tells_a_long_short_account_to_switch_before_going_live(
+    tester: ConnectionTester,
+) -> None:
+    async with OkxVenue() as venue:
+        for mode, told in (("net_mode", False), ("long_short_mode", True)):
+            key = venue.add_key()
+            settings(venue.venue).pos_modes[key.api_key] = mode
+            connection = venue.connection_for(key)
+            report = await tester.test(
+                connection, [strategy(connection, (PAIR,), "futures")], LOOPBACK
+            )
+            assert report.status is ConnectionStatus.ONLINE, report.to_dict()
+            reason = step(report, "futures").reason
+            assert "trades swaps" in reason
+            assert ("position mode long_short_mode" in reason) is told, reason
+            assert ("switch it on OKX before going live" in reason) is told, reason
