@@ -319,6 +319,26 @@ async def test_accept_then_timeout_is_found_by_its_client_id(make: Make, sandbox
     assert len(sandbox.orders_of(api_key(port))["orders"]) == 2
 
 
+async def test_a_placement_5xx_places_nothing_and_the_lookup_says_so(
+    make: Make, sandbox: Sandbox
+) -> None:
+    port = make()
+    await port.place(order(Side.BUY, "0.01", "50000"))  # leverage and account checked
+    faults = sandbox.faults("okx")
+    faults.update({"placement_5xx": 503})
+    refused = order(Side.BUY, "0.01", "51000")
+    try:
+        with pytest.raises(TradingUnavailable) as err:
+            await port.place(refused)
+        assert err.value.error_class is T.EXCHANGE_UNAVAILABLE
+    finally:
+        faults.update({"placement_5xx": 0})
+    assert await port.fetch_order_by_client_id(PAIR, refused.client_order_id) is None
+    assert (await port.place(refused)).state is OrderState.OPEN  # placed once, now
+    ids = [o["client_order_id"] for o in sandbox.orders_of(api_key(port))["orders"]]
+    assert ids.count(refused.client_order_id) == 1
+
+
 async def test_a_lost_cancel_answer_then_the_lookup_shows_it_cancelled(
     make: Make, sandbox: Sandbox
 ) -> None:
