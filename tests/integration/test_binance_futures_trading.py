@@ -437,3 +437,36 @@ async def test_a_liquidation_leaves_no_position_and_no_take_profit(
     assert (after.state, after.filled) == (OrderState.CANCELED, D(0))
     (pos,) = sandbox.orders_of(api_key(port))["positions"]
     assert pos["liquidated_at_ms"]
+
+
+def test_internal_errors_are_temporary_and_margin_shortfalls_insufficient_funds() -> None:
+    from backfuture_daemon.exchanges.classify import trading_error
+
+    def body(code: int, msg: str) -> ccxt.ExchangeError:
+        return ccxt.ExchangeError(f'binanceusdm {{"code":{code},"msg":"{msg}"}}')
+
+    internal = body(-1001, "Internal error; unable to process your request.")
+    busy = trading_error(internal, "binanceusdm")
+    assert isinstance(busy, TradingUnavailable)
+    assert busy.error_class is T.EXCHANGE_UNAVAILABLE
+    short = trading_error(body(-2019, "Margin is insufficient."), "binanceusdm")
+    assert (type(short), short.error_class) == (OrderRejected, T.INSUFFICIENT_FUNDS)
+    limited = trading_error(body(-1003, "Too many requests."), "binanceusdm", retry_after=3.0)
+    assert isinstance(limited, TradingUnavailable)
+    assert (limited.error_class, limited.retry_after) == (T.RATE_LIMITED, 3.0)
+
+
+async def test_spot_lookups_never_see_futures_orders(make: Make, sandbox: Sandbox) -> None:
+    from backfuture_daemon.exchanges.venue_ports import trading_port
+
+    port = make()
+    placed = await port.place(order(Side.BUY, "0.001", "50000"))
+    key = sandbox.keys.find(api_key(port))
+    assert key is not None
+    spot = trading_port(connection_for(sandbox, key), port._ctx, port._markets)
+    try:
+        assert await spot.fetch_order_by_client_id(PAIR, placed.client_order_id) is None
+        assert await spot.open_orders(PAIR) == ()
+    finally:
+        await spot.close()
+    assert await port.fetch_order_by_client_id(PAIR, placed.client_order_id) is not None

@@ -181,16 +181,20 @@ async def create_order(request: web.Request, key: SandboxKey, params: Params) ->
 
 
 def _find(venue: Venue, key: SandboxKey, params: Params) -> str:
+    """The spot order a query or cancel names ("" when none: USDⓈ-M orders of the same account,
+    futures_trading.py, are not spot's)."""
     instrument(venue, params)
     acct = venue.engine.account(EXCHANGE, key.api_key, key.balances)
     if params.get("orderId"):
-        return params["orderId"]
-    client_id = params.get("origClientOrderId")
-    if not client_id:
-        raise err(
-            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
-        )
-    return acct.by_client_id.get(client_id, "")
+        oid = params["orderId"]
+    else:
+        client_id = params.get("origClientOrderId")
+        if not client_id:
+            raise err(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were "
+                      "empty/null!")  # fmt: skip
+        oid = acct.by_client_id.get(client_id, "")
+    order = acct.orders.get(oid)
+    return oid if order is None or order.market == "spot" else ""
 
 
 async def get_order(request: web.Request, key: SandboxKey, params: Params) -> web.Response:
