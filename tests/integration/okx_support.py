@@ -2,7 +2,8 @@
 passphrase, and OKX's scope names, on venue_support's VenueServer. A key's account mode is
 SandboxKey's `acct_lv`, as in a sandbox keys file. `audit` is the venue's order audit of one key,
 `port_on` a trading port on a given key. For the whole `Sandbox` (live bots, swaps):
-`okx_key` adds an OKX key to it, `swap_raw` reads a swap order as OKX shows it.
+`okx_key` adds an OKX key to it, `swap_ports` builds swap trading ports (OkxFuturesTrading) on
+new keys, `swap_order` an order request on BTC/USDT, `swap_raw` a swap order as OKX shows it.
 """
 
 from __future__ import annotations
@@ -11,24 +12,29 @@ import contextlib
 import hashlib
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.markets import MarketCache
+from backfuture_daemon.exchanges.okx_futures_trading import OkxFuturesTrading
+from backfuture_daemon.exchanges.port import OrderRequest, OrderType, Side
 from backfuture_daemon.exchanges.trading import CcxtTrading
-from backfuture_daemon.exchanges.venue_ports import trading_port
+from backfuture_daemon.exchanges.venue_ports import futures_port, trading_port
 from backfuture_daemon.sandbox.audit import account_record
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.server import Sandbox
-from tests.integration.venue_support import Credentials, VenueServer
+from tests.integration.connection_test_support import connection_for
+from tests.integration.venue_support import Credentials, VenueServer, cid
 
 CANARY = "CANARY-okx-secret"
 PASS_CANARY = "CANARY-okx-pass"
 FULL: tuple[str, ...] = ("read_only", "trade")
 SWAP = "BTC-USDT-SWAP"
+PAIR = "BTC/USDT"
+SwapMake = Callable[..., OkxFuturesTrading]
 _sandbox_keys = itertools.count()
 
 
@@ -111,3 +117,42 @@ async def swap_raw(client: Any, cl_ord_id: str) -> dict[str, Any]:
     answer = await client.privateGetTradeOrder({"instId": SWAP, "clOrdId": cl_ord_id})
     row: dict[str, Any] = answer["data"][0]
     return row
+
+
+def swap_order(
+    side: Side, amount: str, price: str | None = None, client_id: str = "", *, exit: bool = False
+) -> OrderRequest:
+    """An order on BTC/USDT in base; `exit`: a take profit / stop (reduce-only, as the runner
+    marks exits)."""
+    kind = OrderType.MARKET if price is None else OrderType.LIMIT
+    return OrderRequest(PAIR, side, kind, Decimal(amount), client_id or cid(),
+                        Decimal(price) if price else None, reduce_only=exit)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def swap_ports(sandbox: Sandbox) -> AsyncIterator[SwapMake]:
+    """`build(leverage=3, key=None, **key_fields)`: the swap port (venue_ports.futures_port) on
+    `key` or a new OKX key; every port, the market cache and the client factory closed on exit."""
+    factory = ClientFactory(timeout=1.5)
+    markets = MarketCache(factory)
+    ctx = AdapterContext(make_client=factory, clock=time.time)
+    ports: list[OkxFuturesTrading] = []
+
+    def build(*, leverage: int = 3, key: Any = None, **extra: Any) -> OkxFuturesTrading:
+        k = key if key is not None else okx_key(sandbox, **extra)
+        port = futures_port(connection_for(sandbox, k), ctx, markets, leverage=leverage)
+        assert isinstance(port, OkxFuturesTrading)
+        ports.append(port)
+        return port
+
+    try:
+        yield build
+    finally:
+        for port in ports:
+            await port.close()
+        await markets.close()
+        await factory.close()
+
+
+def api_key_of(port: OkxFuturesTrading) -> str:
+    return str(port._client.apiKey)

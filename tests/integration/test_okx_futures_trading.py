@@ -1,87 +1,56 @@
 """Live OKX swap trading behind TradingPort (exchanges/okx_futures_trading.py) against the
 sandbox's OKX port with real ccxt: base amounts <-> contracts (BTC-USDT-SWAP: 0.01 BTC, lots of
 0.01 contract), tdMode isolated with the port's leverage set on the instrument before the first
-order (and only when it differs), the account mode (acctLv 1) and position mode (long/short)
-refused before anything is sent, reduce-only exits, lookups and cancels by clOrdId, fills with
-their clOrdId, paged lists, the position, the trading account's USDT, and every failure raised
-as OrderRejected / TradingUnavailable with its class. The sandbox's audit is the judge. The
-connection test tells a long/short-mode account to switch before going live.
+order (and only when it differs), reduce-only exits, shorts and a flip, fills with their
+clOrdId, paged lists by instType SWAP, the position (a liquidation included), the unified
+account's USDT, and the daemon's LivePorts. Refusals and failures: test_okx_futures_failures.py.
+The sandbox's audit is the judge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any
 
 import ccxt
 import pytest
 
-from backfuture_daemon.exchanges.ccxt_base import AdapterContext
-from backfuture_daemon.exchanges.classify import trading_error
-from backfuture_daemon.exchanges.clients import ClientFactory
-from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.okx_futures_trading import OkxFuturesTrading
-from backfuture_daemon.exchanges.okx_trading import per_order_error
 from backfuture_daemon.exchanges.port import (
     OrderRejected,
-    OrderRequest,
     OrderState,
-    OrderType,
     Side,
     TradingErrorClass,
-    TradingUnavailable,
 )
-from backfuture_daemon.exchanges.probes import ConnectionTester
-from backfuture_daemon.exchanges.venue_ports import futures_port
-from backfuture_daemon.health import ConnectionStatus
-from backfuture_daemon.sandbox.okx.swap_account import settings
 from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.strategy.params import MarketRules
-from tests.integration.connection_test_support import connection_for, strategy
-from tests.integration.okx_support import CANARY, PASS_CANARY, SWAP, OkxVenue, okx_key, swap_raw
-from tests.integration.venue_support import LOOPBACK, cid, step
+from tests.integration.connection_test_support import connection_for
+from tests.integration.okx_support import (
+    PAIR,
+    SWAP,
+    SwapMake,
+    api_key_of,
+    okx_key,
+    swap_order,
+    swap_ports,
+    swap_raw,
+)
+from tests.integration.venue_support import cid
 
 pytestmark = pytest.mark.integration
 T = TradingErrorClass
-PAIR = "BTC/USDT"
-Make = Callable[..., OkxFuturesTrading]
-
-
-def order(
-    side: Side, amount: str, price: str | None = None, client_id: str = "", *, exit: bool = False
-) -> OrderRequest:
-    """An order; `exit`: a take profit / stop (reduce-only, as the runner marks exits)."""
-    kind = OrderType.MARKET if price is None else OrderType.LIMIT
-    return OrderRequest(PAIR, side, kind, D(amount), client_id or cid(),
-                        D(price) if price else None, reduce_only=exit)  # fmt: skip
+Make = SwapMake
+order = swap_order
+api_key = api_key_of
 
 
 @pytest.fixture
 async def make(sandbox: Sandbox) -> AsyncIterator[Make]:
-    factory = ClientFactory(timeout=1.5)
-    markets = MarketCache(factory)
-    ctx = AdapterContext(make_client=factory, clock=time.time)
-    ports: list[OkxFuturesTrading] = []
-
-    def build(*, leverage: int = 3, key: Any = None, **extra: Any) -> OkxFuturesTrading:
-        k = key if key is not None else okx_key(sandbox, **extra)
-        port = futures_port(connection_for(sandbox, k), ctx, markets, leverage=leverage)
-        assert isinstance(port, OkxFuturesTrading)
-        ports.append(port)
-        return port
-
-    yield build
-    for port in ports:
-        await port.close()
-    await markets.close()
-    await factory.close()
-
-
-def api_key(port: OkxFuturesTrading) -> str:
-    return str(port._client.apiKey)
+    async with swap_ports(sandbox) as build:
+        yield build
 
 
 def positions(sandbox: Sandbox, port: OkxFuturesTrading) -> list[dict[str, Any]]:
@@ -155,51 +124,6 @@ async def test_leverage_is_only_changed_when_it_differs(make: Make, sandbox: San
     assert (pos["contracts"], pos["leverage"]) == ("1", "5")
 
 
-async def test_a_spot_mode_account_is_refused_before_anything_is_sent(
-    make: Make, sandbox: Sandbox
-) -> None:
-    port = make(acct_lv=1)
-    sandbox.reset_request_counts()
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.BUY, "0.01", "50000"))
-    assert err.value.error_class is T.ORDER_REJECTED
-    assert "Spot mode (acctLv 1)" in err.value.detail
-    assert "switch the account mode" in err.value.detail
-    counts = sandbox.request_counts("okx")
-    assert not {"/api/v5/trade/batch-orders", "/api/v5/trade/order"} & set(counts)
-    assert "/api/v5/account/set-leverage" not in counts
-    assert sandbox.orders_of(api_key(port))["orders"] == []
-    # and OKX itself refuses a swap order in Spot mode (51010: order_rejected, not a key problem)
-    with pytest.raises(ccxt.ExchangeError) as raw:
-        await port._client.privatePostTradeOrder(
-            {"instId": SWAP, "tdMode": "isolated", "side": "buy", "ordType": "limit",
-             "px": "50000", "sz": "1", "clOrdId": cid()}
-        )  # fmt: skip
-    classified = trading_error(per_order_error(raw.value), "okx")
-    assert (classified.error_class, "51010" in classified.detail) == (T.ORDER_REJECTED, True)
-
-
-async def test_long_short_position_mode_is_refused_with_what_to_switch(
-    make: Make, sandbox: Sandbox
-) -> None:
-    port = make()
-    await port.balances()
-    await port._client.privatePostAccountSetPositionMode({"posMode": "long_short_mode"})
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.BUY, "0.01", "50000"))
-    assert err.value.error_class is T.ORDER_REJECTED
-    assert "long_short_mode" in err.value.detail
-    assert "net_mode" in err.value.detail
-    assert sandbox.orders_of(api_key(port))["orders"] == []
-    await port._client.privatePostAccountSetPositionMode({"posMode": "net_mode"})
-    ack = await port.place(order(Side.BUY, "0.01", "50000"))  # checked again: now it trades
-    assert ack.state is OrderState.OPEN
-    # OKX refuses a position mode change while a swap order rests (59000)
-    with pytest.raises(ccxt.ExchangeError) as busy:
-        await port._client.privatePostAccountSetPositionMode({"posMode": "long_short_mode"})
-    assert "59000" in str(busy.value)
-
-
 async def test_a_reduce_only_take_profit_closes_the_isolated_long(
     make: Make, sandbox: Sandbox
 ) -> None:
@@ -235,14 +159,6 @@ async def test_a_reduce_only_take_profit_closes_the_isolated_long(
     assert (usdt.free, usdt.locked) == (D(1020), D(0))
 
 
-async def test_a_reduce_only_order_without_a_position_is_refused(make: Make) -> None:
-    port = make()
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.SELL, "0.01", "70000", exit=True))
-    assert err.value.error_class is T.ORDER_REJECTED
-    assert "51169" in err.value.detail
-
-
 async def test_a_short_opens_with_sells_and_the_position_is_negative(
     make: Make, sandbox: Sandbox
 ) -> None:
@@ -259,20 +175,6 @@ async def test_a_short_opens_with_sells_and_the_position_is_negative(
     assert await port.position(PAIR) == D("0.02")
 
 
-async def test_amounts_under_one_lot_never_leave(make: Make, sandbox: Sandbox) -> None:
-    port = make()
-    await port.balances()
-    sandbox.reset_request_counts()
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.BUY, "0.00009", "50000"))
-    assert err.value.error_class is T.ORDER_REJECTED
-    assert "less than one contract" in err.value.detail
-    assert "0.0001" in err.value.detail
-    assert not {"/api/v5/trade/batch-orders", "/api/v5/trade/order"} & set(
-        sandbox.request_counts("okx")
-    )
-
-
 async def test_the_contract_rules_size_in_lots_of_base(make: Make) -> None:
     port = make()
     spot = MarketRules(D("0.01"), D("0.000001"), D("0.000001"), D(1))
@@ -283,98 +185,6 @@ async def test_the_contract_rules_size_in_lots_of_base(make: Make) -> None:
     assert (rules.price_tick, rules.amount_step, rules.min_amount, rules.min_notional) == (
         D("0.1"), D("0.0001"), D("0.0001"), D(1)
     )  # fmt: skip
-
-
-async def test_a_known_client_id_placed_again_returns_the_existing_order(
-    make: Make, sandbox: Sandbox
-) -> None:
-    port = make()
-    first = order(Side.BUY, "0.01", "55000")
-    ack = await port.place(first)
-    again = await port.place(first)  # 51016 Duplicated clOrdId: the order exists
-    assert (again.order_id, again.client_order_id) == (ack.order_id, first.client_order_id)
-    assert len(sandbox.orders_of(api_key(port))["orders"]) == 1
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.BUY, "0.01", "55000", client_id="has-a-dash"))
-    assert "clOrdId" in err.value.detail
-
-
-async def test_accept_then_timeout_is_found_by_its_client_id(make: Make, sandbox: Sandbox) -> None:
-    sandbox.set_market(PAIR, price=60000)
-    port = make()
-    await port.place(order(Side.BUY, "0.01", "50000"))  # leverage and account checked
-    faults = sandbox.faults("okx")
-    faults.update({"accept_then_timeout": True, "hang_seconds": 5})
-    lost = order(Side.BUY, "0.01", "55000")
-    try:
-        with pytest.raises(TradingUnavailable) as err:
-            await port.place(lost)
-        assert err.value.error_class is T.EXCHANGE_UNAVAILABLE
-    finally:
-        faults.update({"accept_then_timeout": False})
-    found = await port.fetch_order_by_client_id(PAIR, lost.client_order_id)
-    assert found is not None
-    assert found.state is OrderState.OPEN
-    assert (await port.place(lost)).order_id == found.order_id  # never a second order
-    assert len(sandbox.orders_of(api_key(port))["orders"]) == 2
-
-
-async def test_a_placement_5xx_places_nothing_and_the_lookup_says_so(
-    make: Make, sandbox: Sandbox
-) -> None:
-    port = make()
-    await port.place(order(Side.BUY, "0.01", "50000"))  # leverage and account checked
-    faults = sandbox.faults("okx")
-    faults.update({"placement_5xx": 503})
-    refused = order(Side.BUY, "0.01", "51000")
-    try:
-        with pytest.raises(TradingUnavailable) as err:
-            await port.place(refused)
-        assert err.value.error_class is T.EXCHANGE_UNAVAILABLE
-    finally:
-        faults.update({"placement_5xx": 0})
-    assert await port.fetch_order_by_client_id(PAIR, refused.client_order_id) is None
-    assert (await port.place(refused)).state is OrderState.OPEN  # placed once, now
-    ids = [o["client_order_id"] for o in sandbox.orders_of(api_key(port))["orders"]]
-    assert ids.count(refused.client_order_id) == 1
-
-
-async def test_a_lost_cancel_answer_then_the_lookup_shows_it_cancelled(
-    make: Make, sandbox: Sandbox
-) -> None:
-    port = make()
-    placed = await port.place(order(Side.BUY, "0.01", "40000"))
-    faults = sandbox.faults("okx")
-    faults.update({"drop_cancel_answer": True, "hang_seconds": 5})
-    try:
-        with pytest.raises(TradingUnavailable):
-            await port.cancel(PAIR, placed.client_order_id)
-    finally:
-        faults.update({"drop_cancel_answer": False})
-    after = await port.fetch_order_by_client_id(PAIR, placed.client_order_id)
-    assert after is not None
-    assert after.state is OrderState.CANCELED
-    again = await port.cancel(PAIR, placed.client_order_id)  # 51400: its final state answers
-    assert again.state is OrderState.CANCELED
-
-
-async def test_unknown_client_id_is_none_and_cancelling_it_is_rejected(make: Make) -> None:
-    port = make()
-    assert await port.fetch_order_by_client_id(PAIR, cid()) is None  # 51603
-    with pytest.raises(OrderRejected) as err:
-        await port.cancel(PAIR, cid())
-    assert err.value.error_class is T.ORDER_REJECTED
-
-
-async def test_insufficient_margin(make: Make, sandbox: Sandbox) -> None:
-    sandbox.set_market(PAIR, price=60000)
-    port = make(leverage=2)
-    with pytest.raises(OrderRejected) as err:  # 0.05 BTC · 59,000 / 2 = 1,475 > 1,000
-        await port.place(order(Side.BUY, "0.05", "59000"))
-    assert err.value.error_class is T.INSUFFICIENT_FUNDS
-    assert "51008" in err.value.detail
-    ack = await port.place(order(Side.BUY, "0.03", "59000"))  # 885 of margin fits
-    assert ack.state is OrderState.OPEN
 
 
 async def test_swap_margin_is_held_in_the_unified_accounts_usdt(
@@ -392,63 +202,6 @@ async def test_swap_margin_is_held_in_the_unified_accounts_usdt(
     assert "51008" in str(raw.value)
     answer = await port._client.privatePostTradeOrder({**spot, "sz": "0.007", "clOrdId": cid()})
     assert answer["data"][0]["sCode"] == "0"  # 350 fits
-
-
-async def test_order_rule_codes_are_order_rejected(make: Make) -> None:
-    port = make()
-    await port.place(order(Side.BUY, "0.01", "50000"))
-    for body, code in (
-        ({"sz": "1.015"}, "51121"),  # not a multiple of the lot
-        ({"tdMode": "cash"}, "51000"),  # a swap trades on margin
-        ({"posSide": "long"}, "51000"),  # net mode has no long/short side
-    ):
-        request = {"instId": SWAP, "tdMode": "isolated", "side": "buy", "ordType": "limit",
-                   "px": "50000", "sz": "1", "clOrdId": cid(), **body}  # fmt: skip
-        with pytest.raises(ccxt.ExchangeError) as raw:
-            await port._client.privatePostTradeOrder(request)
-        classified = trading_error(per_order_error(raw.value), "okx")
-        assert classified.error_class is T.ORDER_REJECTED, (body, classified)
-        assert code in classified.detail
-
-
-async def test_a_read_only_key_is_auth_rejected_without_its_secrets(
-    make: Make, sandbox: Sandbox
-) -> None:
-    port = make(permissions=("read_only",))
-    key = sandbox.keys.find(api_key(port))
-    assert key is not None
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.BUY, "0.01", "50000"))
-    assert err.value.error_class is T.AUTH_REJECTED
-    assert "50120" in err.value.detail
-    text = f"{err.value} {err.value.detail}"
-    for secret in (key.api_key, key.api_secret, key.passphrase or "-", CANARY, PASS_CANARY):
-        assert secret not in text
-
-
-async def test_rate_limited_and_unavailable_are_temporary(make: Make, sandbox: Sandbox) -> None:
-    port = make()
-    await port.balances()
-    faults = sandbox.faults("okx")
-    try:
-        faults.update({"rate_limit": True})
-        with pytest.raises(TradingUnavailable) as limited:
-            await port.place(order(Side.BUY, "0.01", "50000"))
-        assert limited.value.error_class is T.RATE_LIMITED
-        assert limited.value.retry_after == 2.0  # OKX names no wait: one 2 s window
-        assert "50011" in limited.value.detail
-        faults.update({"rate_limit": False, "http_5xx": 502})
-        with pytest.raises(TradingUnavailable) as down:
-            await port.open_orders(PAIR)
-        assert down.value.error_class is T.EXCHANGE_UNAVAILABLE
-        faults.update({"http_5xx": 0, "maintenance": True})
-        with pytest.raises(TradingUnavailable) as maintenance:
-            await port.position(PAIR)
-        assert maintenance.value.error_class is T.EXCHANGE_UNAVAILABLE
-        assert "50001" in maintenance.value.detail
-    finally:
-        faults.update({"rate_limit": False, "http_5xx": 0, "maintenance": False})
-    assert await port.open_orders(PAIR) == ()
 
 
 async def test_the_order_history_lists_open_and_done_swap_orders_only(
@@ -548,21 +301,3 @@ async def test_the_daemons_live_ports_trade_okx_swaps_at_the_strategys_leverage(
         assert pos["leverage"] == "4"
     finally:
         await ports.close()
-
-
-async def test_the_connection_test_tells_a_long_short_account_to_switch_before_going_live(
-    tester: ConnectionTester,
-) -> None:
-    async with OkxVenue() as venue:
-        for mode, told in (("net_mode", False), ("long_short_mode", True)):
-            key = venue.add_key()
-            settings(venue.venue).pos_modes[key.api_key] = mode
-            connection = venue.connection_for(key)
-            report = await tester.test(
-                connection, [strategy(connection, (PAIR,), "futures")], LOOPBACK
-            )
-            assert report.status is ConnectionStatus.ONLINE, report.to_dict()
-            reason = step(report, "futures").reason
-            assert "trades swaps" in reason
-            assert ("position mode long_short_mode" in reason) is told, reason
-            assert ("switch it on OKX before going live" in reason) is told, reason
