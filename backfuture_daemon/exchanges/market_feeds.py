@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Endpoints
 
 #: exchanges whose perpetuals' own public market data the hub can poll.
-FUTURES_MARKET_DATA = frozenset({"kucoin", "bybit", "binance"})
+FUTURES_MARKET_DATA = frozenset({"kucoin", "bybit", "binance", "okx"})
 MARKETS = ("spot", "futures")
 
 
@@ -74,6 +74,8 @@ def feed_venue(exchange: str, endpoints: Endpoints | None, market: str = "spot")
         return FeedVenue(public_spec(exchange, endpoints), futures=True)
     if exchange == "binance":  # binanceusdm: /fapi/v1 on the API host, contractSize 1
         return FeedVenue(binance.client_spec(endpoints, futures=True), futures=True)
+    if exchange == "okx":  # SWAP instruments on the one v5 host, contractSize = ctVal
+        return FeedVenue(public_spec(exchange, endpoints), futures=True)
     raise ValueError(
         f"no futures market data for {exchange!r} "
         f"(futures market data: {', '.join(sorted(FUTURES_MARKET_DATA))})"
