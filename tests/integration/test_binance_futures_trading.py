@@ -470,3 +470,14 @@ async def test_spot_lookups_never_see_futures_orders(make: Make, sandbox: Sandbo
     finally:
         await spot.close()
     assert await port.fetch_order_by_client_id(PAIR, placed.client_order_id) is not None
+
+
+async def test_futures_taken_off_the_key_later_is_auth_rejected_not_rate_limited(
+    make: Make, sandbox: Sandbox
+) -> None:
+    port = make()
+    await port.place(order(Side.BUY, "0.001", "50000"))  # ccxt has authenticated successfully
+    sandbox.update_key(api_key(port), permissions=["enableReading", "enableSpotAndMarginTrading"])
+    with pytest.raises(OrderRejected) as err:  # -2015: ccxt may say DDoSProtection (§C.2)
+        await port.place(order(Side.BUY, "0.001", "50000"))
+    assert err.value.error_class is T.AUTH_REJECTED
