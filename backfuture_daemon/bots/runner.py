@@ -68,6 +68,8 @@ class BotRunner:
         #: seconds without new Places on a pair after the exchange refused one there.
         self.reject_backoff = reject_backoff
         self._refused_until: dict[str, float] = {}
+        #: the exchange's last refusal per pair, shown in last_error until an order there passes.
+        self._refusals: dict[str, str] = {}
         self.gate = gate
         self._db = db
         self.books = BookStore(db, spec.strategy, spec.mode, venue(spec))
@@ -173,7 +175,9 @@ class BotRunner:
                 self.close()
                 return
             await self._decide_and_send(now)
-            self.last_error = self.outside.note  # a group closed outside stays in view
+            # a group closed outside, or an order the exchange refuses (e.g. the account's margin
+            # or position mode), stays in view until it is resolved
+            self.last_error = (self.outside.note or "; ".join(self._refusals.values()))[:200]
         except (OrderRejected, TradingUnavailable) as e:
             self.needs_reconcile = True
             self.last_error = f"{e.error_class}: {e.detail}"[:200]
@@ -294,6 +298,7 @@ class BotRunner:
             log_event(log, "WARNING", "order rejected", strategy=self.spec.strategy,
                       client_order_id=request.client_order_id, error=error)  # fmt: skip
             self._refused_until[place.pair] = self.clock() + self.reject_backoff
+            self._refusals[place.pair] = f"{error} ({place.pair})"
             if request.reduce_only:  # "no position to close"? the position is looked at now
                 self.outside.due = 0.0
             self.forget(place.key)
@@ -301,6 +306,7 @@ class BotRunner:
         except TradingUnavailable:
             self.needs_reconcile = True  # the outcome is unknown until a lookup
             raise
+        self._refusals.pop(place.pair, None)
         return ack.state is OrderState.FILLED or ack.filled > 0
 
     async def cancel(self, cancel: Cancel) -> None:

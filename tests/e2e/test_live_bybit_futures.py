@@ -167,11 +167,16 @@ def test_an_account_left_in_cross_margin_sends_no_futures_order(tmp_path: Path) 
             # the order is refused before anything is sent, and the log says why and what to do
             wait_until(lambda: "not isolated" in daemon.output() or None, 30, "why, in the log")
             assert "Isolated Margin" in daemon.output()
+            # /status says it too, on the bot, until an order passes
+            bot = wait_until(lambda: _bot(daemon, "not isolated"), 30, "why, in /status")
+            assert bot["last_error"].startswith("order_rejected: ")
             time.sleep(1.0)
             assert sandbox.account()["orders"] == []
             sandbox.isolate()  # the owner fixes it: the bot trades after its back-off, no restart
             orders = wait_until(lambda: sandbox.account()["orders"] or None, 45, "the first order")
             assert {o["market"] for o in orders} == {"futures"}
+            wait_until(lambda: not _bot(daemon, "not isolated") or None, 30,
+                       "the refusal gone from /status once an order passed")  # fmt: skip
         finally:
             daemon.signal(signal.SIGTERM)
             daemon.wait(20)
@@ -180,3 +185,11 @@ def test_an_account_left_in_cross_margin_sends_no_futures_order(tmp_path: Path) 
             assert secret not in daemon.output()
     finally:
         sandbox.stop()
+
+
+def _bot(daemon: DaemonProc, error: str) -> dict[str, Any] | None:
+    """The bot's /status entry when its last_error contains `error` ("" matches any)."""
+    for bot in daemon.status()["bots"]:
+        if error in str(bot.get("last_error") or ""):
+            return dict(bot)
+    return None
