@@ -1,5 +1,5 @@
 """Where `mode: live` can run in this version: spot on the exchanges with a live order path, and
-futures (USDT perpetuals, isolated margin) on KuCoin.
+futures (USDT perpetuals, isolated margin) on KuCoin, Binance USDⓈ-M, OKX swap and Bybit linear.
 
 Called by configuration/rules.py for every strategy; a live strategy elsewhere is a rejected
 revision with a message naming what works, never a bot started without a way to trade.
