@@ -3,5 +3,9 @@
 Below the reconciler and bots, above configuration: it may import `configuration.models`, the
 leaves (`health`, `errors`, `redaction`, `logs`) and ccxt/aiohttp — never bots, reconciler,
 sandbox or telemetry. Callers use `port.py` (ExchangeAdapter, MarketDataPort, TradingPort),
-`probes.ConnectionTester` and `market_data.MarketDataHub`.
+`probes.ConnectionTester` and `market_data.MarketDataHub`; live bots get their trading ports
+from `live_ports.LivePorts`, which `venue_ports` fills: `trading.CcxtTrading` (spot; OKX and Bybit
+subclass it in `okx_trading` / `bybit_trading`) and `futures_trading.CcxtFuturesTrading` (USDT
+perpetuals; `<exchange>_futures_trading` per venue). `history_paging` reads fills and orders page
+by page; `market_feeds` says what a spot or futures market-data feed polls.
 """
