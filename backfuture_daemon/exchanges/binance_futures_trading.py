@@ -26,8 +26,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges import binance
-from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading, dec
+from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading
 from backfuture_daemon.exchanges.history_paging import DAY_MS, HistoryPager, Paging, Row
+from backfuture_daemon.exchanges.order_values import dec
 from backfuture_daemon.exchanges.port import OrderRejected, TradingErrorClass
 
 if TYPE_CHECKING:

@@ -43,7 +43,8 @@ from backfuture_daemon.exchanges.bybit_trading import (
     WEEK_MS,
 )
 from backfuture_daemon.exchanges.bybit_trading import order_ack as spot_ack
-from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading, dec
+from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading
+from backfuture_daemon.exchanges.order_values import dec
 from backfuture_daemon.exchanges.port import (
     Fill,
     OrderAck,

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.bybit import BybitLimits
+from backfuture_daemon.exchanges.order_values import dec
 from backfuture_daemon.exchanges.port import (
     Fill,
     OrderAck,
@@ -68,16 +68,6 @@ Rows = list[dict[str, Any]]
 Endpoint = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
-def _dec(value: object) -> Decimal:
-    if value is None or isinstance(value, bool) or value == "":
-        return Decimal(0)
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        return Decimal(0)
-    return d if d.is_finite() else Decimal(0)
-
-
 def _seconds(ms: object) -> float | None:
     try:
         return float(str(ms)) / 1000.0 if ms not in (None, "") else None
@@ -91,15 +81,15 @@ def order_ack(row: dict[str, Any], pair: str, cid: str = "") -> OrderAck:
     market = row.get("orderType") == "Market"
     unit = row.get("marketUnit") or ""
     by_value = market and (unit == "quoteCoin" or (not unit and row.get("side") == "Buy"))
-    filled = _dec(row.get("cumExecQty"))
-    price, average = _dec(row.get("price")), _dec(row.get("avgPrice"))
+    filled = dec(row.get("cumExecQty"))
+    price, average = dec(row.get("price")), dec(row.get("avgPrice"))
     return OrderAck(
         client_order_id=str(row.get("orderLinkId") or cid),
         order_id=str(row.get("orderId") or ""),
         pair=pair,
         side=Side.BUY if row.get("side") == "Buy" else Side.SELL,
         state=_STATES.get(str(row.get("orderStatus")), OrderState.OPEN),
-        amount=filled if by_value else _dec(row.get("qty")),
+        amount=filled if by_value else dec(row.get("qty")),
         filled=filled,
         price=price if price and not market else None,
         average_price=average or None,
@@ -222,9 +212,9 @@ class BybitTrading(CcxtTrading, BybitLimits):
                     client_order_id=str(cid) if cid else None,
                     pair=pair,
                     side=side,
-                    price=_dec(row.get("execPrice")),
-                    amount=_dec(row.get("execQty")),
-                    fee=_dec(row.get("execFee")),
+                    price=dec(row.get("execPrice")),
+                    amount=dec(row.get("execQty")),
+                    fee=dec(row.get("execFee")),
                     fee_currency=str(fee_coin),
                     timestamp=_seconds(row.get("execTime")) or since,
                 )

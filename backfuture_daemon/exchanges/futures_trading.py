@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.market_rules import rules_from_market
+from backfuture_daemon.exchanges.order_values import STATES as STATES  # re-exported
+from backfuture_daemon.exchanges.order_values import ccxt_ack, dec
 from backfuture_daemon.exchanges.port import (
     Balance,
     Fill,
@@ -49,14 +51,6 @@ if TYPE_CHECKING:
 
 #: the account currency of USDT-margined perpetuals (margin, PnL and fees).
 SETTLE = "USDT"
-STATES = {
-    "open": OrderState.OPEN,
-    "closed": OrderState.FILLED,
-    "canceled": OrderState.CANCELED,
-    "cancelled": OrderState.CANCELED,
-    "expired": OrderState.CANCELED,
-    "rejected": OrderState.REJECTED,
-}
 
 
 def perpetual(pair: str) -> str:
@@ -333,28 +327,4 @@ class CcxtFuturesTrading(CcxtTrading):
 
     def _ack(self, raw: dict[str, Any], pair: str, cid: str) -> OrderAck:
         """A ccxt contract order (amounts in contracts) as an OrderAck in base amounts."""
-        lot = self._lot(pair)
-        price, average, stamp = raw.get("price"), raw.get("average"), raw.get("timestamp")
-        return OrderAck(
-            client_order_id=str(raw.get("clientOrderId") or cid),
-            order_id=str(raw.get("id") or ""),
-            pair=pair,
-            side=Side(str(raw.get("side") or "buy").lower()),
-            state=STATES.get(str(raw.get("status")), OrderState.OPEN),
-            amount=dec(raw.get("amount")) * lot,
-            filled=dec(raw.get("filled")) * lot,
-            price=dec(price) if price else None,
-            average_price=dec(average) if average else None,
-            timestamp=float(stamp) / 1000.0 if isinstance(stamp, int | float) else None,
-        )
-
-
-def dec(value: object) -> Decimal:
-    """A number from an exchange answer; 0 for anything missing or not finite."""
-    if value is None or isinstance(value, bool):
-        return Decimal(0)
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        return Decimal(0)
-    return d if d.is_finite() else Decimal(0)
+        return ccxt_ack(raw, pair, cid, self._lot(pair))

@@ -24,9 +24,9 @@ from backfuture_daemon.exchanges.futures_trading import (
     SETTLE,
     CcxtFuturesTrading,
     contract_rules,
-    dec,
     perpetual,
 )
+from backfuture_daemon.exchanges.order_values import dec
 
 if TYPE_CHECKING:
     from backfuture_daemon.configuration.models import Endpoints

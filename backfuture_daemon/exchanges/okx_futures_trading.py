@@ -33,7 +33,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from backfuture_daemon.exchanges import okx
-from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading, dec, perpetual
+from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading, perpetual
 from backfuture_daemon.exchanges.okx_trading import (
     FILLS_WINDOW_S,
     ORDERS_WINDOW_S,
@@ -42,6 +42,7 @@ from backfuture_daemon.exchanges.okx_trading import (
     order_ack,
     per_order_error,
 )
+from backfuture_daemon.exchanges.order_values import dec
 from backfuture_daemon.exchanges.port import (
     Fill,
     OrderAck,

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext
 from backfuture_daemon.exchanges.classify import parse_body
+from backfuture_daemon.exchanges.order_values import dec
 from backfuture_daemon.exchanges.port import (
     Fill,
     OrderAck,
@@ -85,14 +86,6 @@ def _data(response: Any) -> Rows:
     return [r for r in data or [] if isinstance(r, dict)]
 
 
-def _num(value: object) -> Decimal:
-    try:
-        d = Decimal(str(value)) if value not in (None, "") else Decimal(0)
-    except InvalidOperation:
-        return Decimal(0)
-    return d if d.is_finite() else Decimal(0)
-
-
 def _ms(value: object) -> float | None:
     text = str(value or "")
     return int(text) / 1000.0 if text.isdigit() else None
@@ -101,8 +94,8 @@ def _ms(value: object) -> float | None:
 def order_ack(row: dict[str, Any], pair: str) -> OrderAck:
     """One order row of orders-pending / orders-history, exact decimals from OKX's strings."""
     px, avg = row.get("px"), row.get("avgPx")
-    filled = _num(row.get("accFillSz"))
-    amount = _num(row.get("sz"))
+    filled = dec(row.get("accFillSz"))
+    amount = dec(row.get("sz"))
     if row.get("tgtCcy") == "quote_ccy" and row.get("ordType") == "market":
         amount = filled  # a market buy sized in quote: sz is USDT, not the base amount
     return OrderAck(
@@ -113,8 +106,8 @@ def order_ack(row: dict[str, Any], pair: str) -> OrderAck:
         state=_STATES.get(str(row.get("state")), OrderState.OPEN),
         amount=amount,
         filled=filled,
-        price=_num(px) if px else None,
-        average_price=_num(avg) if avg else None,
+        price=dec(px) if px else None,
+        average_price=dec(avg) if avg else None,
         timestamp=_ms(row.get("cTime")),
     )
 
@@ -129,9 +122,9 @@ def fill_of(row: dict[str, Any], pair: str, known: dict[str, str]) -> Fill:
         client_order_id=cid or None,
         pair=pair,
         side=Side(str(row.get("side") or "buy").lower()),
-        price=_num(row.get("fillPx")),
-        amount=_num(row.get("fillSz")),
-        fee=Decimal(0) - _num(row.get("fee")),
+        price=dec(row.get("fillPx")),
+        amount=dec(row.get("fillSz")),
+        fee=Decimal(0) - dec(row.get("fee")),
         fee_currency=str(row.get("feeCcy") or ""),
         timestamp=_ms(row.get("ts")) or 0.0,
     )

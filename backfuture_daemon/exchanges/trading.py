@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from backfuture_daemon.exchanges import binance, bybit, kucoin, mexc, okx
@@ -22,6 +22,7 @@ from backfuture_daemon.exchanges.ccxt_base import AdapterContext, CcxtAdapter
 from backfuture_daemon.exchanges.classify import trading_error
 from backfuture_daemon.exchanges.clients import ClientSpec
 from backfuture_daemon.exchanges.history_paging import DAY_MS, HistoryPager, Paging, Row
+from backfuture_daemon.exchanges.order_values import STATES, ccxt_ack, dec
 from backfuture_daemon.exchanges.port import (
     Balance,
     Fill,
@@ -70,14 +71,6 @@ VENUES: dict[str, Venue] = {
     "binance": Venue(binance.client_spec, 36, all_orders=True, orders_paging=Paging(limit=1000)),
     "okx": Venue(okx.client_spec, 32),  # clOrdId: letters and digits, 1..32 (exchanges/okx_trading)
     "bybit": Venue(bybit.client_spec, 36),  # orderLinkId 1..36 (exchanges/bybit_trading)
-}
-_STATES = {
-    "open": OrderState.OPEN,
-    "closed": OrderState.FILLED,
-    "canceled": OrderState.CANCELED,
-    "cancelled": OrderState.CANCELED,
-    "expired": OrderState.CANCELED,
-    "rejected": OrderState.REJECTED,
 }
 
 
@@ -169,7 +162,7 @@ class CcxtTrading(CcxtAdapter):
             if existing is None:
                 raise
             return existing
-        if _STATES.get(str(raw.get("status"))) is not None:
+        if STATES.get(str(raw.get("status"))) is not None:
             return self._remember(_ack(raw, order.pair, cid))
         # MEXC and KuCoin answer a new order with its id only: read its state back.
         placed = await self.fetch_order_by_client_id(order.pair, cid)
@@ -252,9 +245,9 @@ class CcxtTrading(CcxtAdapter):
                     client_order_id=str(cid) if cid else None,
                     pair=str(raw.get("symbol") or pair),
                     side=Side(str(raw.get("side") or "buy").lower()),
-                    price=_dec(raw.get("price")),
-                    amount=_dec(raw.get("amount")),
-                    fee=_dec(fee.get("cost")),
+                    price=dec(raw.get("price")),
+                    amount=dec(raw.get("amount")),
+                    fee=dec(fee.get("cost")),
                     fee_currency=str(fee.get("currency") or ""),
                     timestamp=float(stamp) / 1000.0 if isinstance(stamp, int | float) else since,
                 )
@@ -305,9 +298,9 @@ class CcxtTrading(CcxtAdapter):
         raw = await self._call(self._client.fetch_balance)
         free, used = raw.get("free") or {}, raw.get("used") or {}
         return {
-            str(cur): Balance(str(cur), _dec(free.get(cur)), _dec(used.get(cur)))
+            str(cur): Balance(str(cur), dec(free.get(cur)), dec(used.get(cur)))
             for cur in sorted(set(free) | set(used))
-            if _dec(free.get(cur)) or _dec(used.get(cur))
+            if dec(free.get(cur)) or dec(used.get(cur))
         }
 
 
@@ -324,29 +317,5 @@ def _stamp(raw: Row) -> int:
     return int(stamp) if isinstance(stamp, int | float) else 0
 
 
-def _dec(value: object) -> Decimal:
-    if value is None or isinstance(value, bool):
-        return Decimal(0)
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        return Decimal(0)
-    return d if d.is_finite() else Decimal(0)
-
-
 def _ack(raw: dict[str, Any], pair: str, cid: str) -> OrderAck:
-    price = raw.get("price")
-    average = raw.get("average")
-    stamp = raw.get("timestamp")
-    return OrderAck(
-        client_order_id=str(raw.get("clientOrderId") or cid),
-        order_id=str(raw.get("id") or ""),
-        pair=str(raw.get("symbol") or pair),
-        side=Side(str(raw.get("side") or "buy").lower()),
-        state=_STATES.get(str(raw.get("status")), OrderState.OPEN),
-        amount=_dec(raw.get("amount")),
-        filled=_dec(raw.get("filled")),
-        price=_dec(price) if price else None,
-        average_price=_dec(average) if average else None,
-        timestamp=float(stamp) / 1000.0 if isinstance(stamp, int | float) else None,
-    )
+    return ccxt_ack(raw, str(raw.get("symbol") or pair), cid)
