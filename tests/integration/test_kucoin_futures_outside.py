@@ -31,8 +31,8 @@ from backfuture_daemon.exchanges.market_data import MarketSubscription
 from backfuture_daemon.exchanges.port import OrderRejected, OrderRequest, OrderType, Side
 from backfuture_daemon.strategy.params import Side as StrategySide
 from backfuture_daemon.telemetry.families import Families
+from tests.integration.futures_live_support import PARAMS, FuturesWorld, one_order_per_id
 from tests.integration.live_bot_support import PAIR, ledger_matches_exchange, until
-from tests.integration.test_kucoin_futures_live import PARAMS, FuturesWorld, one_order_per_id
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrad
 from backfuture_daemon.exchanges.port import TradingPort
 from backfuture_daemon.exchanges.venue_ports import futures_port
 from backfuture_daemon.strategy.params import Gate, MarketRules
+from tests.integration.futures_live_support import FuturesWorld, one_order_per_id
 from tests.integration.live_bot_support import PAIR, until_true
-from tests.integration.test_kucoin_futures_live import FuturesWorld, one_order_per_id
 
 pytestmark = pytest.mark.integration
 
