@@ -85,13 +85,7 @@ class BinanceFuturesTrading(CcxtFuturesTrading):
 
     def _quantity_step(self, market: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
         """LOT_SIZE stepSize and minQty (ccxt precision.amount, limits.amount.min), in base."""
-        step = dec((market.get("precision") or {}).get("amount"))
-        least = dec(((market.get("limits") or {}).get("amount") or {}).get("min"))
-        if step <= 0:
-            raise OrderRejected(
-                TradingErrorClass.ORDER_REJECTED, f"{market.get('symbol')}: no quantity step"
-            )
-        return step, least
+        return self._market_step(market, f"{market.get('symbol')}: no quantity step")
 
     async def _before_order(self, pair: str) -> None:
         """One-way mode (once per port), then ISOLATED margin and the leverage (once per symbol

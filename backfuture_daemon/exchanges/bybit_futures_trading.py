@@ -123,11 +123,7 @@ class BybitFuturesTrading(CcxtFuturesTrading, BybitLimits):
 
     def _quantity_step(self, market: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
         """(qtyStep, minOrderQty) in base (ccxt: precision.amount, limits.amount.min)."""
-        step = dec((market.get("precision") or {}).get("amount"))
-        least = dec(((market.get("limits") or {}).get("amount") or {}).get("min"))
-        if step <= 0:
-            raise OrderRejected(TradingErrorClass.ORDER_REJECTED, "the contract has no qtyStep")
-        return step, least
+        return self._market_step(market, "the contract has no qtyStep")
 
     async def _symbol(self, pair: str) -> str:
         await self._call(self._loaded)

@@ -122,6 +122,17 @@ class CcxtFuturesTrading(CcxtTrading):
         """(step, minimum) of an order's quantity in contracts: whole contracts by default."""
         return Decimal(1), Decimal(1)
 
+    def _market_step(
+        self, market: Mapping[str, Any], missing: str | None = None
+    ) -> tuple[Decimal, Decimal]:
+        """A `_quantity_step` from the market: ccxt's amount precision and minimum. A market
+        with no step is refused with `missing`, or (None) stepped by one contract."""
+        step = dec((market.get("precision") or {}).get("amount"))
+        least = dec(((market.get("limits") or {}).get("amount") or {}).get("min"))
+        if step <= 0 and missing is not None:
+            raise OrderRejected(TradingErrorClass.ORDER_REJECTED, missing)
+        return step or Decimal(1), least
+
     async def _position_contracts(self, market: Mapping[str, Any]) -> Decimal:
         """The account's signed position in `market` in contracts (0 when none)."""
         raise NotImplementedError

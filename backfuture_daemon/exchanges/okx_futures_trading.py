@@ -128,9 +128,7 @@ class OkxFuturesTrading(CcxtFuturesTrading):
 
     def _quantity_step(self, market: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
         """lotSz and minSz in contracts (ccxt's amount precision and minimum)."""
-        step = dec((market.get("precision") or {}).get("amount")) or Decimal(1)
-        least = dec(((market.get("limits") or {}).get("amount") or {}).get("min"))
-        return step, max(least, step)
+        return self._market_step(market)
 
     def _order_params(self, cid: str, order: OrderRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"clOrdId": cid, "marginMode": "isolated"}
