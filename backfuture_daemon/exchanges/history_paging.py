@@ -73,7 +73,7 @@ class HistoryPager:
         rows: dict[str, Row] = {}
         pages = 0
         if p.window_ms is None:
-            await self._ascending(scope, fetch, start, None, rows, key, stamp)
+            await self._range(scope, fetch, start, None, rows, key, stamp)
             return list(rows.values())
         memo = (scope, start) if since_ms > 0 else None
         ws = max(start, self._empty_until.get(memo, start)) if memo else start
@@ -88,8 +88,9 @@ class HistoryPager:
             # the window reaching now is left open: the exchange's clock may run ahead of ours
             end = we if ws + p.window_ms < now_ms else None
             before = len(rows)
-            read = self._descending if p.newest_first else self._ascending
-            pages += await read(scope, fetch, ws, end, rows, key, stamp, pages)
+            pages += await self._range(
+                scope, fetch, ws, end, rows, key, stamp, pages, newest_first=p.newest_first
+            )
             if leading_empty and len(rows) == before and we < now_ms - 60_000:
                 if memo is not None:
                     self._remember(memo, we)  # closed and empty: skipped by the next call
@@ -104,7 +105,7 @@ class HistoryPager:
             self._empty_until.pop(next(iter(self._empty_until)))
         self._empty_until[memo] = until
 
-    async def _ascending(
+    async def _range(
         self,
         scope: str,
         fetch: Fetch,
@@ -114,54 +115,41 @@ class HistoryPager:
         key: Callable[[Row], str],
         stamp: Callable[[Row], int],
         done: int = 0,
+        *,
+        newest_first: bool = False,
     ) -> int:
-        """Oldest rows first: move the start to the last row's time until a page is short."""
-        limit, pages, cursor = self.paging.limit, 0, start
+        """Every page of one range until a page is short; how many pages were read. Oldest rows
+        first: the start moves to the last row's time (at the bound: logged, a complete prefix).
+        Newest first: the end moves back to the first row's time (at the bound: raised)."""
+        limit, pages = self.paging.limit, 0
         while True:
-            page = await fetch(cursor, end, limit)
+            page = await fetch(start, end, limit)
             pages += 1
             new = _merge(rows, page, key)
             if len(page) < limit:
                 return pages
-            last = max(stamp(r) for r in page)
-            if not new or last < cursor:
-                raise self._stuck(scope, cursor)
-            cursor = last
-            if done + pages >= MAX_PAGES:
-                log_event(log, "WARNING", f"{self.what}: more than {MAX_PAGES} pages in one "
-                          "read; the rest is read from here on the next call", scope=scope,
-                          read_up_to_ms=cursor)  # fmt: skip
-                return pages
-
-    async def _descending(
-        self,
-        scope: str,
-        fetch: Fetch,
-        start: int,
-        end: int | None,
-        rows: dict[str, Row],
-        key: Callable[[Row], str],
-        stamp: Callable[[Row], int],
-        done: int = 0,
-    ) -> int:
-        """Newest rows first: move the end back to the first row's time until a page is short."""
-        limit, pages, upper = self.paging.limit, 0, end
-        while True:
-            page = await fetch(start, upper, limit)
-            pages += 1
-            new = _merge(rows, page, key)
-            if len(page) < limit:
-                return pages
-            first = min(stamp(r) for r in page)
-            if not new or (upper is not None and first > upper):
-                raise self._stuck(scope, first)
-            upper = first
-            if done + pages >= MAX_PAGES:
+            if newest_first:
+                first = min(stamp(r) for r in page)
+                if not new or (end is not None and first > end):
+                    raise self._stuck(scope, first)
+                end = first
+            else:
+                last = max(stamp(r) for r in page)
+                if not new or last < start:
+                    raise self._stuck(scope, start)
+                start = last
+            if done + pages < MAX_PAGES:
+                continue
+            if newest_first:
                 raise TradingUnavailable(
                     TradingErrorClass.EXCHANGE_UNAVAILABLE,
                     f"{self.what} on {scope}: more than {MAX_PAGES} pages of {limit} between "
-                    f"{start} and {upper} ms; not read further (the oldest would be missing)",
+                    f"{start} and {end} ms; not read further (the oldest would be missing)",
                 )
+            log_event(log, "WARNING", f"{self.what}: more than {MAX_PAGES} pages in one "
+                      "read; the rest is read from here on the next call", scope=scope,
+                      read_up_to_ms=start)  # fmt: skip
+            return pages
 
     def _stuck(self, scope: str, at_ms: int) -> TradingUnavailable:
         return TradingUnavailable(
