@@ -25,32 +25,23 @@ reduce-only per order, duplicate adoption, rules, position in base) with what OK
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges import okx
 from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading, perpetual
-from backfuture_daemon.exchanges.okx_trading import (
-    FILLS_WINDOW_S,
-    ORDERS_WINDOW_S,
-    RATE_WINDOW_S,
-    fill_of,
-    order_ack,
-    per_order_error,
-)
+from backfuture_daemon.exchanges.okx_orders import OkxOrders, Rows, okx_pages, order_ack
+from backfuture_daemon.exchanges.okx_orders import data_rows as _data
 from backfuture_daemon.exchanges.order_values import dec
 from backfuture_daemon.exchanges.port import (
     Fill,
     OrderAck,
     OrderRejected,
     OrderRequest,
-    OrderState,
     TradingErrorClass,
-    TradingUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -59,20 +50,12 @@ if TYPE_CHECKING:
     from backfuture_daemon.exchanges.clients import ClientSpec
     from backfuture_daemon.exchanges.markets import MarketCache
 
-T = TypeVar("T")
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
-PAGE, MAX_PAGES = 100, 50
-Rows = list[dict[str, Any]]
+PAGE = 100
 SPOT_MODE = "1"
 NET_MODE = "net_mode"
 
 
-def _data(response: Any) -> Rows:
-    data = response.get("data") if isinstance(response, dict) else None
-    return [r for r in data or [] if isinstance(r, dict)]
-
-
-class OkxFuturesTrading(CcxtFuturesTrading):
+class OkxFuturesTrading(OkxOrders, CcxtFuturesTrading):
     """`TradingPort` for one OKX connection's USDT swaps at one leverage (isolated margin, net
     position mode); reduce-only per order. `await close()` at the end."""
 
@@ -97,31 +80,6 @@ class OkxFuturesTrading(CcxtFuturesTrading):
     @classmethod
     def futures_spec(cls, endpoints: Endpoints | None) -> ClientSpec:
         return okx.client_spec(endpoints)
-
-    def _client_id(self, client_order_id: str) -> str:
-        if not _CLIENT_ID.match(client_order_id):
-            raise OrderRejected(
-                TradingErrorClass.ORDER_REJECTED,
-                f"clOrdId must be 1..32 letters and digits on okx (got {len(client_order_id)} "
-                "characters)",
-            )
-        return client_order_id
-
-    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """`CcxtTrading._call` on the refused order's own sCode; a 429/50011 waits one window."""
-
-        async def unwrapped() -> T:
-            try:
-                return await fn()
-            except Exception as e:
-                raise per_order_error(e) from None
-
-        try:
-            return await super()._call(unwrapped)
-        except TradingUnavailable as e:
-            if e.error_class is not TradingErrorClass.RATE_LIMITED or e.retry_after:
-                raise
-            raise TradingUnavailable(e.error_class, e.detail, RATE_WINDOW_S) from None
 
     def _inst_id(self, pair: str) -> str:
         return str(self._market(pair).get("id") or "")
@@ -213,14 +171,8 @@ class OkxFuturesTrading(CcxtFuturesTrading):
                     {"instId": inst_id, "clOrdId": cid}
                 )
             )
-        except OrderRejected as e:
-            # 51400-51402: filled, canceled or unknown; the first two answer their final state
-            if e.error_class is not TradingErrorClass.ORDER_REJECTED:
-                raise
-            after = await self.fetch_order_by_client_id(pair, cid)
-            if after is None or after.state is OrderState.OPEN:
-                raise
-            return after
+        except OrderRejected as e:  # 51400-51402: filled, canceled or unknown
+            return await self._final_state(pair, cid, e)
         after = await self.fetch_order_by_client_id(pair, cid)
         if after is None:
             raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"no order {cid} on {pair}")
@@ -236,55 +188,23 @@ class OkxFuturesTrading(CcxtFuturesTrading):
         params = {"instType": "SWAP", "instId": self._inst_id(pair)}
         if start_ms:
             params["begin"] = str(start_ms)
-        rows: Rows = []
-        after = ""
-        for _ in range(MAX_PAGES):
-            query = {**params, "limit": str(PAGE), **({"after": after} if after else {})}
-            page = _data(await self._call(partial(fetch, query)))
-            rows += page
-            after = str(page[-1].get(cursor) or "") if len(page) >= PAGE else ""
-            if not after:
-                break
-        return rows
+        return await okx_pages(
+            lambda query: self._call(partial(fetch, query)), params, cursor, PAGE
+        )
+
+    def _order_of(self, row: dict[str, Any], pair: str) -> OrderAck:
+        return self._in_base(order_ack(row, pair), pair)
+
+    def _fills_in(self, pair: str) -> Callable[[Fill], Fill]:
+        """A fill in base (amount x contract size), fees in USDT unless named."""
+        lot = self._lot(pair)
+        return lambda fill: replace(
+            fill, amount=fill.amount * lot, fee_currency=fill.fee_currency or SETTLE
+        )
 
     async def open_orders(self, pair: str) -> tuple[OrderAck, ...]:
         rows = await self._list("privateGetTradeOrdersPending", pair, 0, "ordId")
         return tuple(self._in_base(order_ack(r, pair), pair) for r in rows)
-
-    async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:
-        """Every order on `pair`'s swap created from `since`, open and done (as far back as OKX
-        keeps history: 3 months; canceled unfilled orders 2 hours): the rebuild's read."""
-        start = max(int(since * 1000), 0)
-        lists = [("privateGetTradeOrdersPending", 0), ("privateGetTradeOrdersHistory", start)]
-        if since < self._ctx.clock() - ORDERS_WINDOW_S:
-            lists.insert(0, ("privateGetTradeOrdersHistoryArchive", start))
-        acks: dict[str, OrderAck] = {}
-        for name, begin in lists:  # fresher lists last: their rows win
-            for row in await self._list(name, pair, begin, "ordId"):
-                ack = self._in_base(order_ack(row, pair), pair)
-                if (ack.timestamp or 0.0) * 1000 >= start:
-                    acks[ack.order_id] = ack
-        return tuple(sorted(acks.values(), key=lambda a: (a.timestamp or 0.0, a.order_id)))
-
-    async def fills_since(self, pair: str, since: float) -> tuple[Fill, ...]:
-        """Executions on `pair`'s swap from `since` (inclusive), oldest first, in base, each
-        with its order's clOrdId; older than 3 days: the 3-month list once per pair."""
-        start = max(int(since * 1000), 0)
-        now = self._ctx.clock()
-        listed = self._listed_at.get(pair, 0.0)
-        recent = max(since, listed) >= now - FILLS_WINDOW_S
-        endpoint = "privateGetTradeFills" if recent else "privateGetTradeFillsHistory"
-        rows = await self._list(endpoint, pair, start, "billId")
-        lot = self._lot(pair)
-        fills: dict[str, Fill] = {}
-        for row in rows:
-            fill = fill_of(row, pair, self._cids)
-            if fill.timestamp * 1000 >= start:
-                fills[fill.trade_id] = replace(
-                    fill, amount=fill.amount * lot, fee_currency=fill.fee_currency or SETTLE
-                )
-        self._listed_at[pair] = now
-        return tuple(sorted(fills.values(), key=lambda f: (f.timestamp, f.trade_id)))
 
     # ---- account ---------------------------------------------------------------------------
 

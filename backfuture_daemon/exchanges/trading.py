@@ -179,6 +179,17 @@ class CcxtTrading(CcxtAdapter):
             raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"no order {cid} on {pair}")
         return after
 
+    async def _final_state(self, pair: str, cid: str, refused: OrderRejected) -> OrderAck:
+        """After a cancel refused as `order_rejected` (OKX 51400-51402, Bybit 110001: filled,
+        cancelled or unknown): the order's final state; anything else, or an order still open
+        or unknown, raises `refused`."""
+        if refused.error_class is not TradingErrorClass.ORDER_REJECTED:
+            raise refused
+        final = await self.fetch_order_by_client_id(pair, cid)
+        if final is None or final.state is OrderState.OPEN:
+            raise refused
+        return final
+
     def _by_client_id(self, cid: str) -> dict[str, Any]:
         return {"clientOid": cid} if self.exchange == "kucoin" else {"clientOrderId": cid}
 
