@@ -27,30 +27,21 @@ bybit`.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges import bybit
-from backfuture_daemon.exchanges.bybit import BybitLimits
-from backfuture_daemon.exchanges.bybit_trading import (
-    EXECUTION_PAGE,
-    MAX_PAGES,
-    MAX_WEEKS,
-    ORDER_PAGE,
-    WEEK_MS,
-)
-from backfuture_daemon.exchanges.bybit_trading import order_ack as spot_ack
+from backfuture_daemon.exchanges.bybit_orders import LINK_ID, BybitOrders
+from backfuture_daemon.exchanges.bybit_orders import order_ack as spot_ack
+from backfuture_daemon.exchanges.bybit_orders import result_of as _result
 from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading
 from backfuture_daemon.exchanges.order_values import dec
 from backfuture_daemon.exchanges.port import (
-    Fill,
     OrderAck,
     OrderRejected,
     OrderRequest,
-    OrderState,
     Side,
     TradingErrorClass,
 )
@@ -62,13 +53,9 @@ if TYPE_CHECKING:
     from backfuture_daemon.exchanges.markets import MarketCache
 
 CATEGORY = "linear"
-#: orderLinkId: up to 36 letters, digits, dashes and underscores (create-order doc).
-LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 ISOLATED = "ISOLATED_MARGIN"
 #: "Set leverage not modified": the symbol already has this leverage.
 LEVERAGE_NOT_MODIFIED = "110043"
-Rows = list[dict[str, Any]]
-Endpoint = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 def linear_ack(row: dict[str, Any], pair: str, cid: str = "") -> OrderAck:
@@ -77,16 +64,12 @@ def linear_ack(row: dict[str, Any], pair: str, cid: str = "") -> OrderAck:
     return spot_ack({**row, "marketUnit": "baseCoin"}, pair, cid)
 
 
-def _result(answer: object) -> dict[str, Any]:
-    result = answer.get("result") if isinstance(answer, dict) else None
-    return result if isinstance(result, dict) else {}
-
-
-class BybitFuturesTrading(CcxtFuturesTrading, BybitLimits):
+class BybitFuturesTrading(BybitOrders, CcxtFuturesTrading):
     """`TradingPort` for one Bybit connection's USDT linear perpetuals at one leverage
     (isolated margin, one-way mode); reduce-only per order. `await close()` at the end."""
 
     venue_name = "Bybit linear perpetuals"
+    category = CATEGORY
 
     def __init__(
         self,
@@ -106,15 +89,6 @@ class BybitFuturesTrading(CcxtFuturesTrading, BybitLimits):
         """Bybit's one v5 host: the same client spec (and shared markets) as spot."""
         return bybit.client_spec(endpoints)
 
-    def _client_id(self, client_order_id: str) -> str:
-        cid = super()._client_id(client_order_id)
-        if not LINK_ID.match(cid):
-            raise OrderRejected(
-                TradingErrorClass.ORDER_REJECTED,
-                "orderLinkId may hold only letters, digits, '-' and '_' on bybit",
-            )
-        return cid
-
     def _order_params(self, cid: str, order: OrderRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"orderLinkId": cid, "positionIdx": 0}
         if order.reduce_only:
@@ -124,6 +98,12 @@ class BybitFuturesTrading(CcxtFuturesTrading, BybitLimits):
     def _quantity_step(self, market: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
         """(qtyStep, minOrderQty) in base (ccxt: precision.amount, limits.amount.min)."""
         return self._market_step(market, "the contract has no qtyStep")
+
+    def _row_ack(self, row: dict[str, Any], pair: str, cid: str = "") -> OrderAck:
+        return linear_ack(row, pair, cid)
+
+    def _fee_coin(self, pair: str, side: Side) -> str:
+        return SETTLE
 
     async def _symbol(self, pair: str) -> str:
         await self._call(self._loaded)
@@ -170,115 +150,6 @@ class BybitFuturesTrading(CcxtFuturesTrading, BybitLimits):
                 raise
         self._set_up.add(symbol)
 
-    # ---- paging ----------------------------------------------------------------------------
-
-    async def _pages(self, endpoint: Endpoint, query: dict[str, Any]) -> Rows:
-        """Every row of a cursor-paged v5 list (up to MAX_PAGES pages)."""
-        rows: Rows = []
-        params = dict(query)
-        for _ in range(MAX_PAGES):
-            result = _result(await self._call(partial(endpoint, params)))
-            page = [r for r in result.get("list") or [] if isinstance(r, dict)]
-            rows += page
-            cursor = result.get("nextPageCursor")
-            if not cursor or not page:
-                break
-            params = {**query, "cursor": cursor}
-        return rows
-
-    def _weeks(self, since: float) -> list[dict[str, int]]:
-        """A week per window from `since` (epoch s) until now; since 0: Bybit's last 7 days."""
-        start = max(int(since * 1000), 0)
-        if not start:
-            return [{}]
-        now = int(self._now_ms()) + 60_000
-        windows: list[dict[str, int]] = []
-        while start <= now and len(windows) < MAX_WEEKS:
-            windows.append({"startTime": start, "endTime": min(start + WEEK_MS, now)})
-            start += WEEK_MS + 1
-        return windows or [{"startTime": start}]
-
-    # ---- orders by orderLinkId -------------------------------------------------------------
-
-    async def fetch_order_by_client_id(self, pair: str, client_order_id: str) -> OrderAck | None:
-        """Real-time orders by orderLinkId (open, or closed recently), then the history."""
-        cid = self._client_id(client_order_id)
-        query = {"category": CATEGORY, "symbol": await self._symbol(pair), "orderLinkId": cid}
-        for endpoint in (
-            self._client.privateGetV5OrderRealtime,
-            self._client.privateGetV5OrderHistory,
-        ):
-            for row in _result(await self._call(partial(endpoint, query))).get("list") or []:
-                if isinstance(row, dict) and row.get("orderLinkId") == cid:
-                    return self._remember(linear_ack(row, pair, cid))
-        return None
-
-    async def cancel(self, pair: str, client_order_id: str) -> OrderAck:
-        cid = self._client_id(client_order_id)
-        query = {"category": CATEGORY, "symbol": await self._symbol(pair), "orderLinkId": cid}
-        try:
-            await self._call(partial(self._client.privatePostV5OrderCancel, query))
-        except OrderRejected as refused:
-            # 110001: unknown, or already filled / cancelled -> its final state if it exists
-            if refused.error_class is not TradingErrorClass.ORDER_REJECTED:
-                raise
-            final = await self.fetch_order_by_client_id(pair, cid)
-            if final is None or final.state is OrderState.OPEN:
-                raise
-            return final
-        after = await self.fetch_order_by_client_id(pair, cid)
-        if after is None:
-            raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"no order {cid} on {pair}")
-        return after
-
-    async def open_orders(self, pair: str) -> tuple[OrderAck, ...]:
-        query = {"category": CATEGORY, "symbol": await self._symbol(pair), "limit": ORDER_PAGE}
-        rows = await self._pages(self._client.privateGetV5OrderRealtime, query)
-        acks = (self._remember(linear_ack(r, pair)) for r in rows)
-        return tuple(a for a in acks if a.state is OrderState.OPEN)
-
-    async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:
-        """Every order on the perpetual, open (real-time) and done (history, a week per window
-        from `since`; since 0: the last 7 days): what a lost state directory's rebuild reads."""
-        symbol = await self._symbol(pair)
-        base = {"category": CATEGORY, "symbol": symbol, "limit": ORDER_PAGE}
-        rows = await self._pages(self._client.privateGetV5OrderRealtime, base)
-        for window in self._weeks(since):
-            rows += await self._pages(self._client.privateGetV5OrderHistory, {**base, **window})
-        acks: dict[str, OrderAck] = {}
-        for row in rows:
-            ack = self._remember(linear_ack(row, pair))
-            if ack.order_id:
-                acks.setdefault(ack.order_id, ack)
-        return tuple(sorted(acks.values(), key=lambda a: (a.timestamp or 0.0, a.order_id)))
-
-    async def fills_since(self, pair: str, since: float) -> tuple[Fill, ...]:
-        """The account's executions on the perpetual from `since` (epoch s), oldest first, in
-        base, each with its orderLinkId; fees in USDT."""
-        symbol = await self._symbol(pair)
-        fills: dict[str, Fill] = {}
-        for window in self._weeks(since):
-            query = {"category": CATEGORY, "symbol": symbol, "execType": "Trade",
-                     "limit": EXECUTION_PAGE, **window}  # fmt: skip
-            for row in await self._pages(self._client.privateGetV5ExecutionList, query):
-                order_id = str(row.get("orderId") or "")
-                cid = row.get("orderLinkId") or self._cids.get(order_id)
-                trade_id = str(row.get("execId") or "")
-                stamp = dec(row.get("execTime"))
-                fills[trade_id] = Fill(
-                    trade_id=trade_id,
-                    order_id=order_id,
-                    client_order_id=str(cid) if cid else None,
-                    pair=pair,
-                    side=Side.BUY if row.get("side") == "Buy" else Side.SELL,
-                    price=dec(row.get("execPrice")),
-                    amount=dec(row.get("execQty")),
-                    fee=dec(row.get("execFee")),
-                    fee_currency=str(row.get("feeCurrency") or SETTLE),
-                    timestamp=float(stamp) / 1000.0 if stamp else since,
-                )
-        return tuple(sorted(fills.values(), key=lambda f: (f.timestamp, f.trade_id)))
-
     # ---- position and balances -------------------------------------------------------------
 
     async def _position_contracts(self, market: Mapping[str, Any]) -> Decimal:
@@ -303,3 +174,6 @@ class BybitFuturesTrading(CcxtFuturesTrading, BybitLimits):
                     wallet, locked = dec(row.get("walletBalance")), dec(row.get("locked"))
                     return wallet - locked - margin, margin
         return Decimal(0), Decimal(0)
+
+
+__all__ = ["CATEGORY", "LINK_ID", "BybitFuturesTrading", "linear_ack"]
