@@ -2,15 +2,20 @@
 from the exchange's side that nothing was duplicated, lost or over-committed.
 
 Usage: .venv/bin/python benchmarks/crash_kill.py --runs 50 [--seed 1] [--margin 100] [--low 95]
-       [--exchange mexc|kucoin|kucoin-futures|binance-futures|okx|bybit] [--keep]
+       [--exchange mexc|kucoin|kucoin-futures|binance-futures|okx|okx-futures|bybit|bybit-futures]
+       [--keep]
 
-Real processes: the sandbox (`backfuture sandbox`, every venue on a free port; MEXC spot traded, or
-KuCoin HF with `--exchange kucoin`, OKX spot with `--exchange okx`: client ids without '-',
-Bybit spot with `--exchange bybit`: orderLinkId, or KuCoin futures with `--exchange
-kucoin-futures`: a key with General + Futures, the futures venue in endpoints.futures, a
-`market: futures, leverage: 2` strategy on XBTUSDTM, amounts in contracts of 0.001 BTC converted
-to base by the judge, the position margin sampled from the audit's positions; or Binance
-USDⓈ-M with `--exchange binance-futures`: the same strategy on BTCUSDT, quantities in base)
+Real processes: the sandbox (`backfuture sandbox`, every venue on a free port, a key per crash
+venue; the venues, their keys, connections and conversions are in benchmarks/crash_venues.py):
+MEXC spot traded, or KuCoin HF with `--exchange kucoin`, OKX spot with `--exchange okx` (client
+ids without '-'), Bybit spot with `--exchange bybit` (orderLinkId), or a `market: futures,
+leverage: 2` strategy on a USDT perpetual: KuCoin futures with `--exchange kucoin-futures` (a key
+with General + Futures, the futures venue in endpoints.futures, XBTUSDTM in contracts of 0.001
+BTC), Binance USDⓈ-M with `--exchange binance-futures` (BTCUSDT in base, fills under Binance's
+trade numbers), OKX swaps with `--exchange okx-futures` (BTC-USDT-SWAP in contracts of 0.01 BTC,
+an account in Spot and futures mode, acctLv 2) or Bybit linear with `--exchange bybit-futures`
+(BTCUSDT in base; the unified account set to isolated margin before the daemon starts); the
+judge converts the audit's contracts to base and samples the positions' margin,
 and `backfuture run` on a git repo of SOPS-encrypted config
 with one live strategy
 (tests/helpers/paperbots.LADDER, margin_limit 100 or `--margin`: 57.5 is the whole ladder, the
@@ -44,6 +49,7 @@ import tempfile
 import time
 from collections import Counter
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +63,18 @@ from backfuture_daemon.bots.live_rebuild import order_key, replay  # noqa: E402
 from backfuture_daemon.bots.spec import RunnerSpec  # noqa: E402
 from backfuture_daemon.configuration.models import Strategy  # noqa: E402
 from backfuture_daemon.exchanges.port import Fill, OrderAck, OrderState, Side  # noqa: E402
+from benchmarks.crash_venues import (  # noqa: E402, F401 (keys re-exported for the e2e tests)
+    API_KEY,
+    API_SECRET,
+    LEVERAGE,
+    OKX_KEY,
+    OKX_PASS,
+    OKX_SECRET,
+    PORTS,
+    VENUES,
+)
 from tests.helpers.paperbots import paper_strategy, set_market  # noqa: E402
 from tests.helpers.processes import (  # noqa: E402
-    MEXC_TRADE,
     ConfigRepo,
     DaemonProc,
     Proc,
@@ -70,114 +85,62 @@ from tests.helpers.processes import (  # noqa: E402
 )
 
 CONN, BOT, PAIR = "MEXC Live", "BTC Live DCA", "BTC/USDT"
-API_KEY, API_SECRET = "mx0crashkill0000key", "crashkill-secret-0000-value"
-KC_KEY, KC_SECRET, KC_PASS = "6705crashkill0000key", "crashkill-kc-secret-0000", "crashkill-pass-00"
-OKX_KEY = "c4a5b6c7-0000-4000-8000-00000000c4a5"
-OKX_SECRET, OKX_PASS = "crashkill-okx-secret-0000", "crashkill-okx-pass-00"
-BYBIT_KEY, BYBIT_SECRET = "CrashKillBybitKey0001", "crashkill-bybit-secret-0000"
-KCF_KEY, KCF_SECRET = "6705crashkillfut0key", "crashkill-kcf-secret-0000"
-BNF_KEY, BNF_SECRET = "BNcrashkillfutures0key", "crashkill-bnf-secret-0000"
-#: base amount of one XBTUSDTM contract (the sandbox's audit shows futures amounts in contracts).
-FUTURES_LOT = {"XBTUSDTM": Decimal("0.001"), "BTCUSDT": Decimal(1)}  # Binance: base
-LEVERAGE = 2
 TICK_ENV = {"BACKFUTURE_BOTS_TICK_SECONDS": "0.2"}
 FAULTS = ("none", "none", "accept_then_timeout", "drop_cancel_answer")
 STATES = {"filled": OrderState.FILLED, "canceled": OrderState.CANCELED}
 
 
 class SandboxAll(Proc):
-    """`backfuture sandbox` with every venue on a free port (no clash with default ports)."""
+    """`backfuture sandbox` with every venue on a free port (no clash with default ports) and
+    every crash venue's key; the traded one's set-up (crash_venues) done before it returns."""
 
     def __init__(self, workdir: Path, exchange: str = "mexc") -> None:
         import yaml
 
         self.exchange = exchange
+        self.venue = VENUES[exchange]
         workdir.mkdir(parents=True, exist_ok=True)
         keys = workdir / "sandbox-keys.yaml"
-        key = {"exchange": "mexc", "api_key": API_KEY, "api_secret": API_SECRET,
-               "permissions": MEXC_TRADE, "ip_whitelist": ["127.0.0.1"],
-               "balances": {"USDT": 1000}}  # fmt: skip
-        kc = {"exchange": "kucoin", "api_key": KC_KEY, "api_secret": KC_SECRET,
-              "passphrase": KC_PASS, "permissions": ["General", "Spot"], "hf": True,
-              "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
-        okx = {"exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
-               "passphrase": OKX_PASS, "permissions": ["read_only", "trade"],
-               "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
-        bybit = {"exchange": "bybit", "api_key": BYBIT_KEY, "api_secret": BYBIT_SECRET,
-                 "permissions": ["Spot.SpotTrade"], "ip_whitelist": ["127.0.0.1"],
-                 "balances": {"USDT": 1000}}  # fmt: skip
-        kcf = {"exchange": "kucoin", "api_key": KCF_KEY, "api_secret": KCF_SECRET,
-               "passphrase": KC_PASS, "permissions": ["General", "Futures"],
-               "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
-        bnf = {"exchange": "binance", "api_key": BNF_KEY, "api_secret": BNF_SECRET,
-               "permissions": ["enableReading", "enableSpotAndMarginTrading", "enableFutures"],
-               "ip_whitelist": ["127.0.0.1"], "balances": {"USDT": 1000}}  # fmt: skip
-        keys.write_text(yaml.safe_dump({"keys": [key, kc, okx, bybit, kcf, bnf]}), "utf-8")
-        self.mexc_port, self.kucoin_port, self.futures_port = free_port(), free_port(), free_port()
-        self.okx_port, self.bybit_port, self.binance_port = free_port(), free_port(), free_port()
-        argv = _cli("sandbox", "--keys", str(keys), "--mexc-port", str(self.mexc_port),
-                    "--kucoin-port", str(self.kucoin_port),
-                    "--kucoin-futures-port", str(self.futures_port),
-                    "--binance-port", str(self.binance_port), "--okx-port", str(self.okx_port),
-                    "--bybit-port", str(self.bybit_port))  # fmt: skip
+        doc = {"keys": [v.sandbox_key() for v in VENUES.values()]}
+        keys.write_text(yaml.safe_dump(doc), "utf-8")
+        self.ports = {name: free_port() for name in PORTS}
+        ports = (a for n, port in self.ports.items() for a in (f"--{n}-port", str(port)))
+        argv = _cli("sandbox", "--keys", str(keys), *ports)
         super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
         try:
             wait_until(lambda: http(f"{self.url}/api/v3/ping") == {}, 30, "sandbox up")
+            if self.venue.setup is not None:
+                self.venue.setup(self.venue_url)
         except BaseException:
             self.stop()
             raise
 
+    def port_url(self, port: str) -> str:
+        return f"http://127.0.0.1:{self.ports[port]}"
+
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.mexc_port}"
+        return self.port_url("mexc")
 
     @property
     def venue_url(self) -> str:
         """The traded venue (faults are per venue; market and audits are sandbox-wide)."""
-        ports = {"kucoin": self.kucoin_port, "okx": self.okx_port, "bybit": self.bybit_port,
-                 "kucoin-futures": self.futures_port,
-                 "binance-futures": self.binance_port}  # fmt: skip
-        return f"http://127.0.0.1:{ports.get(self.exchange, self.mexc_port)}"
+        return self.port_url(self.venue.port)
 
     def faults(self, **faults: Any) -> None:
         http(f"{self.venue_url}/__sandbox/faults", "POST", faults)
 
-    def _key(self) -> str:
-        keys = {"kucoin": KC_KEY, "okx": OKX_KEY, "bybit": BYBIT_KEY, "kucoin-futures": KCF_KEY,
-                "binance-futures": BNF_KEY}  # fmt: skip
-        return keys.get(self.exchange, API_KEY)
-
     def audit(self) -> list[dict[str, Any]]:
-        return list(http(f"{self.url}/__sandbox/orders?api_key={self._key()}")["orders"])
+        return list(http(f"{self.url}/__sandbox/orders?api_key={self.venue.api_key}")["orders"])
 
     def position_margin(self) -> Decimal:
         """The isolated margin the account's perpetual positions lock now (0 on spot)."""
-        doc = http(f"{self.url}/__sandbox/orders?api_key={self._key()}")
+        doc = http(f"{self.url}/__sandbox/orders?api_key={self.venue.api_key}")
         return sum((Decimal(p["margin"]) for p in doc.get("positions", [])), Decimal(0))
 
     def connection(self) -> dict[str, Any]:
-        """The config's connection to the traded venue (KuCoin: an HF account)."""
-        if self.exchange == "bybit":
-            return {"name": CONN, "exchange": "bybit", "api_key": BYBIT_KEY,
-                    "api_secret": BYBIT_SECRET, "endpoints": {"spot": self.venue_url}}  # fmt: skip
-        if self.exchange == "okx":
-            return {"name": CONN, "exchange": "okx", "api_key": OKX_KEY, "api_secret": OKX_SECRET,
-                    "passphrase": OKX_PASS, "endpoints": {"spot": self.venue_url}}  # fmt: skip
-        if self.exchange == "binance-futures":
-            return {"name": CONN, "exchange": "binance", "markets": ["futures"],
-                    "api_key": BNF_KEY, "api_secret": BNF_SECRET,
-                    "endpoints": {"spot": self.venue_url}}  # fmt: skip
-        if self.exchange == "kucoin-futures":
-            endpoints = {"spot": f"http://127.0.0.1:{self.kucoin_port}", "futures": self.venue_url}
-            return {"name": CONN, "exchange": "kucoin", "markets": ["futures"],
-                    "api_key": KCF_KEY, "api_secret": KCF_SECRET, "passphrase": KC_PASS,
-                    "endpoints": endpoints}  # fmt: skip
-        if self.exchange == "kucoin":
-            endpoints = {"spot": self.venue_url, "futures": f"http://127.0.0.1:{self.futures_port}"}
-            return {"name": CONN, "exchange": "kucoin", "api_key": KC_KEY, "api_secret": KC_SECRET,
-                    "passphrase": KC_PASS, "endpoints": endpoints}  # fmt: skip
-        return {"name": CONN, "exchange": "mexc", "api_key": API_KEY, "api_secret": API_SECRET,
-                "endpoints": {"spot": self.url}}  # fmt: skip
+        """The config's connection to the traded venue (crash_venues)."""
+        return self.venue.connection(CONN, self.port_url)
 
 
 MARGIN = {"limit": 100.0, "low": 95.0}
@@ -185,7 +148,7 @@ VENUE = {"exchange": "mexc"}
 
 
 def futures() -> bool:
-    return VENUE["exchange"] in ("kucoin-futures", "binance-futures")
+    return VENUES[VENUE["exchange"]].futures
 
 
 def live_strategy() -> dict[str, Any]:
@@ -204,9 +167,9 @@ class Judge:
         self.params = strategy.dca_params()
         self.margin = self.params.margin_limit
         spec = RunnerSpec(BOT, CONN, "live", self.params, "USDT")
-        venues = {"kucoin-futures": "kucoin", "binance-futures": "binance"}
-        venue = self.venue = venues.get(exchange, exchange)
-        self.prefix = f"bf{strategy_tag(BOT, live_epoch(spec))}{id_separator(venue)}"
+        self.venue = VENUES[exchange]
+        sep = id_separator(self.venue.exchange)
+        self.prefix = f"bf{strategy_tag(BOT, live_epoch(spec))}{sep}"
         self.db_path = state_dir / FILENAME
 
     def mine(self, audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -221,7 +184,7 @@ class Judge:
                 continue
             state = STATES.get(o["status"], OrderState.OPEN)
             price = Decimal(o["price"]) if o.get("price") else None
-            lot = _lot(o)
+            lot = self.venue.lot(o)
             ack = OrderAck(o["client_order_id"], str(o["order_id"]), o["symbol"], Side(o["side"]),
                            state, Decimal(o["amount"]) * lot, Decimal(o["filled"]) * lot, price,
                            timestamp=o["created_ms"] / 1000)  # fmt: skip
@@ -235,8 +198,8 @@ class Judge:
 
     def trade_id(self, audit_id: str) -> str:
         """The id the exchange's fills carry: Binance's trade number of the engine's hex id
-        (sandbox/binance/trading.trade_number), the engine's id elsewhere."""
-        return str(int(audit_id, 16) % 10**12) if self.venue == "binance" else audit_id
+        (sandbox/binance/trading.trade_number), the engine's id elsewhere (crash_venues)."""
+        return self.venue.trade_id(audit_id)
 
     def ledger(self) -> tuple[set[str], dict[str, str]]:
         """(trade ids in the fill ledger, client order id -> intent state)."""
@@ -350,7 +313,7 @@ def run(
             daemon = DaemonProc(repo.path, work, repo.key_file, state_dir=state,
                                 extra_env=TICK_ENV)  # fmt: skip
             try:
-                wait_until(lambda d=daemon: running(d), 30, "live bot running")  # type: ignore[misc]
+                wait_until(partial(running, daemon), 30, "live bot running")
                 set_market(sandbox.url, price=price_now(sandbox))
                 result, settle_s = settle(sandbox, judge)
                 if pending is not None:  # the checks of the previous run, after its restart
@@ -423,13 +386,6 @@ def trade_and_kill(
             "max_mg": max_mg}  # fmt: skip
 
 
-def _lot(order: dict[str, Any]) -> Decimal:
-    """Base per unit of an audit order's amounts: 1 on spot, the contract size on futures."""
-    if order.get("market") != "futures":
-        return Decimal(1)
-    return FUTURES_LOT[str(order["instrument_id"])]
-
-
 def _row(r: dict[str, Any]) -> str:
     return (f"{r['run']:>3} {r['kill_s']:>6.2f} {r['fault']:<20} {r['unans']:>5} {r['orders']:>6} "
             f"{r['dup']:>3} {r['lost']:>4} {r['no_intent']:>5} {r['max_ex_q']:>9.2f} "
@@ -458,10 +414,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--margin", type=float, default=100.0, help="the strategy's margin_limit")
     ap.add_argument("--low", type=float, default=95.0, help="lowest price of the random path")
-    ap.add_argument("--exchange", default="mexc",
-                    choices=("mexc", "kucoin", "kucoin-futures", "binance-futures", "okx", "bybit"),
+    ap.add_argument("--exchange", default="mexc", choices=tuple(VENUES),
                     help="the traded venue (kucoin: an HF account; okx, bybit: spot; "
-                    "kucoin-futures, binance-futures: USDT perpetual at leverage 2)")  # fmt: skip
+                    "kucoin-futures, binance-futures, okx-futures, bybit-futures: USDT "
+                    "perpetual at leverage 2; benchmarks/crash_venues.py)")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crash-kill-"))
