@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges.market_rules import rules_from_market
 from backfuture_daemon.exchanges.order_values import STATES as STATES  # re-exported
-from backfuture_daemon.exchanges.order_values import ccxt_ack, dec
+from backfuture_daemon.exchanges.order_values import ccxt_ack, ccxt_fill, dec
 from backfuture_daemon.exchanges.port import (
     Balance,
     Fill,
@@ -36,8 +36,6 @@ from backfuture_daemon.exchanges.port import (
     OrderRejected,
     OrderRequest,
     OrderState,
-    OrderType,
-    Side,
     TradingErrorClass,
 )
 from backfuture_daemon.exchanges.trading import CcxtTrading
@@ -168,6 +166,9 @@ class CcxtFuturesTrading(CcxtTrading):
     async def _loaded(self) -> None:
         """Nothing: `_call` around it loads the markets, classifying any failure."""
 
+    def _symbol_of(self, pair: str) -> str:
+        return perpetual(pair)
+
     def _market(self, pair: str) -> dict[str, Any]:
         market = (self._client.markets or {}).get(perpetual(pair))
         if not isinstance(market, dict) or not market.get("linear"):
@@ -209,11 +210,7 @@ class CcxtFuturesTrading(CcxtTrading):
     # ---- orders ----------------------------------------------------------------------------
 
     async def place(self, order: OrderRequest) -> OrderAck:
-        cid = self._client_id(order.client_order_id)
-        if (order.type is OrderType.LIMIT) == (order.price is None):
-            raise OrderRejected(
-                TradingErrorClass.ORDER_REJECTED, "a limit order needs a price, a market order none"
-            )
+        cid = self._order_client_id(order)
         await self._call(self._loaded)
         lot = self._lot(order.pair)
         quantity = self._contracts(order)
@@ -242,35 +239,6 @@ class CcxtFuturesTrading(CcxtTrading):
                             quantity * lot, Decimal(0), order.price)  # fmt: skip
         return placed
 
-    async def cancel(self, pair: str, client_order_id: str) -> OrderAck:
-        cid = self._client_id(client_order_id)
-        symbol = perpetual(pair)
-        await self._call(lambda: self._client.cancel_order(None, symbol, self._by_client_id(cid)))
-        after = await self.fetch_order_by_client_id(pair, cid)
-        if after is None:
-            raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"no order {cid} on {pair}")
-        return after
-
-    async def fetch_order_by_client_id(self, pair: str, client_order_id: str) -> OrderAck | None:
-        cid = self._client_id(client_order_id)
-        symbol = perpetual(pair)
-        try:
-            raw = await self._call(
-                lambda: self._client.fetch_order(None, symbol, self._by_client_id(cid))
-            )
-        except OrderRejected as e:
-            if e.error_class is TradingErrorClass.ORDER_REJECTED:
-                return None  # the exchange knows no such order
-            raise
-        if not raw or not raw.get("id"):
-            return None
-        return self._remember(self._ack(raw, pair, cid))
-
-    async def open_orders(self, pair: str) -> tuple[OrderAck, ...]:
-        symbol = perpetual(pair)
-        rows = await self._call(lambda: self._client.fetch_open_orders(symbol))
-        return tuple(self._remember(self._ack(r, pair, "")) for r in rows)
-
     async def orders_since(self, pair: str, since: float) -> tuple[OrderAck, ...]:
         """Every order on `pair`'s perpetual, active and done, created from `since`: what a
         rebuild after a lost state directory reads (bots/live_rebuild.py)."""
@@ -289,39 +257,9 @@ class CcxtFuturesTrading(CcxtTrading):
         start = max(int(since * 1000), 0) or None
         rows = await self._fill_rows(perpetual(pair), start)
         lot = self._lot(pair)
-        fills: list[Fill] = []
-        for raw in sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id")))):
-            info = raw.get("info") or {}
-            order_id = str(raw.get("order") or info.get("orderId") or "")
-            cid = self._fill_client_id(info) or self._cids.get(order_id)
-            if cid is None and order_id:
-                cid = await self._client_id_of(pair, order_id)
-            fee = raw.get("fee") or {}
-            stamp = raw.get("timestamp")
-            fills.append(
-                Fill(
-                    trade_id=str(raw.get("id") or info.get("tradeId") or ""),
-                    order_id=order_id,
-                    client_order_id=str(cid) if cid else None,
-                    pair=pair,
-                    side=Side(str(raw.get("side") or "buy").lower()),
-                    price=dec(raw.get("price")),
-                    amount=dec(raw.get("amount")) * lot,
-                    fee=dec(fee.get("cost")),
-                    fee_currency=str(fee.get("currency") or SETTLE),
-                    timestamp=float(stamp) / 1000.0 if isinstance(stamp, int | float) else since,
-                )
-            )
-        return tuple(fills)
-
-    async def _client_id_of(self, pair: str, order_id: str) -> str | None:
-        """The client order id of an order known by exchange id only (cached)."""
-        symbol = perpetual(pair)
-        raw = await self._call(lambda: self._client.fetch_order(order_id, symbol))
-        cid = raw.get("clientOrderId") if raw else None
-        if cid:
-            self._cids[order_id] = str(cid)
-        return str(cid) if cid else None
+        return await self._fills(
+            rows, pair, lambda raw, cid: ccxt_fill(raw, pair, cid, since, lot, SETTLE)
+        )
 
     async def position(self, pair: str) -> Decimal:
         """The account's position in `pair`'s perpetual in BASE, signed (long > 0, short < 0,

@@ -1,13 +1,14 @@
 """Values read from exchange answers, shared by every live trading port (spot and futures):
 `dec` (a number, 0 when missing or not finite), `STATES` (ccxt's unified order status -> our
-`OrderState`) and `ccxt_ack` (a ccxt unified order as an `OrderAck`, amounts times a lot)."""
+`OrderState`), `ccxt_ack` and `ccxt_fill` (a ccxt unified order / trade as an `OrderAck` /
+`Fill`, amounts times a lot)."""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from backfuture_daemon.exchanges.port import OrderAck, OrderState, Side
+from backfuture_daemon.exchanges.port import Fill, OrderAck, OrderState, Side
 
 #: ccxt's unified order status -> the port's state (anything else: still open).
 STATES = {
@@ -54,4 +55,32 @@ def ccxt_ack(raw: dict[str, Any], pair: str, cid: str, lot: Decimal = Decimal(1)
         price=dec(price) if price else None,
         average_price=dec(average) if average else None,
         timestamp=seconds(raw.get("timestamp")),
+    )
+
+
+def ccxt_fill(
+    raw: dict[str, Any],
+    pair: str,
+    cid: object,
+    since: float,
+    lot: Decimal = Decimal(1),
+    fee_currency: str = "",
+) -> Fill:
+    """A ccxt unified trade as a `Fill` on `pair` of the order `cid`; the amount times `lot`;
+    `fee_currency` when the trade names none; `since` when it has no time."""
+    info = raw.get("info") or {}
+    fee = raw.get("fee") or {}
+    amount = dec(raw.get("amount"))
+    stamp = seconds(raw.get("timestamp"))
+    return Fill(
+        trade_id=str(raw.get("id") or info.get("tradeId") or ""),
+        order_id=str(raw.get("order") or info.get("orderId") or ""),
+        client_order_id=str(cid) if cid else None,
+        pair=pair,
+        side=Side(str(raw.get("side") or "buy").lower()),
+        price=dec(raw.get("price")),
+        amount=amount * lot if lot != 1 else amount,
+        fee=dec(fee.get("cost")),
+        fee_currency=str(fee.get("currency") or fee_currency),
+        timestamp=since if stamp is None else stamp,
     )

@@ -22,7 +22,7 @@ from backfuture_daemon.exchanges.ccxt_base import AdapterContext, CcxtAdapter
 from backfuture_daemon.exchanges.classify import trading_error
 from backfuture_daemon.exchanges.clients import ClientSpec
 from backfuture_daemon.exchanges.history_paging import DAY_MS, HistoryPager, Paging, Row
-from backfuture_daemon.exchanges.order_values import STATES, ccxt_ack, dec
+from backfuture_daemon.exchanges.order_values import STATES, ccxt_ack, ccxt_fill, dec
 from backfuture_daemon.exchanges.port import (
     Balance,
     Fill,
@@ -31,7 +31,6 @@ from backfuture_daemon.exchanges.port import (
     OrderRequest,
     OrderState,
     OrderType,
-    Side,
     TradingErrorClass,
 )
 
@@ -134,12 +133,25 @@ class CcxtTrading(CcxtAdapter):
             )
         return client_order_id
 
-    async def place(self, order: OrderRequest) -> OrderAck:
+    def _order_client_id(self, order: OrderRequest) -> str:
+        """The order's client id, checked, and a price exactly when it is a limit order."""
         cid = self._client_id(order.client_order_id)
         if (order.type is OrderType.LIMIT) == (order.price is None):
             raise OrderRejected(
                 TradingErrorClass.ORDER_REJECTED, "a limit order needs a price, a market order none"
             )
+        return cid
+
+    def _symbol_of(self, pair: str) -> str:
+        """The ccxt symbol an order on `pair` trades (spot: the pair itself)."""
+        return pair
+
+    def _ack(self, raw: dict[str, Any], pair: str, cid: str) -> OrderAck:
+        """A ccxt order as the port answers it (`cid` when it names no client id)."""
+        return ccxt_ack(raw, str(raw.get("symbol") or pair), cid)
+
+    async def place(self, order: OrderRequest) -> OrderAck:
+        cid = self._order_client_id(order)
         price = float(order.price) if order.price is not None else None
         try:
             raw = await self._call(
@@ -163,7 +175,7 @@ class CcxtTrading(CcxtAdapter):
                 raise
             return existing
         if STATES.get(str(raw.get("status"))) is not None:
-            return self._remember(_ack(raw, order.pair, cid))
+            return self._remember(self._ack(raw, order.pair, cid))
         # MEXC and KuCoin answer a new order with its id only: read its state back.
         placed = await self.fetch_order_by_client_id(order.pair, cid)
         if placed is None:  # accepted, not yet visible: say what we sent
@@ -173,7 +185,8 @@ class CcxtTrading(CcxtAdapter):
 
     async def cancel(self, pair: str, client_order_id: str) -> OrderAck:
         cid = self._client_id(client_order_id)
-        await self._call(lambda: self._client.cancel_order(None, pair, self._by_client_id(cid)))
+        symbol = self._symbol_of(pair)
+        await self._call(lambda: self._client.cancel_order(None, symbol, self._by_client_id(cid)))
         after = await self.fetch_order_by_client_id(pair, cid)
         if after is None:
             raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"no order {cid} on {pair}")
@@ -195,21 +208,23 @@ class CcxtTrading(CcxtAdapter):
 
     async def fetch_order_by_client_id(self, pair: str, client_order_id: str) -> OrderAck | None:
         cid = self._client_id(client_order_id)
+        symbol = self._symbol_of(pair)
         try:
             raw = await self._call(
-                lambda: self._client.fetch_order(None, pair, self._by_client_id(cid))
+                lambda: self._client.fetch_order(None, symbol, self._by_client_id(cid))
             )
         except OrderRejected as e:
             if e.error_class is TradingErrorClass.ORDER_REJECTED:
-                return None  # MEXC -2013 "Order does not exist", KuCoin 400100 / 404
+                return None  # the exchange knows no such order (MEXC -2013, KuCoin 400100 / 404)
             raise
         if not raw or not raw.get("id"):
             return None
-        return self._remember(_ack(raw, pair, cid))
+        return self._remember(self._ack(raw, pair, cid))
 
     async def open_orders(self, pair: str) -> tuple[OrderAck, ...]:
-        rows = await self._call(lambda: self._client.fetch_open_orders(pair))
-        return tuple(self._remember(_ack(r, pair, str(r.get("clientOrderId") or ""))) for r in rows)
+        symbol = self._symbol_of(pair)
+        rows = await self._call(lambda: self._client.fetch_open_orders(symbol))
+        return tuple(self._remember(self._ack(r, pair, "")) for r in rows)
 
     def _page_params(self, until: int | None, limit: int) -> dict[str, Any]:
         """`until` (ccxt's name for endTime/endAt) and, on KuCoin's classic fills (50 a page
@@ -240,34 +255,33 @@ class CcxtTrading(CcxtAdapter):
         rows = await self._fill_pages.read(
             pair, page, max(int(since * 1000), 0), int(self._now_ms()), key=_trade_key, stamp=_stamp
         )
+        return await self._fills(
+            rows, pair, lambda raw, cid: ccxt_fill(raw, str(raw.get("symbol") or pair), cid, since)
+        )
+
+    def _fill_client_id(self, info: Mapping[str, Any]) -> object:
+        """The client order id a raw fill names itself, if any (else it is resolved)."""
+        return info.get("clientOrderId") or info.get("clientOid")
+
+    async def _fills(
+        self, rows: list[Row], pair: str, fill: Callable[[Row, object], Fill]
+    ) -> tuple[Fill, ...]:
+        """`rows` (ccxt trades) oldest first as `fill` makes them, each with its order's client
+        id: named by the fill, read from orders seen before, or looked up by order id."""
         fills: list[Fill] = []
         for raw in sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id")))):
             info = raw.get("info") or {}
             order_id = str(raw.get("order") or info.get("orderId") or "")
-            cid = info.get("clientOrderId") or info.get("clientOid") or self._cids.get(order_id)
+            cid = self._fill_client_id(info) or self._cids.get(order_id)
             if cid is None and order_id:
                 cid = await self._client_id_of(pair, order_id)
-            fee = raw.get("fee") or {}
-            stamp = raw.get("timestamp")
-            fills.append(
-                Fill(
-                    trade_id=str(raw.get("id") or info.get("tradeId") or ""),
-                    order_id=order_id,
-                    client_order_id=str(cid) if cid else None,
-                    pair=str(raw.get("symbol") or pair),
-                    side=Side(str(raw.get("side") or "buy").lower()),
-                    price=dec(raw.get("price")),
-                    amount=dec(raw.get("amount")),
-                    fee=dec(fee.get("cost")),
-                    fee_currency=str(fee.get("currency") or ""),
-                    timestamp=float(stamp) / 1000.0 if isinstance(stamp, int | float) else since,
-                )
-            )
+            fills.append(fill(raw, cid))
         return tuple(fills)
 
     async def _client_id_of(self, pair: str, order_id: str) -> str | None:
         """The client order id of an order known by exchange id only (KuCoin fills)."""
-        raw = await self._call(lambda: self._client.fetch_order(order_id, pair))
+        symbol = self._symbol_of(pair)
+        raw = await self._call(lambda: self._client.fetch_order(order_id, symbol))
         cid = raw.get("clientOrderId") if raw else None
         if cid:
             self._cids[order_id] = str(cid)
@@ -301,7 +315,7 @@ class CcxtTrading(CcxtAdapter):
             rows += await self._call(lambda: self._client.fetch_open_orders(pair))
         acks: dict[str, OrderAck] = {}
         for r in rows:
-            ack = self._remember(_ack(r, pair, str(r.get("clientOrderId") or "")))
+            ack = self._remember(self._ack(r, pair, str(r.get("clientOrderId") or "")))
             acks[ack.order_id] = ack
         return tuple(sorted(acks.values(), key=lambda a: (a.timestamp or 0.0, a.order_id)))
 
@@ -326,7 +340,3 @@ def _order_key(raw: Row) -> str:
 def _stamp(raw: Row) -> int:
     stamp = raw.get("timestamp")
     return int(stamp) if isinstance(stamp, int | float) else 0
-
-
-def _ack(raw: dict[str, Any], pair: str, cid: str) -> OrderAck:
-    return ccxt_ack(raw, str(raw.get("symbol") or pair), cid)
