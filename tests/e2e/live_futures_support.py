@@ -1,8 +1,8 @@
 """The daemon harness of the live futures end-to-end tests (test_live_*_futures.py): a table of
 the four futures venues (the sandbox key, the connection, what the audit shows), a `backfuture
-sandbox` process with every venue on a free port, the config repository with a `mode: live,
-market: futures, leverage: 3` strategy, and the long the bot trades there, from the connection
-test to the take profit.
+sandbox` process with every venue on a free port (test_live_bybit.py uses it for spot too), the
+config repository with a `mode: live, market: futures, leverage: 3` strategy, and the long the
+bot trades there, from the connection test to the take profit.
 """
 
 from __future__ import annotations
@@ -131,15 +131,16 @@ def strategy(venue: LiveFuturesVenue) -> dict[str, Any]:
 
 
 class VenueSandbox(Proc):
-    """`backfuture sandbox` with every venue on a free port and the venue's key (1,000 USDT)."""
+    """`backfuture sandbox` with every venue on a free port and one key (1,000 USDT) on
+    `exchange`; the admin API (`/__sandbox/...`) read and driven on the `admin` venue's port."""
 
-    def __init__(self, workdir: Path, venue: LiveFuturesVenue) -> None:
+    def __init__(self, workdir: Path, exchange: str, key: dict[str, Any], admin: str) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.venue = venue
+        self.api_key, self.admin_port = str(key["api_key"]), admin
         keys = workdir / "sandbox-keys.yaml"
-        key = {"exchange": venue.exchange, **venue.key, "ip_whitelist": ["127.0.0.1"],
+        doc = {"exchange": exchange, **key, "ip_whitelist": ["127.0.0.1"],
                "balances": {"USDT": 1000}}  # fmt: skip
-        keys.write_text(yaml.safe_dump({"keys": [key]}), encoding="utf-8")
+        keys.write_text(yaml.safe_dump({"keys": [doc]}), encoding="utf-8")
         self.ports = {name: free_port() for name in VENUE_PORTS}
         ports = (a for name, port in self.ports.items() for a in (f"--{name}-port", str(port)))
         argv = _cli("sandbox", "--keys", str(keys), *ports)
@@ -155,18 +156,29 @@ class VenueSandbox(Proc):
 
     @property
     def admin(self) -> str:
-        return self.url(self.venue.admin)
+        return self.url(self.admin_port)
 
     def market(self, **body: Any) -> None:
         http(f"{self.admin}/__sandbox/market", "POST", {"symbol": PAIR, **body})
 
+    def faults(self, **faults: Any) -> None:
+        http(f"{self.admin}/__sandbox/faults", "POST", faults)
+
     def account(self) -> dict[str, Any]:
-        doc = http(f"{self.admin}/__sandbox/orders?api_key={self.venue.key['api_key']}")
+        doc = http(f"{self.admin}/__sandbox/orders?api_key={self.api_key}")
         assert isinstance(doc, dict)
         return doc
 
     def update_key(self, **changes: Any) -> None:
-        http(f"{self.admin}/__sandbox/keys/{self.venue.key['api_key']}", "POST", changes)
+        http(f"{self.admin}/__sandbox/keys/{self.api_key}", "POST", changes)
+
+
+class FuturesSandbox(VenueSandbox):
+    """The sandbox with a futures venue's key, and what its owner does in its settings."""
+
+    def __init__(self, workdir: Path, venue: LiveFuturesVenue) -> None:
+        self.venue = venue
+        super().__init__(workdir, venue.exchange, venue.key, venue.admin)
 
     def binance_position_mode(self, *, hedge: bool) -> None:
         """What a Binance key's owner does in the futures settings: `POST
@@ -186,7 +198,7 @@ class VenueSandbox(Proc):
         assert answer["retCode"] == "0" or answer["retCode"] == 0
 
 
-def config(tmp_path: Path, sandbox: VenueSandbox) -> ConfigRepo:
+def config(tmp_path: Path, sandbox: FuturesSandbox) -> ConfigRepo:
     """The config repository: the venue's connection (spot + futures) and the live strategy."""
     venue = sandbox.venue
     endpoints = {"spot": sandbox.url(venue.spot_port)}
@@ -216,7 +228,7 @@ def stopped(daemon: DaemonProc) -> int:
         daemon.stop()
 
 
-def trade_a_long(daemon: DaemonProc, sandbox: VenueSandbox) -> None:
+def trade_a_long(daemon: DaemonProc, sandbox: FuturesSandbox) -> None:
     """From the connection online to the take profit: the long opens at leverage 3, adds twice
     as the price falls within the margin limit and closes at take profit with a profit."""
     venue = sandbox.venue
@@ -236,7 +248,7 @@ def trade_a_long(daemon: DaemonProc, sandbox: VenueSandbox) -> None:
     assert Decimal(str(bot(daemon, venue.bot)["realized_pnl"])) > 0
 
 
-def position_is_the_books(sandbox: VenueSandbox, daemon: DaemonProc) -> bool:
+def position_is_the_books(sandbox: FuturesSandbox, daemon: DaemonProc) -> bool:
     """The one position at leverage 3 holds what the bot's groups hold (the next group may
     have opened meanwhile)."""
     venue = sandbox.venue

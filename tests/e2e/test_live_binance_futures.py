@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.live_futures_support import BINANCE, VenueSandbox, config, stopped
+from tests.e2e.live_futures_support import BINANCE, FuturesSandbox, config, stopped
 from tests.helpers.processes import DaemonProc, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 def test_an_account_in_hedge_mode_sends_no_futures_order_until_one_way(tmp_path: Path) -> None:
-    sandbox = VenueSandbox(tmp_path / "sandbox", BINANCE)
+    sandbox = FuturesSandbox(tmp_path / "sandbox", BINANCE)
     try:
         sandbox.market(price=60000.0)
         sandbox.binance_position_mode(hedge=True)

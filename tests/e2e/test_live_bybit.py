@@ -9,7 +9,6 @@ order id, every one the bot's; no secret (canary key and secret) in the DEBUG lo
 
 from __future__ import annotations
 
-import os
 import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,67 +16,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.e2e.live_futures_support import VenueSandbox
 from tests.helpers.paperbots import paper_strategy
-from tests.helpers.processes import (
-    ConfigRepo,
-    DaemonProc,
-    Proc,
-    _cli,
-    free_port,
-    http,
-    wait_until,
-)
+from tests.helpers.processes import ConfigRepo, DaemonProc, wait_until
 
 pytestmark = pytest.mark.e2e
-CONN, BOT, PAIR = "Bybit Live", "BTC Live Bybit", "BTC/USDT"
+CONN, BOT = "Bybit Live", "BTC Live Bybit"
 API_KEY = "BYBITe2eCANARYk0001"
 API_SECRET = "CANARY-bybit-e2e-secret-0001-abcdef"
 TICK_ENV = {"BACKFUTURE_BOTS_TICK_SECONDS": "0.2"}
 
 
-class BybitSandbox(Proc):
-    """`backfuture sandbox` with every venue on a free port and one Bybit key (1000 USDT)."""
-
-    def __init__(self, workdir: Path) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        keys = workdir / "sandbox-keys.yaml"
-        key = {"exchange": "bybit", "api_key": API_KEY, "api_secret": API_SECRET,
-               "permissions": ["Spot.SpotTrade"], "ip_whitelist": ["127.0.0.1"],
-               "balances": {"USDT": 1000}}  # fmt: skip
-        keys.write_text(yaml.safe_dump({"keys": [key]}), encoding="utf-8")
-        self.port = free_port()
-        names = ("mexc", "kucoin", "kucoin-futures", "binance", "okx")
-        argv = _cli("sandbox", "--keys", str(keys), "--bybit-port", str(self.port),
-                    *(a for n in names for a in (f"--{n}-port", str(free_port()))))  # fmt: skip
-        super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
-        try:
-            wait_until(lambda: http(f"{self.url}/v5/market/time").get("retCode") == 0 or None,
-                       30, "sandbox up")  # fmt: skip
-        except BaseException:
-            self.stop()
-            raise
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def market(self, **body: Any) -> None:
-        http(f"{self.url}/__sandbox/market", "POST", {"symbol": PAIR, **body})
-
-    def faults(self, **faults: Any) -> None:
-        http(f"{self.url}/__sandbox/faults", "POST", faults)
-
-    def audit(self) -> list[dict[str, Any]]:
-        return list(http(f"{self.url}/__sandbox/orders?api_key={API_KEY}")["orders"])
-
-
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[BybitSandbox]:
-    sb = BybitSandbox(tmp_path / "sandbox")
+def sandbox(tmp_path: Path) -> Iterator[VenueSandbox]:
+    key = {"api_key": API_KEY, "api_secret": API_SECRET, "permissions": ["Spot.SpotTrade"]}
+    sb = VenueSandbox(tmp_path / "sandbox", "bybit", key, admin="bybit")
     yield sb
     sb.stop()
+
+
+def orders(sandbox: VenueSandbox) -> list[dict[str, Any]]:
+    return list(sandbox.account()["orders"])
 
 
 def bot_entry(daemon: DaemonProc) -> dict[str, Any] | None:
@@ -98,13 +58,13 @@ def closed_groups(daemon: DaemonProc) -> int:
 
 
 def test_a_live_bot_trades_on_bybit_one_exchange_order_per_client_id(
-    sandbox: BybitSandbox, tmp_path: Path
+    sandbox: VenueSandbox, tmp_path: Path
 ) -> None:
     sandbox.market(price=100.0)
     sandbox.faults(accept_then_timeout=True, hang_seconds=2)  # the first order's answer is lost
     strategy = {**paper_strategy(BOT, CONN), "mode": "live", "margin_limit": 100}
-    connection = {"name": CONN, "exchange": "bybit", "api_key": API_KEY,
-                  "api_secret": API_SECRET, "endpoints": {"spot": sandbox.url}}  # fmt: skip
+    connection = {"name": CONN, "exchange": "bybit", "api_key": API_KEY, "api_secret": API_SECRET,
+                  "endpoints": {"spot": sandbox.url("bybit")}}  # fmt: skip
     repo = ConfigRepo(tmp_path / "repo", {"main.yaml": {
         "version": 1, "policy": {"egress_ips": ["127.0.0.1"]},
         "connections": [connection], "strategies": [strategy]}})  # fmt: skip
@@ -113,7 +73,7 @@ def test_a_live_bot_trades_on_bybit_one_exchange_order_per_client_id(
     try:
         wait_until(lambda: daemon.connection(CONN).get("status") == "online" or None, 30,
                    "the Bybit connection online")  # fmt: skip
-        first = wait_until(lambda: sandbox.audit() or None, 30, "the base order at Bybit")
+        first = wait_until(lambda: orders(sandbox) or None, 30, "the base order at Bybit")
         assert len(first) == 1
         sandbox.faults(accept_then_timeout=False)
         wait_until(lambda: group_has(daemon, "base_price", lambda v: v is not None), 30,
@@ -131,7 +91,7 @@ def test_a_live_bot_trades_on_bybit_one_exchange_order_per_client_id(
         daemon.wait(20)
         daemon.stop()
 
-    audit = sandbox.audit()
+    audit = orders(sandbox)
     ids = Counter(str(o["client_order_id"]) for o in audit)
     assert max(ids.values()) == 1, ids  # one exchange order per orderLinkId
     assert all(cid.startswith("bf") for cid in ids)

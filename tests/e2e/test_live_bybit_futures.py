@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.live_futures_support import BYBIT, VenueSandbox, config, stopped
+from tests.e2e.live_futures_support import BYBIT, FuturesSandbox, config, stopped
 from tests.helpers.processes import DaemonProc, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 def test_an_account_left_in_cross_margin_sends_no_futures_order(tmp_path: Path) -> None:
-    sandbox = VenueSandbox(tmp_path / "sandbox", BYBIT)
+    sandbox = FuturesSandbox(tmp_path / "sandbox", BYBIT)
     try:
         sandbox.market(price=60000.0)
         repo = config(tmp_path, sandbox)  # no isolate: the unified account is cross margin

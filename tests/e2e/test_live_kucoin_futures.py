@@ -15,17 +15,24 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.live_futures_support import KUCOIN, KUCOIN_PERMS, VenueSandbox, bot, config, stopped
+from tests.e2e.live_futures_support import (
+    KUCOIN,
+    KUCOIN_PERMS,
+    FuturesSandbox,
+    bot,
+    config,
+    stopped,
+)
 from tests.helpers.processes import DaemonProc, wait_until
 
 pytestmark = pytest.mark.e2e
 CONN, BOT = KUCOIN.conn, KUCOIN.bot
 
 
-def start(tmp_path: Path, permissions: list[str]) -> VenueSandbox:
+def start(tmp_path: Path, permissions: list[str]) -> FuturesSandbox:
     """The sandbox (one KuCoin key with a futures wallet of 1,000 USDT, BTC at 60,000) and the
     config repository with the live futures strategy."""
-    sandbox = VenueSandbox(tmp_path / "sandbox", KUCOIN)
+    sandbox = FuturesSandbox(tmp_path / "sandbox", KUCOIN)
     try:
         sandbox.update_key(permissions=permissions)
         sandbox.market(price=60000.0)

@@ -18,8 +18,8 @@ import pytest
 from tests.e2e.live_futures_support import (
     BYBIT,
     VENUES,
+    FuturesSandbox,
     LiveFuturesVenue,
-    VenueSandbox,
     bot,
     config,
     no_secret_in,
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.e2e
 def test_a_live_futures_long_trades_with_one_order_per_client_id_and_shows_no_secret(
     tmp_path: Path, venue: LiveFuturesVenue
 ) -> None:
-    sandbox = VenueSandbox(tmp_path / "sandbox", venue)
+    sandbox = FuturesSandbox(tmp_path / "sandbox", venue)
     try:
         sandbox.market(price=60000.0)
         if venue is BYBIT:
