@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from backfuture_daemon.exchanges import binance
 from backfuture_daemon.exchanges.futures_trading import SETTLE, CcxtFuturesTrading
-from backfuture_daemon.exchanges.history_paging import DAY_MS, HistoryPager, Paging, Row
+from backfuture_daemon.exchanges.history_paging import (
+    DAY_MS,
+    HistoryPager,
+    Paging,
+    Row,
+    row_id,
+    row_stamp,
+)
 from backfuture_daemon.exchanges.order_values import dec
 from backfuture_daemon.exchanges.port import OrderRejected, TradingErrorClass
 
@@ -117,25 +124,27 @@ class BinanceFuturesTrading(CcxtFuturesTrading):
             raise
 
     async def _order_rows(self, symbol: str, start: int | None) -> list[dict[str, Any]]:
-        async def page(begin: int, until: int | None, limit: int) -> list[Row]:
-            params: dict[str, Any] = {} if until is None else {"until": until}
-            return list(
-                await self._call(lambda: self._client.fetch_orders(symbol, begin, limit, params))
-            )
-
-        return await self._order_pages.read(
-            symbol, page, start or 0, int(self._now_ms()), key=_id, stamp=_stamp
-        )
+        return await self._history(self._order_pages, "fetch_orders", symbol, start)
 
     async def _fill_rows(self, symbol: str, start: int | None) -> list[dict[str, Any]]:
+        return await self._history(self._fill_pages, "fetch_my_trades", symbol, start)
+
+    async def _history(
+        self, pager: HistoryPager, method: str, symbol: str, start: int | None
+    ) -> list[Row]:
+        """Every row of ccxt's `method` (fetch_orders, fetch_my_trades) on `symbol` from
+        `start` (ms), paged by `pager`."""
+
         async def page(begin: int, until: int | None, limit: int) -> list[Row]:
             params: dict[str, Any] = {} if until is None else {"until": until}
             return list(
-                await self._call(lambda: self._client.fetch_my_trades(symbol, begin, limit, params))
+                await self._call(
+                    lambda: getattr(self._client, method)(symbol, begin, limit, params)
+                )
             )
 
-        return await self._fill_pages.read(
-            symbol, page, start or 0, int(self._now_ms()), key=_id, stamp=_stamp
+        return await pager.read(
+            symbol, page, start or 0, int(self._now_ms()), key=row_id, stamp=row_stamp
         )
 
     async def _position_contracts(self, market: Mapping[str, Any]) -> Decimal:
@@ -163,12 +172,3 @@ class BinanceFuturesTrading(CcxtFuturesTrading):
             return Decimal(0), Decimal(0)
         free = dec(row.get("availableBalance"))
         return free, max(Decimal(0), dec(row.get("balance")) - free)
-
-
-def _id(raw: Row) -> str:
-    return str(raw.get("id") or "")
-
-
-def _stamp(raw: Row) -> int:
-    stamp = raw.get("timestamp")
-    return int(stamp) if isinstance(stamp, int | float) else 0

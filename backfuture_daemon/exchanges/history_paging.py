@@ -159,6 +159,17 @@ class HistoryPager:
         )
 
 
+def row_id(raw: Row) -> str:
+    """A ccxt row's id (an order's or a trade's), the key rows are de-duplicated by."""
+    return str(raw.get("id") or "")
+
+
+def row_stamp(raw: Row) -> int:
+    """A ccxt row's time in epoch ms (0 when it has none), what pages move by."""
+    stamp = raw.get("timestamp")
+    return int(stamp) if isinstance(stamp, int | float) else 0
+
+
 def _merge(rows: dict[str, Row], page: list[Row], key: Callable[[Row], str]) -> int:
     """Add the page's rows not seen yet; how many were new."""
     new = 0

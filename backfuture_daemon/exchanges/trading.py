@@ -21,7 +21,14 @@ from backfuture_daemon.exchanges import binance, bybit, kucoin, mexc, okx
 from backfuture_daemon.exchanges.ccxt_base import AdapterContext, CcxtAdapter
 from backfuture_daemon.exchanges.classify import trading_error
 from backfuture_daemon.exchanges.clients import ClientSpec
-from backfuture_daemon.exchanges.history_paging import DAY_MS, HistoryPager, Paging, Row
+from backfuture_daemon.exchanges.history_paging import (
+    DAY_MS,
+    HistoryPager,
+    Paging,
+    Row,
+    row_id,
+    row_stamp,
+)
 from backfuture_daemon.exchanges.order_values import STATES, ccxt_ack, ccxt_fill, dec
 from backfuture_daemon.exchanges.port import (
     Balance,
@@ -253,7 +260,12 @@ class CcxtTrading(CcxtAdapter):
             return await self._my_trades(pair, start, until, limit)
 
         rows = await self._fill_pages.read(
-            pair, page, max(int(since * 1000), 0), int(self._now_ms()), key=_trade_key, stamp=_stamp
+            pair,
+            page,
+            max(int(since * 1000), 0),
+            int(self._now_ms()),
+            key=_trade_key,
+            stamp=row_stamp,
         )
         return await self._fills(
             rows, pair, lambda raw, cid: ccxt_fill(raw, str(raw.get("symbol") or pair), cid, since)
@@ -309,7 +321,7 @@ class CcxtTrading(CcxtAdapter):
             )
 
         rows = await self._order_pages.read(
-            pair, page, max(int(since * 1000), 0), int(self._now_ms()), key=_order_key, stamp=_stamp
+            pair, page, max(int(since * 1000), 0), int(self._now_ms()), key=row_id, stamp=row_stamp
         )
         if not all_orders:
             rows += await self._call(lambda: self._client.fetch_open_orders(pair))
@@ -331,12 +343,3 @@ class CcxtTrading(CcxtAdapter):
 
 def _trade_key(raw: Row) -> str:
     return str(raw.get("id") or (raw.get("info") or {}).get("tradeId") or "")
-
-
-def _order_key(raw: Row) -> str:
-    return str(raw.get("id") or "")
-
-
-def _stamp(raw: Row) -> int:
-    stamp = raw.get("timestamp")
-    return int(stamp) if isinstance(stamp, int | float) else 0
