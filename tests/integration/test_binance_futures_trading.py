@@ -256,40 +256,6 @@ async def test_the_contract_rules_size_in_base_steps(make: Make) -> None:
     )  # fmt: skip
 
 
-async def test_a_known_client_id_placed_again_returns_the_existing_order(
-    make: Make, sandbox: Sandbox
-) -> None:
-    sandbox.set_market(PAIR, price=60000)
-    port = make()
-    first = order(Side.BUY, "0.001", "55000")
-    ack = await port.place(first)
-    again = await port.place(first)  # -4116 ClientOrderId is duplicated: the existing order
-    assert (again.order_id, again.client_order_id) == (ack.order_id, first.client_order_id)
-    assert len(sandbox.orders_of(api_key(port))["orders"]) == 1
-
-
-async def test_accept_then_timeout_is_found_and_never_placed_twice(
-    make: Make, sandbox: Sandbox
-) -> None:
-    sandbox.set_market(PAIR, price=60000)
-    port = make()
-    await port.place(order(Side.BUY, "0.001", "50000"))  # margin and leverage set
-    faults = sandbox.faults("binance")
-    faults.update({"accept_then_timeout": True, "hang_seconds": 5})
-    lost = order(Side.BUY, "0.001", "55000")
-    try:
-        with pytest.raises(TradingUnavailable) as err:
-            await port.place(lost)
-        assert err.value.error_class is T.EXCHANGE_UNAVAILABLE
-    finally:
-        faults.update({"accept_then_timeout": False})
-    found = await port.fetch_order_by_client_id(PAIR, lost.client_order_id)
-    assert found is not None
-    assert found.state is OrderState.OPEN
-    assert (await port.place(lost)).order_id == found.order_id
-    assert len(sandbox.orders_of(api_key(port))["orders"]) == 2
-
-
 async def test_a_placement_5xx_places_nothing(make: Make, sandbox: Sandbox) -> None:
     port = make()
     await port.place(order(Side.BUY, "0.001", "50000"))
@@ -303,43 +269,6 @@ async def test_a_placement_5xx_places_nothing(make: Make, sandbox: Sandbox) -> N
     finally:
         faults.update({"placement_5xx": 0})
     assert await port.fetch_order_by_client_id(PAIR, refused.client_order_id) is None
-
-
-async def test_a_lost_cancel_answer_then_the_lookup_shows_it_cancelled(
-    make: Make, sandbox: Sandbox
-) -> None:
-    port = make()
-    placed = await port.place(order(Side.BUY, "0.001", "40000"))
-    faults = sandbox.faults("binance")
-    faults.update({"drop_cancel_answer": True, "hang_seconds": 5})
-    try:
-        with pytest.raises(TradingUnavailable):
-            await port.cancel(PAIR, placed.client_order_id)
-    finally:
-        faults.update({"drop_cancel_answer": False})
-    after = await port.fetch_order_by_client_id(PAIR, placed.client_order_id)
-    assert after is not None
-    assert after.state is OrderState.CANCELED
-
-
-async def test_unknown_client_id_is_none_and_cancelling_it_is_rejected(make: Make) -> None:
-    port = make()
-    assert await port.fetch_order_by_client_id(PAIR, cid()) is None  # -2013
-    with pytest.raises(OrderRejected) as err:
-        await port.cancel(PAIR, cid())  # -2011
-    assert err.value.error_class is T.ORDER_REJECTED
-    with pytest.raises(OrderRejected):
-        await port.place(order(Side.BUY, "0.001", "50000", "x" * 37))  # over 36: never sent
-
-
-async def test_insufficient_margin(make: Make, sandbox: Sandbox) -> None:
-    sandbox.set_market(PAIR, price=60000)
-    port = make(leverage=2)
-    with pytest.raises(OrderRejected) as err:  # 0.05 · 59,000 / 2 = 1,475 > 1,000
-        await port.place(order(Side.BUY, "0.05", "59000"))
-    assert err.value.error_class is T.INSUFFICIENT_FUNDS
-    assert "-2019" in err.value.detail
-    assert (await port.place(order(Side.BUY, "0.03", "59000"))).state is OrderState.OPEN
 
 
 async def test_notional_and_precision_refusals_are_order_rejected(
@@ -356,33 +285,6 @@ async def test_notional_and_precision_refusals_are_order_rejected(
         await port._call(lambda: port._client.fapiPrivatePostOrder(raw))
     assert precision.value.error_class is T.ORDER_REJECTED
     assert "-1111" in precision.value.detail
-
-
-async def test_a_key_without_futures_is_auth_rejected(make: Make) -> None:
-    port = make(permissions=("enableReading", "enableSpotAndMarginTrading"))
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.BUY, "0.001", "50000"))
-    assert err.value.error_class is T.AUTH_REJECTED
-
-
-async def test_rate_limited_and_unavailable_are_temporary(make: Make, sandbox: Sandbox) -> None:
-    port = make()
-    await port.balances()
-    faults = sandbox.faults("binance")
-    faults.update({"rate_limit": True, "retry_after_s": 7})
-    try:
-        with pytest.raises(TradingUnavailable) as limited:
-            await port.place(order(Side.BUY, "0.001", "50000"))
-        assert limited.value.error_class is T.RATE_LIMITED
-        assert limited.value.retry_after == 7
-        faults.update({"rate_limit": False, "http_5xx": 502})
-        with pytest.raises(TradingUnavailable) as down:
-            await port.open_orders(PAIR)
-        assert down.value.error_class is T.EXCHANGE_UNAVAILABLE
-    finally:
-        faults.update({"rate_limit": False, "http_5xx": 0})
-    await asyncio.sleep(7.1)  # Binance bans an IP that ignores Retry-After (418)
-    assert await port.open_orders(PAIR) == ()
 
 
 async def test_order_history_and_fills_are_read_page_by_page(
@@ -408,17 +310,6 @@ async def test_order_history_and_fills_are_read_page_by_page(
         (gone.client_order_id, OrderState.CANCELED),
     ]
     assert counts(sandbox)["/fapi/v1/allOrders"] >= 4
-
-
-async def test_failures_never_carry_the_key_or_secret(make: Make, sandbox: Sandbox) -> None:
-    port = make(permissions=("enableReading",))
-    key = sandbox.keys.find(api_key(port))
-    assert key is not None
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.BUY, "0.001", "50000"))
-    text = f"{err.value} {err.value.detail}"
-    for secret in (key.api_key, key.api_secret):
-        assert secret not in text
 
 
 async def test_a_liquidation_leaves_no_position_and_no_take_profit(

@@ -25,7 +25,6 @@ from backfuture_daemon.exchanges.port import (
     OrderType,
     Side,
     TradingErrorClass,
-    TradingUnavailable,
 )
 from backfuture_daemon.exchanges.venue_ports import futures_port
 from backfuture_daemon.sandbox.server import Sandbox
@@ -199,99 +198,6 @@ async def test_the_contract_rules_size_in_whole_lots_of_base(make: Make) -> None
     assert (rules.maker_fee, rules.taker_fee) == (D("0.0002"), D("0.0006"))
 
 
-async def test_a_known_client_id_placed_again_returns_the_existing_order(
-    make: Make, sandbox: Sandbox
-) -> None:
-    sandbox.set_market(PAIR, price=60000)
-    port = make()
-    first = order(Side.BUY, "0.001", "55000")
-    ack = await port.place(first)
-    again = await port.place(first)
-    assert (again.order_id, again.client_order_id) == (ack.order_id, first.client_order_id)
-    assert len(sandbox.orders_of(api_key(port))["orders"]) == 1
-
-
-async def test_accept_then_timeout_is_found_by_its_client_id(make: Make, sandbox: Sandbox) -> None:
-    sandbox.set_market(PAIR, price=60000)
-    port = make()
-    await port.balances()
-    faults = sandbox.faults("kucoinfutures")
-    faults.update({"accept_then_timeout": True, "hang_seconds": 5})
-    lost = order(Side.BUY, "0.001", "55000")
-    try:
-        with pytest.raises(TradingUnavailable) as err:
-            await port.place(lost)
-        assert err.value.error_class is T.EXCHANGE_UNAVAILABLE
-    finally:
-        faults.update({"accept_then_timeout": False})
-    found = await port.fetch_order_by_client_id(PAIR, lost.client_order_id)
-    assert found is not None
-    assert found.state is OrderState.OPEN
-    assert (await port.place(lost)).order_id == found.order_id  # never a second order
-    assert len(sandbox.orders_of(api_key(port))["orders"]) == 1
-
-
-async def test_a_lost_cancel_answer_then_the_lookup_shows_it_cancelled(
-    make: Make, sandbox: Sandbox
-) -> None:
-    port = make()
-    placed = await port.place(order(Side.BUY, "0.001", "40000"))
-    faults = sandbox.faults("kucoin")
-    faults.update({"drop_cancel_answer": True, "hang_seconds": 5})
-    try:
-        with pytest.raises(TradingUnavailable):
-            await port.cancel(PAIR, placed.client_order_id)
-    finally:
-        faults.update({"drop_cancel_answer": False})
-    after = await port.fetch_order_by_client_id(PAIR, placed.client_order_id)
-    assert after is not None
-    assert after.state is OrderState.CANCELED
-
-
-async def test_unknown_client_id_is_none_and_cancelling_it_is_rejected(make: Make) -> None:
-    port = make()
-    assert await port.fetch_order_by_client_id(PAIR, cid()) is None
-    with pytest.raises(OrderRejected) as err:
-        await port.cancel(PAIR, cid())
-    assert err.value.error_class is T.ORDER_REJECTED
-
-
-async def test_insufficient_margin(make: Make, sandbox: Sandbox) -> None:
-    sandbox.set_market(PAIR, price=60000)
-    port = make(leverage=2)
-    with pytest.raises(OrderRejected) as err:  # 0.05 BTC · 59,000 / 2 = 1,475 > 1,000
-        await port.place(order(Side.BUY, "0.05", "59000"))
-    assert err.value.error_class is T.INSUFFICIENT_FUNDS
-    ack = await port.place(order(Side.BUY, "0.03", "59000"))  # 885 of margin fits
-    assert ack.state is OrderState.OPEN
-
-
-async def test_a_key_without_the_futures_permission_is_auth_rejected(make: Make) -> None:
-    port = make(permissions=("General", "Spot"))
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.BUY, "0.001", "50000"))
-    assert err.value.error_class is T.AUTH_REJECTED
-
-
-async def test_rate_limited_and_unavailable_are_temporary(make: Make, sandbox: Sandbox) -> None:
-    port = make()
-    await port.balances()
-    faults = sandbox.faults("kucoinfutures")
-    faults.update({"rate_limit": True, "retry_after_s": 7})
-    try:
-        with pytest.raises(TradingUnavailable) as limited:
-            await port.place(order(Side.BUY, "0.001", "50000"))
-        assert limited.value.error_class is T.RATE_LIMITED
-        assert limited.value.retry_after == 7
-        faults.update({"rate_limit": False, "http_5xx": 502})
-        with pytest.raises(TradingUnavailable) as down:
-            await port.open_orders(PAIR)
-        assert down.value.error_class is T.EXCHANGE_UNAVAILABLE
-    finally:
-        faults.update({"rate_limit": False, "http_5xx": 0})
-    assert await port.open_orders(PAIR) == ()
-
-
 async def test_the_order_history_lists_active_and_done_orders(make: Make, sandbox: Sandbox) -> None:
     sandbox.set_market(PAIR, price=60000)
     port = make()
@@ -306,17 +212,6 @@ async def test_the_order_history_lists_active_and_done_orders(make: Make, sandbo
         (resting.client_order_id, OrderState.OPEN, D("0.002")),
         (gone.client_order_id, OrderState.CANCELED, D("0.001")),
     ]
-
-
-async def test_failures_never_carry_the_key_or_secret(make: Make, sandbox: Sandbox) -> None:
-    port = make(permissions=("General",))
-    key = sandbox.keys.find(api_key(port))
-    assert key is not None
-    with pytest.raises(OrderRejected) as err:
-        await port.place(order(Side.BUY, "0.001", "50000"))
-    text = f"{err.value} {err.value.detail}"
-    for secret in (key.api_key, key.api_secret, key.passphrase or "-"):
-        assert secret not in text
 
 
 async def test_fills_and_order_history_are_read_page_by_page(
