@@ -58,11 +58,19 @@ class PortVenue:
         return self.name
 
     def order(
-        self, side: Side, amount: str, price: str | None = None, client_id: str = ""
+        self,
+        side: Side,
+        amount: str,
+        price: str | None = None,
+        client_id: str = "",
+        *,
+        exit: bool = False,
     ) -> OrderRequest:
+        """An order in base; `exit`: a take profit / stop (reduce-only, as the runner marks
+        exits)."""
         kind = OrderType.MARKET if price is None else OrderType.LIMIT
         return OrderRequest(PAIR, side, kind, D(amount), client_id or self.cid(),
-                            D(price) if price else None)  # fmt: skip
+                            D(price) if price else None, reduce_only=exit)  # fmt: skip
 
 
 KUCOIN = PortVenue(

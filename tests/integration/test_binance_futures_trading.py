@@ -9,78 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
 
 import ccxt
 import pytest
 
 from backfuture_daemon.exchanges import binance_futures_trading
-from backfuture_daemon.exchanges.binance_futures_trading import BinanceFuturesTrading
-from backfuture_daemon.exchanges.ccxt_base import AdapterContext
-from backfuture_daemon.exchanges.clients import ClientFactory
 from backfuture_daemon.exchanges.history_paging import DAY_MS, Paging
-from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import (
     OrderRejected,
-    OrderRequest,
     OrderState,
-    OrderType,
     Side,
     TradingErrorClass,
     TradingUnavailable,
 )
-from backfuture_daemon.exchanges.venue_ports import futures_port
 from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.strategy.params import MarketRules
-from tests.integration.connection_test_support import add_key, connection_for
+from tests.integration.connection_test_support import connection_for
+from tests.integration.futures_port_support import BINANCE, Make, api_key, port_maker
 
 pytestmark = pytest.mark.integration
 T = TradingErrorClass
 PAIR = "BTC/USDT"
 PERMS = ("enableReading", "enableSpotAndMarginTrading", "enableFutures")
-Make = Callable[..., BinanceFuturesTrading]
-_ids = iter(range(10**6))
-
-
-def cid() -> str:
-    return f"bf-{next(_ids):06d}.{int(time.time()) % 10**6:06d}"
-
-
-def order(
-    side: Side, amount: str, price: str | None = None, client_id: str = "", *, exit: bool = False
-) -> OrderRequest:
-    kind = OrderType.MARKET if price is None else OrderType.LIMIT
-    return OrderRequest(PAIR, side, kind, D(amount), client_id or cid(),
-                        D(price) if price else None, reduce_only=exit)  # fmt: skip
+order = BINANCE.order
+cid = BINANCE.cid
 
 
 @pytest.fixture
 async def make(sandbox: Sandbox) -> AsyncIterator[Make]:
-    factory = ClientFactory(timeout=1.5)
-    markets = MarketCache(factory)
-    ctx = AdapterContext(make_client=factory, clock=time.time)
-    ports: list[BinanceFuturesTrading] = []
-
-    def build(*, leverage: int = 3, api_key: str = "", **key: object) -> BinanceFuturesTrading:
-        perms = key.pop("permissions", PERMS)
-        sk = sandbox.keys.find(api_key) if api_key else None
-        if sk is None:
-            sk = add_key(sandbox, "binance", permissions=perms, **key)  # type: ignore[arg-type]
-        port = futures_port(connection_for(sandbox, sk), ctx, markets, leverage=leverage)
-        assert isinstance(port, BinanceFuturesTrading)
-        ports.append(port)
-        return port
-
-    yield build
-    for port in ports:
-        await port.close()
-    await markets.close()
-    await factory.close()
-
-
-def api_key(port: BinanceFuturesTrading) -> str:
-    return str(port._client.apiKey)
+    async with port_maker(sandbox, BINANCE) as build:
+        yield build
 
 
 def counts(sandbox: Sandbox) -> dict[str, int]:

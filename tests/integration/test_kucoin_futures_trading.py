@@ -8,72 +8,33 @@ every failure raised as OrderRejected / TradingUnavailable with its class.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
 
 import pytest
 
-from backfuture_daemon.exchanges.ccxt_base import AdapterContext
-from backfuture_daemon.exchanges.clients import ClientFactory
-from backfuture_daemon.exchanges.kucoin_futures_trading import KucoinFuturesTrading
-from backfuture_daemon.exchanges.markets import MarketCache
 from backfuture_daemon.exchanges.port import (
     OrderRejected,
-    OrderRequest,
     OrderState,
-    OrderType,
     Side,
     TradingErrorClass,
 )
-from backfuture_daemon.exchanges.venue_ports import futures_port
 from backfuture_daemon.sandbox.server import Sandbox
 from backfuture_daemon.strategy.params import MarketRules
 from tests.integration.connection_test_support import add_key, connection_for
+from tests.integration.futures_port_support import KUCOIN, Make, api_key, port_maker
 
 pytestmark = pytest.mark.integration
 T = TradingErrorClass
 PAIR = "BTC/USDT"
-Make = Callable[..., KucoinFuturesTrading]
-_ids = iter(range(10**6))
-
-
-def cid() -> str:
-    return f"bf{next(_ids):06d}f{int(time.time()) % 10**6:06d}"
-
-
-def order(
-    side: Side, amount: str, price: str | None = None, client_id: str = "", *, exit: bool = False
-) -> OrderRequest:
-    """An order; `exit`: a take profit / stop (reduce-only, as the runner marks exits)."""
-    kind = OrderType.MARKET if price is None else OrderType.LIMIT
-    return OrderRequest(PAIR, side, kind, D(amount), client_id or cid(),
-                        D(price) if price else None, reduce_only=exit)  # fmt: skip
+order = KUCOIN.order
+cid = KUCOIN.cid
 
 
 @pytest.fixture
 async def make(sandbox: Sandbox) -> AsyncIterator[Make]:
-    factory = ClientFactory(timeout=1.5)
-    markets = MarketCache(factory)
-    ctx = AdapterContext(make_client=factory, clock=time.time)
-    ports: list[KucoinFuturesTrading] = []
-
-    def build(*, leverage: int = 3, **key: object) -> KucoinFuturesTrading:
-        perms = key.pop("permissions", ("General", "Futures"))
-        sk = add_key(sandbox, "kucoin", permissions=perms, **key)  # type: ignore[arg-type]
-        port = futures_port(connection_for(sandbox, sk), ctx, markets, leverage=leverage)
-        ports.append(port)
-        return port
-
-    yield build
-    for port in ports:
-        await port.close()
-    await markets.close()
-    await factory.close()
-
-
-def api_key(port: KucoinFuturesTrading) -> str:
-    return str(port._client.apiKey)
+    async with port_maker(sandbox, KUCOIN) as build:
+        yield build
 
 
 async def test_a_limit_order_in_contracts_from_placing_to_cancelling(
