@@ -39,10 +39,8 @@ from backfuture_daemon.exchanges.order_values import dec
 from backfuture_daemon.exchanges.port import OrderRejected, TradingErrorClass
 
 if TYPE_CHECKING:
-    from backfuture_daemon.configuration.models import Connection, Endpoints
-    from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+    from backfuture_daemon.configuration.models import Endpoints
     from backfuture_daemon.exchanges.clients import ClientSpec
-    from backfuture_daemon.exchanges.markets import MarketCache
     from backfuture_daemon.exchanges.port import OrderRequest
 
 #: userTrades and allOrders: at most 1000 rows a request, a start..end range under 7 days.
@@ -62,15 +60,7 @@ class BinanceFuturesTrading(CcxtFuturesTrading):
 
     venue_name = "Binance USDⓈ-M futures"
 
-    def __init__(
-        self,
-        connection: Connection,
-        ctx: AdapterContext,
-        markets: MarketCache,
-        *,
-        leverage: int = 1,
-    ) -> None:
-        super().__init__(connection, ctx, markets, leverage=leverage)
+    def _start(self) -> None:
         self._one_way = False
         #: symbols whose margin type and leverage this port has set
         self._set_up: set[str] = set()

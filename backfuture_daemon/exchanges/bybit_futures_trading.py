@@ -47,10 +47,8 @@ from backfuture_daemon.exchanges.port import (
 )
 
 if TYPE_CHECKING:
-    from backfuture_daemon.configuration.models import Connection, Endpoints
-    from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+    from backfuture_daemon.configuration.models import Endpoints
     from backfuture_daemon.exchanges.clients import ClientSpec
-    from backfuture_daemon.exchanges.markets import MarketCache
 
 CATEGORY = "linear"
 ISOLATED = "ISOLATED_MARGIN"
@@ -71,15 +69,7 @@ class BybitFuturesTrading(BybitOrders, CcxtFuturesTrading):
     venue_name = "Bybit linear perpetuals"
     category = CATEGORY
 
-    def __init__(
-        self,
-        connection: Connection,
-        ctx: AdapterContext,
-        markets: MarketCache,
-        *,
-        leverage: int = 1,
-    ) -> None:
-        super().__init__(connection, ctx, markets, leverage=leverage)
+    def _start(self) -> None:
         self._record_limit_reset()  # on the linear client that replaced the spot one
         #: symbols whose account checks and leverage are done (once per port)
         self._set_up: set[str] = set()

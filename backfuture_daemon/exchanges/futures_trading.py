@@ -13,9 +13,10 @@ an id the exchange already holds answers the existing order. `position(pair)` is
 position in base. Failures leave as `OrderRejected` / `TradingUnavailable`, never as ccxt
 exceptions.
 
-Hooks a subclass overrides: `futures_spec` (the futures host's client), `_order_params` (ccxt
-params for client id, isolated margin, leverage, reduce-only), `_by_client_id`, `_before_order`
-(set-up the exchange needs before an order), `_quantity_step`, `_position_contracts`,
+Hooks a subclass overrides: `_start` (its own per-port state), `futures_spec` (the futures
+host's client), `_order_params` (ccxt params for client id, isolated margin, leverage,
+reduce-only), `_by_client_id`, `_before_order` (set-up the exchange needs before an order),
+`_quantity_step` (`_market_step` reads it from the market), `_position_contracts`,
 `_fill_client_id`, `_order_rows` / `_fill_rows` (paging) and `_account` (balances).
 """
 
@@ -97,8 +98,13 @@ class CcxtFuturesTrading(CcxtTrading):
         self._spec = self.futures_spec(connection.endpoints)
         self._client = ctx.make_client(self._spec, connection)
         self.leverage = leverage
+        self._start()
 
     # ---- hooks -----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """The venue's own per-port state (set-up done, caches), once its futures client
+        exists: what a subclass would otherwise set in an `__init__` of its own."""
 
     @classmethod
     def futures_spec(cls, endpoints: Endpoints | None) -> ClientSpec:

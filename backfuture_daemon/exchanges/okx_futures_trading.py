@@ -45,10 +45,8 @@ from backfuture_daemon.exchanges.port import (
 )
 
 if TYPE_CHECKING:
-    from backfuture_daemon.configuration.models import Connection, Endpoints
-    from backfuture_daemon.exchanges.ccxt_base import AdapterContext
+    from backfuture_daemon.configuration.models import Endpoints
     from backfuture_daemon.exchanges.clients import ClientSpec
-    from backfuture_daemon.exchanges.markets import MarketCache
 
 PAGE = 100
 SPOT_MODE = "1"
@@ -61,15 +59,7 @@ class OkxFuturesTrading(OkxOrders, CcxtFuturesTrading):
 
     venue_name = "OKX swaps"
 
-    def __init__(
-        self,
-        connection: Connection,
-        ctx: AdapterContext,
-        markets: MarketCache,
-        *,
-        leverage: int = 1,
-    ) -> None:
-        super().__init__(connection, ctx, markets, leverage=leverage)
+    def _start(self) -> None:
         #: the account's mode was read and trades swaps in net mode (checked once).
         self._account_ok = False
         #: instIds whose isolated leverage is known to be this port's.
