@@ -167,7 +167,7 @@ class BybitOrders(CcxtTrading, BybitLimits):
         try:
             await self._call(partial(self._client.privatePostV5OrderCancel, query))
         except OrderRejected as refused:  # 110001: unknown, or already filled / cancelled
-            return await self._final_state(pair, cid, refused)
+            return await self._known(pair, cid, refused, final=True)
         after = await self.fetch_order_by_client_id(pair, cid)
         if after is None:
             raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"no order {cid} on {pair}")

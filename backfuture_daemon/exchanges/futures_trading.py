@@ -230,15 +230,8 @@ class CcxtFuturesTrading(CcxtTrading):
                     symbol, order.type.value, order.side.value, float(quantity), price, params
                 )
             )
-        except OrderRejected as rejected:
-            # A client id the exchange already holds (placing again after a lost answer): the
-            # order exists, so placing is idempotent — the existing order is the answer.
-            if rejected.error_class is not TradingErrorClass.ORDER_REJECTED:
-                raise
-            existing = await self.fetch_order_by_client_id(order.pair, cid)
-            if existing is None:
-                raise
-            return existing
+        except OrderRejected as rejected:  # a client id the exchange already holds
+            return await self._known(order.pair, cid, rejected)
         placed = await self.fetch_order_by_client_id(order.pair, cid)
         if placed is None:  # accepted, not yet visible: say what we sent
             return OrderAck(cid, "", order.pair, order.side, OrderState.OPEN,

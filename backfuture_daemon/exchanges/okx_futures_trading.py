@@ -162,7 +162,7 @@ class OkxFuturesTrading(OkxOrders, CcxtFuturesTrading):
                 )
             )
         except OrderRejected as e:  # 51400-51402: filled, canceled or unknown
-            return await self._final_state(pair, cid, e)
+            return await self._known(pair, cid, e, final=True)
         after = await self.fetch_order_by_client_id(pair, cid)
         if after is None:
             raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"no order {cid} on {pair}")

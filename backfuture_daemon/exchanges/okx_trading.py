@@ -58,7 +58,7 @@ class OkxTrading(OkxOrders):
         try:
             return await super().cancel(pair, cid)
         except OrderRejected as e:
-            return await self._final_state(pair, cid, e)
+            return await self._known(pair, cid, e, final=True)
 
     async def _pages(self, endpoint: Endpoint, params: dict[str, str], cursor: str) -> Rows:
         """Every row of a newest-first OKX list, paged with `after=<oldest cursor>`."""

@@ -172,15 +172,9 @@ class CcxtTrading(CcxtAdapter):
                 )
             )
         except OrderRejected as rejected:
-            # Placing again after a lost answer: an exchange that refuses a duplicate client
-            # id (KuCoin 126044) already has the order, so placing is idempotent. (MEXC
-            # accepts duplicates: look the id up before re-placing there.)
-            if rejected.error_class is not TradingErrorClass.ORDER_REJECTED:
-                raise
-            existing = await self.fetch_order_by_client_id(order.pair, cid)
-            if existing is None:
-                raise
-            return existing
+            # A duplicate client id (KuCoin 126044): the existing order. (MEXC accepts
+            # duplicates: look the id up before re-placing there.)
+            return await self._known(order.pair, cid, rejected)
         if STATES.get(str(raw.get("status"))) is not None:
             return self._remember(self._ack(raw, order.pair, cid))
         # MEXC and KuCoin answer a new order with its id only: read its state back.
@@ -199,16 +193,20 @@ class CcxtTrading(CcxtAdapter):
             raise OrderRejected(TradingErrorClass.ORDER_REJECTED, f"no order {cid} on {pair}")
         return after
 
-    async def _final_state(self, pair: str, cid: str, refused: OrderRejected) -> OrderAck:
-        """After a cancel refused as `order_rejected` (OKX 51400-51402, Bybit 110001: filled,
-        cancelled or unknown): the order's final state; anything else, or an order still open
-        or unknown, raises `refused`."""
+    async def _known(
+        self, pair: str, cid: str, refused: OrderRejected, *, final: bool = False
+    ) -> OrderAck:
+        """The order `cid` after the exchange refused a request on it as `order_rejected`:
+        placing an id it already holds (a re-place after a lost answer: the existing order is
+        the answer, so placing is idempotent), or, `final`, cancelling an order already filled
+        or cancelled (OKX 51400-51402, Bybit 110001: its final state). Another error class, no
+        such order, or (`final`) an order still open raises `refused`."""
         if refused.error_class is not TradingErrorClass.ORDER_REJECTED:
             raise refused
-        final = await self.fetch_order_by_client_id(pair, cid)
-        if final is None or final.state is OrderState.OPEN:
+        known = await self.fetch_order_by_client_id(pair, cid)
+        if known is None or (final and known.state is OrderState.OPEN):
             raise refused
-        return final
+        return known
 
     def _by_client_id(self, cid: str) -> dict[str, Any]:
         return {"clientOid": cid} if self.exchange == "kucoin" else {"clientOrderId": cid}
