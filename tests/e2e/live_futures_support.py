@@ -50,6 +50,7 @@ class LiveFuturesVenue:
     secrets: tuple[str, ...]  # in no log, /status or /metrics
     recovery: bool = False
     own_market_data: bool = True  # decides on the perpetual's prices (no spot fallback)
+    whole_contracts: bool = False  # the position counts whole contracts (KuCoin)
     log_marker: str = ""  # a line the logs must hold (their level)
 
     def __str__(self) -> str:
@@ -66,6 +67,7 @@ KUCOIN = LiveFuturesVenue(
     admin="mexc", spot_port="kucoin", futures_port="kucoin-futures", instrument_id="XBTUSDTM",
     contract=Decimal("0.001"), min_contracts=Decimal(2), client_id=BF_ID, env=TICK,
     secrets=(*CANARIES, KUCOIN_KEY, KUCOIN_SECRET), recovery=True, own_market_data=False,
+    whole_contracts=True,
 )  # fmt: skip
 BINANCE_KEY = "BNe2eCANARYbinanceFutures0001"
 BINANCE_SECRET = "CANARY-binance-futures-e2e-secret-0001-abcdef"
@@ -240,6 +242,8 @@ def trade_a_long(daemon: DaemonProc, sandbox: FuturesSandbox) -> None:
     (pos,) = sandbox.account()["positions"]
     assert (pos["instrument_id"], pos["leverage"]) == (venue.instrument_id, "3")
     assert Decimal(pos["contracts"]) >= venue.min_contracts
+    if venue.whole_contracts:
+        assert int(pos["contracts"]) >= venue.min_contracts  # "2", never "2.5"
     sandbox.market(path=[[0, 60000], [1.0, 57600]])  # through add 1 and add 2
     wait_until(lambda: bot(daemon, venue.bot)["groups"][0]["filled_adds"] >= 2, 30, "two adds")
     assert float(bot(daemon, venue.bot)["committed_quote"]) <= 1000
