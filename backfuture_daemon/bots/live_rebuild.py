@@ -1,24 +1,27 @@
 """Rebuild a live bot's book from the exchange when SQLite holds none (new or lost state directory):
 orders and fills carrying the bot's deterministic id prefix (bots/live_guard.live_epoch) are
 replayed in time order through the runner's GroupBook operations and written back as intents and
-ledger fills; with nothing visible, group ids start at the current minute (never reused). Called
-once by bots/resume.py, before anything else, for such a bot.
+ledger fills; with nothing visible, group ids start at the current minute (never reused). Client
+ids do not say whether a group was in Recovery Mode; its resting take profit does (`recovered`).
+Called once by bots/resume.py, before anything else, for such a bot.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from backfuture_daemon.exchanges.port import Fill, OrderAck, OrderRequest, OrderState, OrderType
 from backfuture_daemon.logs import log_event
-from backfuture_daemon.strategy.groups import GroupBook
+from backfuture_daemon.strategy.groups import GroupBook, RecoveryReason
 from backfuture_daemon.strategy.orders import OrderKey, OrderSide, Place, Purpose
 from backfuture_daemon.strategy.orders import OrderType as EngineOrderType
-from backfuture_daemon.strategy.params import GroupSizing, Side
+from backfuture_daemon.strategy.params import DcaParams, GroupSizing, MarketRules, Side
+from backfuture_daemon.strategy.recovery import enters_recovery, take_profit_price
 
 if TYPE_CHECKING:
     from backfuture_daemon.bots.runner import BotRunner
@@ -85,6 +88,29 @@ def replay(
     return replace(book, next_group_id=max(book.next_group_id, top + 1))
 
 
+def recovered(
+    book: GroupBook,
+    params: DcaParams,
+    rules_of: Callable[[str], MarketRules | None],
+    placed_at: Mapping[OrderKey, float],
+) -> GroupBook:
+    """`book` with every group whose resting take profit sits at Recovery Mode's price (and not
+    at the normal one) back in Recovery Mode, since that order was placed. The reason is the
+    state-based trigger the group still meets (adds or margin used), else the drawdown it met."""
+    for g in book.groups:
+        avg, rules = g.average_price, rules_of(g.pair)
+        if g.in_recovery or avg is None or rules is None or not params.recovery.enabled:
+            continue
+        tp = next((o for o in g.open_orders(Purpose.TAKE_PROFIT) if o.price is not None), None)
+        if tp is None or tp.price == take_profit_price(g, params, rules):
+            continue
+        reason = enters_recovery(g, params, avg) or RecoveryReason.DRAWDOWN
+        was = replace(g, recovery_reason=reason, recovery_since=placed_at.get(tp.key))
+        if tp.price == take_profit_price(was, params, rules):
+            book = book.with_group(was)
+    return book
+
+
 async def rebuild(runner: BotRunner) -> int:
     """Rebuild and commit the book of a live bot that has none; returns the orders found."""
     port = runner.port
@@ -106,6 +132,8 @@ async def rebuild(runner: BotRunner) -> int:
                 fills.append((key, fill, fee))
     book = replay(orders, fills, runner.spec.params.sizing, runner.spec.params.side)
     now = runner.clock()
+    placed_at = {key: ack.timestamp or now for key, ack in orders}
+    book = recovered(book, runner.spec.params, runner.rules_of, placed_at)
     if not orders:
         # Nothing visible (a new bot, or one idle beyond the exchange's order history): number
         # groups from the minute, so ids of groups older than that history are never reused.

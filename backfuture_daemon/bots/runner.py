@@ -64,6 +64,7 @@ class BotRunner:
     ) -> None:
         self.spec, self.port, self.market_data = spec, port, market_data
         self._rules, self.clock = rules, clock
+        self.rules_of = rules  #: the pair's exchange rules (the rebuild reads them too)
         self.interval = interval
         #: seconds without new Places on a pair after the exchange refused one there.
         self.reject_backoff = reject_backoff
