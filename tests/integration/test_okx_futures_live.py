@@ -25,6 +25,7 @@ from tests.integration.futures_live_support import (
     FuturesWorld,
     lost_state_directory_is_rebuilt,
     resting,
+    shape,
 )
 from tests.integration.live_bot_support import PAIR, until
 
@@ -100,3 +101,14 @@ async def test_long_short_position_mode_never_trades_until_switched_to_net(
     await until(lambda: resting(r, 3), r)
     world.one_order_per_id()
     world.ledger(r)
+
+
+async def test_a_group_in_recovery_mode_is_rebuilt_in_recovery_mode(world: FuturesWorld) -> None:
+    # with the default budget the group enters Recovery Mode (margin used) before the state
+    # directory is lost: the rebuild reads it back from the resting take profit's price, so the
+    # rebuilt bot re-sends nothing (asserted inside) and keeps the recovery take profit
+    rebuilt, before = await lost_state_directory_is_rebuilt(world)
+    (group,) = rebuilt.book.groups
+    assert group.in_recovery
+    assert group.recovery_since is not None
+    assert shape(rebuilt.book) == before
