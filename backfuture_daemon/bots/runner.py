@@ -170,6 +170,9 @@ class BotRunner:
             if self.needs_reconcile and not await self.reconcile():
                 return  # an order's outcome is still unknown: send nothing until it is
             await self.collect_fills(self.pairs())
+            # let every runner a round woke book its fills before any of them decides and sends
+            # (a paper port never suspends: one bot's tick would hold up the next bot's fills)
+            await asyncio.sleep(0)
             await watch_positions(self, now)
             if self.venue_hold and not self.book.groups:
                 self.handover = True  # the old venue holds nothing more: the new runner takes over
