@@ -17,8 +17,8 @@ from functools import partial
 from backfuture_daemon import __version__
 from backfuture_daemon.bots.lifecycle import BotLifecycle
 from backfuture_daemon.bots.store import BotStore
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.configuration.loading import load_revision
-from backfuture_daemon.configuration.models import DesiredState
 from backfuture_daemon.configuration.sops import sops_version
 from backfuture_daemon.daemon_bots import BotsWiring
 from backfuture_daemon.errors import UsageError

@@ -18,7 +18,8 @@ from dataclasses import replace
 from backfuture_daemon.bots.spec import RunnerSpec
 from backfuture_daemon.bots.store import BotStore
 from backfuture_daemon.bots.supervisor import BotSupervisor
-from backfuture_daemon.configuration.models import Connection, DesiredState, Endpoints
+from backfuture_daemon.configuration.desired_state import DesiredState
+from backfuture_daemon.configuration.models import Connection, Endpoints
 from backfuture_daemon.exchanges.live_ports import ConnectionPort, LivePorts
 from backfuture_daemon.exchanges.market_data import MarketDataHub, MarketSubscription
 from backfuture_daemon.exchanges.market_feeds import FUTURES_MARKET_DATA

@@ -63,8 +63,7 @@ class BotRunner:
         reject_backoff: float = 30.0,
     ) -> None:
         self.spec, self.port, self.market_data = spec, port, market_data
-        self._rules, self.clock = rules, clock
-        self.rules_of = rules  #: the pair's exchange rules (the rebuild reads them too)
+        self.rules_of, self.clock = rules, clock  #: rules_of: the pair's exchange rules
         self.interval = interval
         #: seconds without new Places on a pair after the exchange refused one there.
         self.reject_backoff = reject_backoff
@@ -389,7 +388,7 @@ class BotRunner:
     def _quotes(self) -> dict[str, Quote]:
         quotes: dict[str, Quote] = {}
         for pair in self.pairs():
-            q, rules = self.market_data.quote(pair), self._rules(pair)
+            q, rules = self.market_data.quote(pair), self.rules_of(pair)
             if q is None or rules is None or not q.bid or not q.ask:
                 continue
             quotes[pair] = Quote(q.bid, q.ask, rules)

@@ -26,7 +26,8 @@ from backfuture_daemon.health import (
 from backfuture_daemon.redaction import GLOBAL_REDACTOR
 
 if TYPE_CHECKING:
-    from backfuture_daemon.configuration.models import Connection, DesiredState
+    from backfuture_daemon.configuration.desired_state import DesiredState
+    from backfuture_daemon.configuration.models import Connection
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

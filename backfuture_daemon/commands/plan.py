@@ -18,7 +18,7 @@ from typing import Any
 from backfuture_daemon.bots.model import BotCommand, BotState, BotStatus, Gate
 from backfuture_daemon.commands import ladder_view
 from backfuture_daemon.commands.ladder_view import StrategyLadder
-from backfuture_daemon.configuration.models import DesiredState
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.errors import BackfutureError, ConfigError, DecryptError, UsageError
 from backfuture_daemon.health import (
     CheckStep,

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from backfuture_daemon.commands import ladder_view
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.configuration.loading import load_revision
-from backfuture_daemon.configuration.models import Connection, DesiredState, Strategy
+from backfuture_daemon.configuration.models import Connection, Strategy
 from backfuture_daemon.configuration.rules import explain_sizing
 from backfuture_daemon.configuration.secrets_policy import PLACEHOLDER
 from backfuture_daemon.errors import ConfigError, ConfigIssue

@@ -26,12 +26,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from backfuture_daemon.configuration import sops
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.configuration.documents import Document, read_documents
 from backfuture_daemon.configuration.models import (
     SECRET_FIELDS,
     ConfigDocument,
     Connection,
-    DesiredState,
     IpAddress,
     Policy,
     Strategy,

@@ -1,9 +1,9 @@
 """Desired-state models: the GitOps contract, one frozen pydantic model per config object.
 
-Used by configuration/loading.py (documents -> DesiredState), by configuration/json_schema.py
-(`backfuture schema`) and read by everything downstream. Per-object rules live here; rules that
-span objects and files (unique names, references, key reuse, margin check) live in
-configuration/rules.py.
+Used by configuration/loading.py (documents -> desired_state.DesiredState), by
+configuration/json_schema.py (`backfuture schema`) and read by everything downstream. Per-object
+rules live here; rules that span objects and files (unique names, references, key reuse, margin
+check) live in configuration/rules.py.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from backfuture_daemon.configuration.identity import Revision
 from backfuture_daemon.strategy.params import DcaParams, OnStop, RecoveryParams, Side
 from backfuture_daemon.strategy.sizing import Sizing, SizingInput, resolve_sizing
 
@@ -374,31 +372,3 @@ class ConfigDocument(Frozen):
     )
     connections: tuple[Connection, ...] = Field(default=(), description="Exchange API keys.")
     strategies: tuple[Strategy, ...] = Field(default=(), description="Bots on the connections.")
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    """One validated config revision: what the daemon should run. Built by loading.load_revision.
-
-    `revision` (configuration/identity.py) names it; `Revision` stays importable from here."""
-
-    revision: Revision
-    policy: Policy
-    connections: tuple[Connection, ...]
-    strategies: tuple[Strategy, ...]
-    #: "connections/<name>" or "strategies/<name>" -> "FILE: connections[i]", for messages.
-    sources: dict[str, str]
-    #: YAML files in the directory that are not config documents (see loading.py), for `validate`.
-    skipped: tuple[str, ...] = ()
-
-    def connection(self, name: str) -> Connection:
-        for c in self.connections:
-            if c.name == name:
-                return c
-        raise KeyError(name)
-
-    def strategies_for(self, connection: str) -> tuple[Strategy, ...]:
-        return tuple(s for s in self.strategies if s.connection == connection)
-
-    def secret_values(self) -> tuple[str, ...]:
-        return tuple(v for c in self.connections for v in c.secret_values())

@@ -17,7 +17,8 @@ from decimal import Decimal
 from backfuture_daemon.bots.intents import ID_LIMITS, id_separator
 from backfuture_daemon.bots.model import BotState, BotStatus, Gate
 from backfuture_daemon.bots.spec import RunnerSpec
-from backfuture_daemon.configuration.models import Connection, DesiredState, Endpoints, Strategy
+from backfuture_daemon.configuration.desired_state import DesiredState
+from backfuture_daemon.configuration.models import Connection, Endpoints, Strategy
 from backfuture_daemon.health import ConnectionReport, ErrorClass, Permission
 
 #: The lifecycle's state -> what the runner may do.

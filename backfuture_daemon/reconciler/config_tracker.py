@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
-from backfuture_daemon.configuration.models import DesiredState
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.configuration.revision import Probe
 from backfuture_daemon.errors import BackfutureError, ConfigError, ConfigIssue, DecryptError
 from backfuture_daemon.reconciler import events

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from backfuture_daemon.configuration.models import DesiredState
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.reconciler.fingerprint import check_inputs_digest, connection_fingerprint
 
 

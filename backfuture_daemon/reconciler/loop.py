@@ -20,7 +20,7 @@ from types import TracebackType
 
 from backfuture_daemon.bots.lifecycle import BotLifecycle, Transition
 from backfuture_daemon.bots.model import BotCommand, BotState, Gate
-from backfuture_daemon.configuration.models import DesiredState
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.configuration.revision import probe_revision
 from backfuture_daemon.logs import log_event
 from backfuture_daemon.reconciler import events

@@ -13,11 +13,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from backfuture_daemon.bots.model import BotCommand, Gate
+from backfuture_daemon.configuration.desired_state import DesiredState
+from backfuture_daemon.configuration.identity import Revision
 from backfuture_daemon.configuration.models import (
     Connection,
-    DesiredState,
     Policy,
-    Revision,
     Strategy,
 )
 from backfuture_daemon.health import (

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.configuration.loading import load_revision
-from backfuture_daemon.configuration.models import DesiredState
 from backfuture_daemon.configuration.rules import CONFIG_ERROR_CLASSES
 from backfuture_daemon.errors import ConfigError, ConfigIssue
 from backfuture_daemon.redaction import GLOBAL_REDACTOR

@@ -17,7 +17,8 @@ import pytest
 from backfuture_daemon.bots.lifecycle import BotLifecycle
 from backfuture_daemon.bots.model import BotState
 from backfuture_daemon.bots.store import BotStore
-from backfuture_daemon.configuration.models import Connection, DesiredState, Policy, Strategy
+from backfuture_daemon.configuration.desired_state import DesiredState
+from backfuture_daemon.configuration.models import Connection, Policy, Strategy
 from backfuture_daemon.configuration.revision import Probe
 from backfuture_daemon.errors import ConfigError, ConfigIssue
 from backfuture_daemon.health import ConnectionReport, ErrorClass
@@ -598,7 +599,7 @@ async def test_files_changing_while_read_are_read_again_neither_applied_nor_reje
 
 
 async def test_same_content_read_from_a_dirty_tree_keeps_the_applied_name() -> None:
-    from backfuture_daemon.configuration.models import Revision
+    from backfuture_daemon.configuration.identity import Revision
 
     repo, clock = Repo(two_connections()), Clock()
     r = make(repo, FakeTester(), clock)

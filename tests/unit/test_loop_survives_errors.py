@@ -15,7 +15,7 @@ import pytest
 
 from backfuture_daemon.bots.lifecycle import BotLifecycle
 from backfuture_daemon.bots.model import BotState
-from backfuture_daemon.configuration.models import DesiredState
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.configuration.revision import Probe
 from backfuture_daemon.logs import JsonFormatter, install_redaction
 from backfuture_daemon.reconciler.backoff import BackoffPolicy

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from backfuture_daemon.bots.lifecycle import BotLifecycle
 from backfuture_daemon.bots.model import BotCommand, BotState, Gate
 from backfuture_daemon.commands.plan import compare, observed_from_status
-from backfuture_daemon.configuration.models import DesiredState
+from backfuture_daemon.configuration.desired_state import DesiredState
 from backfuture_daemon.configuration.revision import Probe
 from backfuture_daemon.errors import UsageError
 from backfuture_daemon.health import ErrorClass
