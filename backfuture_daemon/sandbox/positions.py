@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backfuture_daemon.sandbox.engine import Account
 
 ZERO = Decimal(0)
 #: KuCoin's maintenance margin rate for the sandbox's contracts ("maintainMargin" in the list)
@@ -126,3 +130,21 @@ def closable(pos: Position | None, side: str) -> Decimal:
     if pos is None or not pos.qty or (pos.qty > 0) == (side == "buy"):
         return ZERO
     return abs(pos.qty)
+
+
+def order_margin(acct: Account) -> Decimal:
+    """Margin held by the account's resting futures orders: the part of each that would open or
+    add to a position (opening_contracts), × the contract's multiplier (1 where the venue sizes
+    in base), at the order's price and leverage. One account belongs to one exchange."""
+    total = ZERO
+    for oid in acct.open_ids:
+        o = acct.orders[oid]
+        multiplier = o.extra.get("multiplier", Decimal(1))
+        leverage = o.extra.get("leverage_value")
+        if o.market != "futures" or o.price is None or not isinstance(leverage, Decimal):
+            continue
+        assert isinstance(multiplier, Decimal)
+        pos = acct.futures.positions.get(o.instrument_id)
+        opening = opening_contracts(pos, o.side, o.amount - o.filled)
+        total += opening * multiplier * o.price / leverage
+    return total

@@ -21,13 +21,13 @@ def group_chart(g: Mapping[str, Any]) -> str:
         ("average_price", "average", "#3c7be0"),
         ("take_profit_price", "take profit", "#1b8a3a"),
     ):
-        value = _number(g.get(key))
+        value = number(g.get(key))
         if value is not None and value > 0:
             levels.append((label, value, colour))
     for i, price in enumerate(_floats(g.get("add_prices")), start=1):
         levels.append((f"add {i}", price, "#c9a227"))
     history = _floats(g.get("price_history"))
-    last = _number(g.get("last_price"))
+    last = number(g.get("last_price"))
     if not history and last is not None and last > 0:
         history = [last]
     values = [v for _, v, _ in levels] + history
@@ -68,8 +68,9 @@ def group_chart(g: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def _number(value: object) -> float | None:
-    """Prices arrive as exact decimal strings (or numbers)."""
+def number(value: object) -> float | None:
+    """Prices and money arrive as exact decimal strings (or numbers); None when absent or not a
+    finite number."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
@@ -82,5 +83,5 @@ def _number(value: object) -> float | None:
 def _floats(value: object) -> list[float]:
     if not isinstance(value, list | tuple):
         return []
-    numbers = (_number(v) for v in value)
+    numbers = (number(v) for v in value)
     return [v for v in numbers if v is not None and v > 0]

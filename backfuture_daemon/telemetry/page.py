@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from backfuture_daemon.telemetry.chart import group_chart
+from backfuture_daemon.telemetry.chart import group_chart, number
 
 REFRESH_SECONDS = 10
 
@@ -155,7 +155,7 @@ def _bots(bots: Sequence[Mapping[str, Any]], now: float) -> str:
 
 
 def _bot(b: Mapping[str, Any], now: float) -> str:
-    committed, limit = _float(b.get("committed_quote")), _float(b.get("margin_limit"))
+    committed, limit = number(b.get("committed_quote")), number(b.get("margin_limit"))
     margin = ""
     if committed is not None and limit is not None and limit > 0:
         share = max(0.0, min(1.0, committed / limit))
@@ -165,7 +165,7 @@ def _bot(b: Mapping[str, Any], now: float) -> str:
             f'({share:.0%}) <span class="bar" role="img" aria-label="margin used {share:.0%}">'
             f'<span class="{hot.strip()}" style="width:{share * 100:.1f}%"></span></span></div>'
         )
-    pnl = _float(b.get("realized_pnl"))
+    pnl = number(b.get("realized_pnl"))
     pnl_text = f" · realized PnL {pnl:,.2f}" if pnl is not None else ""
     groups = "".join(_group(g) for g in _list(b.get("groups")))
     return (
@@ -218,20 +218,9 @@ def _list(value: object) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
 
 
-def _float(value: object) -> float | None:
-    """Money arrives as exact decimal strings (or numbers); None when absent or not a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        out = float(value)
-    except ValueError:
-        return None
-    return out if out == out and abs(out) != float("inf") else None
-
-
 def _num(value: object) -> str:
-    number = _float(value)
-    return "—" if number is None else f"{number:,.6g}"
+    n = number(value)
+    return "—" if n is None else f"{n:,.6g}"
 
 
 def _e(value: object) -> str:

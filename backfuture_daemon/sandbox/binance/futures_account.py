@@ -21,7 +21,7 @@ from backfuture_daemon.sandbox.binance.contracts import BY_ID, contract_of, list
 from backfuture_daemon.sandbox.binance.gateway import EXCHANGE, Params, err
 from backfuture_daemon.sandbox.engine import Account, Order
 from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.positions import opening_contracts
+from backfuture_daemon.sandbox.positions import opening_contracts, order_margin
 from backfuture_daemon.sandbox.quotes import perp_price
 from backfuture_daemon.sandbox.venue import Venue, json_response, venue_of
 
@@ -124,18 +124,6 @@ async def set_dual(request: web.Request, key: SandboxKey, params: Params) -> web
         raise err(-4067, "Position side cannot be changed if there exists open orders.")
     s.dual = raw == "true"
     return json_response(_OK)
-
-
-def order_margin(acct: Account) -> Decimal:
-    """Margin reserved by resting futures orders (their opening part at their price)."""
-    total = ZERO
-    for oid in acct.open_ids:
-        o = acct.orders[oid]
-        lev = o.extra.get("leverage_value")
-        if o.market == "futures" and o.price is not None and isinstance(lev, Decimal):
-            pos = acct.futures.positions.get(o.instrument_id)
-            total += opening_contracts(pos, o.side, o.amount - o.filled) * o.price / lev
-    return total
 
 
 def wallet(key: SandboxKey, acct: Account) -> tuple[Decimal, Decimal]:

@@ -25,7 +25,12 @@ from backfuture_daemon.sandbox.bybit.gateway import EXCHANGE, Params, err, ok
 from backfuture_daemon.sandbox.catalogue import Instrument
 from backfuture_daemon.sandbox.engine import Account, Engine, Order, decimal_str
 from backfuture_daemon.sandbox.keys import SandboxKey
-from backfuture_daemon.sandbox.positions import MAINT_RATE, Position, opening_contracts
+from backfuture_daemon.sandbox.positions import (
+    MAINT_RATE,
+    Position,
+    opening_contracts,
+    order_margin,
+)
 from backfuture_daemon.sandbox.venue import Venue, venue_of
 
 ZERO = Decimal(0)
@@ -61,18 +66,6 @@ def leverage_of(st: LinearState, symbol: str) -> Decimal:
     return st.leverage.get(symbol, DEFAULT_LEVERAGE)
 
 
-def order_im(acct: Account) -> Decimal:
-    """Initial margin of resting linear orders: their opening part at their price."""
-    total = ZERO
-    for oid in acct.open_ids:
-        o = acct.orders[oid]
-        lev = o.extra.get("leverage_value")
-        if o.market == "futures" and o.price is not None and isinstance(lev, Decimal):
-            pos = acct.futures.positions.get(o.instrument_id)
-            total += opening_contracts(pos, o.side, o.amount - o.filled) * o.price / lev
-    return total
-
-
 def usdt(acct: Account) -> dict[str, Decimal]:
     """The unified wallet's USDT: balance (spot free + locked + realised perpetual PnL), what
     spot orders lock, position IM and order IM."""
@@ -81,7 +74,7 @@ def usdt(acct: Account) -> dict[str, Decimal]:
         "wallet": free + locked + acct.futures.realised(),
         "locked": locked,
         "position_im": acct.futures.margin(),
-        "order_im": order_im(acct),
+        "order_im": order_margin(acct),
     }
 
 

@@ -19,7 +19,12 @@ from aiohttp import web
 from backfuture_daemon.sandbox.engine import Account, Fill, Order, decimal_str
 from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.kucoin.gateway import fail, ok
-from backfuture_daemon.sandbox.positions import MAINT_RATE, Position, opening_contracts
+from backfuture_daemon.sandbox.positions import (
+    MAINT_RATE,
+    Position,
+    opening_contracts,
+    order_margin,
+)
 from backfuture_daemon.sandbox.venue import Venue, venue_of
 
 ZERO = Decimal(0)
@@ -27,20 +32,6 @@ ZERO = Decimal(0)
 
 def _number(value: Decimal) -> float:
     return float(round(value, 8))
-
-
-def order_margin(acct: Account) -> Decimal:
-    """Margin reserved by resting futures orders (their opening part at their price)."""
-    total = ZERO
-    for oid in acct.open_ids:
-        o = acct.orders[oid]
-        multiplier, leverage = o.extra.get("multiplier"), o.extra.get("leverage_value")
-        if o.market == "futures" and isinstance(multiplier, Decimal) and o.price is not None:
-            assert isinstance(leverage, Decimal)
-            pos = acct.futures.positions.get(o.instrument_id)
-            opening = opening_contracts(pos, o.side, o.amount - o.filled)
-            total += opening * multiplier * o.price / leverage
-    return total
 
 
 def wallet(key: SandboxKey, acct: Account, currency: str) -> dict[str, Decimal]:

@@ -27,7 +27,11 @@ from backfuture_daemon.sandbox.keys import SandboxKey
 from backfuture_daemon.sandbox.okx.gateway import fail, ok, state_of
 from backfuture_daemon.sandbox.okx.market_data import is_swap, swap_contract, swap_contracts
 from backfuture_daemon.sandbox.okx.order_body import body_of, required
-from backfuture_daemon.sandbox.positions import MAINT_RATE, Position, opening_contracts
+from backfuture_daemon.sandbox.positions import (
+    MAINT_RATE,
+    Position,
+    order_margin,
+)
 from backfuture_daemon.sandbox.venue import Venue, venue_of
 
 ZERO = Decimal(0)
@@ -67,23 +71,6 @@ def settings(venue: Venue) -> SwapSettings:
 def spot_mode(request: web.Request, key: SandboxKey) -> bool:
     """acctLv 1 (Spot mode): no derivatives at all."""
     return state_of(request).level(key) == SPOT_MODE
-
-
-def order_margin(acct: Account) -> Decimal:
-    """Margin held by resting swap orders: their opening part at their price and leverage."""
-    total = ZERO
-    for oid in acct.open_ids:
-        o = acct.orders[oid]
-        multiplier, leverage = o.extra.get("multiplier"), o.extra.get("leverage_value")
-        if o.market != "futures" or not is_swap(o.instrument_id) or o.price is None:
-            continue
-        assert isinstance(multiplier, Decimal)
-        assert isinstance(leverage, Decimal)
-        pos = acct.futures.positions.get(o.instrument_id)
-        total += (
-            opening_contracts(pos, o.side, o.amount - o.filled) * multiplier * o.price / leverage
-        )
-    return total
 
 
 def swap_usdt(acct: Account) -> tuple[Decimal, Decimal]:
