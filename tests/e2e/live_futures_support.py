@@ -21,7 +21,16 @@ import yaml
 from backfuture_daemon.configuration.models import Endpoints
 from backfuture_daemon.exchanges import binance, bybit
 from tests.helpers.configrepo import CANARIES, CANARY_KEY, CANARY_PASSPHRASE, CANARY_SECRET
-from tests.helpers.processes import ConfigRepo, DaemonProc, Proc, _cli, free_port, http, wait_until
+from tests.helpers.processes import (
+    ConfigRepo,
+    DaemonProc,
+    PortTaken,
+    Proc,
+    _cli,
+    free_ports,
+    http,
+    wait_until,
+)
 
 PAIR = "BTC/USDT"
 VENUE_PORTS = ("mexc", "kucoin", "kucoin-futures", "binance", "okx", "bybit")
@@ -143,15 +152,25 @@ class VenueSandbox(Proc):
         doc = {"exchange": exchange, **key, "ip_whitelist": ["127.0.0.1"],
                "balances": {"USDT": 1000}}  # fmt: skip
         keys.write_text(yaml.safe_dump({"keys": [doc]}), encoding="utf-8")
-        self.ports = {name: free_port() for name in VENUE_PORTS}
-        ports = (a for name, port in self.ports.items() for a in (f"--{name}-port", str(port)))
-        argv = _cli("sandbox", "--keys", str(keys), *ports)
-        super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
-        try:
-            wait_until(lambda: isinstance(self.account(), dict), 30, "sandbox up")
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(3):  # a port chosen may be taken before the sandbox binds it
+            self.ports = dict(zip(VENUE_PORTS, free_ports(len(VENUE_PORTS)), strict=True))
+            ports = (a for name, port in self.ports.items() for a in (f"--{name}-port", str(port)))
+            argv = _cli("sandbox", "--keys", str(keys), *ports)
+            super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
+            try:
+                wait_until(lambda: self._up(), 30, "sandbox up")
+                return
+            except PortTaken:
+                self.stop()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+
+    def _up(self) -> bool:
+        self.raise_if_port_taken()
+        return isinstance(self.account(), dict)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"

@@ -7,6 +7,7 @@ prove a canary secret never appears). No sleeps longer than a poll step.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -51,6 +52,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free loopback ports (their sockets are held together while they are chosen;
+    another process may still take one before our child binds it: see `PortTaken`)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
+class PortTaken(Exception):
+    """A child exited because a port chosen for it was taken in between: start it again."""
 
 
 def wait_until(fn: Callable[[], T | None], timeout: float, what: str, step: float = 0.05) -> T:
@@ -110,6 +125,11 @@ class Proc:
     def wait(self, timeout: float) -> int:
         return self.p.wait(timeout)
 
+    def raise_if_port_taken(self) -> None:
+        """Raise PortTaken when the child has exited because its port was taken meanwhile."""
+        if self.p.poll() is not None and "address already in use" in self.output():
+            raise PortTaken(self.log_path.name)
+
     def stop(self) -> None:
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
@@ -138,11 +158,17 @@ class SandboxProc(Proc):
         workdir.mkdir(parents=True, exist_ok=True)
         keys_file = workdir / "sandbox-keys.yaml"
         keys_file.write_text(yaml.safe_dump({"keys": list(keys)}), encoding="utf-8")
-        self.mexc_port, self.kucoin_port, self.kucoin_futures_port = (
-            free_port(),
-            free_port(),
-            free_port(),
-        )
+        for attempt in range(3):  # a port chosen may be taken before the sandbox binds it
+            try:
+                self._start(workdir, keys_file)
+                return
+            except PortTaken:
+                self.stop()
+                if attempt == 2:
+                    raise
+
+    def _start(self, workdir: Path, keys_file: Path) -> None:
+        self.mexc_port, self.kucoin_port, self.kucoin_futures_port = free_ports(3)
         argv = _cli(
             "sandbox",
             "--keys",
@@ -159,10 +185,16 @@ class SandboxProc(Proc):
         )
         super().__init__(argv, workdir / "sandbox.log", dict(os.environ))
         try:
-            wait_until(lambda: http(f"{self.mexc_url}/api/v3/ping") == {}, 20, "sandbox up")
+            wait_until(lambda: self._up(), 20, "sandbox up")
+        except PortTaken:
+            raise
         except BaseException:
             self.stop()
             raise
+
+    def _up(self) -> bool:
+        self.raise_if_port_taken()
+        return bool(http(f"{self.mexc_url}/api/v3/ping") == {})
 
     @property
     def mexc_url(self) -> str:
